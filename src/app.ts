@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import type Provider from 'oidc-provider';
+import type { Config } from './config.ts';
+import { openDatabase, type Database } from './db/index.ts';
+import { migrate } from './db/migrate.ts';
+import { AppError } from './lib/errors.ts';
+import { persistedSecret } from './lib/server-secrets.ts';
+import { createLogger } from './logger.ts';
+import { createProvider } from './oidc/provider.ts';
+import { interactionRoutes } from './http/interactions.ts';
+import { providerRoutes } from './http/provider-routes.ts';
+import { createViews } from './http/views.ts';
+import { createServices, type Services } from './services.ts';
+
+export interface App {
+  app: FastifyInstance;
+  provider: Provider;
+  db: Database;
+  services: Services;
+}
+
+const STYLESHEET = new URL('../public/style.css', import.meta.url);
+
+/** Wires database → services → provider → routes. Never listens: main.ts and the tests do. */
+export async function buildApp(config: Config): Promise<App> {
+  const log = createLogger(config.logLevel);
+  const db = await openDatabase(config.databaseUrl);
+  try {
+    const applied = await migrate(db);
+    if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
+
+    const services = createServices(db, config);
+    const cookieSecrets = config.cookieSecrets ?? [await persistedSecret(db.prisma, 'cookie-secret')];
+    const views = createViews();
+    const provider = createProvider({
+      config,
+      prisma: db.prisma,
+      jwks: await services.keys.loadPrivateJwks(),
+      cookieSecrets,
+      users: services.users,
+      resources: services.resources,
+      views,
+      log,
+    });
+
+    const app = Fastify({
+      loggerInstance: log as FastifyBaseLogger,
+      trustProxy: config.trustProxy,
+      bodyLimit: 64 * 1024,
+      routerOptions: { maxParamLength: 200 },
+    });
+    app.addHook('onClose', () => db.close());
+
+    app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
+      if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
+      if (err.statusCode && err.statusCode < 500) {
+        return reply.code(err.statusCode).send({ error: 'invalid_request', error_description: err.message });
+      }
+      req.log.error({ err }, 'request failed');
+      return reply.code(500).send({ error: 'server_error', error_description: 'An unexpected error occurred.' });
+    });
+    app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
+
+    await app.register(cookie, { secret: [...cookieSecrets] });
+    await app.register(providerRoutes, { provider });
+    await app.register(interactionRoutes, { provider, users: services.users, views, config, csrfKey: cookieSecrets[0]! });
+
+    const stylesheet = await readFile(STYLESHEET);
+    app.get('/assets/style.css', (_req, reply) =>
+      reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
+    );
+    app.get('/healthz', () => ({ status: 'ok' }));
+
+    return { app, provider, db, services };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().max(10 * 365 * 24 * 3600).default(fallback);
+
+const secret = z.string().min(32, 'must be at least 32 characters long');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  DATABASE_URL: z.string().min(1).default('file:./data/idp.db'),
+  COOKIE_SECRETS: z
+    .string()
+    .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(secret).min(1, 'must list at least one secret'))
+    .optional(),
+  KEY_ENCRYPTION_SECRET: secret.optional(),
+  TRUST_PROXY: z.stringbool().default(false),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  ACCESS_TOKEN_TTL: seconds(10 * 60),
+  ID_TOKEN_TTL: seconds(10 * 60),
+  REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+  AUTHORIZATION_CODE_TTL: seconds(60),
+  SESSION_TTL: seconds(14 * 24 * 3600),
+  INTERACTION_TTL: seconds(30 * 60),
+});
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly host: string;
+  readonly issuer: string;
+  readonly databaseUrl: string;
+  /** Cookie signing keys, newest first. Generated and stored in the database when not configured outside production. */
+  readonly cookieSecrets: readonly string[] | undefined;
+  readonly keyEncryptionSecret: string | undefined;
+  readonly trustProxy: boolean;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly ttl: {
+    readonly accessToken: number;
+    readonly idToken: number;
+    readonly refreshToken: number;
+    readonly authorizationCode: number;
+    readonly session: number;
+    readonly interaction: number;
+    /** A grant must outlive every refresh token and session built on it. */
+    readonly grant: number;
+  };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Reads and validates the configuration once; every problem is reported, one line per variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(environment)'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const issuerUrl = new URL(issuer);
+
+  if (issuerUrl.search || issuerUrl.hash) {
+    throw new ConfigError('Invalid configuration:\n  ISSUER: must not contain a query or a fragment');
+  }
+  if (e.NODE_ENV === 'production') {
+    const problems: string[] = [];
+    if (issuerUrl.protocol !== 'https:' && !LOOPBACK_HOSTS.has(issuerUrl.hostname)) {
+      problems.push('  ISSUER: must be https in production (http is only allowed for localhost)');
+    }
+    if (!e.COOKIE_SECRETS) problems.push('  COOKIE_SECRETS: required in production (comma-separated, each at least 32 characters)');
+    if (!e.KEY_ENCRYPTION_SECRET) problems.push('  KEY_ENCRYPTION_SECRET: required in production (at least 32 characters)');
+    if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  }
+
+  return Object.freeze({
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    issuer,
+    databaseUrl: e.DATABASE_URL,
+    cookieSecrets: e.COOKIE_SECRETS,
+    keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    ttl: Object.freeze({
+      accessToken: e.ACCESS_TOKEN_TTL,
+      idToken: e.ID_TOKEN_TTL,
+      refreshToken: e.REFRESH_TOKEN_TTL,
+      authorizationCode: e.AUTHORIZATION_CODE_TTL,
+      session: e.SESSION_TTL,
+      interaction: e.INTERACTION_TTL,
+      grant: Math.max(e.REFRESH_TOKEN_TTL, e.SESSION_TTL),
+    }),
+  });
+}

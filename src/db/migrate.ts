@@ -1,0 +1,81 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { MigrationList, SchemaEngine, SchemaEngine as SchemaEngineClass } from '@prisma/schema-engine-wasm';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { Database, DatabaseProvider } from './index.ts';
+
+const PRISMA_DIR = fileURLToPath(new URL('../../prisma/', import.meta.url));
+
+export const schemaPath = `${PRISMA_DIR}schema.prisma`;
+
+export function migrationsDir(provider: DatabaseProvider): string {
+  return `${PRISMA_DIR}migrations/${provider}`;
+}
+
+/**
+ * Prisma's schema engine compiled to WebAssembly. It is a wasm-bindgen "bundler" build,
+ * which Node cannot import directly, so the module is instantiated by hand.
+ */
+async function loadSchemaEngine(): Promise<typeof SchemaEngineClass> {
+  const bg = (await import('@prisma/schema-engine-wasm/schema_engine_bg')) as unknown as WasmBindgenModule;
+  const wasmPath = fileURLToPath(import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg').replace(/\.js$/, '.wasm'));
+  const { instance } = await wasm.instantiate(await readFile(wasmPath), { './schema_engine_bg.js': bg });
+  bg.__wbg_set_wasm(instance.exports);
+  instance.exports.__wbindgen_start();
+  return bg.SchemaEngine;
+}
+
+interface WasmBindgenModule {
+  __wbg_set_wasm(exports: unknown): void;
+  SchemaEngine: typeof SchemaEngineClass;
+}
+
+// The WebAssembly global, typed just enough for this file (its types live in the DOM lib).
+const wasm = (globalThis as unknown as {
+  WebAssembly: { instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: { __wbindgen_start(): void } } }> };
+}).WebAssembly;
+
+let engineClass: Promise<typeof SchemaEngineClass> | undefined;
+
+export async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
+  engineClass ??= loadSchemaEngine();
+  const Engine = await engineClass;
+  const schema = await readFile(schemaPath, 'utf8');
+  const engine = await Engine.new(
+    { datamodels: [['schema.prisma', schema]] },
+    () => {},
+    bindMigrationAwareSqlAdapterFactory(db.adapterFactory()),
+  );
+  try {
+    return await fn(engine);
+  } finally {
+    engine.free();
+  }
+}
+
+export async function readMigrations(provider: DatabaseProvider): Promise<MigrationList> {
+  const baseDir = migrationsDir(provider);
+  const entries = await readdir(baseDir, { withFileTypes: true });
+  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const lock = await readFile(`${baseDir}/migration_lock.toml`, 'utf8').catch(() => null);
+  return {
+    baseDir,
+    lockfile: { path: 'migration_lock.toml', content: lock },
+    shadowDbInitScript: '',
+    migrationDirectories: await Promise.all(
+      dirs.map(async (path) => ({
+        path,
+        migrationFile: { path: 'migration.sql', content: { tag: 'ok' as const, value: await readFile(`${baseDir}/${path}/migration.sql`, 'utf8') } },
+      })),
+    ),
+  };
+}
+
+/** Applies every migration not yet recorded in `_prisma_migrations`, as `prisma migrate deploy` does. */
+export async function migrate(db: Database): Promise<string[]> {
+  const migrationsList = await readMigrations(db.provider);
+  const { appliedMigrationNames } = await withSchemaEngine(db, (engine) =>
+    engine.applyMigrations({ migrationsList, filters: { externalTables: [], externalEnums: [] } }),
+  );
+  return appliedMigrationNames;
+}

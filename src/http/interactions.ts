@@ -1,0 +1,163 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import csrf from '@fastify/csrf-protection';
+import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import type { Config } from '../config.ts';
+import type { UserService } from '../users/service.ts';
+import { INTERACTION_PATH } from '../oidc/provider.ts';
+import { HTML_HEADERS, type Views } from './views.ts';
+
+export interface InteractionDeps {
+  provider: Provider;
+  users: UserService;
+  views: Views;
+  config: Config;
+  csrfKey: string;
+}
+
+type Params = { uid: string };
+type Req = FastifyRequest<{ Params: Params; Body: Record<string, unknown> | undefined }>;
+
+const OPENID_SCOPE_TEXT: Record<string, string> = {
+  openid: 'Sign you in',
+  profile: 'See your name',
+  email: 'See your email address',
+  offline_access: 'Stay signed in and access your data while you are away',
+};
+
+class InteractionExpired extends Error {}
+class FormRejected extends Error {}
+
+function field(body: Req['body'], name: string, max: number): string {
+  const value = body?.[name];
+  return typeof value === 'string' && value.length <= max ? value : '';
+}
+
+/**
+ * The login, consent and cancel pages. Their state is the provider's Interaction and Session,
+ * both stored in the database; the browser only holds their ids in HttpOnly cookies.
+ */
+export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps) {
+  const { provider, users, views, config } = deps;
+  const issuerOrigin = new URL(config.issuer).origin;
+
+  await app.register(formbody);
+  await app.register(csrf, {
+    cookieKey: config.issuer.startsWith('https:') ? '__Host-csrf' : 'csrf',
+    cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:'), signed: true },
+    // Tokens are bound to the interaction they were issued for.
+    csrfOpts: { userInfo: true, hmacKey: deps.csrfKey },
+    getUserInfo: (req) => (req.params as Params).uid,
+    getToken: (req) => {
+      const token = (req.body as Record<string, unknown> | undefined)?._csrf;
+      return typeof token === 'string' ? token : undefined;
+    },
+  });
+
+  const page = (reply: FastifyReply, status: number, template: string, data: Record<string, unknown>) =>
+    reply.code(status).headers(HTML_HEADERS).type('text/html; charset=utf-8').send(views.render(template, data));
+
+  /** The pending interaction, which must be the one this URL names and at the expected prompt. */
+  async function details(req: Req, reply: FastifyReply, prompt?: 'login' | 'consent') {
+    let interaction: Awaited<ReturnType<Provider['interactionDetails']>>;
+    try {
+      interaction = await provider.interactionDetails(req.raw, reply.raw);
+    } catch (err) {
+      if (err instanceof errors.SessionNotFound) throw new InteractionExpired();
+      throw err;
+    }
+    if (interaction.uid !== req.params.uid) throw new InteractionExpired();
+    if (prompt && interaction.prompt.name !== prompt) throw new FormRejected();
+    return interaction;
+  }
+
+  async function finish(req: Req, reply: FastifyReply, result: InteractionResults, merge = false) {
+    reply.hijack();
+    await provider.interactionFinished(req.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+  }
+
+  async function clientName(clientId: unknown) {
+    const client = await provider.Client.find(String(clientId));
+    return client?.clientName ?? String(clientId);
+  }
+
+  /** A form must come from our own pages: same origin when the browser says, and a valid CSRF token. */
+  function checkOrigin(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
+    const origin = req.headers.origin;
+    done(origin && origin !== issuerOrigin ? new FormRejected() : undefined);
+  }
+  const formGuards = { onRequest: [checkOrigin], preHandler: [app.csrfProtection] };
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof InteractionExpired) {
+      return page(reply, 400, 'error', {
+        title: 'This sign-in has expired',
+        message: 'The sign-in page you used is no longer valid. Go back to the application and start again.',
+      });
+    }
+    if (err instanceof FormRejected || err.code?.startsWith('FST_CSRF')) {
+      return page(reply, 403, 'error', {
+        title: 'This form cannot be accepted',
+        message: 'The form was not sent from this sign-in page, or it has expired. Go back to the application and start again.',
+      });
+    }
+    if (err.statusCode && err.statusCode < 500) {
+      return page(reply, err.statusCode, 'error', { title: 'This request cannot be completed', message: 'The request was malformed.' });
+    }
+    req.log.error({ err }, 'interaction failed');
+    return page(reply, 500, 'error', { title: 'Something went wrong', message: 'Please try again later.' });
+  });
+
+  app.get<{ Params: Params }>(`${INTERACTION_PATH}/:uid`, async (req, reply) => {
+    const interaction = await details(req as Req, reply);
+    const name = await clientName(interaction.params.client_id);
+    const csrfToken = reply.generateCsrf({ userInfo: req.params.uid });
+    if (interaction.prompt.name === 'login') {
+      return page(reply, 200, 'login', { uid: interaction.uid, clientName: name, csrfToken, email: interaction.params.login_hint });
+    }
+    if (interaction.prompt.name === 'consent') {
+      const user = interaction.session?.accountId ? await users.findActive(interaction.session.accountId) : null;
+      const d = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+      const permissions = (d.missingOIDCScope ?? []).map((s) => OPENID_SCOPE_TEXT[s] ?? s);
+      const apis = Object.entries(d.missingResourceScopes ?? {}).map(([identifier, scopes]) => ({ identifier, scopes }));
+      return page(reply, 200, 'consent', { uid: interaction.uid, clientName: name, csrfToken, permissions, apis, email: user?.email ?? '' });
+    }
+    throw new FormRejected();
+  });
+
+  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/login`, formGuards, async (request, reply) => {
+    const req = request as Req;
+    const interaction = await details(req, reply, 'login');
+    const email = field(req.body, 'email', 320);
+    const user = await users.authenticate(email, field(req.body, 'password', 4096));
+    if (!user) {
+      // The same answer for an unknown email, a wrong password and a disabled account.
+      return page(reply, 401, 'login', {
+        uid: interaction.uid,
+        clientName: await clientName(interaction.params.client_id),
+        csrfToken: reply.generateCsrf({ userInfo: req.params.uid }),
+        email,
+        error: 'Incorrect email or password.',
+      });
+    }
+    await finish(req, reply, { login: { accountId: user.id, amr: ['pwd'] } });
+  });
+
+  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/confirm`, formGuards, async (request, reply) => {
+    const req = request as Req;
+    const interaction = await details(req, reply, 'consent');
+    const { prompt, params, session, grantId } = interaction;
+    const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const grant = (grantId ? await provider.Grant.find(grantId) : undefined) ?? new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+    if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    await finish(req, reply, { consent: { grantId: await grant.save() } }, true);
+  });
+
+  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/abort`, formGuards, async (request, reply) => {
+    const req = request as Req;
+    await details(req, reply);
+    await finish(req, reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+  });
+}

@@ -1,0 +1,30 @@
+import { fileURLToPath } from 'node:url';
+import { Eta } from 'eta';
+
+const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
+
+/**
+ * Headers for every HTML page we render, whether Fastify or the embedded provider writes it:
+ * no inline script, no framing, no caching of pages that carry per-user state or CSRF tokens.
+ * There is deliberately no `form-action` directive: browsers apply it to the redirects that
+ * follow a form post, which end at the client's redirect URI.
+ */
+export const HTML_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+export interface Views {
+  render(template: string, data: Record<string, unknown>): string;
+}
+
+export function createViews(): Views {
+  // autoEscape: every <%= %> is HTML-escaped; templates never use raw output for user data.
+  const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true, autoTrim: false });
+  return {
+    render: (template, data) => eta.render(template, data),
+  };
+}

@@ -1,0 +1,51 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A URL-safe random string carrying `bytes` bytes of entropy. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/**
+ * Client secrets are 256-bit random values, so a single SHA-256 is enough to make the stored
+ * value useless to whoever reads the database (no dictionary to try), and it keeps the token
+ * endpoint fast. Passwords, which people choose, use argon2id instead.
+ */
+export function hashSecret(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
+}
+
+export function verifySecret(presented: string, storedHash: string): boolean {
+  const expected = Buffer.from(storedHash, 'utf8');
+  const actual = Buffer.from(hashSecret(presented), 'utf8');
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+const ENCRYPTION_PREFIX = 'v1';
+
+function encryptionKey(secret: string, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'idp-at-rest', purpose, 32));
+}
+
+/** AES-256-GCM with a key derived from `secret` for one `purpose`; the output is self-describing. */
+export function encrypt(plaintext: string, secret: string, purpose: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', encryptionKey(secret, purpose), iv);
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return [ENCRYPTION_PREFIX, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.');
+}
+
+export class DecryptionError extends Error {
+  override name = 'DecryptionError';
+}
+
+export function decrypt(sealed: string, secret: string, purpose: string): string {
+  const [version, iv, tag, ciphertext] = sealed.split('.');
+  if (version !== ENCRYPTION_PREFIX || !iv || !tag || !ciphertext) throw new DecryptionError('unrecognised encrypted value');
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', encryptionKey(secret, purpose), Buffer.from(iv, 'base64url'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+  } catch {
+    throw new DecryptionError('the value cannot be decrypted with this secret');
+  }
+}

@@ -1,0 +1,18 @@
+import type { PrismaClient } from '../db/index.ts';
+import { randomToken } from './crypto.ts';
+
+/**
+ * Outside production, secrets that were not configured are generated once and kept in the
+ * database, so that every instance on the same database shares them and restarts keep them.
+ */
+export async function persistedSecret(prisma: PrismaClient, name: string): Promise<string> {
+  const existing = await prisma.serverSecret.findUnique({ where: { name } });
+  if (existing) return existing.value;
+  try {
+    return (await prisma.serverSecret.create({ data: { name, value: randomToken(32) } })).value;
+  } catch (err) {
+    // Another instance created it first: use theirs.
+    if ((err as { code?: string }).code !== 'P2002') throw err;
+    return (await prisma.serverSecret.findUniqueOrThrow({ where: { name } })).value;
+  }
+}

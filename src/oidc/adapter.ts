@@ -1,0 +1,168 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { PrismaClient } from '../db/index.ts';
+import type { ClientMetadata } from '../clients/service.ts';
+
+/** Models whose artifacts belong to a grant and die with it (revokeByGrantId). */
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+const expiry = (expiresIn?: number) => (expiresIn ? new Date(Date.now() + expiresIn * 1000) : null);
+
+const isLive = (expiresAt: Date | null) => !expiresAt || expiresAt.getTime() > Date.now();
+
+/**
+ * Every protocol artifact lives in OidcPayload, keyed by (model, id), with the columns the
+ * provider looks things up by. Grants have a table of their own so that a user's consents can be
+ * listed, and clients are read from the Client table, which is written through our services.
+ */
+class PayloadAdapter implements Adapter {
+  readonly model: string;
+  readonly prisma: PrismaClient;
+
+  constructor(model: string, prisma: PrismaClient) {
+    this.model = model;
+    this.prisma = prisma;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const columns = {
+      payload: JSON.stringify(payload),
+      grantId: GRANTABLE.has(this.model) ? (payload.grantId ?? null) : null,
+      uid: this.model === 'Session' ? (payload.uid ?? null) : null,
+      userCode: this.model === 'DeviceCode' ? (payload.userCode ?? null) : null,
+      accountId: payload.accountId ?? null,
+      expiresAt: expiry(expiresIn),
+    };
+    await this.prisma.oidcPayload.upsert({
+      where: { model_id: { model: this.model, id } },
+      create: { model: this.model, id, ...columns },
+      update: columns,
+    });
+  }
+
+  private async findWhere(where: { id: string } | { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
+    const row = await this.prisma.oidcPayload.findFirst({ where: { model: this.model, ...where } });
+    if (!row || !isLive(row.expiresAt)) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+  }
+
+  find(id: string) {
+    return this.findWhere({ id });
+  }
+
+  findByUid(uid: string) {
+    return this.findWhere({ uid });
+  }
+
+  findByUserCode(userCode: string) {
+    return this.findWhere({ userCode });
+  }
+
+  /**
+   * Atomic: of several parallel redemptions of one code or refresh token, exactly one marks
+   * it consumed; the others are refused here instead of also being issued tokens.
+   */
+  async consume(id: string): Promise<void> {
+    const { count } = await this.prisma.oidcPayload.updateMany({
+      where: { model: this.model, id, consumedAt: null },
+      data: { consumedAt: new Date() },
+    });
+    if (count === 0) throw new errors.InvalidGrant(`${this.model} was already used`);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.prisma.oidcPayload.deleteMany({ where: { model: this.model, id } });
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.prisma.oidcPayload.deleteMany({ where: { model: this.model, grantId } });
+  }
+}
+
+class GrantAdapter implements Adapter {
+  readonly prisma: PrismaClient;
+
+  constructor(prisma: PrismaClient) {
+    this.prisma = prisma;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const columns = { payload: JSON.stringify(payload), expiresAt: expiry(expiresIn) };
+    await this.prisma.grant.upsert({
+      where: { id },
+      create: { id, accountId: String(payload.accountId), clientId: String(payload.clientId), ...columns },
+      update: columns,
+    });
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const row = await this.prisma.grant.findUnique({ where: { id } });
+    return row && isLive(row.expiresAt) ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
+  }
+
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
+
+  async consume(): Promise<void> {}
+
+  async destroy(id: string): Promise<void> {
+    await this.prisma.grant.deleteMany({ where: { id } });
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.destroy(grantId);
+  }
+}
+
+/**
+ * Clients are registered through our services (CLI, admin API), which keep only a hash of the
+ * secret. The provider sees that hash as `client_secret`, and compares presented secrets to it
+ * through the hook installed in provider.ts. A disabled client does not exist for the provider.
+ */
+class ClientAdapter implements Adapter {
+  readonly prisma: PrismaClient;
+
+  constructor(prisma: PrismaClient) {
+    this.prisma = prisma;
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const row = await this.prisma.client.findUnique({ where: { id } });
+    if (!row || row.disabled) return undefined;
+    const metadata = JSON.parse(row.metadata) as ClientMetadata;
+    return row.secretHash ? { ...metadata, client_secret: row.secretHash } : metadata;
+  }
+
+  async upsert(): Promise<void> {
+    throw new Error('clients are written through the client service');
+  }
+
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
+
+  async consume(): Promise<void> {}
+
+  async destroy(): Promise<void> {
+    throw new Error('clients are deleted through the client service');
+  }
+
+  async revokeByGrantId(): Promise<void> {}
+}
+
+export function createAdapterFactory(prisma: PrismaClient) {
+  return (model: string): Adapter => {
+    if (model === 'Client') return new ClientAdapter(prisma);
+    if (model === 'Grant') return new GrantAdapter(prisma);
+    return new PayloadAdapter(model, prisma);
+  };
+}

@@ -1,0 +1,197 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { PrismaClient } from '../db/index.ts';
+import type { ResourceService } from '../resources/service.ts';
+import type { UserService } from '../users/service.ts';
+import { verifySecret } from '../lib/crypto.ts';
+import { HTML_HEADERS, type Views } from '../http/views.ts';
+import { createAdapterFactory } from './adapter.ts';
+
+export interface ProviderDeps {
+  config: Config;
+  prisma: PrismaClient;
+  jwks: JWK[];
+  cookieSecrets: readonly string[];
+  users: UserService;
+  resources: ResourceService;
+  views: Views;
+  log: Logger;
+}
+
+/** The provider's endpoints; the Fastify host hands these paths (and what is below them) to it. */
+export const PROVIDER_ROUTES = {
+  authorization: '/authorize',
+  token: '/token',
+  userinfo: '/userinfo',
+  jwks: '/jwks',
+  revocation: '/token/revocation',
+  introspection: '/token/introspection',
+  end_session: '/session/end',
+  pushed_authorization_request: '/par',
+} as const;
+
+export const INTERACTION_PATH = '/interaction';
+
+const NO_HMAC = ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'] as const;
+
+function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, data: Record<string, unknown>) {
+  ctx.set(HTML_HEADERS);
+  ctx.type = 'html';
+  ctx.body = views.render(template, data);
+}
+
+/** The origins of a client's http(s) redirect URIs, plus any origins registered explicitly. */
+export function clientOrigins(metadata: { redirectUris?: string[]; allowed_origins?: unknown }): Set<string> {
+  const origins = new Set<string>();
+  for (const uri of metadata.redirectUris ?? []) {
+    if (/^https?:/.test(uri)) origins.add(new URL(uri).origin);
+  }
+  if (Array.isArray(metadata.allowed_origins)) for (const o of metadata.allowed_origins) origins.add(String(o));
+  return origins;
+}
+
+/** Every provider option lives here; each non-default one says why. */
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, views, users, resources } = deps;
+  const secureCookies = config.issuer.startsWith('https:');
+
+  const configuration: Configuration = {
+    adapter: createAdapterFactory(deps.prisma),
+    jwks: { keys: deps.jwks as NonNullable<Configuration['jwks']>['keys'] },
+    // Keygrip: the first key signs, the others still verify (rotation).
+    cookies: {
+      keys: [...deps.cookieSecrets],
+      long: { httpOnly: true, sameSite: 'lax', secure: secureCookies },
+      short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, path: '/' },
+    },
+    routes: PROVIDER_ROUTES,
+    // Only the authorization code flow: no implicit or hybrid (RFC 9700 §2.1.2).
+    responseTypes: ['code'],
+    // PKCE for every client, confidential ones too (RFC 9700 §2.1.1); v9 only knows S256.
+    pkce: { required: () => true },
+    // client_secret_jwt would need the plaintext secret, which we never store.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // No HMAC algorithms anywhere: they are keyed with the client secret, which we only hold hashed.
+    enabledJWA: {
+      clientAuthSigningAlgValues: NO_HMAC,
+      requestObjectSigningAlgValues: NO_HMAC,
+      idTokenSigningAlgValues: NO_HMAC,
+      userinfoSigningAlgValues: NO_HMAC,
+      introspectionSigningAlgValues: NO_HMAC,
+      authorizationSigningAlgValues: NO_HMAC,
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    extraClientMetadata: {
+      properties: ['allowed_origins'],
+      validator(_ctx, key, value) {
+        if (key === 'allowed_origins' && value !== undefined && !(Array.isArray(value) && value.every((v) => typeof v === 'string'))) {
+          throw new errors.InvalidClientMetadata('allowed_origins must be an array of origins');
+        }
+      },
+    },
+    // CORS on token, userinfo, revocation and introspection only for origins the client registered.
+    clientBasedCORS(_ctx, origin, client) {
+      return clientOrigins(client as unknown as { redirectUris?: string[]; allowed_origins?: unknown }).has(origin);
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'updated_at'],
+    },
+    async findAccount(_ctx, sub) {
+      const user = await users.findActive(sub);
+      if (!user) return undefined;
+      return {
+        accountId: user.id,
+        async claims() {
+          return {
+            sub: user.id,
+            email: user.email,
+            email_verified: user.emailVerified,
+            ...(user.name ? { name: user.name } : {}),
+            updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+          };
+        },
+      };
+    },
+    features: {
+      // Its built-in login accepts any password.
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource(ctx, form) {
+          renderHtml(ctx, views, 'logout', { form, clientName: ctx.oidc.client?.clientName });
+        },
+        postLogoutSuccessSource(ctx) {
+          renderHtml(ctx, views, 'logged-out', { clientName: ctx.oidc.client?.clientName });
+        },
+      },
+      // RFC 8707 + RFC 9068: a registered API gets JWT access tokens; anything else is refused.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => oneOf,
+        // A code exchange without `resource` still gets the API token that was consented to.
+        useGrantedResource: () => true,
+        async getResourceServerInfo(_ctx, indicator) {
+          const api = await resources.findByIdentifier(indicator);
+          if (!api) throw new errors.InvalidTarget(`resource ${indicator} is not a registered API`);
+          return {
+            scope: api.scopes.join(' '),
+            audience: api.identifier,
+            accessTokenTTL: api.accessTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: api.signingAlg as 'RS256' } },
+          };
+        },
+      },
+    },
+    // Rotate on every use; a rotated-out token presented again revokes the grant (provider default).
+    rotateRefreshToken: () => true,
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      IdToken: config.ttl.idToken,
+      // Absolute lifetime: a rotated token inherits what is left, so rotation never extends a login.
+      RefreshToken: (ctx) => ctx?.oidc?.entities.RotatedRefreshToken?.remainingTTL ?? config.ttl.refreshToken,
+      Session: config.ttl.session,
+      Interaction: config.ttl.interaction,
+      Grant: config.ttl.grant,
+    },
+    interactions: {
+      url: (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}`,
+    },
+    async renderError(ctx, out, error) {
+      const status = (error as { status?: number }).status ?? 500;
+      if (status >= 500) deps.log.error({ err: error }, 'provider error');
+      renderHtml(ctx, views, 'error', {
+        title: status >= 500 ? 'Something went wrong' : 'This request cannot be completed',
+        message: status >= 500 ? 'Please try again later.' : (out.error_description ?? 'The request was invalid.'),
+        code: out.error,
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  // Behind a TLS-terminating proxy, trust X-Forwarded-* for the request's scheme and host.
+  provider.proxy = config.trustProxy;
+
+  // The stored `client_secret` is a hash (see the Client adapter): compare hashes, in constant time.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return Promise.resolve(Boolean(this.clientSecret) && verifySecret(actual, this.clientSecret!));
+  };
+
+  provider.on('server_error', (_ctx, err) => deps.log.error({ err }, 'provider server error'));
+  return provider;
+}
