@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { PrismaClient } from '../db/index.ts';
 import type { ClientMetadata } from '../clients/service.ts';
+import { OIDC_SCOPES } from './scopes.ts';
 
 /** Models whose artifacts belong to a grant and die with it (revokeByGrantId). */
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -135,7 +136,14 @@ class ClientAdapter implements Adapter {
     const row = await this.prisma.client.findUnique({ where: { id } });
     if (!row || row.disabled) return undefined;
     const metadata = JSON.parse(row.metadata) as ClientMetadata;
-    return row.secretHash ? { ...metadata, client_secret: row.secretHash } : metadata;
+    const scopes = String(metadata.scope ?? '').split(' ').filter(Boolean);
+    const oidcScopes = scopes.filter((s) => OIDC_SCOPES.has(s));
+    return {
+      ...metadata,
+      scope: oidcScopes.length ? oidcScopes.join(' ') : undefined,
+      api_scopes: scopes.filter((s) => !OIDC_SCOPES.has(s)),
+      ...(row.secretHash ? { client_secret: row.secretHash } : {}),
+    };
   }
 
   async upsert(): Promise<void> {

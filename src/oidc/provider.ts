@@ -8,6 +8,7 @@ import type { UserService } from '../users/service.ts';
 import { verifySecret } from '../lib/crypto.ts';
 import { HTML_HEADERS, type Views } from '../http/views.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { OIDC_SCOPES } from './scopes.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -42,13 +43,16 @@ function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, dat
   ctx.body = views.render(template, data);
 }
 
+type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; api_scopes?: string[] };
+
+const registered = (client: unknown) => (client as { metadata(): RegisteredMetadata }).metadata();
+
 /** The origins of a client's http(s) redirect URIs, plus any origins registered explicitly. */
-export function clientOrigins(metadata: { redirectUris?: string[]; allowed_origins?: unknown }): Set<string> {
-  const origins = new Set<string>();
-  for (const uri of metadata.redirectUris ?? []) {
+export function clientOrigins(metadata: RegisteredMetadata): Set<string> {
+  const origins = new Set<string>(metadata.allowed_origins ?? []);
+  for (const uri of metadata.redirect_uris ?? []) {
     if (/^https?:/.test(uri)) origins.add(new URL(uri).origin);
   }
-  if (Array.isArray(metadata.allowed_origins)) for (const o of metadata.allowed_origins) origins.add(String(o));
   return origins;
 }
 
@@ -88,17 +92,20 @@ export function createProvider(deps: ProviderDeps): Provider {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    scopes: [...OIDC_SCOPES],
+    // allowed_origins: browser origins beyond the redirect URIs'; api_scopes: the API scopes the
+    // client may receive (the provider's own `scope` metadata only gates OpenID Connect scopes).
     extraClientMetadata: {
-      properties: ['allowed_origins'],
+      properties: ['allowed_origins', 'api_scopes'],
       validator(_ctx, key, value) {
-        if (key === 'allowed_origins' && value !== undefined && !(Array.isArray(value) && value.every((v) => typeof v === 'string'))) {
-          throw new errors.InvalidClientMetadata('allowed_origins must be an array of origins');
+        if (value !== undefined && !(Array.isArray(value) && value.every((v) => typeof v === 'string'))) {
+          throw new errors.InvalidClientMetadata(`${key} must be an array of strings`);
         }
       },
     },
     // CORS on token, userinfo, revocation and introspection only for origins the client registered.
     clientBasedCORS(_ctx, origin, client) {
-      return clientOrigins(client as unknown as { redirectUris?: string[]; allowed_origins?: unknown }).has(origin);
+      return clientOrigins(registered(client)).has(origin);
     },
     claims: {
       openid: ['sub'],
@@ -143,11 +150,13 @@ export function createProvider(deps: ProviderDeps): Provider {
         defaultResource: (_ctx, _client, oneOf) => oneOf,
         // A code exchange without `resource` still gets the API token that was consented to.
         useGrantedResource: () => true,
-        async getResourceServerInfo(_ctx, indicator) {
+        async getResourceServerInfo(_ctx, indicator, client) {
           const api = await resources.findByIdentifier(indicator);
           if (!api) throw new errors.InvalidTarget(`resource ${indicator} is not a registered API`);
+          // The token can carry only scopes that the API defines and the client was registered for.
+          const allowed = new Set(registered(client).api_scopes ?? []);
           return {
-            scope: api.scopes.join(' '),
+            scope: api.scopes.filter((s) => allowed.has(s)).join(' '),
             audience: api.identifier,
             accessTokenTTL: api.accessTokenTtl,
             accessTokenFormat: 'jwt',

@@ -1,0 +1,67 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp, type App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+
+export interface TestServer {
+  issuer: string;
+  databaseUrl: string;
+  env: Record<string, string>;
+  current: App;
+  /** Stops the server and starts a new one on the same port and database. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real server on 127.0.0.1, on a fresh SQLite database of its own. */
+export async function startServer(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'idp-test-'));
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: issuer,
+    DATABASE_URL: `file:${join(dir, 'idp.db')}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...extraEnv,
+  };
+  const config = loadConfig(env);
+
+  async function start(): Promise<App> {
+    const app = await buildApp(config);
+    await app.app.listen({ port, host: '127.0.0.1' });
+    return app;
+  }
+
+  const server: TestServer = {
+    issuer,
+    databaseUrl: env.DATABASE_URL!,
+    env,
+    current: await start(),
+    async restart() {
+      await server.current.app.close();
+      server.current = await start();
+    },
+    async close() {
+      await server.current.app.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
