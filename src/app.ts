@@ -64,7 +64,7 @@ export async function buildApp(config: Config): Promise<App> {
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
     await app.register(cookie, { secret: [...cookieSecrets] });
-    await app.register(providerRoutes, { provider });
+    await app.register(providerRoutes, { provider, clients: services.clients });
     await app.register(interactionRoutes, { provider, users: services.users, views, config, csrfKey: cookieSecrets[0]! });
 
     const stylesheet = await readFile(STYLESHEET);

@@ -67,6 +67,15 @@ export type CreateClientInput = z.input<typeof createClientInput>;
 /** Registered metadata in oidc-provider's (RFC 7591) vocabulary, never holding a secret. */
 export type ClientMetadata = Record<string, unknown> & { client_id: string; client_name: string };
 
+/** The origins of a client's http(s) redirect URIs, plus any origins registered explicitly. */
+export function clientOrigins(metadata: { redirect_uris?: string[]; allowed_origins?: string[] }): Set<string> {
+  const origins = new Set<string>(metadata.allowed_origins ?? []);
+  for (const uri of metadata.redirect_uris ?? []) {
+    if (/^https?:/.test(uri)) origins.add(new URL(uri).origin);
+  }
+  return origins;
+}
+
 export interface CreatedClient {
   clientId: string;
   /** Shown once, never stored: only its hash is kept. Absent for public clients. */
@@ -95,13 +104,25 @@ export function createClientService(prisma: PrismaClient) {
         allowed_origins: c.allowedOrigins,
       };
       await prisma.client.create({
-        data: { id: clientId, name: c.name, metadata: JSON.stringify(metadata), secretHash: secret ? hashSecret(secret) : null },
+        data: {
+          id: clientId,
+          name: c.name,
+          metadata: JSON.stringify(metadata),
+          secretHash: secret ? hashSecret(secret) : null,
+          origins: { create: [...clientOrigins(metadata as never)].map((origin) => ({ origin })) },
+        },
       });
       return { clientId, ...(secret ? { clientSecret: secret } : {}), metadata };
     },
 
     async find(clientId: string): Promise<Client | null> {
       return prisma.client.findUnique({ where: { id: clientId } });
+    },
+
+    /** Whether any enabled client registered this browser origin (CORS preflights name no client). */
+    async isRegisteredOrigin(origin: string): Promise<boolean> {
+      const hit = await prisma.clientOrigin.findFirst({ where: { origin, client: { disabled: false } }, select: { clientId: true } });
+      return hit !== null;
     },
   };
 }

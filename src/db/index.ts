@@ -41,6 +41,7 @@ export async function openDatabase(databaseUrl: string): Promise<Database> {
   await prisma.$queryRaw`PRAGMA journal_mode = WAL`;
   await prisma.$queryRaw`PRAGMA busy_timeout = 5000`;
   await prisma.$queryRaw`PRAGMA synchronous = NORMAL`;
+  await prisma.$queryRaw`PRAGMA foreign_keys = ON`;
   return {
     prisma,
     provider: 'sqlite',

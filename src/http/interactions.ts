@@ -81,10 +81,17 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     return client?.clientName ?? String(clientId);
   }
 
-  /** A form must come from our own pages: same origin when the browser says, and a valid CSRF token. */
+  /**
+   * A form must come from our own pages. Browsers say where a request comes from in
+   * Sec-Fetch-Site, and in Origin unless the page's Referrer-Policy (no-referrer) makes it "null";
+   * whichever is present must say "here". The CSRF token is checked after this either way.
+   */
   function checkOrigin(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
+    const site = req.headers['sec-fetch-site'];
     const origin = req.headers.origin;
-    done(origin && origin !== issuerOrigin ? new FormRejected() : undefined);
+    const foreignSite = site !== undefined && site !== 'same-origin' && site !== 'none';
+    const foreignOrigin = origin !== undefined && origin !== 'null' && origin !== issuerOrigin;
+    done(foreignSite || foreignOrigin ? new FormRejected() : undefined);
   }
   const formGuards = { onRequest: [checkOrigin], preHandler: [app.csrfProtection] };
 

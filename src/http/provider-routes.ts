@@ -1,13 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
-import { PROVIDER_ROUTES } from '../oidc/provider.ts';
+import type { ClientService } from '../clients/service.ts';
+import { CLIENT_CORS_ROUTES, PROVIDER_ROUTES } from '../oidc/provider.ts';
+
+/** The provider reads at most 56 KiB of body; a larger declared body is refused up front with 413. */
+const PROVIDER_BODY_LIMIT = 56 * 1024;
 
 /**
  * Hands the provider's paths to it untouched. The request body is left unread (the provider
  * parses it itself), and the URL is not rewritten, so the endpoints it advertises are the
  * ones it serves.
  */
-export async function providerRoutes(app: FastifyInstance, opts: { provider: Provider }) {
+export async function providerRoutes(app: FastifyInstance, opts: { provider: Provider; clients: ClientService }) {
   const callback = opts.provider.callback();
 
   app.removeAllContentTypeParsers();
@@ -20,7 +24,17 @@ export async function providerRoutes(app: FastifyInstance, opts: { provider: Pro
     app.route({
       method: ['GET', 'HEAD', 'POST', 'OPTIONS', 'PUT', 'DELETE'],
       url,
-      handler(request, reply) {
+      async handler(request, reply) {
+        if (Number(request.headers['content-length'] ?? 0) > PROVIDER_BODY_LIMIT) {
+          return reply.code(413).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: 'request body too large' });
+        }
+        // A preflight names an origin but no client, and the provider would allow any origin.
+        // Only origins that some enabled client registered get an answer with CORS headers;
+        // the request itself is then checked against the calling client's own origins.
+        const origin = request.headers.origin;
+        if (request.method === 'OPTIONS' && origin && CLIENT_CORS_ROUTES.has(request.url.split('?')[0]!) && !(await opts.clients.isRegisteredOrigin(origin))) {
+          return reply.code(204).header('vary', 'Origin').send();
+        }
         reply.hijack();
         callback(request.raw, reply.raw);
       },

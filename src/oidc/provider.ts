@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/index.ts';
 import type { ResourceService } from '../resources/service.ts';
 import type { UserService } from '../users/service.ts';
+import { clientOrigins } from '../clients/service.ts';
 import { verifySecret } from '../lib/crypto.ts';
 import { HTML_HEADERS, type Views } from '../http/views.ts';
 import { createAdapterFactory } from './adapter.ts';
@@ -35,6 +36,15 @@ export const PROVIDER_ROUTES = {
 
 export const INTERACTION_PATH = '/interaction';
 
+/** Endpoints whose CORS answer depends on the calling client's registered origins. */
+export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
+  PROVIDER_ROUTES.token,
+  PROVIDER_ROUTES.userinfo,
+  PROVIDER_ROUTES.revocation,
+  PROVIDER_ROUTES.introspection,
+  PROVIDER_ROUTES.pushed_authorization_request,
+]);
+
 const NO_HMAC = ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'] as const;
 
 function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, data: Record<string, unknown>) {
@@ -46,15 +56,6 @@ function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, dat
 type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; api_scopes?: string[] };
 
 const registered = (client: unknown) => (client as { metadata(): RegisteredMetadata }).metadata();
-
-/** The origins of a client's http(s) redirect URIs, plus any origins registered explicitly. */
-export function clientOrigins(metadata: RegisteredMetadata): Set<string> {
-  const origins = new Set<string>(metadata.allowed_origins ?? []);
-  for (const uri of metadata.redirect_uris ?? []) {
-    if (/^https?:/.test(uri)) origins.add(new URL(uri).origin);
-  }
-  return origins;
-}
 
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {

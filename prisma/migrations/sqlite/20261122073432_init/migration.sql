@@ -22,6 +22,15 @@ CREATE TABLE "Client" (
 );
 
 -- CreateTable
+CREATE TABLE "ClientOrigin" (
+    "clientId" TEXT NOT NULL,
+    "origin" TEXT NOT NULL,
+
+    PRIMARY KEY ("clientId", "origin"),
+    CONSTRAINT "ClientOrigin_clientId_fkey" FOREIGN KEY ("clientId") REFERENCES "Client" ("id") ON DELETE CASCADE ON UPDATE CASCADE
+);
+
+-- CreateTable
 CREATE TABLE "ResourceServer" (
     "id" TEXT NOT NULL PRIMARY KEY,
     "identifier" TEXT NOT NULL,
@@ -79,6 +88,9 @@ CREATE TABLE "ServerSecret" (
 
 -- CreateIndex
 CREATE UNIQUE INDEX "User_email_key" ON "User"("email");
+
+-- CreateIndex
+CREATE INDEX "ClientOrigin_origin_idx" ON "ClientOrigin"("origin");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "ResourceServer_identifier_key" ON "ResourceServer"("identifier");
