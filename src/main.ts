@@ -1,11 +1,12 @@
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { KeyDecryptionError } from './keys/service.ts';
 import { DatabaseUrlError } from './db/index.ts';
 
 const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError];
 
 async function main() {
+  loadDotEnv();
   const config = loadConfig();
   const { app } = await buildApp(config);
   const address = await app.listen({ port: config.port, host: config.host });

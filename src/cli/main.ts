@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig } from '../config.ts';
+import { ConfigError, loadConfig, loadDotEnv } from '../config.ts';
 import { DatabaseUrlError, openDatabase, type Database } from '../db/index.ts';
 import { migrate } from '../db/migrate.ts';
 import { AppError } from '../lib/errors.ts';
@@ -159,4 +159,5 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
+loadDotEnv();
 process.exitCode = await runCli(process.argv.slice(2));

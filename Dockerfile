@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build: install everything (the Prisma client is generated at install), then drop dev dependencies.
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY scripts ./scripts
+COPY prisma ./prisma
+RUN npm ci --no-audit --no-fund
+COPY src ./src
+COPY bin ./bin
+COPY views ./views
+COPY public ./public
+RUN npm prune --omit=dev --no-audit --no-fund
+
+# Run: Node 24 runs the TypeScript sources directly; migrations are applied at start.
+FROM node:24-slim
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    DATABASE_URL=file:/app/data/idp.db
+WORKDIR /app
+COPY --from=build --chown=root:root /app /app
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+VOLUME ["/app/data"]
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+CMD ["node", "src/main.ts"]
