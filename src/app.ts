@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import type Provider from 'oidc-provider';
+import type { DestinationStream } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
@@ -23,9 +24,14 @@ export interface App {
 
 const STYLESHEET = new URL('../public/style.css', import.meta.url);
 
+export interface BuildOptions {
+  /** Where log lines go (standard output when absent). */
+  logDestination?: DestinationStream;
+}
+
 /** Wires database → services → provider → routes. Never listens: main.ts and the tests do. */
-export async function buildApp(config: Config): Promise<App> {
-  const log = createLogger(config.logLevel);
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  const log = createLogger(config.logLevel, options.logDestination);
   const db = await openDatabase(config.databaseUrl);
   try {
     const applied = await migrate(db);

@@ -1,23 +1,30 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /** Query parameters whose values are credentials and must never be written to a log line. */
 const SECRET_QUERY_PARAMS = /^(code|code_verifier|access_token|refresh_token|id_token|id_token_hint|client_secret|client_assertion|token|logout_hint|password|state|nonce)$/i;
 
 const REDACTED = '[REDACTED]';
 
-/** Strips credential values from a request URL while keeping its shape readable. */
+/** Masks credential values in a request URL while keeping its shape readable. */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q === -1) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  let changed = false;
-  for (const key of new Set(params.keys())) {
-    if (SECRET_QUERY_PARAMS.test(key)) {
-      params.set(key, REDACTED);
-      changed = true;
-    }
-  }
-  return changed ? `${url.slice(0, q)}?${params.toString()}` : url;
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const key = eq === -1 ? part : part.slice(0, eq);
+      let name = key;
+      try {
+        name = decodeURIComponent(key.replace(/\+/g, ' '));
+      } catch {
+        // A malformed escape: judge the raw key.
+      }
+      return SECRET_QUERY_PARAMS.test(name) ? `${key}=${REDACTED}` : part;
+    })
+    .join('&');
+  return `${url.slice(0, q)}?${query}`;
 }
 
 interface SerializableRequest {
@@ -70,6 +77,6 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
-export function createLogger(level: string): Logger {
-  return pino(loggerOptions(level));
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
 }

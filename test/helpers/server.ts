@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, type App } from '../../src/app.ts';
+import { buildApp, type App, type BuildOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 
 export interface TestServer {
@@ -28,7 +28,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A real server on 127.0.0.1, on a fresh SQLite database of its own. */
-export async function startServer(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+export async function startServer(extraEnv: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'idp-test-'));
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -44,7 +44,7 @@ export async function startServer(extraEnv: Record<string, string> = {}): Promis
   const config = loadConfig(env);
 
   async function start(): Promise<App> {
-    const app = await buildApp(config);
+    const app = await buildApp(config, options);
     await app.app.listen({ port, host: '127.0.0.1' });
     return app;
   }

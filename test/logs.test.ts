@@ -1,0 +1,56 @@
+import { Writable } from 'node:stream';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seed } from './helpers/cli.ts';
+import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+import { UserAgent } from './helpers/user-agent.ts';
+
+const lines: string[] = [];
+const capture = new Writable({
+  write(chunk, _enc, done) {
+    lines.push(...String(chunk).split('\n').filter(Boolean));
+    done();
+  },
+});
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer({ LOG_LEVEL: 'trace' }, { logDestination: capture });
+});
+afterAll(() => server?.close());
+
+describe('logs', () => {
+  it('never contain passwords, codes, tokens, cookies, client secrets or authorization headers', async () => {
+    const seeded = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, seeded.clientId, seeded.clientSecret);
+    const ua = new UserAgent();
+    const { tokens, callbackUrl } = await loginAndExchange(ua, config, { login: seeded });
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    await oidc.fetchUserInfo(config, refreshed.access_token, seeded.userId);
+    await oidc.tokenIntrospection(config, refreshed.access_token);
+    await oidc.tokenRevocation(config, refreshed.refresh_token!);
+    // A logout with the ID token in the query string, and a failing token request.
+    await ua.follow(oidc.buildEndSessionUrl(config, { id_token_hint: refreshed.id_token! }));
+    await oidc.refreshTokenGrant(config, tokens.refresh_token!).catch(() => undefined);
+
+    const secrets = {
+      password: seeded.password,
+      clientSecret: seeded.clientSecret!,
+      basicAuth: Buffer.from(`${seeded.clientId}:${seeded.clientSecret}`).toString('base64'),
+      code: callbackUrl.searchParams.get('code')!,
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token!,
+      idToken: refreshed.id_token!,
+      // The interaction cookies' values are the interaction ids that the page URLs carry by
+      // design; what makes them usable is their signature cookies, which are checked here.
+      ...Object.fromEntries([...ua.cookies].filter(([name]) => !/^_interaction(_resume)?$/.test(name)).map(([name, value]) => [`cookie ${name}`, value])),
+    };
+    const log = lines.join('\n');
+    expect(lines.length).toBeGreaterThan(20);
+    expect(log).toContain('[REDACTED]');
+    for (const [name, value] of Object.entries(secrets)) {
+      expect(log.includes(value), `${name} appears in the logs`).toBe(false);
+    }
+  });
+});
