@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { idp } from './helpers/cli.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
 const SECRET = 'k'.repeat(40);
@@ -20,6 +21,13 @@ describe('signing keys', () => {
       expect(key.kid).toBeTruthy();
       for (const privatePart of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key).not.toHaveProperty(privatePart);
     }
+
+    const listed = await idp(['keys', 'list', '--json'], server.env);
+    expect(listed.code).toBe(0);
+    const { keys } = listed.json<{ keys: { kid: string; alg: string; state: string }[] }>();
+    expect(keys.map((k) => k.kid).sort()).toEqual(jwks.keys.map((k) => k.kid).sort());
+    expect(keys.every((k) => k.state === 'active')).toBe(true);
+    expect(listed.stdout).not.toMatch(/"d":/);
   });
 
   it('are encrypted at rest with KEY_ENCRYPTION_SECRET, and the server refuses to start without it', async () => {

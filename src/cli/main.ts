@@ -136,6 +136,16 @@ export function buildCli(): Command {
       },
     );
 
+  const keys = program.command('keys').description('inspect signing keys');
+  keys
+    .command('list')
+    .description('list the signing keys (no private material); the server creates them on first start')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: JsonOption) => {
+      const list = await withServices(({ keys }) => keys.list());
+      print(opts, { keys: list }, list.map((k) => `${k.kid}  ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${k.createdAt.toISOString()}`).join('\n'));
+    });
+
   return program;
 }
 

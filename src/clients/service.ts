@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { PrismaClient } from '../db/index.ts';
-import type { Client } from '../generated/prisma/client.ts';
 import { hashSecret, randomToken } from '../lib/crypto.ts';
 import { parseInput } from '../lib/validation.ts';
 
@@ -113,10 +112,6 @@ export function createClientService(prisma: PrismaClient) {
         },
       });
       return { clientId, ...(secret ? { clientSecret: secret } : {}), metadata };
-    },
-
-    async find(clientId: string): Promise<Client | null> {
-      return prisma.client.findUnique({ where: { id: clientId } });
     },
 
     /** Whether any enabled client registered this browser origin (CORS preflights name no client). */

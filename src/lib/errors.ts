@@ -17,3 +17,6 @@ export class AppError extends Error {
 export const badRequest = (message: string, code = 'invalid_request') => new AppError(400, code, message);
 export const notFound = (message: string) => new AppError(404, 'not_found', message);
 export const conflict = (message: string) => new AppError(409, 'conflict', message);
+
+/** Prisma's unique-constraint violation (a concurrent or duplicate insert). */
+export const isUniqueViolation = (err: unknown) => (err as { code?: string } | null)?.code === 'P2002';

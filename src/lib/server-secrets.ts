@@ -1,5 +1,6 @@
 import type { PrismaClient } from '../db/index.ts';
 import { randomToken } from './crypto.ts';
+import { isUniqueViolation } from './errors.ts';
 
 /**
  * Outside production, secrets that were not configured are generated once and kept in the
@@ -12,7 +13,7 @@ export async function persistedSecret(prisma: PrismaClient, name: string): Promi
     return (await prisma.serverSecret.create({ data: { name, value: randomToken(32) } })).value;
   } catch (err) {
     // Another instance created it first: use theirs.
-    if ((err as { code?: string }).code !== 'P2002') throw err;
+    if (!isUniqueViolation(err)) throw err;
     return (await prisma.serverSecret.findUniqueOrThrow({ where: { name } })).value;
   }
 }

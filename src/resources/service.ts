@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { PrismaClient } from '../db/index.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
-import { conflict } from '../lib/errors.ts';
+import { conflict, isUniqueViolation } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -62,7 +62,7 @@ export function createResourceService(prisma: PrismaClient, defaults: { accessTo
         });
         return toView(row);
       } catch (err) {
-        if ((err as { code?: string }).code === 'P2002') throw conflict(`an API with identifier ${data.identifier} already exists`);
+        if (isUniqueViolation(err)) throw conflict(`an API with identifier ${data.identifier} already exists`);
         throw err;
       }
     },

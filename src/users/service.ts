@@ -3,7 +3,7 @@ import argon2 from 'argon2';
 import { z } from 'zod';
 import type { PrismaClient } from '../db/index.ts';
 import type { User } from '../generated/prisma/client.ts';
-import { conflict } from '../lib/errors.ts';
+import { conflict, isUniqueViolation } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
@@ -68,7 +68,7 @@ export function createUserService(prisma: PrismaClient) {
         });
         return toPublicUser(user);
       } catch (err) {
-        if ((err as { code?: string }).code === 'P2002') throw conflict(`a user with email ${data.email} already exists`);
+        if (isUniqueViolation(err)) throw conflict(`a user with email ${data.email} already exists`);
         throw err;
       }
     },
