@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
@@ -12,6 +13,7 @@ import { createLogger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
 import { interactionRoutes } from './http/interactions.ts';
 import { providerRoutes } from './http/provider-routes.ts';
+import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -23,6 +25,7 @@ export interface App {
 }
 
 const STYLESHEET = new URL('../public/style.css', import.meta.url);
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface BuildOptions {
   /** Where log lines go (standard output when absent). */
@@ -37,19 +40,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const applied = await migrate(db);
     if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
 
-    const services = createServices(db, config);
+    const services = createServices(db, config, log);
+    await services.resources.ensureAdminApi();
     const cookieSecrets = config.cookieSecrets ?? [await persistedSecret(db.prisma, 'cookie-secret')];
     const views = createViews();
-    const provider = createProvider({
-      config,
-      prisma: db.prisma,
-      jwks: await services.keys.loadPrivateJwks(),
-      cookieSecrets,
-      users: services.users,
-      resources: services.resources,
-      views,
-      log,
-    });
+    const jwks = await services.keys.loadPrivateJwks();
+    const provider = createProvider({ config, prisma: db.prisma, jwks, cookieSecrets, services, views, log });
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,
@@ -71,7 +67,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
     await app.register(cookie, { secret: [...cookieSecrets] });
     await app.register(providerRoutes, { provider, clients: services.clients });
-    await app.register(interactionRoutes, { provider, users: services.users, views, config, csrfKey: cookieSecrets[0]! });
+    await app.register(interactionRoutes, { provider, services, views, config, csrfKey: cookieSecrets[0]! });
+    await app.register(adminApi, { services, issuer: config.issuer, jwks, prisma: db.prisma, version: PACKAGE_VERSION });
 
     const stylesheet = await readFile(STYLESHEET);
     app.get('/assets/style.css', (_req, reply) =>

@@ -29,11 +29,11 @@ describe('idp migrate', () => {
   it('creates the database, applies the migrations once, and records them', async () => {
     const first = await idp(['migrate', '--json'], env);
     expect(first.code).toBe(0);
-    expect(first.json<{ applied: string[] }>().applied).toEqual([expect.stringMatching(/^\d{14}_init$/)]);
+    expect(first.json<{ applied: string[] }>().applied).toEqual([expect.stringMatching(/^\d{14}_init$/), expect.stringMatching(/^\d{14}_admin$/)]);
     const second = await idp(['migrate', '--json'], env);
     expect(second.json<{ applied: string[] }>().applied).toEqual([]);
     const rows = await withDb((db) => db.prisma.$queryRaw<{ migration_name: string }[]>`SELECT migration_name FROM _prisma_migrations`);
-    expect(rows).toHaveLength(1);
+    expect(rows).toHaveLength(2);
   });
 });
 
@@ -86,7 +86,7 @@ describe('idp resources create', () => {
     ['a relative identifier', ['--identifier', '/api'], 1, /identifier: must be an absolute URI/],
     ['a fragment', ['--identifier', 'https://api.example.org/#x'], 1, /must not contain a fragment/],
     ['a duplicate', ['--identifier', 'https://api.example.org'], 1, /already exists/],
-    ['a non-numeric TTL', ['--identifier', 'https://b.example.org', '--access-token-ttl', 'soon'], 1, /whole number of seconds/],
+    ['a non-numeric TTL', ['--identifier', 'https://b.example.org', '--access-token-ttl', 'soon'], 1, /--access-token-ttl must be a whole number/],
     ['a TTL too long', ['--identifier', 'https://b.example.org', '--access-token-ttl', '999999'], 1, /at most 86400/],
     ['an unknown algorithm', ['--identifier', 'https://b.example.org', '--signing-alg', 'HS256'], 2, /Allowed choices are RS256, ES256, EdDSA/],
   ])('refuses %s', async (_name, args, code, message) => {

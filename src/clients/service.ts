@@ -1,37 +1,57 @@
 import { z } from 'zod';
 import type { PrismaClient } from '../db/index.ts';
-import { hashSecret, randomToken } from '../lib/crypto.ts';
+import type { Client } from '../generated/prisma/client.ts';
+import type { Actor, AuditService } from '../audit/service.ts';
+import type { GrantService } from '../grants/service.ts';
+import { hashSecret, isSecretHash, randomToken, verifySecret } from '../lib/crypto.ts';
+import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
+import { ADMIN_SCOPES } from '../oidc/scopes.ts';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:']);
+
+/** Every URI in client metadata: absolute, no script-bearing scheme, bounded. */
+function uriIssues(value: string): string[] {
+  if (!URL.canParse(value)) return [`${value} is not an absolute URI`];
+  const url = new URL(value);
+  const issues: string[] = [];
+  if (FORBIDDEN_SCHEMES.has(url.protocol)) issues.push(`${value} uses a forbidden scheme`);
+  if (value.includes('#')) issues.push(`${value} must not contain a fragment`);
+  if (value.includes('*')) issues.push(`${value} must not contain a wildcard`);
+  if (url.username || url.password) issues.push(`${value} must not contain credentials`);
+  return issues;
+}
 
 /**
- * Redirect URIs are compared by exact string match, so they must be exact: absolute, no
- * fragment, https, plain http only on a loopback address, or a private-use scheme for native apps.
+ * The registration policy, applied on every path that writes a client (CLI, admin API, dynamic
+ * registration). Redirect URIs are compared by exact string match, so they must be exact:
+ * https, plain http only on a loopback host, or a private-use scheme for native apps.
  */
+export function redirectUriIssues(value: string): string[] {
+  const issues = uriIssues(value);
+  if (issues.length) return issues;
+  const url = new URL(value);
+  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) return [`${value} must use https (plain http is only allowed for localhost)`];
+  if (url.protocol !== 'https:' && url.protocol !== 'http:' && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
+    return [`${value} must use https, http on a loopback host, or a private-use scheme in reverse-domain form (com.example.app:/callback)`];
+  }
+  return [];
+}
+
 const redirectUriSchema = z
   .string()
   .max(2048, 'must be at most 2048 characters')
   .superRefine((value, ctx) => {
-    if (!URL.canParse(value)) return void ctx.addIssue({ code: 'custom', message: `${value} is not an absolute URI` });
-    const url = new URL(value);
-    if (value.includes('#')) ctx.addIssue({ code: 'custom', message: `${value} must not contain a fragment` });
-    if (value.includes('*')) ctx.addIssue({ code: 'custom', message: `${value} must not contain a wildcard` });
-    if (['javascript:', 'data:', 'file:', 'vbscript:'].includes(url.protocol)) {
-      ctx.addIssue({ code: 'custom', message: `${value} uses a forbidden scheme` });
-    } else if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
-      ctx.addIssue({ code: 'custom', message: `${value} must use https (plain http is only allowed for localhost)` });
-    } else if (url.username || url.password) {
-      ctx.addIssue({ code: 'custom', message: `${value} must not contain credentials` });
-    }
+    for (const message of redirectUriIssues(value)) ctx.addIssue({ code: 'custom', message });
   });
 
 const originSchema = z
   .string()
   .max(2048)
-  .refine((value) => URL.canParse(value) && new URL(value).origin === value, 'must be an origin such as https://app.example.com (scheme, host and port only)');
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol) && new URL(value).origin === value, 'must be an origin such as https://app.example.com (scheme, host and port only)');
 
 const scopeSchema = z
   .string()
@@ -39,32 +59,96 @@ const scopeSchema = z
   .regex(/^[\x21\x23-\x5B\x5D-\x7E ]*$/, 'scope names are printable ASCII without quotes or backslashes')
   .transform((s) => [...new Set(s.split(' ').filter(Boolean))].join(' '));
 
-const createClientInput = z
-  .object({
-    name: z.string().trim().min(1, 'must not be empty').max(200),
-    redirectUris: z.array(redirectUriSchema).max(50).default([]),
-    postLogoutRedirectUris: z.array(redirectUriSchema).max(50).default([]),
-    allowedOrigins: z.array(originSchema).max(50).default([]),
-    public: z.boolean().default(false),
-    grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(3).default(['authorization_code', 'refresh_token']),
-    scope: scopeSchema.default('openid profile email offline_access'),
-  })
-  .superRefine((c, ctx) => {
-    if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'at least one redirect URI is required for the authorization_code grant' });
-    }
-    if (c.public && c.grantTypes.includes('client_credentials')) {
-      ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'a public client cannot use client_credentials (it has no secret)' });
-    }
-    if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code')) {
-      ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token requires authorization_code' });
-    }
-  });
+const clientFields = {
+  name: z.string().trim().min(1, 'must not be empty').max(200),
+  redirectUris: z.array(redirectUriSchema).max(50),
+  postLogoutRedirectUris: z.array(redirectUriSchema).max(50),
+  allowedOrigins: z.array(originSchema).max(50),
+  grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(3),
+  scope: scopeSchema,
+};
 
-export type CreateClientInput = z.input<typeof createClientInput>;
+interface ClientShape {
+  public: boolean;
+  redirectUris: string[];
+  grantTypes: string[];
+}
+
+function checkConsistency(c: ClientShape, ctx: z.RefinementCtx) {
+  if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'at least one redirect URI is required for the authorization_code grant' });
+  }
+  if (c.public && c.grantTypes.includes('client_credentials')) {
+    ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'a public client cannot use client_credentials (it has no secret)' });
+  }
+  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code')) {
+    ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token requires authorization_code' });
+  }
+}
+
+export const createClientSchema = z
+  .object({
+    name: clientFields.name,
+    redirectUris: clientFields.redirectUris.default([]),
+    postLogoutRedirectUris: clientFields.postLogoutRedirectUris.default([]),
+    allowedOrigins: clientFields.allowedOrigins.default([]),
+    public: z.boolean().default(false),
+    grantTypes: clientFields.grantTypes.default(['authorization_code', 'refresh_token']),
+    scope: clientFields.scope.default('openid profile email offline_access'),
+  })
+  .strict()
+  .superRefine(checkConsistency);
+
+export const updateClientSchema = z
+  .object({
+    name: clientFields.name,
+    redirectUris: clientFields.redirectUris,
+    postLogoutRedirectUris: clientFields.postLogoutRedirectUris,
+    allowedOrigins: clientFields.allowedOrigins,
+    grantTypes: clientFields.grantTypes,
+    scope: clientFields.scope,
+  })
+  .partial()
+  .strict();
+
+export type CreateClientInput = z.input<typeof createClientSchema>;
+export type UpdateClientInput = z.input<typeof updateClientSchema>;
 
 /** Registered metadata in oidc-provider's (RFC 7591) vocabulary, never holding a secret. */
-export type ClientMetadata = Record<string, unknown> & { client_id: string; client_name: string };
+export type ClientMetadata = Record<string, unknown> & {
+  client_id: string;
+  client_name: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  allowed_origins: string[];
+  grant_types: string[];
+  token_endpoint_auth_method: string;
+  scope: string;
+};
+
+/** What the admin API and the CLI show of a client: never a secret or a hash. */
+export interface ClientView {
+  clientId: string;
+  name: string;
+  applicationType: string;
+  public: boolean;
+  grantTypes: string[];
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  allowedOrigins: string[];
+  scope: string;
+  disabled: boolean;
+  /** Set while a rotated-out secret is still accepted. */
+  previousSecretExpiresAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface CreatedClient {
+  client: ClientView;
+  /** Shown once, never stored: only its hash is kept. Absent for public clients. */
+  clientSecret?: string;
+}
 
 /** The origins of a client's http(s) redirect URIs, plus any origins registered explicitly. */
 export function clientOrigins(metadata: { redirect_uris?: string[]; allowed_origins?: string[] }): Set<string> {
@@ -75,43 +159,188 @@ export function clientOrigins(metadata: { redirect_uris?: string[]; allowed_orig
   return origins;
 }
 
-export interface CreatedClient {
-  clientId: string;
-  /** Shown once, never stored: only its hash is kept. Absent for public clients. */
-  clientSecret?: string;
-  metadata: ClientMetadata;
+function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>, extra: Record<string, unknown> = {}): ClientMetadata {
+  const usesCode = c.grantTypes.includes('authorization_code');
+  return {
+    ...extra,
+    client_id: clientId,
+    client_name: c.name,
+    application_type: c.redirectUris.some((u) => !/^https?:/.test(u)) ? 'native' : 'web',
+    grant_types: c.grantTypes,
+    response_types: usesCode ? ['code'] : [],
+    redirect_uris: c.redirectUris,
+    post_logout_redirect_uris: c.postLogoutRedirectUris,
+    token_endpoint_auth_method: c.public ? 'none' : String(extra.token_endpoint_auth_method ?? 'client_secret_basic'),
+    scope: c.scope,
+    allowed_origins: c.allowedOrigins,
+  };
 }
 
-export function createClientService(prisma: PrismaClient) {
+export function toClientView(row: Client): ClientView {
+  const m = JSON.parse(row.metadata) as ClientMetadata;
   return {
-    async create(input: CreateClientInput): Promise<CreatedClient> {
-      const c = parseInput(createClientInput, input);
+    clientId: row.id,
+    name: row.name,
+    applicationType: String(m.application_type ?? 'web'),
+    public: m.token_endpoint_auth_method === 'none',
+    grantTypes: m.grant_types ?? [],
+    redirectUris: m.redirect_uris ?? [],
+    postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
+    allowedOrigins: m.allowed_origins ?? [],
+    scope: m.scope ?? '',
+    disabled: row.disabled,
+    previousSecretExpiresAt: row.previousSecretExpiresAt && row.previousSecretExpiresAt > new Date() ? row.previousSecretExpiresAt : null,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+export interface ListQuery {
+  name?: string;
+  limit: number;
+  offset: number;
+}
+
+export const MAX_SECRET_OVERLAP = 30 * 24 * 3600;
+
+export function createClientService(prisma: PrismaClient, grants: GrantService, audit: AuditService) {
+  async function find(clientId: string): Promise<Client> {
+    const row = await prisma.client.findUnique({ where: { id: clientId } });
+    if (!row) throw notFound(`no client with id ${clientId}`);
+    return row;
+  }
+
+  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null }) {
+    const origins = [...clientOrigins(metadata)].map((origin) => ({ origin }));
+    return prisma.$transaction(async (tx) => {
+      await tx.clientOrigin.deleteMany({ where: { clientId } });
+      return tx.client.upsert({
+        where: { id: clientId },
+        create: { id: clientId, metadata: JSON.stringify(metadata), origins: { create: origins }, ...data, secretHash: data.secretHash ?? null },
+        update: { metadata: JSON.stringify(metadata), origins: { create: origins }, ...data },
+      });
+    });
+  }
+
+  return {
+    async create(input: CreateClientInput, who: Actor, opts: { admin?: boolean } = {}): Promise<CreatedClient> {
+      const c = parseInput(createClientSchema, input);
+      if (opts.admin) {
+        // An admin client is a machine: client_credentials only, for the admin API's scopes.
+        c.public = false;
+        c.grantTypes = ['client_credentials'];
+        c.redirectUris = [];
+        c.scope = [...new Set([...c.scope.split(' ').filter((s) => ADMIN_SCOPES.has(s)), ...ADMIN_SCOPES])].join(' ');
+      }
       const clientId = randomToken(16);
       const secret = c.public ? undefined : randomToken(32);
-      const usesCode = c.grantTypes.includes('authorization_code');
-      const nativeRedirect = c.redirectUris.some((u) => !/^https?:/.test(u));
-      const metadata: ClientMetadata = {
-        client_id: clientId,
-        client_name: c.name,
-        application_type: nativeRedirect ? 'native' : 'web',
-        grant_types: c.grantTypes,
-        response_types: usesCode ? ['code'] : [],
-        redirect_uris: c.redirectUris,
-        post_logout_redirect_uris: c.postLogoutRedirectUris,
-        token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
-        scope: c.scope,
-        allowed_origins: c.allowedOrigins,
-      };
-      await prisma.client.create({
+      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null });
+      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin) });
+      return { client: toClientView(row), ...(secret ? { clientSecret: secret } : {}) };
+    },
+
+    /**
+     * Stores a client registered through dynamic registration (RFC 7591/7592), which the
+     * provider has already validated; our policy is applied on top and the secret is hashed.
+     */
+    async upsertRegistered(metadata: Record<string, unknown>, who: Actor): Promise<void> {
+      const clientId = String(metadata.client_id);
+      const { client_secret: secret, api_scopes: _ignored, ...rest } = metadata;
+      const c = parseInput(createClientSchema, {
+        name: String(metadata.client_name ?? clientId).slice(0, 200),
+        redirectUris: metadata.redirect_uris ?? [],
+        postLogoutRedirectUris: metadata.post_logout_redirect_uris ?? [],
+        allowedOrigins: metadata.allowed_origins ?? [],
+        public: metadata.token_endpoint_auth_method === 'none',
+        grantTypes: metadata.grant_types ?? ['authorization_code'],
+        // Dynamically registered clients get OpenID Connect scopes only; API scopes are an admin's call.
+        scope: String(metadata.scope ?? 'openid').split(' ').filter((s) => !ADMIN_SCOPES.has(s)).join(' '),
+      });
+      assertNoScriptUris(rest);
+      const existing = await prisma.client.findUnique({ where: { id: clientId }, select: { id: true } });
+      // A new registration carries the freshly generated secret; updates never do (see provider.ts).
+      await write(clientId, buildMetadata(clientId, c, rest), {
+        name: c.name,
+        ...(typeof secret === 'string' && !isSecretHash(secret) ? { secretHash: hashSecret(secret) } : {}),
+      });
+      await audit.record(who, existing ? 'client.updated' : 'client.created', clientId, { name: c.name, via: 'dynamic_registration' });
+    },
+
+    async list(q: ListQuery): Promise<{ items: ClientView[]; total: number }> {
+      const where = q.name ? { name: { contains: q.name } } : {};
+      const [rows, total] = await Promise.all([
+        prisma.client.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: q.limit, skip: q.offset }),
+        prisma.client.count({ where }),
+      ]);
+      return { items: rows.map(toClientView), total };
+    },
+
+    async get(clientId: string): Promise<ClientView> {
+      return toClientView(await find(clientId));
+    },
+
+    async update(clientId: string, patch: UpdateClientInput, who: Actor): Promise<ClientView> {
+      const changes = parseInput(updateClientSchema, patch);
+      const current = toClientView(await find(clientId));
+      const merged = parseInput(createClientSchema, {
+        name: current.name,
+        redirectUris: current.redirectUris,
+        postLogoutRedirectUris: current.postLogoutRedirectUris,
+        allowedOrigins: current.allowedOrigins,
+        public: current.public,
+        grantTypes: current.grantTypes,
+        scope: current.scope,
+        ...changes,
+      });
+      const previous = JSON.parse((await find(clientId)).metadata) as ClientMetadata;
+      const row = await write(clientId, buildMetadata(clientId, merged, previous), { name: merged.name });
+      await audit.record(who, 'client.updated', clientId, { fields: Object.keys(changes) });
+      return toClientView(row);
+    },
+
+    /** A disabled client cannot authenticate or be used, and loses every grant and token at once. */
+    async setDisabled(clientId: string, disabled: boolean, who: Actor): Promise<ClientView> {
+      await find(clientId);
+      const row = await prisma.client.update({ where: { id: clientId }, data: { disabled } });
+      const revoked = disabled ? await grants.revokeAllForClient(clientId) : 0;
+      await audit.record(who, disabled ? 'client.disabled' : 'client.enabled', clientId, disabled ? { grantsRevoked: revoked } : undefined);
+      return toClientView(row);
+    },
+
+    async delete(clientId: string, who: Actor): Promise<void> {
+      await find(clientId);
+      const revoked = await grants.revokeAllForClient(clientId);
+      await prisma.client.deleteMany({ where: { id: clientId } });
+      await audit.record(who, 'client.deleted', clientId, { grantsRevoked: revoked });
+    },
+
+    /**
+     * Issues a new secret, shown once. With an overlap, the old secret keeps working until the
+     * overlap ends, so that deployments can switch without downtime; without, it stops at once.
+     */
+    async rotateSecret(clientId: string, overlapSeconds: number, who: Actor): Promise<{ client: ClientView; clientSecret: string }> {
+      const row = await find(clientId);
+      if (!row.secretHash) throw badRequest(`client ${clientId} is a public client and has no secret to rotate`);
+      if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP) {
+        throw badRequest(`overlapSeconds: must be a whole number of seconds between 0 and ${MAX_SECRET_OVERLAP}`);
+      }
+      const secret = randomToken(32);
+      const updated = await prisma.client.update({
+        where: { id: clientId },
         data: {
-          id: clientId,
-          name: c.name,
-          metadata: JSON.stringify(metadata),
-          secretHash: secret ? hashSecret(secret) : null,
-          origins: { create: [...clientOrigins(metadata as never)].map((origin) => ({ origin })) },
+          secretHash: hashSecret(secret),
+          previousSecretHash: overlapSeconds ? row.secretHash : null,
+          previousSecretExpiresAt: overlapSeconds ? new Date(Date.now() + overlapSeconds * 1000) : null,
         },
       });
-      return { clientId, ...(secret ? { clientSecret: secret } : {}), metadata };
+      await audit.record(who, 'client.secret_rotated', clientId, { overlapSeconds });
+      return { client: toClientView(updated), clientSecret: secret };
+    },
+
+    /** Whether `presented` is the client's previous secret, still inside its overlap period. */
+    async matchesPreviousSecret(clientId: string, presented: string): Promise<boolean> {
+      const row = await prisma.client.findUnique({ where: { id: clientId }, select: { previousSecretHash: true, previousSecretExpiresAt: true } });
+      return Boolean(row?.previousSecretHash && row.previousSecretExpiresAt && row.previousSecretExpiresAt > new Date() && verifySecret(presented, row.previousSecretHash));
     },
 
     /** Whether any enabled client registered this browser origin (CORS preflights name no client). */
@@ -120,6 +349,22 @@ export function createClientService(prisma: PrismaClient) {
       return hit !== null;
     },
   };
+}
+
+/** No script-bearing URI anywhere in the metadata, and no field of absurd size. */
+export function assertNoScriptUris(metadata: Record<string, unknown>): void {
+  const walk = (value: unknown, path: string): void => {
+    if (typeof value === 'string') {
+      if (value.length > 4096) throw badRequest(`${path}: must be at most 4096 characters`, 'invalid_client_metadata');
+      if (/^\s*(javascript|data|vbscript):/i.test(value)) throw badRequest(`${path}: uses a forbidden scheme`, 'invalid_client_metadata');
+    } else if (Array.isArray(value)) {
+      if (value.length > 100) throw badRequest(`${path}: must have at most 100 entries`, 'invalid_client_metadata');
+      value.forEach((v, i) => walk(v, `${path}.${i}`));
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, path ? `${path}.${k}` : k);
+    }
+  };
+  walk(metadata, '');
 }
 
 export type ClientService = ReturnType<typeof createClientService>;

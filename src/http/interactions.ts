@@ -3,13 +3,13 @@ import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import type { Config } from '../config.ts';
-import type { UserService } from '../users/service.ts';
+import type { Services } from '../services.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
 import { HTML_HEADERS, type Views } from './views.ts';
 
 export interface InteractionDeps {
   provider: Provider;
-  users: UserService;
+  services: Services;
   views: Views;
   config: Config;
   csrfKey: string;
@@ -38,7 +38,8 @@ function field(body: Req['body'], name: string, max: number): string {
  * both stored in the database; the browser only holds their ids in HttpOnly cookies.
  */
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps) {
-  const { provider, users, views, config } = deps;
+  const { provider, views, config } = deps;
+  const { users, audit } = deps.services;
   const issuerOrigin = new URL(config.issuer).origin;
 
   await app.register(formbody);
@@ -137,6 +138,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const interaction = await details(req, reply, 'login');
     const email = field(req.body, 'email', 320);
     const user = await users.authenticate(email, field(req.body, 'password', 4096));
+    await audit.record(
+      { actor: user ? `user:${user.id}` : 'anonymous', ip: req.ip },
+      user ? 'login.succeeded' : 'login.failed',
+      user?.id ?? null,
+      { clientId: String(interaction.params.client_id), ...(user ? {} : { email: email.slice(0, 320) }) },
+    );
     if (!user) {
       // The same answer for an unknown email, a wrong password and a disabled account.
       return page(reply, 401, 'login', {

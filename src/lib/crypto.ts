@@ -11,8 +11,12 @@ export function randomToken(bytes = 32): string {
  * endpoint fast. Passwords, which people choose, use argon2id instead.
  */
 export function hashSecret(secret: string): string {
-  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
+  return `${HASH_PREFIX}${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
 }
+
+const HASH_PREFIX = 'sha256:';
+
+export const isSecretHash = (value: string) => value.startsWith(HASH_PREFIX);
 
 export function verifySecret(presented: string, storedHash: string): boolean {
   const expected = Buffer.from(storedHash, 'utf8');

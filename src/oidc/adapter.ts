@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { PrismaClient } from '../db/index.ts';
-import type { ClientMetadata } from '../clients/service.ts';
+import type { ClientMetadata, ClientService } from '../clients/service.ts';
+import { AppError } from '../lib/errors.ts';
 import { OIDC_SCOPES } from './scopes.ts';
 
 /** Models whose artifacts belong to a grant and die with it (revokeByGrantId). */
@@ -31,6 +32,7 @@ class PayloadAdapter implements Adapter {
       uid: this.model === 'Session' ? (payload.uid ?? null) : null,
       userCode: this.model === 'DeviceCode' ? (payload.userCode ?? null) : null,
       accountId: payload.accountId ?? null,
+      clientId: payload.clientId ?? null,
       expiresAt: expiry(expiresIn),
     };
     await this.prisma.oidcPayload.upsert({
@@ -121,15 +123,18 @@ class GrantAdapter implements Adapter {
 }
 
 /**
- * Clients are registered through our services (CLI, admin API), which keep only a hash of the
- * secret. The provider sees that hash as `client_secret`, and compares presented secrets to it
- * through the hook installed in provider.ts. A disabled client does not exist for the provider.
+ * Clients are written through the client service (CLI, admin API, and dynamic registration,
+ * which reaches it through upsert below), which keeps only a hash of the secret. The provider
+ * sees that hash as `client_secret` and compares presented secrets to it through the hook
+ * installed in provider.ts. A disabled client does not exist for the provider.
  */
 class ClientAdapter implements Adapter {
   readonly prisma: PrismaClient;
+  readonly clients: ClientService;
 
-  constructor(prisma: PrismaClient) {
+  constructor(prisma: PrismaClient, clients: ClientService) {
     this.prisma = prisma;
+    this.clients = clients;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -143,11 +148,17 @@ class ClientAdapter implements Adapter {
       scope: oidcScopes.length ? oidcScopes.join(' ') : undefined,
       api_scopes: scopes.filter((s) => !OIDC_SCOPES.has(s)),
       ...(row.secretHash ? { client_secret: row.secretHash } : {}),
-    };
+    } as AdapterPayload;
   }
 
-  async upsert(): Promise<void> {
-    throw new Error('clients are written through the client service');
+  /** Dynamic client registration (RFC 7591) and its management updates (RFC 7592). */
+  async upsert(id: string, payload: AdapterPayload): Promise<void> {
+    try {
+      await this.clients.upsertRegistered({ ...payload, client_id: id }, { actor: `registration:${id}` });
+    } catch (err) {
+      if (err instanceof AppError && err.status === 400) throw new errors.InvalidClientMetadata(err.message);
+      throw err;
+    }
   }
 
   async findByUid(): Promise<undefined> {
@@ -160,16 +171,16 @@ class ClientAdapter implements Adapter {
 
   async consume(): Promise<void> {}
 
-  async destroy(): Promise<void> {
-    throw new Error('clients are deleted through the client service');
+  async destroy(id: string): Promise<void> {
+    await this.clients.delete(id, { actor: `registration:${id}` });
   }
 
   async revokeByGrantId(): Promise<void> {}
 }
 
-export function createAdapterFactory(prisma: PrismaClient) {
+export function createAdapterFactory(prisma: PrismaClient, clients: ClientService) {
   return (model: string): Adapter => {
-    if (model === 'Client') return new ClientAdapter(prisma);
+    if (model === 'Client') return new ClientAdapter(prisma, clients);
     if (model === 'Grant') return new GrantAdapter(prisma);
     return new PayloadAdapter(model, prisma);
   };

@@ -3,21 +3,19 @@ import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/index.ts';
-import type { ResourceService } from '../resources/service.ts';
-import type { UserService } from '../users/service.ts';
+import type { Services } from '../services.ts';
 import { clientOrigins } from '../clients/service.ts';
-import { verifySecret } from '../lib/crypto.ts';
+import { isSecretHash, verifySecret } from '../lib/crypto.ts';
 import { HTML_HEADERS, type Views } from '../http/views.ts';
 import { createAdapterFactory } from './adapter.ts';
-import { OIDC_SCOPES } from './scopes.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
 export interface ProviderDeps {
   config: Config;
   prisma: PrismaClient;
   jwks: JWK[];
   cookieSecrets: readonly string[];
-  users: UserService;
-  resources: ResourceService;
+  services: Services;
   views: Views;
   log: Logger;
 }
@@ -32,6 +30,7 @@ export const PROVIDER_ROUTES = {
   introspection: '/token/introspection',
   end_session: '/session/end',
   pushed_authorization_request: '/par',
+  registration: '/register',
 } as const;
 
 export const INTERACTION_PATH = '/interaction';
@@ -55,15 +54,18 @@ function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, dat
 
 type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; api_scopes?: string[] };
 
-const registered = (client: unknown) => (client as { metadata(): RegisteredMetadata }).metadata();
 
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, views, users, resources } = deps;
+  const { config, views, services } = deps;
+  const { users, resources, clients, audit } = services;
+  // The client's full registered metadata; the public metadata() is trimmed below.
+  let rawMetadata: (this: unknown) => RegisteredMetadata;
+  const registered = (client: unknown) => rawMetadata.call(client);
   const secureCookies = config.issuer.startsWith('https:');
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(deps.prisma),
+    adapter: createAdapterFactory(deps.prisma, clients),
     jwks: { keys: deps.jwks as NonNullable<Configuration['jwks']>['keys'] },
     // Keygrip: the first key signs, the others still verify (rotation).
     cookies: {
@@ -133,6 +135,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       // Its built-in login accepts any password.
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 7591/7592, gated by initial access tokens (`idp clients initial-access-token create`).
+      registration: { enabled: true, initialAccessToken: true },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
@@ -148,7 +153,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       // RFC 8707 + RFC 9068: a registered API gets JWT access tokens; anything else is refused.
       resourceIndicators: {
         enabled: true,
-        defaultResource: (_ctx, _client, oneOf) => oneOf,
+        // Asking for an admin scope without naming a resource means the admin API.
+        defaultResource(ctx, _client, oneOf) {
+          if (oneOf) return oneOf;
+          const scopes = String(ctx.oidc.params?.scope ?? '').split(' ');
+          return scopes.some((s) => ADMIN_SCOPES.has(s)) ? ADMIN_API : undefined;
+        },
         // A code exchange without `resource` still gets the API token that was consented to.
         useGrantedResource: () => true,
         async getResourceServerInfo(_ctx, indicator, client) {
@@ -197,11 +207,29 @@ export function createProvider(deps: ProviderDeps): Provider {
   // Behind a TLS-terminating proxy, trust X-Forwarded-* for the request's scheme and host.
   provider.proxy = config.trustProxy;
 
-  // The stored `client_secret` is a hash (see the Client adapter): compare hashes, in constant time.
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
-    return Promise.resolve(Boolean(this.clientSecret) && verifySecret(actual, this.clientSecret!));
+  type ClientInstance = { clientId: string; clientSecret?: string };
+  // The stored `client_secret` is a hash (see the Client adapter): compare hashes, in constant
+  // time; after a rotation with an overlap, the previous secret works until the overlap ends.
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: ClientInstance, actual: string) {
+    if (this.clientSecret && verifySecret(actual, this.clientSecret)) return true;
+    return clients.matchesPreviousSecret(this.clientId, actual);
+  };
+  // A stored hash is not a secret to hand back (RFC 7592 reads and updates): leave it out.
+  rawMetadata = provider.Client.prototype.metadata as typeof rawMetadata;
+  provider.Client.prototype.metadata = function withoutStoredHash(this: ClientInstance) {
+    const m = rawMetadata.call(this) as Record<string, unknown>;
+    if (typeof m.client_secret === 'string' && isSecretHash(m.client_secret)) delete m.client_secret;
+    delete m.api_scopes;
+    return m as never;
   };
 
   provider.on('server_error', (_ctx, err) => deps.log.error({ err }, 'provider server error'));
+  // The provider revokes a grant when a used refresh token or code is presented again.
+  provider.on('grant.revoked', (ctx, grantId) => {
+    const grantType = ctx.oidc.params?.grant_type;
+    if (ctx.oidc.route !== 'token' || (grantType !== 'refresh_token' && grantType !== 'authorization_code')) return;
+    const action = grantType === 'refresh_token' ? 'refresh_token.reuse_detected' : 'authorization_code.replay_detected';
+    audit.record({ actor: `client:${ctx.oidc.client?.clientId ?? 'unknown'}`, ip: ctx.ip }, action, grantId, { clientId: ctx.oidc.client?.clientId }).catch((err: unknown) => deps.log.error({ err }, 'audit failed'));
+  });
   return provider;
 }

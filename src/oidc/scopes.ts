@@ -1,2 +1,6 @@
 /** The OpenID Connect scopes the provider knows; every other scope belongs to a registered API. */
 export const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'offline_access', 'profile', 'email']);
+
+/** The admin API's identifier (the `aud` of its tokens) and scopes: `admin:read` reads, `admin` changes. */
+export const ADMIN_API = 'urn:idp:admin';
+export const ADMIN_SCOPES: ReadonlySet<string> = new Set(['admin', 'admin:read']);

@@ -2,33 +2,52 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { PrismaClient } from '../db/index.ts';
 import type { ResourceServer } from '../generated/prisma/client.ts';
-import { conflict, isUniqueViolation } from '../lib/errors.ts';
+import type { Actor, AuditService } from '../audit/service.ts';
+import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
-const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'scope names are printable ASCII without spaces, quotes or backslashes').max(128);
+const scopeToken = z
+  .string()
+  .max(128)
+  .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'scope names are printable ASCII without spaces, quotes or backslashes')
+  .refine((s) => !OIDC_SCOPES.has(s), 'OpenID Connect scopes (openid, profile, email, offline_access) cannot be API scopes');
 
 /** RFC 8707: an absolute URI without a fragment. */
 const identifierSchema = z
   .string()
   .max(2048)
   .refine((value) => URL.canParse(value), 'must be an absolute URI')
-  .refine((value) => !value.includes('#'), 'must not contain a fragment');
+  .refine((value) => !value.includes('#'), 'must not contain a fragment')
+  .refine((value) => !/^\s*(javascript|data|vbscript):/i.test(value), 'uses a forbidden scheme');
 
-const createResourceInput = z.object({
-  identifier: identifierSchema,
-  name: z.string().trim().min(1).max(200).optional(),
-  scopes: z
-    .string()
-    .transform((s) => s.split(/\s+/).filter(Boolean))
-    .pipe(z.array(scopeToken).max(200))
-    .transform((list) => [...new Set(list)]),
-  accessTokenTtl: z.number().int().min(30, 'must be at least 30 seconds').max(24 * 3600, 'must be at most 86400 seconds (24 h)').optional(),
-  signingAlg: z.enum(SIGNING_ALGS).default('RS256'),
-});
+/** A space-separated string (CLI) or an array (JSON); always a de-duplicated array after parsing. */
+const scopesSchema = z
+  .union([z.string().max(4000).transform((s) => s.split(/\s+/).filter(Boolean)), z.array(z.string())])
+  .pipe(z.array(scopeToken).max(200))
+  .transform((list) => [...new Set(list)]);
 
-export type CreateResourceInput = z.input<typeof createResourceInput>;
+const ttlSchema = z.number().int().min(30, 'must be at least 30 seconds').max(24 * 3600, 'must be at most 86400 seconds (24 h)');
+
+export const createResourceSchema = z
+  .object({
+    identifier: identifierSchema,
+    name: z.string().trim().min(1).max(200).optional(),
+    scopes: scopesSchema.default([]),
+    accessTokenTtl: ttlSchema.optional(),
+    signingAlg: z.enum(SIGNING_ALGS).default('RS256'),
+  })
+  .strict();
+
+export const updateResourceSchema = z
+  .object({ name: z.string().trim().min(1).max(200).nullable(), scopes: scopesSchema, accessTokenTtl: ttlSchema, signingAlg: z.enum(SIGNING_ALGS) })
+  .partial()
+  .strict();
+
+export type CreateResourceInput = z.input<typeof createResourceSchema>;
+export type UpdateResourceInput = z.input<typeof updateResourceSchema>;
 
 export interface ResourceView {
   id: string;
@@ -45,10 +64,21 @@ function toView(r: ResourceServer): ResourceView {
   return { ...r, scopes: r.scopes.split(' ').filter(Boolean) };
 }
 
-export function createResourceService(prisma: PrismaClient, defaults: { accessTokenTtl: number }) {
+export function createResourceService(prisma: PrismaClient, audit: AuditService, defaults: { accessTokenTtl: number }) {
+  async function find(id: string): Promise<ResourceServer> {
+    const row = await prisma.resourceServer.findUnique({ where: { id } });
+    if (!row) throw notFound(`no API with id ${id}`);
+    return row;
+  }
+
+  const reserved = (row: ResourceServer) => {
+    if (row.identifier === ADMIN_API) throw badRequest(`${ADMIN_API} is the admin API itself and cannot be changed or deleted`);
+  };
+
   return {
-    async create(input: CreateResourceInput): Promise<ResourceView> {
-      const data = parseInput(createResourceInput, input);
+    async create(input: CreateResourceInput, who: Actor): Promise<ResourceView> {
+      const data = parseInput(createResourceSchema, input);
+      if (data.identifier === ADMIN_API) throw conflict(`${ADMIN_API} is reserved for the admin API`);
       try {
         const row = await prisma.resourceServer.create({
           data: {
@@ -60,11 +90,50 @@ export function createResourceService(prisma: PrismaClient, defaults: { accessTo
             signingAlg: data.signingAlg,
           },
         });
+        await audit.record(who, 'resource.created', row.id, { identifier: row.identifier });
         return toView(row);
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`an API with identifier ${data.identifier} already exists`);
         throw err;
       }
+    },
+
+    /** The admin API is registered like any other API, so its tokens are ordinary JWT access tokens. */
+    async ensureAdminApi(): Promise<void> {
+      const scopes = [...ADMIN_SCOPES].join(' ');
+      await prisma.resourceServer.upsert({
+        where: { identifier: ADMIN_API },
+        create: { id: randomUUID(), identifier: ADMIN_API, name: 'Admin API', scopes, accessTokenTtl: 5 * 60, signingAlg: 'RS256' },
+        update: { scopes },
+      });
+    },
+
+    async list(q: { limit: number; offset: number }): Promise<{ items: ResourceView[]; total: number }> {
+      const [rows, total] = await Promise.all([
+        prisma.resourceServer.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: q.limit, skip: q.offset }),
+        prisma.resourceServer.count(),
+      ]);
+      return { items: rows.map(toView), total };
+    },
+
+    async get(id: string): Promise<ResourceView> {
+      return toView(await find(id));
+    },
+
+    async update(id: string, patch: UpdateResourceInput, who: Actor): Promise<ResourceView> {
+      const data = parseInput(updateResourceSchema, patch);
+      reserved(await find(id));
+      const { scopes, ...rest } = data;
+      const row = await prisma.resourceServer.update({ where: { id }, data: { ...rest, ...(scopes ? { scopes: scopes.join(' ') } : {}) } });
+      await audit.record(who, 'resource.updated', id, { fields: Object.keys(data) });
+      return toView(row);
+    },
+
+    async delete(id: string, who: Actor): Promise<void> {
+      const row = await find(id);
+      reserved(row);
+      await prisma.resourceServer.deleteMany({ where: { id } });
+      await audit.record(who, 'resource.deleted', id, { identifier: row.identifier });
     },
 
     async findByIdentifier(identifier: string): Promise<ResourceView | null> {

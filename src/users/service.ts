@@ -3,7 +3,9 @@ import argon2 from 'argon2';
 import { z } from 'zod';
 import type { PrismaClient } from '../db/index.ts';
 import type { User } from '../generated/prisma/client.ts';
-import { conflict, isUniqueViolation } from '../lib/errors.ts';
+import type { Actor, AuditService } from '../audit/service.ts';
+import type { GrantService, GrantView } from '../grants/service.ts';
+import { conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
@@ -26,6 +28,7 @@ export const emailSchema = z
 /** NFC only: no case folding and no truncation, so what the user typed is what is hashed. */
 export const passwordSchema = z
   .string()
+  .max(PASSWORD_MAX_LENGTH * 4, `must be at most ${PASSWORD_MAX_LENGTH} characters`)
   .transform((p) => p.normalize('NFC'))
   .pipe(
     z
@@ -34,43 +37,163 @@ export const passwordSchema = z
       .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
   );
 
-const createUserInput = z.object({
-  email: emailSchema,
-  password: passwordSchema.optional(),
-  name: z.string().trim().min(1).max(200).optional(),
-  emailVerified: z.boolean().default(false),
-});
+const nameSchema = z.string().trim().min(1, 'must not be empty').max(200);
 
-export type CreateUserInput = z.input<typeof createUserInput>;
+export const createUserSchema = z
+  .object({
+    email: emailSchema,
+    password: passwordSchema.optional(),
+    name: nameSchema.optional(),
+    emailVerified: z.boolean().default(false),
+  })
+  .strict();
 
-export type PublicUser = Pick<User, 'id' | 'email' | 'name' | 'emailVerified' | 'disabled' | 'createdAt' | 'updatedAt'>;
+export const updateUserSchema = z
+  .object({ email: emailSchema, name: nameSchema.nullable(), emailVerified: z.boolean() })
+  .partial()
+  .strict();
 
-export function toPublicUser(user: User): PublicUser {
-  const { passwordHash: _hash, ...rest } = user;
-  return rest;
+export type CreateUserInput = z.input<typeof createUserSchema>;
+export type UpdateUserInput = z.input<typeof updateUserSchema>;
+
+/** What the admin API and the CLI show of a user: never the password hash. */
+export interface UserView {
+  id: string;
+  email: string;
+  name: string | null;
+  emailVerified: boolean;
+  disabled: boolean;
+  hasPassword: boolean;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
-export function createUserService(prisma: PrismaClient) {
+export function toUserView(user: User): UserView {
+  const { passwordHash, ...rest } = user;
+  return { ...rest, hasPassword: Boolean(passwordHash) };
+}
+
+export interface UserListQuery {
+  /** Matches a part of the email or the name. */
+  q?: string;
+  limit: number;
+  offset: number;
+}
+
+export function createUserService(prisma: PrismaClient, grants: GrantService, audit: AuditService) {
   // Verified against when the email is unknown, so that an unknown account costs the same time
   // as a wrong password and does not reveal which addresses have accounts.
   let dummyHash: Promise<string> | undefined;
 
+  async function find(id: string): Promise<User> {
+    const user = await prisma.user.findUnique({ where: { id } });
+    if (!user) throw notFound(`no user with id ${id}`);
+    return user;
+  }
+
+  const duplicate = (email: string) => conflict(`a user with email ${email} already exists`);
+
   return {
-    async create(input: CreateUserInput): Promise<PublicUser> {
-      const data = parseInput(createUserInput, input);
-      if (await prisma.user.findUnique({ where: { email: data.email }, select: { id: true } })) {
-        throw conflict(`a user with email ${data.email} already exists`);
-      }
+    async create(input: CreateUserInput, who: Actor): Promise<UserView> {
+      const data = parseInput(createUserSchema, input);
+      if (await prisma.user.findUnique({ where: { email: data.email }, select: { id: true } })) throw duplicate(data.email);
       const passwordHash = data.password ? await argon2.hash(data.password, ARGON2_OPTIONS) : null;
       try {
         const user = await prisma.user.create({
           data: { id: randomUUID(), email: data.email, passwordHash, name: data.name ?? null, emailVerified: data.emailVerified },
         });
-        return toPublicUser(user);
+        await audit.record(who, 'user.created', user.id, { email: user.email });
+        return toUserView(user);
       } catch (err) {
-        if (isUniqueViolation(err)) throw conflict(`a user with email ${data.email} already exists`);
+        if (isUniqueViolation(err)) throw duplicate(data.email);
         throw err;
       }
+    },
+
+    async list(query: UserListQuery): Promise<{ items: UserView[]; total: number }> {
+      const q = query.q?.trim();
+      const where = q ? { OR: [{ email: { contains: q.toLowerCase() } }, { name: { contains: q } }] } : {};
+      const [rows, total] = await Promise.all([
+        prisma.user.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: query.limit, skip: query.offset }),
+        prisma.user.count({ where }),
+      ]);
+      return { items: rows.map(toUserView), total };
+    },
+
+    async get(id: string): Promise<UserView> {
+      return toUserView(await find(id));
+    },
+
+    async update(id: string, patch: UpdateUserInput, who: Actor): Promise<UserView> {
+      const data = parseInput(updateUserSchema, patch);
+      const current = await find(id);
+      if (data.email && data.email !== current.email && (await prisma.user.findUnique({ where: { email: data.email }, select: { id: true } }))) {
+        throw duplicate(data.email);
+      }
+      try {
+        const user = await prisma.user.update({
+          where: { id },
+          // A new address is unverified unless the admin says otherwise.
+          data: { ...data, ...(data.email && data.email !== current.email && data.emailVerified === undefined ? { emailVerified: false } : {}) },
+        });
+        await audit.record(who, 'user.updated', id, { fields: Object.keys(data) });
+        return toUserView(user);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw duplicate(data.email!);
+        throw err;
+      }
+    },
+
+    /** A disabled user cannot sign in, and their sessions and tokens end at once. */
+    async setDisabled(id: string, disabled: boolean, who: Actor): Promise<UserView> {
+      await find(id);
+      const user = await prisma.user.update({ where: { id }, data: { disabled } });
+      if (disabled) await grants.revokeAllForUser(id, { sessions: true });
+      await audit.record(who, disabled ? 'user.disabled' : 'user.enabled', id);
+      return toUserView(user);
+    },
+
+    async delete(id: string, who: Actor): Promise<void> {
+      await find(id);
+      await grants.revokeAllForUser(id, { sessions: true });
+      await prisma.user.deleteMany({ where: { id } });
+      await audit.record(who, 'user.deleted', id);
+    },
+
+    /** A new password signs the user out everywhere: sessions and refresh tokens end. */
+    async setPassword(id: string, password: string, who: Actor): Promise<void> {
+      const parsed = parseInput(z.object({ password: passwordSchema }), { password });
+      await find(id);
+      await prisma.user.update({ where: { id }, data: { passwordHash: await argon2.hash(parsed.password, ARGON2_OPTIONS) } });
+      await grants.revokeAllForUser(id, { sessions: true });
+      await audit.record(who, 'user.password_set', id);
+    },
+
+    async listGrants(id: string): Promise<GrantView[]> {
+      await find(id);
+      return grants.listForUser(id);
+    },
+
+    async revokeGrant(id: string, grantId: string, who: Actor): Promise<void> {
+      await find(id);
+      if (!(await grants.revoke(id, grantId))) throw notFound(`user ${id} holds no grant ${grantId}`);
+      await audit.record(who, 'grant.revoked', grantId, { userId: id });
+    },
+
+    /** Revokes every grant of the user and the tokens issued under them; returns how many grants. */
+    async revokeAllGrants(id: string, who: Actor): Promise<number> {
+      await find(id);
+      const count = await grants.revokeAllForUser(id);
+      await audit.record(who, 'grant.revoked', id, { userId: id, all: true, count });
+      return count;
+    },
+
+    /** Signs the user out of every browser session; returns how many sessions ended. */
+    async revokeSessions(id: string, who: Actor): Promise<number> {
+      await find(id);
+      const count = await grants.revokeSessions(id);
+      await audit.record(who, 'session.revoked', id, { count });
+      return count;
     },
 
     async findActive(id: string): Promise<User | null> {

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import type { Logger } from 'pino';
+import type { PrismaClient } from '../db/index.ts';
+
+/** Who is acting, and from where. */
+export interface Actor {
+  actor: string;
+  ip?: string | null;
+}
+
+export const cliActor = (): Actor => {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (some containers): keep "unknown".
+  }
+  return { actor: `cli:${user}@${hostname()}` };
+};
+
+export interface AuditQuery {
+  action?: string;
+  actor?: string;
+  target?: string;
+  since?: Date;
+  until?: Date;
+  limit: number;
+  offset: number;
+}
+
+export interface AuditEventView {
+  id: string;
+  at: Date;
+  actor: string;
+  action: string;
+  target: string | null;
+  ip: string | null;
+  details: Record<string, unknown> | null;
+}
+
+export function createAuditService(prisma: PrismaClient, log?: Logger) {
+  return {
+    /** Records an event in the database and in the logs. Details must never hold a secret. */
+    async record(who: Actor, action: string, target: string | null, details?: Record<string, unknown>): Promise<void> {
+      await prisma.auditEvent.create({
+        data: { id: randomUUID(), actor: who.actor, ip: who.ip ?? null, action, target, details: details ? JSON.stringify(details) : null },
+      });
+      log?.info({ audit: { actor: who.actor, ip: who.ip, action, target, details } }, `audit: ${action}`);
+    },
+
+    async list(q: AuditQuery): Promise<{ items: AuditEventView[]; total: number }> {
+      const where = {
+        ...(q.action ? { action: q.action } : {}),
+        ...(q.actor ? { actor: q.actor } : {}),
+        ...(q.target ? { target: q.target } : {}),
+        ...(q.since || q.until ? { at: { ...(q.since ? { gte: q.since } : {}), ...(q.until ? { lt: q.until } : {}) } } : {}),
+      };
+      const [rows, total] = await Promise.all([
+        prisma.auditEvent.findMany({ where, orderBy: [{ at: 'desc' }, { id: 'desc' }], take: q.limit, skip: q.offset }),
+        prisma.auditEvent.count({ where }),
+      ]);
+      return { items: rows.map((r) => ({ ...r, details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null })), total };
+    },
+  };
+}
+
+export type AuditService = ReturnType<typeof createAuditService>;

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { createClientSchema, MAX_SECRET_OVERLAP, updateClientSchema } from '../../clients/service.ts';
+import type { Services } from '../../services.ts';
+import { adminActor } from './auth.ts';
+import { clientSchema, clientWithSecretSchema, errorSchema, idParam, json, page, pageQuery } from './schemas.ts';
+
+const tags = ['clients'];
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
+
+export const clientRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { clients } }) => {
+  app.post('/clients', {
+    schema: {
+      tags,
+      summary: 'Register a client',
+      description: 'The secret of a confidential client is in the response, once; only its hash is stored.',
+      body: createClientSchema,
+      querystring: z.object({ admin: z.stringbool().default(false).describe('an admin client: client_credentials for the admin API') }),
+      response: { 201: clientWithSecretSchema, ...errors },
+    },
+    handler: async (req, reply) => reply.code(201).send(json(await clients.create(req.body, adminActor(req), { admin: req.query.admin }))),
+  });
+
+  app.get('/clients', {
+    config: { scope: 'admin:read' },
+    schema: {
+      tags,
+      summary: 'List clients',
+      querystring: z.object({ name: z.string().max(200).optional().describe('part of the name'), ...pageQuery }),
+      response: { 200: page(clientSchema), ...errors },
+    },
+    handler: async (req) => json({ ...(await clients.list(req.query)), limit: req.query.limit, offset: req.query.offset }),
+  });
+
+  app.get('/clients/:id', {
+    config: { scope: 'admin:read' },
+    schema: { tags, summary: 'Get a client', params: idParam, response: { 200: clientSchema, ...errors } },
+    handler: async (req) => json(await clients.get(req.params.id)),
+  });
+
+  app.patch('/clients/:id', {
+    schema: { tags, summary: 'Update client metadata', params: idParam, body: updateClientSchema, response: { 200: clientSchema, ...errors } },
+    handler: async (req) => json(await clients.update(req.params.id, req.body, adminActor(req))),
+  });
+
+  app.post('/clients/:id/disable', {
+    schema: { tags, summary: 'Disable a client and revoke its grants and tokens', params: idParam, response: { 200: clientSchema, ...errors } },
+    handler: async (req) => json(await clients.setDisabled(req.params.id, true, adminActor(req))),
+  });
+
+  app.post('/clients/:id/enable', {
+    schema: { tags, summary: 'Enable a client', params: idParam, response: { 200: clientSchema, ...errors } },
+    handler: async (req) => json(await clients.setDisabled(req.params.id, false, adminActor(req))),
+  });
+
+  app.delete('/clients/:id', {
+    schema: { tags, summary: 'Delete a client and revoke its grants and tokens', params: idParam, response: { 204: z.null(), ...errors } },
+    handler: async (req, reply) => {
+      await clients.delete(req.params.id, adminActor(req));
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.post('/clients/:id/rotate-secret', {
+    schema: {
+      tags,
+      summary: 'Issue a new client secret',
+      description: 'The new secret is in the response, once. With overlapSeconds, the old secret keeps working until then.',
+      params: idParam,
+      body: z
+        .object({ overlapSeconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP).default(0) })
+        .strict()
+        .default({ overlapSeconds: 0 }),
+      response: { 200: clientWithSecretSchema, ...errors },
+    },
+    handler: async (req) => json(await clients.rotateSecret(req.params.id, req.body.overlapSeconds, adminActor(req))),
+  });
+};

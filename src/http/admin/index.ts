@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { JWK } from 'jose';
+import type { PrismaClient } from '../../db/index.ts';
+import { AppError } from '../../lib/errors.ts';
+import type { Services } from '../../services.ts';
+import { createAdminAuth } from './auth.ts';
+import { clientRoutes } from './clients.ts';
+import { resourceRoutes } from './resources.ts';
+import { systemRoutes } from './system.ts';
+import { userRoutes } from './users.ts';
+
+export const ADMIN_PREFIX = '/admin/v1';
+
+export interface AdminDeps {
+  services: Services;
+  issuer: string;
+  jwks: JWK[];
+  prisma: PrismaClient;
+  version: string;
+}
+
+/** The admin REST API under /admin/v1, its OpenAPI document and a browsable docs page. */
+export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validationContext?: string }, req, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const detail = err.validation.map((v) => `${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}: ${v.message}`).join('; ');
+      return reply.code(400).send({ error: 'invalid_request', error_description: detail });
+    }
+    if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'invalid_request', error_description: err.message });
+    req.log.error({ err }, 'admin request failed');
+    return reply.code(500).send({ error: 'server_error', error_description: 'An unexpected error occurred.' });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Identity provider admin API',
+        version: deps.version,
+        description: 'Manage clients, APIs, users and signing keys. Authenticate with a bearer access token from this identity provider: `POST /token` with `grant_type=client_credentials&scope=admin` (or `admin:read` for read-only access).',
+      },
+      servers: [{ url: deps.issuer }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  app.get('/admin/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  await app.register(swaggerUi, { routePrefix: '/admin/docs' });
+
+  const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, prisma: deps.prisma });
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', authenticate);
+      v1.addHook('onSend', async (_req, reply) => {
+        reply.header('cache-control', 'no-store');
+      });
+      await v1.register(clientRoutes, { services: deps.services });
+      await v1.register(resourceRoutes, { services: deps.services });
+      await v1.register(userRoutes, { services: deps.services });
+      await v1.register(systemRoutes, { services: deps.services });
+    },
+    { prefix: ADMIN_PREFIX },
+  );
+}

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+/** Response schemas: what the admin API shows. They list fields explicitly, so nothing else (no secret, no hash) can leak. */
+const timestamp = z.iso.datetime();
+
+export const errorSchema = z.object({ error: z.string(), error_description: z.string() }).meta({ id: 'Error' });
+
+export const clientSchema = z
+  .object({
+    clientId: z.string(),
+    name: z.string(),
+    applicationType: z.string(),
+    public: z.boolean(),
+    grantTypes: z.array(z.string()),
+    redirectUris: z.array(z.string()),
+    postLogoutRedirectUris: z.array(z.string()),
+    allowedOrigins: z.array(z.string()),
+    scope: z.string(),
+    disabled: z.boolean(),
+    previousSecretExpiresAt: timestamp.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Client' });
+
+export const clientWithSecretSchema = z
+  .object({ client: clientSchema, clientSecret: z.string().optional().describe('Shown once; only a hash is stored.') })
+  .meta({ id: 'ClientWithSecret' });
+
+export const resourceSchema = z
+  .object({
+    id: z.string(),
+    identifier: z.string(),
+    name: z.string().nullable(),
+    scopes: z.array(z.string()),
+    accessTokenTtl: z.number().int(),
+    signingAlg: z.string(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Api' });
+
+export const userSchema = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string().nullable(),
+    emailVerified: z.boolean(),
+    disabled: z.boolean(),
+    hasPassword: z.boolean(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'User' });
+
+export const grantSchema = z
+  .object({
+    grantId: z.string(),
+    clientId: z.string(),
+    clientName: z.string().nullable(),
+    scopes: z.array(z.string()),
+    apis: z.record(z.string(), z.array(z.string())),
+    createdAt: timestamp,
+    expiresAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Grant' });
+
+export const keySchema = z.object({ kid: z.string(), alg: z.string(), state: z.string(), createdAt: timestamp }).meta({ id: 'SigningKey' });
+
+export const auditEventSchema = z
+  .object({
+    id: z.string(),
+    at: timestamp,
+    actor: z.string(),
+    action: z.string(),
+    target: z.string().nullable(),
+    ip: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .meta({ id: 'AuditEvent' });
+
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+
+export const pageQuery = {
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+};
+
+export const idParam = z.object({ id: z.string().min(1).max(200) });
+
+type Jsonify<T> = T extends Date ? string : T extends (infer U)[] ? Jsonify<U>[] : T extends object ? { [K in keyof T]: Jsonify<T[K]> } : T;
+
+/** Dates become ISO strings, as the response schemas describe them. */
+export const json = <T>(value: T): Jsonify<T> => JSON.parse(JSON.stringify(value)) as Jsonify<T>;

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Services } from '../../services.ts';
+import { createUserSchema, updateUserSchema } from '../../users/service.ts';
+import { adminActor } from './auth.ts';
+import { errorSchema, grantSchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
+
+const tags = ['users'];
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
+
+export const userRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { users } }) => {
+  app.post('/users', {
+    schema: { tags, summary: 'Create a user', body: createUserSchema, response: { 201: userSchema, 409: errorSchema, ...errors } },
+    handler: async (req, reply) => reply.code(201).send(json(await users.create(req.body, adminActor(req)))),
+  });
+
+  app.get('/users', {
+    config: { scope: 'admin:read' },
+    schema: {
+      tags,
+      summary: 'List users',
+      querystring: z.object({ q: z.string().max(320).optional().describe('part of the email or name'), ...pageQuery }),
+      response: { 200: page(userSchema), ...errors },
+    },
+    handler: async (req) => json({ ...(await users.list(req.query)), limit: req.query.limit, offset: req.query.offset }),
+  });
+
+  app.get('/users/:id', {
+    config: { scope: 'admin:read' },
+    schema: { tags, summary: 'Get a user', params: idParam, response: { 200: userSchema, ...errors } },
+    handler: async (req) => json(await users.get(req.params.id)),
+  });
+
+  app.patch('/users/:id', {
+    schema: { tags, summary: 'Update a user (name, email, emailVerified)', params: idParam, body: updateUserSchema, response: { 200: userSchema, 409: errorSchema, ...errors } },
+    handler: async (req) => json(await users.update(req.params.id, req.body, adminActor(req))),
+  });
+
+  app.post('/users/:id/disable', {
+    schema: { tags, summary: 'Disable a user, ending their sessions and tokens', params: idParam, response: { 200: userSchema, ...errors } },
+    handler: async (req) => json(await users.setDisabled(req.params.id, true, adminActor(req))),
+  });
+
+  app.post('/users/:id/enable', {
+    schema: { tags, summary: 'Enable a user', params: idParam, response: { 200: userSchema, ...errors } },
+    handler: async (req) => json(await users.setDisabled(req.params.id, false, adminActor(req))),
+  });
+
+  app.delete('/users/:id', {
+    schema: { tags, summary: 'Delete a user, with their sessions, grants and tokens', params: idParam, response: { 204: z.null(), ...errors } },
+    handler: async (req, reply) => {
+      await users.delete(req.params.id, adminActor(req));
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.put('/users/:id/password', {
+    schema: {
+      tags,
+      summary: 'Set a user’s password (argon2id); signs them out everywhere',
+      params: idParam,
+      body: z.object({ password: z.string() }).strict(),
+      response: { 204: z.null(), ...errors },
+    },
+    handler: async (req, reply) => {
+      await users.setPassword(req.params.id, req.body.password, adminActor(req));
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.get('/users/:id/grants', {
+    config: { scope: 'admin:read' },
+    schema: { tags, summary: 'List the clients that hold the user’s consent, with which scopes', params: idParam, response: { 200: z.object({ items: z.array(grantSchema) }), ...errors } },
+    handler: async (req) => json({ items: await users.listGrants(req.params.id) }),
+  });
+
+  app.delete('/users/:id/grants/:grantId', {
+    schema: { tags, summary: 'Revoke one grant and its tokens', params: idParam.extend({ grantId: z.string().min(1).max(200) }), response: { 204: z.null(), ...errors } },
+    handler: async (req, reply) => {
+      await users.revokeGrant(req.params.id, req.params.grantId, adminActor(req));
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.delete('/users/:id/grants', {
+    schema: { tags, summary: 'Revoke all of the user’s grants and tokens', params: idParam, response: { 200: z.object({ revoked: z.number().int() }), ...errors } },
+    handler: async (req) => ({ revoked: await users.revokeAllGrants(req.params.id, adminActor(req)) }),
+  });
+
+  app.delete('/users/:id/sessions', {
+    schema: { tags, summary: 'Sign the user out of every browser session', params: idParam, response: { 200: z.object({ revoked: z.number().int() }), ...errors } },
+    handler: async (req) => ({ revoked: await users.revokeSessions(req.params.id, adminActor(req)) }),
+  });
+};
