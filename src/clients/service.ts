@@ -224,14 +224,11 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
 
   return {
     async create(input: CreateClientInput, who: Actor, opts: { admin?: boolean } = {}): Promise<CreatedClient> {
-      const c = parseInput(createClientSchema, input);
-      if (opts.admin) {
-        // An admin client is a machine: client_credentials only, for the admin API's scopes.
-        c.public = false;
-        c.grantTypes = ['client_credentials'];
-        c.redirectUris = [];
-        c.scope = [...new Set([...c.scope.split(' ').filter((s) => ADMIN_SCOPES.has(s)), ...ADMIN_SCOPES])].join(' ');
-      }
+      // An admin client is a machine: confidential, client_credentials only, for the admin API's scopes.
+      const c = parseInput(
+        createClientSchema,
+        opts.admin ? { ...input, public: false, grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [], scope: [...ADMIN_SCOPES].join(' ') } : input,
+      );
       const clientId = randomToken(16);
       const secret = c.public ? undefined : randomToken(32);
       const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null });

@@ -68,11 +68,11 @@ export const clientRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
       description: 'The new secret is in the response, once. With overlapSeconds, the old secret keeps working until then.',
       params: idParam,
       body: z
-        .object({ overlapSeconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP).default(0) })
+        .object({ overlapSeconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP).default(0).describe('seconds the old secret keeps working') })
         .strict()
-        .default({ overlapSeconds: 0 }),
+        .nullish(),
       response: { 200: clientWithSecretSchema, ...errors },
     },
-    handler: async (req) => json(await clients.rotateSecret(req.params.id, req.body.overlapSeconds, adminActor(req))),
+    handler: async (req) => json(await clients.rotateSecret(req.params.id, req.body?.overlapSeconds ?? 0, adminActor(req))),
   });
 };

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { JWK } from 'jose';
 import type { PrismaClient } from '../../db/index.ts';
 import { AppError } from '../../lib/errors.ts';
@@ -29,7 +29,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
 
   app.setErrorHandler((err: Error & { statusCode?: number; validationContext?: string }, req, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
-      const detail = err.validation.map((v) => `${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}: ${v.message}`).join('; ');
+      const detail = err.validation.map((v) => `${`${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}`.replace(/\.+$/, '')}: ${v.message}`).join('; ');
       return reply.code(400).send({ error: 'invalid_request', error_description: detail });
     }
     if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
@@ -51,6 +51,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
   });
   app.get('/admin/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.register(swaggerUi, { routePrefix: '/admin/docs' });

@@ -1,0 +1,338 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminApi, type AdminApi } from './helpers/admin.ts';
+import { idp, seed } from './helpers/cli.ts';
+import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+import { UserAgent } from './helpers/user-agent.ts';
+
+let server: TestServer;
+let admin: AdminApi;
+
+beforeAll(async () => {
+  server = await startServer();
+  admin = await adminApi(server);
+});
+afterAll(() => server?.close());
+
+type ClientBody = { client: { clientId: string; disabled: boolean; previousSecretExpiresAt: string | null }; clientSecret?: string };
+type Page<T> = { items: T[]; total: number; limit: number; offset: number };
+
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+async function clientCredentials(clientId: string, secret: string, body: Record<string, string> = {}) {
+  const res = await fetch(new URL('/token', server.issuer), {
+    method: 'POST',
+    headers: { authorization: basic(clientId, secret), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', ...body }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+describe('who may call the admin API', () => {
+  it('accepts a client_credentials token for scope=admin obtained without a resource, and it is an ordinary JWT for the admin API', async () => {
+    const token = await admin.token('admin');
+    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL('/jwks', server.issuer)), { issuer: server.issuer, audience: 'urn:idp:admin', typ: 'at+jwt' });
+    expect(payload).toMatchObject({ client_id: admin.clientId, sub: admin.clientId, scope: 'admin' });
+    expect((await admin.call('GET', '/admin/v1/clients')).status).toBe(200);
+  });
+
+  it('answers a missing token with 401 and a WWW-Authenticate challenge', async () => {
+    const res = await admin.call('GET', '/admin/v1/users', undefined, null);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="${server.issuer}/admin"`);
+  });
+
+  it.each([
+    ['a garbage token', 'not-a-jwt'],
+    ['a tampered token', 'tamper'],
+  ])('answers %s with 401 invalid_token', async (_name, kind) => {
+    let token = kind;
+    if (kind === 'tamper') {
+      const [h, p, s] = (await admin.token('admin:read')).split('.');
+      const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+      token = `${h}.${Buffer.from(JSON.stringify({ ...claims, scope: 'admin' })).toString('base64url')}.${s}`;
+    }
+    const res = await admin.call('GET', '/admin/v1/users', undefined, token);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  it('refuses a token for another API, and a user-facing client asking for admin scopes gets nothing', async () => {
+    await idp(['resources', 'create', '--identifier', 'https://other.example.com', '--scope', 'read', '--json'], server.env);
+    const m2m = await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', 'read', '--json'], server.env);
+    const { client_id, client_secret } = m2m.json<{ client_id: string; client_secret: string }>();
+    const other = await clientCredentials(client_id, client_secret, { resource: 'https://other.example.com', scope: 'read' });
+    expect((await admin.call('GET', '/admin/v1/users', undefined, other.body.access_token)).status).toBe(401);
+    // The same non-admin client asking for scope=admin gets a token without the scope: 403.
+    const sneaky = await clientCredentials(client_id, client_secret, { scope: 'admin' });
+    const res = await admin.call('GET', '/admin/v1/users', undefined, sneaky.body.access_token);
+    expect(res.status).toBe(403);
+  });
+
+  it('lets admin:read read but not write (403 insufficient_scope)', async () => {
+    const read = await admin.token('admin:read');
+    expect((await admin.call('GET', '/admin/v1/users', undefined, read)).status).toBe(200);
+    const res = await admin.call('POST', '/admin/v1/users', { email: 'nope@example.com' }, read);
+    expect(res.status).toBe(403);
+    expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+    expect(res.headers.get('www-authenticate')).toContain('scope="admin"');
+    expect((await admin.call('GET', '/admin/v1/users?q=nope')).body).toMatchObject({ total: 0 });
+  });
+});
+
+describe('clients', () => {
+  it('go through their whole lifecycle, and one registered here completes a code flow', async () => {
+    const created = await admin.call<ClientBody>('POST', '/admin/v1/clients', {
+      name: 'Lifecycle App',
+      redirectUris: [REDIRECT_URI],
+      scope: 'openid email offline_access',
+    });
+    expect(created.status).toBe(201);
+    const { clientId } = created.body.client;
+    const secret = created.body.clientSecret!;
+    expect(secret).toBeTruthy();
+    expect(JSON.stringify(created.body.client)).not.toContain(secret);
+    expect(JSON.stringify(created.body.client)).not.toContain('sha256:');
+
+    // Get and list (filtered by name, paginated).
+    expect((await admin.call('GET', `/admin/v1/clients/${clientId}`)).body).toMatchObject({ clientId, name: 'Lifecycle App', redirectUris: [REDIRECT_URI] });
+    const listed = await admin.call<Page<{ clientId: string }>>('GET', '/admin/v1/clients?name=Lifecycle&limit=1');
+    expect(listed.body).toMatchObject({ total: 1, limit: 1, offset: 0 });
+    expect(listed.body.items[0]!.clientId).toBe(clientId);
+    expect((await admin.call<Page<unknown>>('GET', '/admin/v1/clients?offset=5000')).body.items).toEqual([]);
+
+    // The registered client signs a user in.
+    const user = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, clientId, secret);
+    const { tokens } = await loginAndExchange(new UserAgent(), config, { login: user, scope: 'openid email offline_access' });
+    expect(tokens.claims()!.sub).toBe(user.userId);
+
+    // Update: a redirect URI that breaks the policy is refused and changes nothing.
+    const bad = await admin.call('PATCH', `/admin/v1/clients/${clientId}`, { redirectUris: ['http://evil.example.com/cb'] });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/redirectUris.*must use https/);
+    const updated = await admin.call('PATCH', `/admin/v1/clients/${clientId}`, { name: 'Renamed', redirectUris: [REDIRECT_URI, 'https://app.example.com/cb'] });
+    expect(updated.body).toMatchObject({ name: 'Renamed', redirectUris: [REDIRECT_URI, 'https://app.example.com/cb'] });
+
+    // Disable: the refresh token dies and the client cannot authenticate.
+    expect((await admin.call<ClientBody['client']>('POST', `/admin/v1/clients/${clientId}/disable`)).body.disabled).toBe(true);
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_client' });
+    await admin.call('POST', `/admin/v1/clients/${clientId}/enable`);
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    // Delete: gone.
+    expect((await admin.call('DELETE', `/admin/v1/clients/${clientId}`)).status).toBe(204);
+    expect((await admin.call('GET', `/admin/v1/clients/${clientId}`)).status).toBe(404);
+    expect((await admin.call('DELETE', `/admin/v1/clients/${clientId}`)).status).toBe(404);
+  });
+
+  it('rotate secrets: without overlap the old one stops at once, with overlap both work until it ends', async () => {
+    const created = await admin.call<ClientBody>('POST', '/admin/v1/clients', { name: 'Rotating', grantTypes: ['client_credentials'], scope: '' });
+    const { clientId } = created.body.client;
+    const first = created.body.clientSecret!;
+    expect((await clientCredentials(clientId, first)).status).toBe(200);
+
+    const withOverlap = await admin.call<ClientBody>('POST', `/admin/v1/clients/${clientId}/rotate-secret`, { overlapSeconds: 3600 });
+    expect(withOverlap.status).toBe(200);
+    const second = withOverlap.body.clientSecret!;
+    expect(withOverlap.body.client.previousSecretExpiresAt).toBeTruthy();
+    expect((await clientCredentials(clientId, first)).status).toBe(200);
+    expect((await clientCredentials(clientId, second)).status).toBe(200);
+
+    // The overlap ends (aged in the database rather than waited for): the old secret stops.
+    await server.current.db.prisma.client.update({ where: { id: clientId }, data: { previousSecretExpiresAt: new Date(Date.now() - 1000) } });
+    expect((await clientCredentials(clientId, first)).status).toBe(401);
+    expect((await clientCredentials(clientId, second)).status).toBe(200);
+
+    const immediate = await admin.call<ClientBody>('POST', `/admin/v1/clients/${clientId}/rotate-secret`);
+    expect(immediate.status).toBe(200);
+    const third = immediate.body.clientSecret!;
+    expect((await clientCredentials(clientId, second)).body.error).toBe('invalid_client');
+    expect((await clientCredentials(clientId, third)).status).toBe(200);
+    expect((await admin.call('POST', `/admin/v1/clients/${clientId}/rotate-secret`, { overlapSeconds: -1 })).status).toBe(400);
+  });
+
+  it.each([
+    ['a javascript: redirect URI', { name: 'x', redirectUris: ['javascript:alert(1)'] }, /forbidden scheme/],
+    ['a data: post-logout URI', { name: 'x', redirectUris: ['https://a.example.com/cb'], postLogoutRedirectUris: ['data:text/html,hi'] }, /forbidden scheme/],
+    ['a wildcard', { name: 'x', redirectUris: ['https://*.example.com/cb'] }, /wildcard/],
+    ['a fragment', { name: 'x', redirectUris: ['https://a.example.com/cb#x'] }, /fragment/],
+    ['an oversized name', { name: 'x'.repeat(201), redirectUris: ['https://a.example.com/cb'] }, /name/],
+    ['too many redirect URIs', { name: 'x', redirectUris: Array.from({ length: 51 }, (_, i) => `https://a.example.com/${i}`) }, /redirectUris/],
+    ['an unknown field', { name: 'x', redirectUris: ['https://a.example.com/cb'], client_secret: 'mine' }, /client_secret/],
+    ['a wrong type', { name: 42 }, /name/],
+  ])('refuses %s with 400 naming the field, and creates nothing', async (_name, body, message) => {
+    const before = (await admin.call<Page<unknown>>('GET', '/admin/v1/clients')).body.total;
+    const res = await admin.call('POST', '/admin/v1/clients', body);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'invalid_request' });
+    expect(JSON.stringify(res.body)).toMatch(message);
+    expect((await admin.call<Page<unknown>>('GET', '/admin/v1/clients')).body.total).toBe(before);
+  });
+});
+
+describe('APIs (resource servers)', () => {
+  it('go through their lifecycle, and changes apply to the very next token', async () => {
+    const created = await admin.call<{ id: string }>('POST', '/admin/v1/resources', { identifier: 'https://orders.example.com', scopes: ['orders:read'], accessTokenTtl: 120 });
+    expect(created.status).toBe(201);
+    const { id } = created.body;
+    expect((await admin.call('POST', '/admin/v1/resources', { identifier: 'https://orders.example.com' })).status).toBe(409);
+    expect((await admin.call('GET', `/admin/v1/resources/${id}`)).body).toMatchObject({ identifier: 'https://orders.example.com', scopes: ['orders:read'], accessTokenTtl: 120 });
+
+    const svc = await admin.call<ClientBody>('POST', '/admin/v1/clients', { name: 'orders-svc', grantTypes: ['client_credentials'], scope: 'orders:read orders:write' });
+    const { clientId } = svc.body.client;
+    const secret = svc.body.clientSecret!;
+    const jwks = createRemoteJWKSet(new URL('/jwks', server.issuer));
+    let t = await clientCredentials(clientId, secret, { resource: 'https://orders.example.com', scope: 'orders:read' });
+    let { payload, protectedHeader } = await jwtVerify(t.body.access_token!, jwks, { audience: 'https://orders.example.com' });
+    expect(payload.exp! - payload.iat!).toBe(120);
+    expect(protectedHeader.alg).toBe('RS256');
+
+    const patched = await admin.call('PATCH', `/admin/v1/resources/${id}`, { scopes: ['orders:read', 'orders:write'], accessTokenTtl: 300, signingAlg: 'ES256' });
+    expect(patched.status).toBe(200);
+    t = await clientCredentials(clientId, secret, { resource: 'https://orders.example.com', scope: 'orders:read orders:write' });
+    ({ payload, protectedHeader } = await jwtVerify(t.body.access_token!, jwks, { audience: 'https://orders.example.com' }));
+    expect(payload.exp! - payload.iat!).toBe(300);
+    expect(protectedHeader.alg).toBe('ES256');
+    expect(payload.scope).toBe('orders:read orders:write');
+
+    expect((await admin.call('PATCH', `/admin/v1/resources/${id}`, { accessTokenTtl: 5 })).status).toBe(400);
+    expect((await admin.call('DELETE', `/admin/v1/resources/${id}`)).status).toBe(204);
+    t = await clientCredentials(clientId, secret, { resource: 'https://orders.example.com' });
+    expect(t.body.error).toBe('invalid_target');
+  });
+
+  it('protect the admin API itself', async () => {
+    const list = await admin.call<Page<{ id: string; identifier: string }>>('GET', '/admin/v1/resources?limit=200');
+    const self = list.body.items.find((r) => r.identifier === 'urn:idp:admin')!;
+    expect((await admin.call('DELETE', `/admin/v1/resources/${self.id}`)).status).toBe(400);
+    expect((await admin.call('PATCH', `/admin/v1/resources/${self.id}`, { scopes: [] })).status).toBe(400);
+    expect((await admin.call('POST', '/admin/v1/resources', { identifier: 'urn:idp:admin' })).status).toBe(409);
+  });
+});
+
+describe('users', () => {
+  it('go through their lifecycle: grants, sessions, password, disable and delete all take effect', async () => {
+    const created = await admin.call<{ id: string }>('POST', '/admin/v1/users', { email: 'Bob@Example.com', password: 'bob password 1', name: 'Bob' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ email: 'bob@example.com', hasPassword: true });
+    expect(JSON.stringify(created.body)).not.toContain('argon2');
+    const { id } = created.body;
+    expect((await admin.call('POST', '/admin/v1/users', { email: 'bob@example.com' })).status).toBe(409);
+    expect((await admin.call<Page<unknown>>('GET', '/admin/v1/users?q=bob')).body.total).toBe(1);
+
+    // Bob signs in to an app.
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const ua = new UserAgent();
+    const { tokens } = await loginAndExchange(ua, config, { login: { email: 'bob@example.com', password: 'bob password 1' } });
+    const grants = await admin.call<{ items: { grantId: string; clientId: string; scopes: string[] }[] }>('GET', `/admin/v1/users/${id}/grants`);
+    expect(grants.body.items).toHaveLength(1);
+    expect(grants.body.items[0]).toMatchObject({ clientId: app.clientId, scopes: expect.arrayContaining(['openid', 'offline_access']) });
+
+    // Revoking the grant kills the refresh token.
+    expect((await admin.call('DELETE', `/admin/v1/users/${id}/grants/${grants.body.items[0]!.grantId}`)).status).toBe(204);
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await admin.call('DELETE', `/admin/v1/users/${id}/grants/nope`)).status).toBe(404);
+
+    // Revoking sessions signs the browser out.
+    const again = await loginAndExchange(ua, config, {});
+    expect((await admin.call<{ revoked: number }>('DELETE', `/admin/v1/users/${id}/sessions`)).body.revoked).toBe(1);
+    const { authorize } = await import('./helpers/flow.ts');
+    expect((await authorize(ua, config, { prompt: 'none', consent: false })).callbackUrl.searchParams.get('error')).toBe('login_required');
+
+    // Disabling ends refresh tokens at once and stops logins.
+    expect((await admin.call('POST', `/admin/v1/users/${id}/disable`)).body).toMatchObject({ disabled: true });
+    await expect(oidc.refreshTokenGrant(config, again.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(loginAndExchange(new UserAgent(), config, { login: { email: 'bob@example.com', password: 'bob password 1' } })).rejects.toThrow();
+    await admin.call('POST', `/admin/v1/users/${id}/enable`);
+
+    // A new password: the old one stops working.
+    expect((await admin.call('PUT', `/admin/v1/users/${id}/password`, { password: 'short' })).status).toBe(400);
+    expect((await admin.call('PUT', `/admin/v1/users/${id}/password`, { password: 'bob password 2' })).status).toBe(204);
+    await expect(loginAndExchange(new UserAgent(), config, { login: { email: 'bob@example.com', password: 'bob password 1' } })).rejects.toThrow();
+    await expect(loginAndExchange(new UserAgent(), config, { login: { email: 'bob@example.com', password: 'bob password 2' } })).resolves.toBeDefined();
+
+    // Update: email normalized, duplicates refused.
+    await admin.call('POST', '/admin/v1/users', { email: 'carol@example.com' });
+    expect((await admin.call('PATCH', `/admin/v1/users/${id}`, { email: 'CAROL@example.com' })).status).toBe(409);
+    expect((await admin.call('PATCH', `/admin/v1/users/${id}`, { email: 'Robert@Example.com', name: 'Robert', emailVerified: true })).body).toMatchObject({
+      email: 'robert@example.com',
+      name: 'Robert',
+      emailVerified: true,
+    });
+
+    expect((await admin.call('DELETE', `/admin/v1/users/${id}`)).status).toBe(204);
+    expect((await admin.call('GET', `/admin/v1/users/${id}`)).status).toBe(404);
+  });
+});
+
+describe('keys and audit', () => {
+  it('lists signing keys without private material', async () => {
+    const res = await admin.call<{ items: Record<string, unknown>[] }>('GET', '/admin/v1/keys', undefined, await admin.token('admin:read'));
+    expect(res.body.items.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
+    expect(Object.keys(res.body.items[0]!).sort()).toEqual(['alg', 'createdAt', 'kid', 'state']);
+  });
+
+  it('records who did what, when and from where, including refresh-token reuse', async () => {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const { tokens } = await loginAndExchange(new UserAgent(), config, { login: app });
+    await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    await oidc.refreshTokenGrant(config, tokens.refresh_token!).catch(() => undefined);
+
+    const reuse = await admin.call<Page<{ action: string; actor: string; target: string }>>('GET', '/admin/v1/audit?action=refresh_token.reuse_detected');
+    expect(reuse.body.items[0]).toMatchObject({ action: 'refresh_token.reuse_detected', actor: `client:${app.clientId}` });
+
+    const created = await admin.call<ClientBody>('POST', '/admin/v1/clients', { name: 'Audited', grantTypes: ['client_credentials'], scope: '' });
+    const events = await admin.call<Page<{ action: string; actor: string; target: string; ip: string }>>('GET', `/admin/v1/audit?target=${created.body.client.clientId}`);
+    expect(events.body.items[0]).toMatchObject({ action: 'client.created', actor: `client:${admin.clientId}`, ip: '127.0.0.1' });
+    const byCli = await admin.call<Page<{ actor: string }>>('GET', '/admin/v1/audit?action=user.created');
+    expect(byCli.body.items.some((e) => e.actor.startsWith('cli:'))).toBe(true);
+    expect((await admin.call<Page<unknown>>('GET', '/admin/v1/audit?action=login.succeeded&limit=1')).body.items).toHaveLength(1);
+    expect((await admin.call('GET', '/admin/v1/audit?limit=0')).status).toBe(400);
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    ['malformed JSON', 'POST', '/admin/v1/users', '{"email":', 400],
+    ['an unknown id', 'GET', '/admin/v1/users/no-such-user', undefined, 404],
+    ['an unknown client', 'POST', '/admin/v1/clients/no-such-client/disable', undefined, 404],
+    ['a bad limit', 'GET', '/admin/v1/users?limit=abc', undefined, 400],
+    ['an oversized body', 'POST', '/admin/v1/users', JSON.stringify({ email: 'a@example.com', name: 'x'.repeat(100_000) }), 413],
+  ])('answers %s with a 4xx and an OAuth-style error body', async (_name, method, path, body, status) => {
+    const res = await admin.call(method, path, body);
+    expect(res.status).toBe(status);
+    expect(res.body).toMatchObject({ error: expect.any(String), error_description: expect.any(String) });
+  });
+});
+
+describe('OpenAPI', () => {
+  it('serves a valid OpenAPI 3 document covering every admin route, and a docs page', async () => {
+    const res = await fetch(new URL('/admin/openapi.json', server.issuer));
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    await expect(SwaggerParser.validate(structuredClone(doc) as never)).resolves.toBeDefined();
+    expect(doc.openapi).toMatch(/^3\./);
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    const expected = [
+        'POST /admin/v1/clients', 'GET /admin/v1/clients', 'GET /admin/v1/clients/{id}', 'PATCH /admin/v1/clients/{id}', 'DELETE /admin/v1/clients/{id}',
+        'POST /admin/v1/clients/{id}/disable', 'POST /admin/v1/clients/{id}/enable', 'POST /admin/v1/clients/{id}/rotate-secret',
+        'POST /admin/v1/resources', 'GET /admin/v1/resources', 'GET /admin/v1/resources/{id}', 'PATCH /admin/v1/resources/{id}', 'DELETE /admin/v1/resources/{id}',
+        'POST /admin/v1/users', 'GET /admin/v1/users', 'GET /admin/v1/users/{id}', 'PATCH /admin/v1/users/{id}', 'DELETE /admin/v1/users/{id}',
+        'POST /admin/v1/users/{id}/disable', 'POST /admin/v1/users/{id}/enable', 'PUT /admin/v1/users/{id}/password',
+        'GET /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants/{grantId}', 'DELETE /admin/v1/users/{id}/sessions',
+        'GET /admin/v1/keys', 'GET /admin/v1/audit',
+    ];
+    expect(documented.sort()).toEqual(expected.sort());
+    for (const path of Object.values(doc.paths)) {
+      for (const op of Object.values(path) as { responses: Record<string, unknown> }[]) expect(Object.keys(op.responses)).toContain('401');
+    }
+    const docs = await fetch(new URL('/admin/docs', server.issuer));
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain('swagger');
+  });
+});
