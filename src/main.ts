@@ -2,8 +2,9 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { KeyDecryptionError } from './keys/service.ts';
 import { DatabaseUrlError } from './db/index.ts';
+import { MigrationError } from './db/migrate.ts';
 
-const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError];
+const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError, MigrationError];
 
 async function main() {
   loadDotEnv();

@@ -2,12 +2,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { cliActor } from '../audit/service.ts';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config.ts';
 import { DatabaseUrlError, openDatabase, type Database } from '../db/index.ts';
-import { migrate } from '../db/migrate.ts';
-import { createViews } from '../http/views.ts';
+import { migrate, MigrationError } from '../db/migrate.ts';
 import { AppError, badRequest } from '../lib/errors.ts';
 import { persistedSecret } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
-import { createProvider } from '../oidc/provider.ts';
 import { createServices, type Services } from '../services.ts';
 import { KeyDecryptionError } from '../keys/service.ts';
 
@@ -371,6 +369,8 @@ export function buildCli(): Command {
     .action(async (opts: JsonOption & { expiresIn: number }) => {
       if (opts.expiresIn < 60 || opts.expiresIn > 365 * 24 * 3600) throw badRequest('--expires-in must be between 60 seconds and one year');
       const token = await withServices(async (services, db, config) => {
+        // The provider mints the token in its own format; loaded only for this command.
+        const [{ createProvider }, { createViews }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts')]);
         const provider = createProvider({
           config,
           prisma: db.prisma,
@@ -421,7 +421,7 @@ export function buildCli(): Command {
   return program;
 }
 
-const KNOWN_ERRORS = [AppError, ConfigError, DatabaseUrlError, KeyDecryptionError];
+const KNOWN_ERRORS = [AppError, ConfigError, DatabaseUrlError, KeyDecryptionError, MigrationError];
 
 export async function runCli(argv: string[]): Promise<number> {
   const json = argv.includes('--json');

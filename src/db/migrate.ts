@@ -8,6 +8,10 @@ const PRISMA_DIR = fileURLToPath(new URL('../../prisma/', import.meta.url));
 
 export const schemaPath = `${PRISMA_DIR}schema.prisma`;
 
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
 export function migrationsDir(provider: DatabaseProvider): string {
   return `${PRISMA_DIR}migrations/${provider}`;
 }
@@ -71,11 +75,29 @@ export async function readMigrations(provider: DatabaseProvider): Promise<Migrat
   };
 }
 
+/** Names of the migrations recorded as applied, or null when the database has no history yet. */
+async function appliedMigrations(db: Database): Promise<Set<string> | null> {
+  try {
+    const rows = await db.prisma.$queryRaw<{ migration_name: string }[]>`SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+    return new Set(rows.map((r) => r.migration_name));
+  } catch {
+    return null;
+  }
+}
+
 /** Applies every migration not yet recorded in `_prisma_migrations`, as `prisma migrate deploy` does. */
 export async function migrate(db: Database): Promise<string[]> {
   const migrationsList = await readMigrations(db.provider);
-  const { appliedMigrationNames } = await withSchemaEngine(db, (engine) =>
-    engine.applyMigrations({ migrationsList, filters: { externalTables: [], externalEnums: [] } }),
-  );
-  return appliedMigrationNames;
+  // Up to date (the usual case at start): skip loading the schema engine altogether.
+  const applied = await appliedMigrations(db);
+  if (applied && migrationsList.migrationDirectories.every((d) => applied.has(d.path))) return [];
+  try {
+    const { appliedMigrationNames } = await withSchemaEngine(db, (engine) =>
+      engine.applyMigrations({ migrationsList, filters: { externalTables: [], externalEnums: [] } }),
+    );
+    return appliedMigrationNames;
+  } catch (err) {
+    const detail = String((err as Error).message ?? err).split('\n').filter((l) => l.trim() && !/^\s+(at |\d+: )/.test(l)).slice(0, 3).join(' ');
+    throw new MigrationError(`the database schema cannot be brought up to date: ${detail}`);
+  }
 }

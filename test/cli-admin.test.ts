@@ -1,0 +1,129 @@
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { idp, seed } from './helpers/cli.ts';
+import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+import { UserAgent } from './helpers/user-agent.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server?.close());
+
+/** Runs `idp … --json` against the running server's database and returns the parsed object. */
+async function run<T = Record<string, unknown>>(...args: string[]): Promise<T> {
+  const res = await idp([...args, '--json'], server.env);
+  if (res.code !== 0) throw new Error(`idp ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
+  return res.json<T>();
+}
+
+async function fails(args: string[], message: RegExp, code = 1) {
+  const res = await idp(args, server.env);
+  expect(res.code, res.stderr).toBe(code);
+  expect(res.stderr).toMatch(message);
+}
+
+describe('the CLI has the admin API’s powers', () => {
+  it('manages a client from creation to deletion, with the server enforcing each change', async () => {
+    const { client_id, client_secret } = await run<{ client_id: string; client_secret: string }>(
+      'clients', 'create', '--name', 'CLI App', '--redirect-uri', REDIRECT_URI, '--scope', 'openid offline_access',
+    );
+    expect((await run<{ total: number }>('clients', 'list', '--name', 'CLI App')).total).toBe(1);
+    expect(await run('clients', 'show', client_id)).toMatchObject({ clientId: client_id, name: 'CLI App', disabled: false });
+    const shown = await idp(['clients', 'show', client_id], server.env);
+    expect(shown.stdout).toContain('name: CLI App');
+    expect(shown.stdout).not.toContain(client_secret);
+
+    expect(await run('clients', 'update', client_id, '--name', 'CLI App 2', '--redirect-uri', REDIRECT_URI, '--redirect-uri', 'https://app.example.com/cb')).toMatchObject({
+      name: 'CLI App 2',
+      redirectUris: [REDIRECT_URI, 'https://app.example.com/cb'],
+    });
+    await fails(['clients', 'update', client_id, '--redirect-uri', 'http://evil.example.com/cb'], /must use https/);
+    await fails(['clients', 'update', client_id], /nothing to update/);
+
+    const user = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, client_id, client_secret);
+    const { tokens } = await loginAndExchange(new UserAgent(), config, { login: user, scope: 'openid offline_access' });
+
+    expect(await run('clients', 'disable', client_id)).toMatchObject({ disabled: true });
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_client' });
+    expect(await run('clients', 'enable', client_id)).toMatchObject({ disabled: false });
+
+    const rotated = await run<{ client_secret: string; previous_secret_expires_at: string | null }>('clients', 'rotate-secret', client_id, '--overlap', '600');
+    expect(rotated.previous_secret_expires_at).toBeTruthy();
+    for (const secret of [client_secret, rotated.client_secret]) {
+      const c = await discover(server.issuer, client_id, secret);
+      await expect(oidc.tokenIntrospection(c, 'x')).resolves.toMatchObject({ active: false });
+    }
+    await fails(['clients', 'rotate-secret', client_id, '--overlap', 'soon'], /--overlap must be a whole number/);
+
+    expect(await run('clients', 'delete', client_id)).toEqual({ deleted: client_id });
+    await fails(['clients', 'show', client_id], /no client with id/);
+  });
+
+  it('creates an admin client whose token the admin API accepts', async () => {
+    const { client_id, client_secret } = await run<{ client_id: string; client_secret: string }>('clients', 'create', '--name', 'ops', '--admin');
+    const config = await discover(server.issuer, client_id, client_secret);
+    const { access_token } = await oidc.clientCredentialsGrant(config, { scope: 'admin' });
+    const res = await fetch(new URL('/admin/v1/clients', server.issuer), { headers: { authorization: `Bearer ${access_token}` } });
+    expect(res.status).toBe(200);
+    await fails(['clients', 'create', '--name', 'x', '--admin', '--public'], /admin client is confidential/);
+  });
+
+  it('manages an API', async () => {
+    const api = await run<{ id: string }>('resources', 'create', '--identifier', 'https://cli-api.example.com', '--scope', 'a b');
+    expect((await run<{ items: { identifier: string }[] }>('resources', 'list')).items.map((r) => r.identifier)).toContain('https://cli-api.example.com');
+    expect(await run('resources', 'show', api.id)).toMatchObject({ identifier: 'https://cli-api.example.com', scopes: ['a', 'b'] });
+    expect(await run('resources', 'update', api.id, '--scope', 'a b c', '--access-token-ttl', '120', '--signing-alg', 'EdDSA')).toMatchObject({
+      scopes: ['a', 'b', 'c'],
+      accessTokenTtl: 120,
+      signingAlg: 'EdDSA',
+    });
+    await fails(['resources', 'update', api.id, '--access-token-ttl', '10'], /at least 30 seconds/);
+    await fails(['resources', 'update', api.id, '--scope', 'openid'], /OpenID Connect scopes/);
+    expect(await run('resources', 'delete', api.id)).toEqual({ deleted: api.id });
+    await fails(['resources', 'show', api.id], /no API with id/);
+  });
+
+  it('manages a user: update, grants, sessions, password, disable and delete', async () => {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const { id } = await run<{ id: string }>('users', 'create', '--email', 'dora@example.com', '--password', 'dora password');
+    expect((await run<{ total: number }>('users', 'list', '--q', 'dora')).total).toBe(1);
+    expect(await run('users', 'update', id, '--name', 'Dora', '--email-verified', 'true')).toMatchObject({ name: 'Dora', emailVerified: true });
+    await fails(['users', 'update', id, '--email-verified', 'maybe'], /--email-verified must be true or false/);
+    await fails(['users', 'update', id, '--email', app.email], /already exists/);
+
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const ua = new UserAgent();
+    const { tokens } = await loginAndExchange(ua, config, { login: { email: 'dora@example.com', password: 'dora password' } });
+    const grants = await run<{ items: { grantId: string; clientId: string }[] }>('users', 'grants', id);
+    expect(grants.items).toEqual([expect.objectContaining({ clientId: app.clientId })]);
+    expect(await run('users', 'revoke-grants', id, '--grant', grants.items[0]!.grantId)).toEqual({ revoked: 1 });
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await fails(['users', 'revoke-grants', id, '--grant', 'nope'], /holds no grant/);
+    expect(await run('users', 'revoke-sessions', id)).toEqual({ revoked: 1 });
+
+    expect(await run('users', 'disable', id)).toMatchObject({ disabled: true });
+    await expect(loginAndExchange(new UserAgent(), config, { login: { email: 'dora@example.com', password: 'dora password' } })).rejects.toThrow();
+    expect(await run('users', 'enable', id)).toMatchObject({ disabled: false });
+
+    const pw = await idp(['users', 'set-password', id, '--password-stdin', '--json'], server.env, 'a brand new password\n');
+    expect(pw.code).toBe(0);
+    await expect(loginAndExchange(new UserAgent(), config, { login: { email: 'dora@example.com', password: 'a brand new password' } })).resolves.toBeDefined();
+    await fails(['users', 'set-password', id, '--password', 'short'], /at least 8 characters/);
+
+    expect(await run('users', 'delete', id)).toEqual({ deleted: id });
+    await fails(['users', 'show', id], /no user with id/);
+  });
+
+  it('lists keys, reads the audit trail and creates initial access tokens', async () => {
+    const keys = await run<{ keys: { alg: string }[] }>('keys', 'list');
+    expect(keys.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
+    const iat = await run<{ initial_access_token: string; expires_at: string }>('clients', 'initial-access-token', 'create', '--expires-in', '300');
+    expect(iat.initial_access_token.length).toBeGreaterThan(20);
+    await fails(['clients', 'initial-access-token', 'create', '--expires-in', '5'], /between 60 seconds and one year/);
+    const audit = await run<{ items: { action: string; actor: string }[] }>('audit', 'list', '--action', 'initial_access_token.created');
+    expect(audit.items[0]).toMatchObject({ action: 'initial_access_token.created', actor: expect.stringMatching(/^cli:.+@.+/) });
+  });
+});

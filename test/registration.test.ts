@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminApi, type AdminApi } from './helpers/admin.ts';
+import { idp } from './helpers/cli.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+
+let server: TestServer;
+let admin: AdminApi;
+let initialAccessToken: string;
+
+beforeAll(async () => {
+  server = await startServer();
+  admin = await adminApi(server);
+  const created = await idp(['clients', 'initial-access-token', 'create', '--expires-in', '600', '--json'], server.env);
+  expect(created.code).toBe(0);
+  initialAccessToken = created.json<{ initial_access_token: string }>().initial_access_token;
+});
+afterAll(() => server?.close());
+
+async function register(metadata: Record<string, unknown>, token: string | null = initialAccessToken) {
+  const res = await fetch(new URL('/register', server.issuer), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(metadata),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+/** Client authentication at the introspection endpoint proves which secret the client holds. */
+async function authenticates(clientId: string, secret: string) {
+  const res = await fetch(new URL('/token/introspection', server.issuer), {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: 'anything' }),
+  });
+  return res.status === 200;
+}
+
+const APP = { client_name: 'Dynamic App', redirect_uris: ['https://app.example.com/cb'], grant_types: ['authorization_code'], response_types: ['code'] };
+
+describe('dynamic client registration (RFC 7591 / 7592)', () => {
+  it('requires an initial access token', async () => {
+    const anonymous = await register(APP, null);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error).toBe('invalid_token');
+    expect((await register(APP, 'forged')).status).toBe(401);
+  });
+
+  it('registers, reads, updates and deletes a client; the secret is shown once and stored hashed', async () => {
+    const created = await register(APP);
+    expect(created.status).toBe(201);
+    const { client_id, client_secret, registration_access_token, registration_client_uri } = created.body;
+    expect(client_secret).toBeTruthy();
+    expect(await authenticates(client_id!, client_secret!)).toBe(true);
+    expect(await authenticates(client_id!, `${client_secret}x`)).toBe(false);
+
+    const row = await server.current.db.prisma.client.findUniqueOrThrow({ where: { id: client_id! } });
+    expect(row.secretHash).toMatch(/^sha256:/);
+    expect(JSON.stringify(row)).not.toContain(client_secret);
+
+    const read = await fetch(registration_client_uri!, { headers: { authorization: `Bearer ${registration_access_token}` } });
+    expect(read.status).toBe(200);
+    const readBody = (await read.json()) as Record<string, unknown>;
+    expect(readBody).toMatchObject({ client_id, client_name: 'Dynamic App', redirect_uris: APP.redirect_uris });
+    expect(readBody).not.toHaveProperty('client_secret');
+    const rotatedRat = String(readBody.registration_access_token);
+
+    const update = await fetch(registration_client_uri!, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${rotatedRat}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...APP, client_id, client_name: 'Renamed App', redirect_uris: ['https://app.example.com/cb2'] }),
+    });
+    expect(update.status).toBe(200);
+    const updated = (await update.json()) as Record<string, unknown>;
+    expect(updated).toMatchObject({ client_name: 'Renamed App', redirect_uris: ['https://app.example.com/cb2'] });
+    expect(updated).not.toHaveProperty('client_secret');
+    // The update kept the secret.
+    expect(await authenticates(client_id!, client_secret!)).toBe(true);
+
+    // The admin API sees it, and the audit trail says how it came.
+    expect((await admin.call('GET', `/admin/v1/clients/${client_id}`)).body).toMatchObject({ name: 'Renamed App', redirectUris: ['https://app.example.com/cb2'] });
+    const events = await admin.call<{ items: { action: string; actor: string }[] }>('GET', `/admin/v1/audit?target=${client_id}`);
+    expect(events.body.items.map((e) => e.action)).toEqual(['client.updated', 'client.created']);
+    expect(events.body.items[1]!.actor).toBe(`registration:${client_id}`);
+
+    const del = await fetch(registration_client_uri!, { method: 'DELETE', headers: { authorization: `Bearer ${String(updated.registration_access_token ?? rotatedRat)}` } });
+    expect(del.status).toBe(204);
+    expect(await authenticates(client_id!, client_secret!)).toBe(false);
+    expect((await admin.call('GET', `/admin/v1/clients/${client_id}`)).status).toBe(404);
+  });
+
+  it.each([
+    ['a plain-http redirect URI', { redirect_uris: ['http://app.example.com/cb'] }],
+    ['a fragment in a redirect URI', { redirect_uris: ['https://app.example.com/cb#x'] }],
+    ['a wildcard redirect URI', { redirect_uris: ['https://*.example.com/cb'] }],
+    ['a javascript: client_uri', { client_uri: 'javascript:alert(1)' }],
+    ['a data: logo_uri', { logo_uri: 'data:image/png;base64,AAAA' }],
+    ['an oversized client_name', { client_name: 'x'.repeat(5000) }],
+  ])('refuses %s with 400 and stores nothing', async (_name, override) => {
+    const before = await server.current.db.prisma.client.count();
+    const res = await register({ ...APP, ...override });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/^invalid_(redirect_uri|client_metadata)$/);
+    expect(await server.current.db.prisma.client.count()).toBe(before);
+  });
+
+  it('does not let a registrant grant itself API or admin scopes', async () => {
+    expect((await register({ ...APP, scope: 'openid admin' })).body.error).toBe('invalid_client_metadata');
+    const created = await register({ ...APP, grant_types: ['authorization_code', 'client_credentials'], scope: 'openid', api_scopes: ['admin', 'admin:read'] });
+    expect(created.status).toBe(201);
+    const view = await admin.call<{ scope: string }>('GET', `/admin/v1/clients/${created.body.client_id}`);
+    expect(view.body.scope).toBe('openid');
+    // Its client_credentials token for the admin API carries no admin scope, so the admin API refuses it.
+    const token = await fetch(new URL('/token', server.issuer), {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${created.body.client_id}:${created.body.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin' }),
+    });
+    const { access_token } = (await token.json()) as { access_token: string };
+    expect((await admin.call('GET', '/admin/v1/users', undefined, access_token)).status).toBe(403);
+  });
+});
