@@ -108,6 +108,14 @@ describe('idp clients create', () => {
     expect(row.origins.map((o) => o.origin).sort()).toEqual(['http://localhost:3001', 'https://app.example.com']);
   });
 
+  it('registers a native app with a reverse-domain private-use scheme', async () => {
+    const res = await idp(['clients', 'create', '--name', 'Mobile', '--redirect-uri', 'com.example.app:/callback', '--public', '--json'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const { client_id } = res.json<{ client_id: string }>();
+    const row = await withDb((db) => db.prisma.client.findUniqueOrThrow({ where: { id: client_id } }));
+    expect(JSON.parse(row.metadata)).toMatchObject({ application_type: 'native', redirect_uris: ['com.example.app:/callback'] });
+  });
+
   it('creates a public client without a secret', async () => {
     const res = await idp(['clients', 'create', '--name', 'SPA', '--redirect-uri', 'https://spa.example.com/cb', '--public', '--json'], env);
     expect(res.code).toBe(0);
@@ -121,6 +129,7 @@ describe('idp clients create', () => {
     ['a wildcard', ['--name', 'x', '--redirect-uri', 'https://*.example.com/cb'], 1, /must not contain a wildcard/],
     ['a javascript: URI', ['--name', 'x', '--redirect-uri', 'javascript:alert(1)'], 1, /forbidden scheme/],
     ['a relative URI', ['--name', 'x', '--redirect-uri', '/cb'], 1, /is not an absolute URI/],
+    ['a private-use scheme not in reverse-domain form', ['--name', 'x', '--redirect-uri', 'myapp:/cb'], 1, /reverse-domain form/],
     ['no redirect URI for the code flow', ['--name', 'x'], 1, /at least one redirect URI/],
     ['a public client with client_credentials', ['--name', 'x', '--public', '--grant-type', 'client_credentials'], 1, /public client cannot use client_credentials/],
     ['an unknown grant type', ['--name', 'x', '--grant-type', 'password'], 1, /grantTypes.0: Invalid option: expected one of "authorization_code"\|"refresh_token"\|"client_credentials"/],
