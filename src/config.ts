@@ -27,6 +27,13 @@ const envSchema = z.object({
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
   INTERACTION_TTL: seconds(30 * 60),
+  GOOGLE_CLIENT_ID: z.string().min(1).max(500).optional(),
+  GOOGLE_CLIENT_SECRET: z.string().min(1).max(500).optional(),
+  GOOGLE_ISSUER: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://accounts.google.com'),
+  GOOGLE_HOSTED_DOMAINS: z
+    .string()
+    .transform((v) => v.split(/[\s,]+/).filter(Boolean).map((d) => d.toLowerCase()))
+    .default([]),
 });
 
 export interface Config {
@@ -50,6 +57,8 @@ export interface Config {
     /** A grant must outlive every refresh token and session built on it. */
     readonly grant: number;
   };
+  /** "Continue with Google", when GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set. */
+  readonly google: { readonly clientId: string; readonly clientSecret: string; readonly issuer: string; readonly hostedDomains: readonly string[] } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -86,6 +95,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!e.KEY_ENCRYPTION_SECRET) problems.push('  KEY_ENCRYPTION_SECRET: required in production (at least 32 characters)');
     if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   }
+  if (Boolean(e.GOOGLE_CLIENT_ID) !== Boolean(e.GOOGLE_CLIENT_SECRET)) {
+    throw new ConfigError('Invalid configuration:\n  GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET: set both to enable "Continue with Google", or neither');
+  }
 
   return Object.freeze({
     env: e.NODE_ENV,
@@ -106,5 +118,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       interaction: e.INTERACTION_TTL,
       grant: Math.max(e.REFRESH_TOKEN_TTL, e.SESSION_TTL),
     }),
+    google:
+      e.GOOGLE_CLIENT_ID && e.GOOGLE_CLIENT_SECRET
+        ? Object.freeze({ clientId: e.GOOGLE_CLIENT_ID, clientSecret: e.GOOGLE_CLIENT_SECRET, issuer: e.GOOGLE_ISSUER.replace(/\/+$/, ''), hostedDomains: Object.freeze(e.GOOGLE_HOSTED_DOMAINS) })
+        : undefined,
   });
 }

@@ -7,15 +7,25 @@ import { createGrantService } from './grants/service.ts';
 import { createKeyService } from './keys/service.ts';
 import { createResourceService } from './resources/service.ts';
 import { createUserService } from './users/service.ts';
+import { createProviderService } from './federation/providers.ts';
+import { createFederationService } from './federation/service.ts';
+import { persistedSecret } from './lib/server-secrets.ts';
 
 /** The rules of the product, shared by the HTTP layer and the CLI. */
 export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
   const grants = createGrantService(db.prisma);
+  const users = createUserService(db.prisma, grants, audit);
+  // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
+  // in development without it, with a generated key kept in the database.
+  const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));
+  const providers = createProviderService(db.prisma, audit, config, dataKey);
   return {
     audit,
     grants,
-    users: createUserService(db.prisma, grants, audit),
+    users,
+    providers,
+    federation: createFederationService({ prisma: db.prisma, providers, users, audit, issuer: config.issuer, ...(log ? { log } : {}) }),
     clients: createClientService(db.prisma, grants, audit),
     resources: createResourceService(db.prisma, audit, { accessTokenTtl: config.ttl.accessToken }),
     keys: createKeyService(db.prisma, config.keyEncryptionSecret),

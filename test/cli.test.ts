@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +29,13 @@ describe('idp migrate', () => {
   it('creates the database, applies the migrations once, and records them', async () => {
     const first = await idp(['migrate', '--json'], env);
     expect(first.code).toBe(0);
-    expect(first.json<{ applied: string[] }>().applied).toEqual([expect.stringMatching(/^\d{14}_init$/), expect.stringMatching(/^\d{14}_admin$/)]);
+    const committed = (await readdir(new URL('../prisma/migrations/sqlite/', import.meta.url), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    expect(committed[0]).toMatch(/^\d{14}_init$/);
+    expect(first.json<{ applied: string[] }>().applied).toEqual(committed);
     const second = await idp(['migrate', '--json'], env);
     expect(second.json<{ applied: string[] }>().applied).toEqual([]);
     const rows = await withDb((db) => db.prisma.$queryRaw<{ migration_name: string }[]>`SELECT migration_name FROM _prisma_migrations`);
-    expect(rows).toHaveLength(2);
+    expect(rows).toHaveLength(committed.length);
   });
 });
 

@@ -4,7 +4,8 @@ import csrf from '@fastify/csrf-protection';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Services } from '../services.ts';
-import { INTERACTION_PATH } from '../oidc/provider.ts';
+import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
+import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import { HTML_HEADERS, type Views } from './views.ts';
 
 export interface InteractionDeps {
@@ -39,7 +40,7 @@ function field(body: Req['body'], name: string, max: number): string {
  */
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps) {
   const { provider, views, config } = deps;
-  const { users, audit } = deps.services;
+  const { users, audit, providers, federation } = deps.services;
   const issuerOrigin = new URL(config.issuer).origin;
 
   await app.register(formbody);
@@ -96,7 +97,33 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   }
   const formGuards = { onRequest: [checkOrigin], preHandler: [app.csrfProtection] };
 
+  type Interaction = Awaited<ReturnType<typeof details>>;
+
+  /** The login page: email and password, and a button per enabled upstream provider. */
+  async function loginPage(reply: FastifyReply, status: number, interaction: Interaction, extra: { error?: string; email?: unknown } = {}) {
+    const buttons = (await providers.listEnabled()).map((p) => ({ id: p.id, label: p.buttonLabel }));
+    return page(reply, status, 'login', {
+      uid: interaction.uid,
+      clientName: await clientName(interaction.params.client_id),
+      csrfToken: reply.generateCsrf({ userInfo: interaction.uid }),
+      email: extra.email ?? interaction.params.login_hint,
+      error: extra.error,
+      providers: buttons,
+    });
+  }
+
+  const signIn = (req: Req, reply: FastifyReply, accountId: string, amr: string[]) =>
+    finish(req, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
+
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof FederationRejected) {
+      const uid = (req.params as Partial<Params>).uid;
+      return page(reply, 400, 'error', {
+        title: 'This sign-in cannot be completed',
+        message: 'The answer from the other sign-in service was invalid, expired or already used. You have not been signed in.',
+        ...(uid && uid !== 'callback' ? { retry: `${INTERACTION_PATH}/${uid}` } : {}),
+      });
+    }
     if (err instanceof InteractionExpired) {
       return page(reply, 400, 'error', {
         title: 'This sign-in has expired',
@@ -120,9 +147,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const interaction = await details(req as Req, reply);
     const name = await clientName(interaction.params.client_id);
     const csrfToken = reply.generateCsrf({ userInfo: req.params.uid });
-    if (interaction.prompt.name === 'login') {
-      return page(reply, 200, 'login', { uid: interaction.uid, clientName: name, csrfToken, email: interaction.params.login_hint });
-    }
+    if (interaction.prompt.name === 'login') return loginPage(reply, 200, interaction);
     if (interaction.prompt.name === 'consent') {
       const user = interaction.session?.accountId ? await users.findActive(interaction.session.accountId) : null;
       const d = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
@@ -144,18 +169,79 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       user?.id ?? null,
       { clientId: String(interaction.params.client_id), ...(user ? {} : { email: email.slice(0, 320) }) },
     );
-    if (!user) {
-      // The same answer for an unknown email, a wrong password and a disabled account.
-      return page(reply, 401, 'login', {
-        uid: interaction.uid,
-        clientName: await clientName(interaction.params.client_id),
-        csrfToken: reply.generateCsrf({ userInfo: req.params.uid }),
-        email,
-        error: 'Incorrect email or password.',
+    // The same answer for an unknown email, a wrong password and a disabled account.
+    if (!user) return loginPage(reply, 401, interaction, { email, error: 'Incorrect email or password.' });
+    await signIn(req, reply, user.id, ['pwd']);
+  });
+
+  // ---- Sign in with an upstream provider (Google, …)
+
+  type FedParams = Params & { provider: string };
+
+  app.post<{ Params: FedParams }>(`${INTERACTION_PATH}/:uid/federated/:provider`, formGuards, async (request, reply) => {
+    const req = request as unknown as Req;
+    const interaction = await details(req, reply, 'login');
+    try {
+      return reply.redirect(await federation.start(interaction.uid, request.params.provider), 303);
+    } catch (err) {
+      if (err instanceof UpstreamUnavailable) return loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
+      throw err;
+    }
+  });
+
+  // The redirect URI registered at the upstream. It carries no interaction id (the upstream
+  // needs one fixed URI), so it sends the browser on to the interaction that `state` names,
+  // where the interaction cookie is sent and checked.
+  app.get<{ Params: { provider: string }; Querystring: Record<string, string> }>(`${INTERACTION_PATH}/callback/:provider`, async (req, reply) => {
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+    const uid = await federation.interactionFor(query.get('state') ?? '');
+    if (!uid) throw new FederationRejected('unknown or expired state');
+    return reply.redirect(`${INTERACTION_PATH}/${uid}/federated/${encodeURIComponent(req.params.provider)}/callback?${query}`, 303);
+  });
+
+  app.get<{ Params: FedParams }>(`${INTERACTION_PATH}/:uid/federated/:provider/callback`, async (request, reply) => {
+    const req = request as unknown as Req;
+    const interaction = await details(req, reply, 'login');
+    const query = new URLSearchParams(request.url.split('?')[1] ?? '');
+    let outcome: Awaited<ReturnType<typeof federation.complete>>;
+    try {
+      outcome = await federation.complete(interaction.uid, request.params.provider, query);
+    } catch (err) {
+      if (err instanceof UpstreamUnavailable) return loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
+      throw err;
+    }
+    return federationOutcome(req, reply, interaction, outcome);
+  });
+
+  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/link`, formGuards, async (request, reply) => {
+    const req = request as Req;
+    const interaction = await details(req, reply, 'login');
+    const outcome = await federation.link(interaction.uid, field(req.body, 'link', 200), field(req.body, 'password', 4096));
+    if (outcome.kind === 'wrong_password') {
+      return page(reply, 401, 'link', {
+        uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), linkId: field(req.body, 'link', 200),
+        email: outcome.email, providerName: outcome.providerName, error: 'Incorrect password.',
       });
     }
-    await finish(req, reply, { login: { accountId: user.id, amr: ['pwd'] } });
+    return federationOutcome(req, reply, interaction, outcome);
   });
+
+  async function federationOutcome(req: Req, reply: FastifyReply, interaction: Interaction, outcome: FederationOutcome | { kind: 'cancelled' }) {
+    switch (outcome.kind) {
+      case 'signed_in':
+        await audit.record({ actor: `user:${outcome.userId}`, ip: req.ip }, 'login.succeeded', outcome.userId, { clientId: String(interaction.params.client_id), provider: outcome.providerId });
+        return signIn(req, reply, outcome.userId, outcome.amr);
+      case 'cancelled':
+        return loginPage(reply, 200, interaction, { error: 'Sign-in with the other service was cancelled. Choose another way to sign in.' });
+      case 'refused':
+        return loginPage(reply, 403, interaction, { error: outcome.message });
+      case 'link_required':
+        return page(reply, 200, 'link', {
+          uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), linkId: outcome.linkId,
+          email: outcome.email, providerName: outcome.providerName,
+        });
+    }
+  }
 
   app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/confirm`, formGuards, async (request, reply) => {
     const req = request as Req;

@@ -35,6 +35,9 @@ export const PROVIDER_ROUTES = {
 
 export const INTERACTION_PATH = '/interaction';
 
+/** The `acr` of a login: with a password here, or through an upstream provider. */
+export const ACR = { password: 'urn:idp:acr:password', federated: 'urn:idp:acr:federated' } as const;
+
 /** Endpoints whose CORS answer depends on the calling client's registered origins. */
 export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
   PROVIDER_ROUTES.token,
@@ -96,6 +99,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     scopes: [...OIDC_SCOPES],
+    acrValues: Object.values(ACR),
     // allowed_origins: browser origins beyond the redirect URIs'; api_scopes: the API scopes the
     // client may receive (the provider's own `scope` metadata only gates OpenID Connect scopes).
     extraClientMetadata: {

@@ -201,6 +201,14 @@ export function createUserService(prisma: PrismaClient, grants: GrantService, au
       return user && !user.disabled ? user : null;
     },
 
+    /** The enabled user `id` when `password` is theirs (proof of the account, e.g. before linking). */
+    async verifyPassword(id: string, password: string): Promise<User | null> {
+      const user = await prisma.user.findUnique({ where: { id } });
+      const normalized = password.normalize('NFC');
+      if (!user?.passwordHash || user.disabled || normalized.length > PASSWORD_MAX_LENGTH) return null;
+      return (await argon2.verify(user.passwordHash, normalized)) ? user : null;
+    },
+
     /**
      * Returns the user when the email and password match an enabled account with a password.
      * Every failure takes the same path and (statistically) the same time.
