@@ -201,6 +201,94 @@ export function buildCli(): Command {
       print(opts, { revoked }, `Ended ${revoked} session(s).`);
     });
 
+  users
+    .command('identities <id>')
+    .description('list the upstream accounts (Google, …) linked to the user')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: JsonOption) => {
+      const items = await withServices(({ federation }) => federation.identities(id));
+      print(opts, { items }, items.map((i) => `${i.id}  ${i.providerId}  ${i.email ?? ''}  ${i.subject}`).join('\n') || 'No linked accounts.');
+    });
+  users
+    .command('unlink <id>')
+    .description('unlink an upstream account, unless it is the user’s last way to sign in')
+    .requiredOption('--identity <identityId>', 'the linked identity to remove (see `idp users identities`)')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: JsonOption & { identity: string }) => {
+      await withServices(({ federation }) => federation.unlink(id, opts.identity, who));
+      print(opts, { unlinked: opts.identity }, `Unlinked ${opts.identity}`);
+    });
+
+  // ---- upstream identity providers
+  const providers = program.command('providers').description('manage upstream OpenID Connect providers (sign-in buttons)');
+  providers
+    .command('create')
+    .description('add a provider; its client secret is encrypted at rest')
+    .requiredOption('--id <slug>', 'short id used in the callback URL: ISSUER/interaction/callback/<id>')
+    .addOption(new Option('--preset <name>', 'fill issuer, scopes, name and label').choices(['google']))
+    .option('--name <name>', 'display name')
+    .option('--issuer <url>', 'the provider’s issuer (discovery at ISSUER/.well-known/openid-configuration)')
+    .requiredOption('--client-id <id>', 'our client id at the provider')
+    .option('--client-secret <secret>', 'our client secret at the provider (prefer --client-secret-stdin)')
+    .option('--client-secret-stdin', 'read the client secret from standard input')
+    .option('--scope <scopes>', 'scopes to ask for (must include openid)')
+    .option('--button-label <label>', 'the button text on the login page')
+    .option('--hosted-domain <domain>', 'only accounts of this Workspace domain (`hd` claim; repeatable)', collect)
+    .option('--disabled', 'create it without showing it yet')
+    .option('--json', 'print the result as JSON')
+    .action(
+      async (opts: JsonOption & { id: string; preset?: 'google'; name?: string; issuer?: string; clientId: string; clientSecret?: string; clientSecretStdin?: boolean; scope?: string; buttonLabel?: string; hostedDomain?: string[]; disabled?: boolean }) => {
+        if (opts.clientSecret !== undefined && opts.clientSecretStdin) throw badRequest('give either --client-secret or --client-secret-stdin, not both');
+        const clientSecret = opts.clientSecretStdin ? await readStdin() : opts.clientSecret;
+        if (!clientSecret) throw badRequest('a client secret is required: --client-secret or --client-secret-stdin');
+        const created = await withServices(({ providers }) =>
+          providers.create(
+            given({ id: opts.id, preset: opts.preset, name: opts.name, issuer: opts.issuer, clientId: opts.clientId, clientSecret, scopes: opts.scope, buttonLabel: opts.buttonLabel, hostedDomains: opts.hostedDomain, enabled: !opts.disabled }) as never,
+            who,
+          ),
+        );
+        print(opts, { ...created });
+      },
+    );
+  providers
+    .command('list')
+    .description('list providers configured here')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: JsonOption) => {
+      const items = await withServices(({ providers }) => providers.list());
+      print(opts, { items }, items.map((p) => `${p.id}  ${p.issuer}${p.enabled ? '' : '  (disabled)'}`).join('\n') || 'No providers.');
+    });
+  providers
+    .command('show <id>')
+    .description('show a provider (never its secret)')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: JsonOption) => print(opts, { ...(await withServices(({ providers }) => providers.get(id))) }));
+  providers
+    .command('update <id>')
+    .description('change a provider')
+    .option('--name <name>', 'display name')
+    .option('--issuer <url>', 'issuer')
+    .option('--client-id <id>', 'client id')
+    .option('--client-secret-stdin', 'read a new client secret from standard input')
+    .option('--scope <scopes>', 'scopes to ask for')
+    .option('--button-label <label>', 'button text')
+    .option('--hosted-domain <domain>', 'allowed Workspace domain (repeatable; replaces the list)', collect)
+    .option('--enabled <bool>', 'true or false', bool('--enabled'))
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: JsonOption & { name?: string; issuer?: string; clientId?: string; clientSecretStdin?: boolean; scope?: string; buttonLabel?: string; hostedDomain?: string[]; enabled?: boolean }) => {
+      const clientSecret = opts.clientSecretStdin ? await readStdin() : undefined;
+      const patch = given({ name: opts.name, issuer: opts.issuer, clientId: opts.clientId, clientSecret, scopes: opts.scope, buttonLabel: opts.buttonLabel, hostedDomains: opts.hostedDomain, enabled: opts.enabled });
+      print(opts, { ...(await withServices(({ providers }) => providers.update(id, patch, who))) });
+    });
+  providers
+    .command('delete <id>')
+    .description('remove a provider')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: JsonOption) => {
+      await withServices(({ providers }) => providers.delete(id, who));
+      print(opts, { deleted: id }, `Deleted provider ${id}`);
+    });
+
   // ---- resources (APIs)
   const resources = program.command('resources').description('manage APIs (resource servers)');
   resources

@@ -65,6 +65,34 @@ export const grantSchema = z
   })
   .meta({ id: 'Grant' });
 
+export const providerSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    issuer: z.string(),
+    clientId: z.string(),
+    scopes: z.string(),
+    buttonLabel: z.string(),
+    hostedDomains: z.array(z.string()),
+    enabled: z.boolean(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'IdentityProvider' });
+
+export const identitySchema = z
+  .object({
+    id: z.string(),
+    providerId: z.string(),
+    issuer: z.string(),
+    subject: z.string(),
+    email: z.string().nullable(),
+    emailVerified: z.boolean(),
+    createdAt: timestamp,
+    lastLoginAt: timestamp.nullable(),
+  })
+  .meta({ id: 'FederatedIdentity' });
+
 export const keySchema = z.object({ kid: z.string(), alg: z.string(), state: z.string(), createdAt: timestamp }).meta({ id: 'SigningKey' });
 
 export const auditEventSchema = z

@@ -3,12 +3,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Services } from '../../services.ts';
 import { createUserSchema, updateUserSchema } from '../../users/service.ts';
 import { adminActor } from './auth.ts';
-import { errorSchema, grantSchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
+import { errorSchema, grantSchema, identitySchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
 
 const tags = ['users'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 
-export const userRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { users } }) => {
+export const userRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { users, federation } }) => {
   app.post('/users', {
     schema: { tags, summary: 'Create a user', body: createUserSchema, response: { 201: userSchema, 409: errorSchema, ...errors } },
     handler: async (req, reply) => reply.code(201).send(json(await users.create(req.body, adminActor(req)))),
@@ -90,5 +90,24 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
   app.delete('/users/:id/sessions', {
     schema: { tags, summary: 'Sign the user out of every browser session', params: idParam, response: { 200: z.object({ revoked: z.number().int() }), ...errors } },
     handler: async (req) => ({ revoked: await users.revokeSessions(req.params.id, adminActor(req)) }),
+  });
+
+  app.get('/users/:id/identities', {
+    config: { scope: 'admin:read' },
+    schema: { tags, summary: 'List the upstream accounts (Google, …) linked to the user', params: idParam, response: { 200: z.object({ items: z.array(identitySchema) }), ...errors } },
+    handler: async (req) => json({ items: await federation.identities(req.params.id) }),
+  });
+
+  app.delete('/users/:id/identities/:identityId', {
+    schema: {
+      tags,
+      summary: 'Unlink an upstream account, unless it is the user’s last way to sign in (409)',
+      params: idParam.extend({ identityId: z.string().min(1).max(200) }),
+      response: { 204: z.null(), 409: errorSchema, ...errors },
+    },
+    handler: async (req, reply) => {
+      await federation.unlink(req.params.id, req.params.identityId, adminActor(req));
+      return reply.code(204).send(null);
+    },
   });
 };

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { createProviderSchema, updateProviderSchema } from '../../federation/providers.ts';
+import type { Services } from '../../services.ts';
+import { adminActor } from './auth.ts';
+import { errorSchema, json, providerSchema } from './schemas.ts';
+
+const tags = ['identity providers'];
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
+const idParam = z.object({ id: z.string().min(1).max(40) });
+
+export const providerRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { providers } }) => {
+  app.post('/providers', {
+    schema: {
+      tags,
+      summary: 'Add an upstream OpenID Connect provider (a sign-in button on the login page)',
+      description: 'The client secret is encrypted at rest and never shown again. `preset: "google"` fills in Google’s issuer, scopes and label.',
+      body: createProviderSchema,
+      response: { 201: providerSchema, 409: errorSchema, ...errors },
+    },
+    handler: async (req, reply) => reply.code(201).send(json(await providers.create(req.body, adminActor(req)))),
+  });
+
+  app.get('/providers', {
+    config: { scope: 'admin:read' },
+    schema: { tags, summary: 'List upstream providers configured here (Google from GOOGLE_* variables is not listed)', response: { 200: z.object({ items: z.array(providerSchema) }), ...errors } },
+    handler: async () => json({ items: await providers.list() }),
+  });
+
+  app.get('/providers/:id', {
+    config: { scope: 'admin:read' },
+    schema: { tags, summary: 'Get an upstream provider', params: idParam, response: { 200: providerSchema, ...errors } },
+    handler: async (req) => json(await providers.get(req.params.id)),
+  });
+
+  app.patch('/providers/:id', {
+    schema: { tags, summary: 'Update an upstream provider (a new clientSecret replaces the old one)', params: idParam, body: updateProviderSchema, response: { 200: providerSchema, ...errors } },
+    handler: async (req) => json(await providers.update(req.params.id, req.body, adminActor(req))),
+  });
+
+  app.delete('/providers/:id', {
+    schema: { tags, summary: 'Remove an upstream provider (linked identities stay, unusable until it returns)', params: idParam, response: { 204: z.null(), ...errors } },
+    handler: async (req, reply) => {
+      await providers.delete(req.params.id, adminActor(req));
+      return reply.code(204).send(null);
+    },
+  });
+};
