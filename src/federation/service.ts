@@ -60,11 +60,13 @@ interface UpstreamClaims {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+/** A failure to reach the upstream (as opposed to an answer that failed validation). */
 function isNetworkError(err: unknown): boolean {
   const e = err as { name?: string; message?: string; cause?: { code?: string; name?: string } } | null;
-  return Boolean(
-    e && ((e.name === 'TypeError' && /fetch failed/i.test(e.message ?? '')) || e.name === 'TimeoutError' || e.name === 'AbortError' || e.cause?.code || e.cause?.name === 'TimeoutError'),
-  );
+  if (!e) return false;
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.cause?.name === 'TimeoutError') return true;
+  if (e.name === 'TypeError' && /fetch failed/i.test(e.message ?? '')) return true;
+  return /^(E(CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|TIMEDOUT|AI_AGAIN|NOTFOUND)|UND_ERR_)/.test(e.cause?.code ?? '');
 }
 
 export interface FederationDeps {
@@ -97,6 +99,9 @@ export function createFederationService(deps: FederationDeps) {
         ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
       });
       config.timeout = UPSTREAM_TIMEOUT_SECONDS;
+      // Verify ID token signatures against the upstream JWKS too (openid-client skips this by
+      // default for tokens fetched directly from the token endpoint over TLS).
+      oidc.enableNonRepudiationChecks(config);
       discovered.set(provider.id, { config, version: provider.version, at: Date.now() });
       return config;
     } catch (err) {

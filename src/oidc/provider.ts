@@ -115,7 +115,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       return clientOrigins(registered(client)).has(origin);
     },
     claims: {
-      openid: ['sub'],
+      // acr and amr tell the client how the user signed in (password, or an upstream provider).
+      openid: ['sub', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
     },

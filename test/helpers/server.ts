@@ -15,7 +15,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -28,9 +28,9 @@ async function freePort(): Promise<number> {
 }
 
 /** A real server on 127.0.0.1, on a fresh SQLite database of its own. */
-export async function startServer(extraEnv: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestServer> {
+export async function startServer(extraEnv: Record<string, string> = {}, options: BuildOptions & { port?: number } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'idp-test-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const issuer = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {
     NODE_ENV: 'test',

@@ -3,29 +3,39 @@
  * (so tests can stop at the client's redirect URI) and fills forms from the real pages.
  */
 export class UserAgent {
-  readonly cookies = new Map<string, string>();
+  /** Cookies by host name, as browsers keep them (ports share a host's cookies). */
+  readonly jars = new Map<string, Map<string, string>>();
 
-  cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  private jar(url: string | URL): Map<string, string> {
+    const host = new URL(url).hostname;
+    if (!this.jars.has(host)) this.jars.set(host, new Map());
+    return this.jars.get(host)!;
   }
 
-  private store(res: Response) {
+  /** The cookies of 127.0.0.1, where the identity provider under test runs. */
+  get cookies(): Map<string, string> {
+    return this.jar('http://127.0.0.1');
+  }
+
+  private store(url: string | URL, res: Response) {
+    const jar = this.jar(url);
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attrs] = line.split(';');
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
       const expired = attrs.some((a) => /^\s*expires=/i.test(a) && new Date(a.split('=')[1]!).getTime() < Date.now());
-      if (!value || expired) this.cookies.delete(name);
-      else this.cookies.set(name, value);
+      if (!value || expired) jar.delete(name);
+      else jar.set(name, value);
     }
   }
 
   async request(url: string | URL, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
-    if (this.cookies.size) headers.set('cookie', this.cookieHeader());
+    const jar = this.jar(url);
+    if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
     const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-    this.store(res);
+    this.store(url, res);
     return res;
   }
 
