@@ -325,6 +325,8 @@ describe('OpenAPI', () => {
         'POST /admin/v1/users', 'GET /admin/v1/users', 'GET /admin/v1/users/{id}', 'PATCH /admin/v1/users/{id}', 'DELETE /admin/v1/users/{id}',
         'POST /admin/v1/users/{id}/disable', 'POST /admin/v1/users/{id}/enable', 'PUT /admin/v1/users/{id}/password',
         'GET /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants/{grantId}', 'DELETE /admin/v1/users/{id}/sessions',
+        'GET /admin/v1/users/{id}/identities', 'DELETE /admin/v1/users/{id}/identities/{identityId}',
+        'POST /admin/v1/providers', 'GET /admin/v1/providers', 'GET /admin/v1/providers/{id}', 'PATCH /admin/v1/providers/{id}', 'DELETE /admin/v1/providers/{id}',
         'GET /admin/v1/keys', 'GET /admin/v1/audit',
     ];
     expect(documented.sort()).toEqual(expected.sort());
