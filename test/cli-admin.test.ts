@@ -117,6 +117,25 @@ describe('the CLI has the admin API’s powers', () => {
     await fails(['users', 'show', id], /no user with id/);
   });
 
+  it('manages upstream identity providers, with the client secret read from stdin and never shown', async () => {
+    const created = await idp(
+      ['providers', 'create', '--id', 'acme', '--name', 'Acme SSO', '--issuer', 'https://sso.acme.example', '--client-id', 'abc', '--client-secret-stdin', '--hosted-domain', 'acme.example', '--json'],
+      server.env,
+      'the-upstream-secret\n',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.json()).toMatchObject({ id: 'acme', buttonLabel: 'Continue with Acme SSO', hostedDomains: ['acme.example'], enabled: true });
+    expect(created.stdout).not.toContain('the-upstream-secret');
+    expect((await run<{ items: { id: string }[] }>('providers', 'list')).items.map((p) => p.id)).toContain('acme');
+    expect(await run('providers', 'update', 'acme', '--enabled', 'false', '--button-label', 'Acme')).toMatchObject({ enabled: false, buttonLabel: 'Acme' });
+    expect(await run('providers', 'show', 'acme')).toMatchObject({ id: 'acme', issuer: 'https://sso.acme.example' });
+    await fails(['providers', 'create', '--id', 'Bad Id', '--name', 'x', '--issuer', 'https://x.example', '--client-id', 'a', '--client-secret', 'b'], /lower-case slug/);
+    await fails(['providers', 'create', '--id', 'plain', '--name', 'x', '--issuer', 'http://x.example', '--client-id', 'a', '--client-secret', 'b'], /must use https/);
+    await fails(['providers', 'create', '--id', 'nosecret', '--preset', 'google', '--client-id', 'a'], /client secret is required/);
+    expect(await run('providers', 'delete', 'acme')).toEqual({ deleted: 'acme' });
+    await fails(['providers', 'show', 'acme'], /no identity provider with id acme/);
+  });
+
   it('lists keys, reads the audit trail and creates initial access tokens', async () => {
     const keys = await run<{ keys: { alg: string }[] }>('keys', 'list');
     expect(keys.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
