@@ -29,8 +29,6 @@ export interface UpstreamProvider {
   hostedDomains: string[];
   /** Changes whenever the configuration does, so that cached discovery is never stale. */
   version: string;
-  /** Configured by environment variables (GOOGLE_*), not through the admin API. */
-  fromEnvironment: boolean;
 }
 
 /** What the admin API and the CLI show: never the client secret. */
@@ -128,7 +126,6 @@ export function createProviderService(prisma: PrismaClient, audit: AuditService,
       clientSecret: config.google.clientSecret,
       hostedDomains: [...config.google.hostedDomains],
       version: 'env',
-      fromEnvironment: true,
     };
 
   const reservedByEnv = (id: string) => {
@@ -210,7 +207,6 @@ export function createProviderService(prisma: PrismaClient, audit: AuditService,
           buttonLabel: r.buttonLabel,
           hostedDomains: r.hostedDomains.split(' ').filter(Boolean),
           version: r.updatedAt.toISOString(),
-          fromEnvironment: false,
         }));
       return env ? [env, ...fromDb] : fromDb;
     },

@@ -82,10 +82,24 @@ class PayloadAdapter implements Adapter {
   }
 }
 
-class GrantAdapter implements Adapter {
+/** For models that are never looked up by uid or user code, and never consumed. */
+abstract class KeyedAdapter {
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
+
+  async consume(): Promise<void> {}
+}
+
+class GrantAdapter extends KeyedAdapter implements Adapter {
   readonly prisma: PrismaClient;
 
   constructor(prisma: PrismaClient) {
+    super();
     this.prisma = prisma;
   }
 
@@ -103,16 +117,6 @@ class GrantAdapter implements Adapter {
     return row && isLive(row.expiresAt) ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
   }
 
-  async findByUid(): Promise<undefined> {
-    return undefined;
-  }
-
-  async findByUserCode(): Promise<undefined> {
-    return undefined;
-  }
-
-  async consume(): Promise<void> {}
-
   async destroy(id: string): Promise<void> {
     await this.prisma.grant.deleteMany({ where: { id } });
   }
@@ -128,11 +132,12 @@ class GrantAdapter implements Adapter {
  * sees that hash as `client_secret` and compares presented secrets to it through the hook
  * installed in provider.ts. A disabled client does not exist for the provider.
  */
-class ClientAdapter implements Adapter {
+class ClientAdapter extends KeyedAdapter implements Adapter {
   readonly prisma: PrismaClient;
   readonly clients: ClientService;
 
   constructor(prisma: PrismaClient, clients: ClientService) {
+    super();
     this.prisma = prisma;
     this.clients = clients;
   }
@@ -160,16 +165,6 @@ class ClientAdapter implements Adapter {
       throw err;
     }
   }
-
-  async findByUid(): Promise<undefined> {
-    return undefined;
-  }
-
-  async findByUserCode(): Promise<undefined> {
-    return undefined;
-  }
-
-  async consume(): Promise<void> {}
 
   async destroy(id: string): Promise<void> {
     await this.clients.delete(id, { actor: `registration:${id}` });
