@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { PrismaClient } from '../db/index.ts';
-import type { Client } from '../generated/prisma/client.ts';
+import type { Client, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
 import { hashSecret, isSecretHash, randomToken, verifySecret } from '../lib/crypto.ts';

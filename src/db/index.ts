@@ -1,12 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PrismaLibSql } from '@prisma/adapter-libsql';
+import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { PrismaClient } from '../generated/prisma/client.ts';
+import { PrismaClient } from '../generated/sqlite/client.ts';
+import { PrismaClient as PostgresPrismaClient } from '../generated/postgresql/client.ts';
+import type { DatabaseProvider } from './schema.ts';
 
-export type { PrismaClient } from '../generated/prisma/client.ts';
-
-export type DatabaseProvider = 'sqlite';
+// Both generated clients have the same models and API; the SQLite one names the type.
+export type { PrismaClient } from '../generated/sqlite/client.ts';
+export type { Client, FederatedIdentity, IdentityProvider, ResourceServer, User } from '../generated/sqlite/client.ts';
+export type { DatabaseProvider } from './schema.ts';
 
 export interface Database {
   readonly prisma: PrismaClient;
@@ -29,10 +33,7 @@ function sqliteUrl(url: string): string {
   return `file:${absolute}`;
 }
 
-export async function openDatabase(databaseUrl: string): Promise<Database> {
-  if (!databaseUrl.startsWith('file:')) {
-    throw new DatabaseUrlError(`DATABASE_URL: unsupported database URL scheme "${databaseUrl.split(':')[0]}:" (use file:./path/to.db for SQLite)`);
-  }
+async function openSqlite(databaseUrl: string): Promise<Database> {
   const url = sqliteUrl(databaseUrl);
   const factory = () => new PrismaLibSql({ url });
   const prisma = new PrismaClient({ adapter: factory() });
@@ -42,10 +43,28 @@ export async function openDatabase(databaseUrl: string): Promise<Database> {
   await prisma.$queryRaw`PRAGMA busy_timeout = 5000`;
   await prisma.$queryRaw`PRAGMA synchronous = NORMAL`;
   await prisma.$queryRaw`PRAGMA foreign_keys = ON`;
-  return {
-    prisma,
-    provider: 'sqlite',
-    adapterFactory: factory,
-    close: () => prisma.$disconnect(),
-  };
+  return { prisma, provider: 'sqlite', adapterFactory: factory, close: () => prisma.$disconnect() };
+}
+
+function openPostgres(databaseUrl: string): Database {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    throw new DatabaseUrlError('DATABASE_URL: not a valid postgresql:// URL');
+  }
+  // `?schema=name` selects a PostgreSQL schema, as in Prisma's own URLs.
+  const schema = url.searchParams.get('schema') ?? undefined;
+  url.searchParams.delete('schema');
+  const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 5_000 }, schema ? { schema } : {});
+  const prisma = new PostgresPrismaClient({ adapter: factory() }) as unknown as PrismaClient;
+  return { prisma, provider: 'postgresql', adapterFactory: factory, close: () => prisma.$disconnect() };
+}
+
+export async function openDatabase(databaseUrl: string): Promise<Database> {
+  if (databaseUrl.startsWith('file:')) return openSqlite(databaseUrl);
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return openPostgres(databaseUrl);
+  throw new DatabaseUrlError(
+    `DATABASE_URL: unsupported database URL scheme "${databaseUrl.split(':')[0]}:" (use file:./path/to.db for SQLite or postgresql://… for PostgreSQL)`,
+  );
 }

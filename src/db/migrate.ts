@@ -2,19 +2,16 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { MigrationList, SchemaEngine, SchemaEngine as SchemaEngineClass } from '@prisma/schema-engine-wasm';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
-import type { Database, DatabaseProvider } from './index.ts';
+import type { Database } from './index.ts';
+import { migrationsDir, schemaFor, type DatabaseProvider } from './schema.ts';
 
-const PRISMA_DIR = fileURLToPath(new URL('../../prisma/', import.meta.url));
+export { migrationsDir, schemaFor, schemaPath } from './schema.ts';
 
-export const schemaPath = `${PRISMA_DIR}schema.prisma`;
 
 export class MigrationError extends Error {
   override name = 'MigrationError';
 }
 
-export function migrationsDir(provider: DatabaseProvider): string {
-  return `${PRISMA_DIR}migrations/${provider}`;
-}
 
 /**
  * Prisma's schema engine compiled to WebAssembly. It is a wasm-bindgen "bundler" build,
@@ -44,7 +41,7 @@ let engineClass: Promise<typeof SchemaEngineClass> | undefined;
 export async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   engineClass ??= loadSchemaEngine();
   const Engine = await engineClass;
-  const schema = await readFile(schemaPath, 'utf8');
+  const schema = await schemaFor(db.provider);
   const engine = await Engine.new(
     { datamodels: [['schema.prisma', schema]] },
     () => {},
@@ -100,4 +97,48 @@ export async function migrate(db: Database): Promise<string[]> {
     const detail = String((err as Error).message ?? err).split('\n').filter((l) => l.trim() && !/^\s+(at |\d+: )/.test(l)).slice(0, 3).join(' ');
     throw new MigrationError(`the database schema cannot be brought up to date: ${detail}`);
   }
+}
+
+/** The SQL that creates the whole schema on an empty database of this provider. */
+export async function fullSchemaSql(db: Database, schema?: string): Promise<string> {
+  return diffDatamodels(db, null, schema ?? (await schemaFor(db.provider)));
+}
+
+/** The SQL that turns one datamodel into another (`from` null: an empty database). */
+export async function diffDatamodels(db: Database, from: string | null, to: string): Promise<string> {
+  const { stdout } = await withSchemaEngine(db, (engine) =>
+    engine.diff({
+      from: from === null ? { tag: 'empty' } : { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: from }] },
+      to: { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: to }] },
+      script: true,
+      exitCode: null,
+      filters: { externalTables: [], externalEnums: [] },
+    }),
+  );
+  const sql = stdout?.trim() ?? '';
+  return sql === '-- This is an empty migration.' ? '' : sql;
+}
+
+/**
+ * SQLite only (PostgreSQL introspection is not available through the WebAssembly engine's
+ * driver adapter): the SQL that would bring a database with every committed migration applied
+ * in line with the schema; empty when they agree.
+ */
+export async function sqliteSchemaDrift(db: Database): Promise<string> {
+  const existing = await readMigrations(db.provider);
+  if (!existing.migrationDirectories.length) return fullSchemaSql(db);
+  await migrate(db);
+  const schema = await schemaFor(db.provider);
+  const { stdout } = await withSchemaEngine(db, (engine) =>
+    engine.diff({
+      // The live database (after the migrations) against the schema.
+      from: { tag: 'schemaDatasource', files: [{ path: 'schema.prisma', content: schema }], configDir: '.' },
+      to: { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: schema }] },
+      script: true,
+      exitCode: null,
+      filters: { externalTables: [], externalEnums: [] },
+    }),
+  );
+  const sql = stdout?.trim() ?? '';
+  return sql === '-- This is an empty migration.' ? '' : sql;
 }

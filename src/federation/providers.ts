@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { PrismaClient } from '../db/index.ts';
-import type { IdentityProvider } from '../generated/prisma/client.ts';
+import type { IdentityProvider, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { Config } from '../config.ts';
 import { decrypt, encrypt } from '../lib/crypto.ts';

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Logger } from 'pino';
-import type { PrismaClient } from '../db/index.ts';
-import type { FederatedIdentity } from '../generated/prisma/client.ts';
+import type { FederatedIdentity, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import { randomToken } from '../lib/crypto.ts';
 import { conflict, isUniqueViolation, notFound } from '../lib/errors.ts';

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { PrismaClient } from '../db/index.ts';
-import type { ResourceServer } from '../generated/prisma/client.ts';
+import type { ResourceServer, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import { z } from 'zod';
-import type { PrismaClient } from '../db/index.ts';
-import type { User } from '../generated/prisma/client.ts';
+import type { User, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
 import { conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
