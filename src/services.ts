@@ -15,7 +15,7 @@ import { persistedSecret } from './lib/server-secrets.ts';
 export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
   const grants = createGrantService(db.prisma);
-  const users = createUserService(db.prisma, grants, audit);
+  const users = createUserService(db.prisma, grants, audit, db.provider);
   // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
   // in development without it, with a generated key kept in the database.
   const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));
@@ -26,7 +26,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     users,
     providers,
     federation: createFederationService({ prisma: db.prisma, providers, users, audit, issuer: config.issuer, ...(log ? { log } : {}) }),
-    clients: createClientService(db.prisma, grants, audit),
+    clients: createClientService(db.prisma, grants, audit, db.provider),
     resources: createResourceService(db.prisma, audit, { accessTokenTtl: config.ttl.accessToken }),
     keys: createKeyService(db.prisma, config.keyEncryptionSecret),
   };

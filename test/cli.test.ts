@@ -6,15 +6,21 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/index.ts';
 import { idp } from './helpers/cli.ts';
+import { createTestDatabase, TEST_PROVIDER, type TestDatabase } from './helpers/database.ts';
 
 let dir: string;
 let env: Record<string, string>;
+let database: TestDatabase;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'idp-cli-'));
-  env = { DATABASE_URL: `file:${join(dir, 'cli.db')}`, LOG_LEVEL: 'silent' };
+  database = await createTestDatabase();
+  env = { DATABASE_URL: database.url, LOG_LEVEL: 'silent' };
 });
-afterAll(() => rm(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await database.drop();
+});
 
 async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   const db = await openDatabase(env.DATABASE_URL!);
@@ -29,7 +35,7 @@ describe('idp migrate', () => {
   it('creates the database, applies the migrations once, and records them', async () => {
     const first = await idp(['migrate', '--json'], env);
     expect(first.code).toBe(0);
-    const committed = (await readdir(new URL('../prisma/migrations/sqlite/', import.meta.url), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const committed = (await readdir(new URL(`../prisma/migrations/${TEST_PROVIDER}/`, import.meta.url), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
     expect(committed[0]).toMatch(/^\d{14}_init$/);
     expect(first.json<{ applied: string[] }>().applied).toEqual(committed);
     const second = await idp(['migrate', '--json'], env);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Client, PrismaClient } from '../db/index.ts';
+import { containsText, type Client, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
 import { hashSecret, isSecretHash, randomToken, verifySecret } from '../lib/crypto.ts';
@@ -202,7 +202,7 @@ export interface ListQuery {
 
 export const MAX_SECRET_OVERLAP = 30 * 24 * 3600;
 
-export function createClientService(prisma: PrismaClient, grants: GrantService, audit: AuditService) {
+export function createClientService(prisma: PrismaClient, grants: GrantService, audit: AuditService, provider: DatabaseProvider = 'sqlite') {
   async function find(clientId: string): Promise<Client> {
     const row = await prisma.client.findUnique({ where: { id: clientId } });
     if (!row) throw notFound(`no client with id ${clientId}`);
@@ -263,7 +263,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
     },
 
     async list(q: ListQuery): Promise<{ items: ClientView[]; total: number }> {
-      const where = q.name ? { name: { contains: q.name } } : {};
+      const where = q.name ? { name: containsText(provider, q.name) } : {};
       const [rows, total] = await Promise.all([
         prisma.client.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: q.limit, skip: q.offset }),
         prisma.client.count({ where }),

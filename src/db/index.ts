@@ -68,3 +68,8 @@ export async function openDatabase(databaseUrl: string): Promise<Database> {
     `DATABASE_URL: unsupported database URL scheme "${databaseUrl.split(':')[0]}:" (use file:./path/to.db for SQLite or postgresql://… for PostgreSQL)`,
   );
 }
+
+/** A case-insensitive "contains" filter: SQLite's LIKE already is; PostgreSQL needs ILIKE. */
+export function containsText(provider: DatabaseProvider, text: string): { contains: string } {
+  return (provider === 'postgresql' ? { contains: text, mode: 'insensitive' } : { contains: text }) as { contains: string };
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import { z } from 'zod';
-import type { User, PrismaClient } from '../db/index.ts';
+import { containsText, type DatabaseProvider, type PrismaClient, type User } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
 import { conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
@@ -79,7 +79,7 @@ export interface UserListQuery {
   offset: number;
 }
 
-export function createUserService(prisma: PrismaClient, grants: GrantService, audit: AuditService) {
+export function createUserService(prisma: PrismaClient, grants: GrantService, audit: AuditService, provider: DatabaseProvider = 'sqlite') {
   // Verified against when the email is unknown, so that an unknown account costs the same time
   // as a wrong password and does not reveal which addresses have accounts.
   let dummyHash: Promise<string> | undefined;
@@ -111,7 +111,7 @@ export function createUserService(prisma: PrismaClient, grants: GrantService, au
 
     async list(query: UserListQuery): Promise<{ items: UserView[]; total: number }> {
       const q = query.q?.trim();
-      const where = q ? { OR: [{ email: { contains: q.toLowerCase() } }, { name: { contains: q } }] } : {};
+      const where = q ? { OR: [{ email: containsText(provider, q.toLowerCase()) }, { name: containsText(provider, q) }] } : {};
       const [rows, total] = await Promise.all([
         prisma.user.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: query.limit, skip: query.offset }),
         prisma.user.count({ where }),

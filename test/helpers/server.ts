@@ -1,9 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildApp, type App, type BuildOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import { createTestDatabase } from './database.ts';
 
 export interface TestServer {
   issuer: string;
@@ -27,9 +25,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A real server on 127.0.0.1, on a fresh SQLite database of its own. */
+/** A real server on 127.0.0.1, on a fresh database of its own (SQLite or PostgreSQL, per the run). */
 export async function startServer(extraEnv: Record<string, string> = {}, options: BuildOptions & { port?: number } = {}): Promise<TestServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'idp-test-'));
+  const database = await createTestDatabase();
   const port = options.port ?? (await freePort());
   const issuer = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {
@@ -37,7 +35,7 @@ export async function startServer(extraEnv: Record<string, string> = {}, options
     PORT: String(port),
     HOST: '127.0.0.1',
     ISSUER: issuer,
-    DATABASE_URL: `file:${join(dir, 'idp.db')}`,
+    DATABASE_URL: database.url,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...extraEnv,
   };
@@ -60,7 +58,7 @@ export async function startServer(extraEnv: Record<string, string> = {}, options
     },
     async close() {
       await server.current.app.close();
-      await rm(dir, { recursive: true, force: true });
+      await database.drop();
     },
   };
   return server;

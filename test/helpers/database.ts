@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+/** Which database this test run uses: the vitest project sets it (see vitest.config.ts). */
+export const TEST_PROVIDER: 'sqlite' | 'postgresql' = process.env.TEST_DB_PROVIDER === 'postgresql' ? 'postgresql' : 'sqlite';
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A new, empty database of the run's provider, dropped afterwards. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (TEST_PROVIDER === 'sqlite') {
+    const dir = await mkdtemp(join(tmpdir(), 'idp-test-'));
+    return { url: `file:${join(dir, 'idp.db')}`, drop: () => rm(dir, { recursive: true, force: true }) };
+  }
+  const server = process.env.TEST_DATABASE_URL;
+  if (!server) throw new Error('TEST_DATABASE_URL is required for the postgresql test project');
+  // A generated name (never input), so it can be spliced into DDL.
+  const name = `idp_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: server });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    async drop() {
+      const c = new pg.Client({ connectionString: server });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
