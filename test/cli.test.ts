@@ -109,6 +109,8 @@ describe('idp clients create', () => {
     const res = await idp(['clients', 'create', '--name', 'Web', '--redirect-uri', 'https://app.example.com/cb', '--redirect-uri', 'http://localhost:3001/cb', '--json'], env);
     expect(res.code).toBe(0);
     const { client_id, client_secret } = res.json<{ client_id: string; client_secret: string }>();
+    // Letters and digits only: an id starting with "-" would read as an option on command lines.
+    expect(client_id).toMatch(/^[A-Za-z0-9]{22}$/);
     expect(client_secret.length).toBeGreaterThanOrEqual(43);
     const row = await withDb((db) => db.prisma.client.findUniqueOrThrow({ where: { id: client_id }, include: { origins: true } }));
     expect(row.secretHash).toMatch(/^sha256:/);

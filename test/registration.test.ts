@@ -50,6 +50,7 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     expect(created.status).toBe(201);
     const { client_id, client_secret, registration_access_token, registration_client_uri } = created.body;
     expect(client_secret).toBeTruthy();
+    expect(client_id).toMatch(/^[A-Za-z0-9]{22}$/);
     expect(await authenticates(client_id!, client_secret!)).toBe(true);
     expect(await authenticates(client_id!, `${client_secret}x`)).toBe(false);
 

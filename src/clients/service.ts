@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { containsText, type Client, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
-import { hashSecret, isSecretHash, randomToken, verifySecret } from '../lib/crypto.ts';
+import { hashSecret, isSecretHash, randomId, randomToken, verifySecret } from '../lib/crypto.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 import { ADMIN_SCOPES } from '../oidc/scopes.ts';
@@ -228,7 +228,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         createClientSchema,
         opts.admin ? { ...input, public: false, grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [], scope: [...ADMIN_SCOPES].join(' ') } : input,
       );
-      const clientId = randomToken(16);
+      const clientId = randomId();
       const secret = c.public ? undefined : randomToken(32);
       const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null });
       await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin) });

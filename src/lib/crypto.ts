@@ -5,6 +5,22 @@ export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A random identifier of letters and digits only: safe in URLs, shells and command lines (an id
+ * starting with "-" would read as an option). Rejection sampling keeps it uniform.
+ */
+export function randomId(length = 22): string {
+  let id = '';
+  while (id.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248 && id.length < length) id += ALPHANUMERIC[byte % 62];
+    }
+  }
+  return id;
+}
+
 /**
  * Client secrets are 256-bit random values, so a single SHA-256 is enough to make the stored
  * value useless to whoever reads the database (no dictionary to try), and it keeps the token

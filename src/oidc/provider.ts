@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/index.ts';
 import type { Services } from '../services.ts';
 import { clientOrigins } from '../clients/service.ts';
-import { isSecretHash, verifySecret } from '../lib/crypto.ts';
+import { isSecretHash, randomId, verifySecret } from '../lib/crypto.ts';
 import { HTML_HEADERS, type Views } from '../http/views.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
@@ -141,7 +141,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       // RFC 7591/7592, gated by initial access tokens (`idp clients initial-access-token create`).
-      registration: { enabled: true, initialAccessToken: true },
+      registration: { enabled: true, initialAccessToken: true, idFactory: () => randomId() },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
