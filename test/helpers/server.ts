@@ -63,3 +63,17 @@ export async function startServer(extraEnv: Record<string, string> = {}, options
   };
   return server;
 }
+
+export interface Instance {
+  url: string;
+  app: App;
+  close(): Promise<void>;
+}
+
+/** Another instance of the same service: same configuration and database, another port. */
+export async function startInstance(env: Record<string, string>): Promise<Instance> {
+  const port = await freePort();
+  const app = await buildApp(loadConfig({ ...env, PORT: String(port) }));
+  await app.app.listen({ port, host: '127.0.0.1' });
+  return { url: `http://127.0.0.1:${port}`, app, close: () => app.app.close() };
+}
