@@ -16,12 +16,16 @@ import { providerRoutes } from './http/provider-routes.ts';
 import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';
 import { createServices, type Services } from './services.ts';
+import { healthRoutes, type Lifecycle } from './http/health.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface App {
   app: FastifyInstance;
   provider: Provider;
   db: Database;
   services: Services;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
 }
 
 const STYLESHEET = new URL('../public/style.css', import.meta.url);
@@ -35,7 +39,9 @@ export interface BuildOptions {
 /** Wires database → services → provider → routes. Never listens: main.ts and the tests do. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const log = createLogger(config.logLevel, options.logDestination);
-  const db = await openDatabase(config.databaseUrl);
+  const metrics = createMetrics();
+  const lifecycle: Lifecycle = { closing: false };
+  const db = await openDatabase(config.databaseUrl, (model, operation, seconds) => metrics.dbQueries.observe({ model, operation }, seconds));
   try {
     const applied = await migrate(db);
     if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
@@ -45,7 +51,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const cookieSecrets = config.cookieSecrets ?? [await persistedSecret(db.prisma, 'cookie-secret')];
     const views = createViews();
     const jwks = await services.keys.loadPrivateJwks();
-    const provider = createProvider({ config, prisma: db.prisma, jwks, cookieSecrets, services, views, log });
+    const provider = createProvider({ config, prisma: db.prisma, jwks, cookieSecrets, services, views, log, metrics });
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,
@@ -54,6 +60,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       routerOptions: { maxParamLength: 200 },
     });
     app.addHook('onClose', () => db.close());
+    // Timed from the raw response, so that responses the provider writes itself count too.
+    app.addHook('onRequest', async (req, reply) => {
+      const start = performance.now();
+      reply.raw.once('finish', () => {
+        const route = req.routeOptions.url ?? 'unmatched';
+        metrics.httpRequests.observe({ method: req.method, route, status_code: String(reply.raw.statusCode) }, (performance.now() - start) / 1000);
+      });
+    });
 
     app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
       if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
@@ -67,16 +81,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
     await app.register(cookie, { secret: [...cookieSecrets] });
     await app.register(providerRoutes, { provider, clients: services.clients });
-    await app.register(interactionRoutes, { provider, services, views, config, csrfKey: cookieSecrets[0]! });
+    await app.register(interactionRoutes, { provider, services, views, config, csrfKey: cookieSecrets[0]!, metrics });
     await app.register(adminApi, { services, issuer: config.issuer, jwks, prisma: db.prisma, version: PACKAGE_VERSION });
 
     const stylesheet = await readFile(STYLESHEET);
     app.get('/assets/style.css', (_req, reply) =>
       reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
     );
-    app.get('/healthz', () => ({ status: 'ok' }));
+    await app.register(healthRoutes, { db, metrics, lifecycle, keysLoaded: () => jwks.length > 0 });
 
-    return { app, provider, db, services };
+    return { app, provider, db, services, metrics, lifecycle };
   } catch (err) {
     await db.close();
     throw err;

@@ -27,6 +27,8 @@ const envSchema = z.object({
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
   INTERACTION_TTL: seconds(30 * 60),
+  SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(0),
+  SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().positive().max(600).default(10),
   GOOGLE_CLIENT_ID: z.string().min(1).max(500).optional(),
   GOOGLE_CLIENT_SECRET: z.string().min(1).max(500).optional(),
   GOOGLE_ISSUER: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://accounts.google.com'),
@@ -57,6 +59,8 @@ export interface Config {
     /** A grant must outlive every refresh token and session built on it. */
     readonly grant: number;
   };
+  /** On SIGTERM: seconds readiness fails before the server stops accepting, and the bound on in-flight requests. */
+  readonly shutdown: { readonly drainSeconds: number; readonly timeoutSeconds: number };
   /** "Continue with Google", when GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set. */
   readonly google: { readonly clientId: string; readonly clientSecret: string; readonly issuer: string; readonly hostedDomains: readonly string[] } | undefined;
 }
@@ -118,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       interaction: e.INTERACTION_TTL,
       grant: Math.max(e.REFRESH_TOKEN_TTL, e.SESSION_TTL),
     }),
+    shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),
     google:
       e.GOOGLE_CLIENT_ID && e.GOOGLE_CLIENT_SECRET
         ? Object.freeze({ clientId: e.GOOGLE_CLIENT_ID, clientSecret: e.GOOGLE_CLIENT_SECRET, issuer: e.GOOGLE_ISSUER.replace(/\/+$/, ''), hostedDomains: Object.freeze(e.GOOGLE_HOSTED_DOMAINS) })

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { KeyDecryptionError } from './keys/service.ts';
@@ -9,21 +10,28 @@ const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError, Migra
 async function main() {
   loadDotEnv();
   const config = loadConfig();
-  const { app } = await buildApp(config);
+  const { app, lifecycle } = await buildApp(config);
   const address = await app.listen({ port: config.port, host: config.host });
   app.log.info({ issuer: config.issuer, address }, 'identity provider ready');
 
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    app.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    app.close().then(() => process.exit(0), () => process.exit(1));
+  // Graceful shutdown: readiness fails first (load balancers stop sending traffic during the
+  // drain period), then the server stops accepting, in-flight requests finish within the
+  // timeout, and the database connections close.
+  const shutdown = async (signal: string) => {
+    if (lifecycle.closing) return;
+    lifecycle.closing = true;
+    app.log.info({ signal, drainSeconds: config.shutdown.drainSeconds }, 'shutting down');
+    setTimeout(() => {
+      app.log.error('in-flight requests did not finish in time; exiting');
+      process.exit(1);
+    }, (config.shutdown.drainSeconds + config.shutdown.timeoutSeconds) * 1000).unref();
+    await sleep(config.shutdown.drainSeconds * 1000);
+    await app.close();
+    app.log.info('stopped');
+    process.exit(0);
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err: unknown) => {

@@ -12,6 +12,26 @@ export type { PrismaClient } from '../generated/sqlite/client.ts';
 export type { Client, FederatedIdentity, IdentityProvider, ResourceServer, User } from '../generated/sqlite/client.ts';
 export type { DatabaseProvider } from './schema.ts';
 
+/** Called after every query, with its duration in seconds. */
+export type QueryObserver = (model: string, operation: string, seconds: number) => void;
+
+/** Times every model query through a Prisma client extension. */
+function observed(prisma: PrismaClient, observe?: QueryObserver): PrismaClient {
+  if (!observe) return prisma;
+  return prisma.$extends({
+    query: {
+      async $allOperations({ model, operation, args, query }) {
+        const start = performance.now();
+        try {
+          return await query(args);
+        } finally {
+          observe(model ?? 'raw', operation, (performance.now() - start) / 1000);
+        }
+      },
+    },
+  }) as unknown as PrismaClient;
+}
+
 export interface Database {
   readonly prisma: PrismaClient;
   readonly provider: DatabaseProvider;
@@ -33,7 +53,7 @@ function sqliteUrl(url: string): string {
   return `file:${absolute}`;
 }
 
-async function openSqlite(databaseUrl: string): Promise<Database> {
+async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
   const url = sqliteUrl(databaseUrl);
   const factory = () => new PrismaLibSql({ url });
   const prisma = new PrismaClient({ adapter: factory() });
@@ -43,10 +63,10 @@ async function openSqlite(databaseUrl: string): Promise<Database> {
   await prisma.$queryRaw`PRAGMA busy_timeout = 5000`;
   await prisma.$queryRaw`PRAGMA synchronous = NORMAL`;
   await prisma.$queryRaw`PRAGMA foreign_keys = ON`;
-  return { prisma, provider: 'sqlite', adapterFactory: factory, close: () => prisma.$disconnect() };
+  return { prisma: observed(prisma, observe), provider: 'sqlite', adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
-function openPostgres(databaseUrl: string): Database {
+function openPostgres(databaseUrl: string, observe?: QueryObserver): Database {
   let url: URL;
   try {
     url = new URL(databaseUrl);
@@ -58,12 +78,12 @@ function openPostgres(databaseUrl: string): Database {
   url.searchParams.delete('schema');
   const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 5_000 }, schema ? { schema } : {});
   const prisma = new PostgresPrismaClient({ adapter: factory() }) as unknown as PrismaClient;
-  return { prisma, provider: 'postgresql', adapterFactory: factory, close: () => prisma.$disconnect() };
+  return { prisma: observed(prisma, observe), provider: 'postgresql', adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
-export async function openDatabase(databaseUrl: string): Promise<Database> {
-  if (databaseUrl.startsWith('file:')) return openSqlite(databaseUrl);
-  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return openPostgres(databaseUrl);
+export async function openDatabase(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
+  if (databaseUrl.startsWith('file:')) return openSqlite(databaseUrl, observe);
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return openPostgres(databaseUrl, observe);
   throw new DatabaseUrlError(
     `DATABASE_URL: unsupported database URL scheme "${databaseUrl.split(':')[0]}:" (use file:./path/to.db for SQLite or postgresql://… for PostgreSQL)`,
   );

@@ -72,6 +72,13 @@ export async function readMigrations(provider: DatabaseProvider): Promise<Migrat
   };
 }
 
+/** Committed migrations not yet applied to the database (all of them on an empty database). */
+export async function pendingMigrations(db: Database): Promise<string[]> {
+  const { migrationDirectories } = await readMigrations(db.provider);
+  const applied = (await appliedMigrations(db)) ?? new Set();
+  return migrationDirectories.map((d) => d.path).filter((name) => !applied.has(name));
+}
+
 /** Names of the migrations recorded as applied, or null when the database has no history yet. */
 async function appliedMigrations(db: Database): Promise<Set<string> | null> {
   try {

@@ -4,6 +4,7 @@ import csrf from '@fastify/csrf-protection';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Services } from '../services.ts';
+import type { Metrics } from '../metrics.ts';
 import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import { HTML_HEADERS, type Views } from './views.ts';
@@ -14,6 +15,7 @@ export interface InteractionDeps {
   views: Views;
   config: Config;
   csrfKey: string;
+  metrics?: Metrics;
 }
 
 type Params = { uid: string };
@@ -169,6 +171,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       user?.id ?? null,
       { clientId: String(interaction.params.client_id), ...(user ? {} : { email: email.slice(0, 320) }) },
     );
+    deps.metrics?.logins.inc({ method: 'password', result: user ? 'succeeded' : 'failed' });
     // The same answer for an unknown email, a wrong password and a disabled account.
     if (!user) return loginPage(reply, 401, interaction, { email, error: 'Incorrect email or password.' });
     await signIn(req, reply, user.id, ['pwd']);
@@ -229,11 +232,13 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   async function federationOutcome(req: Req, reply: FastifyReply, interaction: Interaction, outcome: FederationOutcome | { kind: 'cancelled' }) {
     switch (outcome.kind) {
       case 'signed_in':
+        deps.metrics?.logins.inc({ method: 'federated', result: 'succeeded' });
         await audit.record({ actor: `user:${outcome.userId}`, ip: req.ip }, 'login.succeeded', outcome.userId, { clientId: String(interaction.params.client_id), provider: outcome.providerId });
         return signIn(req, reply, outcome.userId, outcome.amr);
       case 'cancelled':
         return loginPage(reply, 200, interaction, { error: 'Sign-in with the other service was cancelled. Choose another way to sign in.' });
       case 'refused':
+        deps.metrics?.logins.inc({ method: 'federated', result: 'failed' });
         return loginPage(reply, 403, interaction, { error: outcome.message });
       case 'link_required':
         return page(reply, 200, 'link', {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/index.ts';
 import type { Services } from '../services.ts';
+import type { Metrics } from '../metrics.ts';
 import { clientOrigins } from '../clients/service.ts';
 import { isSecretHash, randomId, verifySecret } from '../lib/crypto.ts';
 import { HTML_HEADERS, type Views } from '../http/views.ts';
@@ -18,6 +19,7 @@ export interface ProviderDeps {
   services: Services;
   views: Views;
   log: Logger;
+  metrics?: Metrics;
 }
 
 /** The provider's endpoints; the Fastify host hands these paths (and what is below them) to it. */
@@ -229,11 +231,13 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
 
   provider.on('server_error', (_ctx, err) => deps.log.error({ err }, 'provider server error'));
+  provider.on('grant.success', (ctx) => deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
   // The provider revokes a grant when a used refresh token or code is presented again.
   provider.on('grant.revoked', (ctx, grantId) => {
     const grantType = ctx.oidc.params?.grant_type;
     if (ctx.oidc.route !== 'token' || (grantType !== 'refresh_token' && grantType !== 'authorization_code')) return;
     const action = grantType === 'refresh_token' ? 'refresh_token.reuse_detected' : 'authorization_code.replay_detected';
+    if (grantType === 'refresh_token') deps.metrics?.refreshTokenReuse.inc();
     audit.record({ actor: `client:${ctx.oidc.client?.clientId ?? 'unknown'}`, ip: ctx.ip }, action, grantId, { clientId: ctx.oidc.client?.clientId }).catch((err: unknown) => deps.log.error({ err }, 'audit failed'));
   });
   return provider;
