@@ -27,6 +27,8 @@ const envSchema = z.object({
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
   INTERACTION_TTL: seconds(30 * 60),
+  PURGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(0),
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().positive().max(600).default(10),
   GOOGLE_CLIENT_ID: z.string().min(1).max(500).optional(),
@@ -59,6 +61,9 @@ export interface Config {
     /** A grant must outlive every refresh token and session built on it. */
     readonly grant: number;
   };
+  /** Seconds between purges of expired artifacts (0: never, e.g. when an external job does it). */
+  readonly purgeIntervalSeconds: number;
+  readonly auditRetentionDays: number;
   /** On SIGTERM: seconds readiness fails before the server stops accepting, and the bound on in-flight requests. */
   readonly shutdown: { readonly drainSeconds: number; readonly timeoutSeconds: number };
   /** "Continue with Google", when GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set. */
@@ -122,6 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       interaction: e.INTERACTION_TTL,
       grant: Math.max(e.REFRESH_TOKEN_TTL, e.SESSION_TTL),
     }),
+    purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),
     google:
       e.GOOGLE_CLIENT_ID && e.GOOGLE_CLIENT_SECRET

@@ -10,9 +10,10 @@ const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError, Migra
 async function main() {
   loadDotEnv();
   const config = loadConfig();
-  const { app, lifecycle } = await buildApp(config);
+  const { app, lifecycle, services } = await buildApp(config);
   const address = await app.listen({ port: config.port, host: config.host });
   app.log.info({ issuer: config.issuer, address }, 'identity provider ready');
+  const stopPurge = config.purgeIntervalSeconds ? services.housekeeping.schedule(config.purgeIntervalSeconds) : () => {};
 
   // Graceful shutdown: readiness fails first (load balancers stop sending traffic during the
   // drain period), then the server stops accepting, in-flight requests finish within the
@@ -20,6 +21,7 @@ async function main() {
   const shutdown = async (signal: string) => {
     if (lifecycle.closing) return;
     lifecycle.closing = true;
+    stopPurge();
     app.log.info({ signal, drainSeconds: config.shutdown.drainSeconds }, 'shutting down');
     setTimeout(() => {
       app.log.error('in-flight requests did not finish in time; exiting');

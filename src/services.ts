@@ -10,6 +10,7 @@ import { createUserService } from './users/service.ts';
 import { createProviderService } from './federation/providers.ts';
 import { createFederationService } from './federation/service.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
+import { createHousekeeping } from './housekeeping/service.ts';
 
 /** The rules of the product, shared by the HTTP layer and the CLI. */
 export function createServices(db: Database, config: Config, log?: Logger) {
@@ -29,6 +30,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     clients: createClientService(db.prisma, grants, audit, db.provider),
     resources: createResourceService(db.prisma, audit, { accessTokenTtl: config.ttl.accessToken }),
     keys: createKeyService(db.prisma, config.keyEncryptionSecret),
+    housekeeping: createHousekeeping(db.prisma, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
   };
 }
 

@@ -476,6 +476,15 @@ export function buildCli(): Command {
       print(opts, { initial_access_token: token, expires_at: expiresAt }, `initial_access_token: ${token}\nexpires: ${expiresAt}`);
     });
 
+  program
+    .command('purge')
+    .description('delete expired tokens, codes, sessions and grants, and audit events past AUDIT_RETENTION_DAYS (the server also does this every PURGE_INTERVAL_SECONDS)')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: JsonOption) => {
+      const result = await withServices(({ housekeeping }) => housekeeping.purge());
+      print(opts, { ...result }, `Purged ${result.artifacts} expired artifacts, ${result.grants} grants, ${result.auditEvents} audit events.`);
+    });
+
   // ---- keys, audit
   program
     .command('keys')

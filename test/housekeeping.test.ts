@@ -1,0 +1,62 @@
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/index.ts';
+import { createHousekeeping } from '../src/housekeeping/service.ts';
+import { idp, seed } from './helpers/cli.ts';
+import { authorize, discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+import { UserAgent } from './helpers/user-agent.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server?.close());
+
+describe('housekeeping', () => {
+  it('purges expired artifacts, grants and old audit events, and keeps everything live', async () => {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const ua = new UserAgent();
+    const { tokens } = await loginAndExchange(ua, config, { login: app });
+
+    const prisma = server.current.db.prisma;
+    const past = new Date(Date.now() - 60_000);
+    for (let i = 0; i < 5; i++) {
+      await prisma.oidcPayload.create({ data: { model: 'AccessToken', id: `expired-${i}`, payload: '{}', expiresAt: past } });
+    }
+    await prisma.grant.create({ data: { id: 'expired-grant', accountId: app.userId, clientId: app.clientId, payload: '{}', expiresAt: past } });
+    await prisma.auditEvent.create({ data: { id: 'ancient', actor: 'cli:test', action: 'test.old', at: new Date(Date.now() - 400 * 24 * 3600 * 1000) } });
+    const liveBefore = await prisma.oidcPayload.count({ where: { expiresAt: { gte: new Date() } } });
+
+    const purged = await idp(['purge', '--json'], server.env);
+    expect(purged.code, purged.stderr).toBe(0);
+    expect(purged.json()).toMatchObject({ artifacts: 5, grants: 1, auditEvents: 1 });
+
+    expect(await prisma.oidcPayload.count({ where: { id: { startsWith: 'expired-' } } })).toBe(0);
+    expect(await prisma.grant.count({ where: { id: 'expired-grant' } })).toBe(0);
+    expect(await prisma.oidcPayload.count({ where: { expiresAt: { gte: new Date() } } })).toBe(liveBefore);
+    // Live things still work: the refresh token, and the browser session.
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).resolves.toBeDefined();
+    const silent = await authorize(ua, config, { prompt: 'none', consent: false, scope: 'openid' });
+    expect(silent.callbackUrl.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('runs once across instances: only the holder of the lease purges', async () => {
+    const dbs = await Promise.all([openDatabase(server.databaseUrl), openDatabase(server.databaseUrl), openDatabase(server.databaseUrl)]);
+    try {
+      const instances = dbs.map((db) => createHousekeeping(db.prisma, { auditRetentionDays: 90 }));
+      const results = await Promise.all(instances.map((h) => h.purgeOnce(600)));
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+      // The same holder renews its lease; the others still wait.
+      const winner = results.findIndex((r) => r !== null);
+      expect(await instances[winner]!.purgeOnce(600)).not.toBeNull();
+      expect(await instances[(winner + 1) % 3]!.purgeOnce(600)).toBeNull();
+      // When the lease runs out (aged here rather than waited for), another instance takes over.
+      await dbs[0]!.prisma.lease.update({ where: { name: 'purge' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+      expect(await instances[(winner + 1) % 3]!.purgeOnce(600)).not.toBeNull();
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+    }
+  });
+});
