@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import type Provider from 'oidc-provider';
-import type { DestinationStream } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
@@ -34,6 +34,24 @@ const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', impo
 export interface BuildOptions {
   /** Where log lines go (standard output when absent). */
   logDestination?: DestinationStream;
+}
+
+/**
+ * Brings the database to where every instance can start: migrations applied, signing keys and
+ * generated secrets present. Run once before starting several processes at the same time.
+ */
+export async function prepareDatabase(config: Config, log: Logger): Promise<void> {
+  const db = await openDatabase(config.databaseUrl);
+  try {
+    const applied = await migrate(db);
+    if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
+    const services = createServices(db, config, log);
+    await services.resources.ensureAdminApi();
+    await services.keys.loadPrivateJwks();
+    if (!config.cookieSecrets) await persistedSecret(db.prisma, 'cookie-secret');
+  } finally {
+    await db.close();
+  }
 }
 
 /** Wires database → services → provider → routes. Never listens: main.ts and the tests do. */

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -27,6 +28,9 @@ const envSchema = z.object({
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
   INTERACTION_TTL: seconds(30 * 60),
+  WORKERS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { error: 'must be a whole number of processes or "auto"' })
+    .default(1),
   PURGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(0),
@@ -61,6 +65,8 @@ export interface Config {
     /** A grant must outlive every refresh token and session built on it. */
     readonly grant: number;
   };
+  /** Processes serving requests (node:cluster); "auto" is one per core. */
+  readonly workers: number;
   /** Seconds between purges of expired artifacts (0: never, e.g. when an external job does it). */
   readonly purgeIntervalSeconds: number;
   readonly auditRetentionDays: number;
@@ -127,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       interaction: e.INTERACTION_TTL,
       grant: Math.max(e.REFRESH_TOKEN_TTL, e.SESSION_TTL),
     }),
+    workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),

@@ -1,15 +1,16 @@
+import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildApp } from './app.ts';
-import { ConfigError, loadConfig, loadDotEnv } from './config.ts';
+import { buildApp, prepareDatabase } from './app.ts';
+import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.ts';
 import { KeyDecryptionError } from './keys/service.ts';
 import { DatabaseUrlError } from './db/index.ts';
 import { MigrationError } from './db/migrate.ts';
+import { createLogger } from './logger.ts';
 
 const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError, MigrationError];
 
-async function main() {
-  loadDotEnv();
-  const config = loadConfig();
+/** One serving process: the only place that listens. */
+async function serve(config: Config) {
   const { app, lifecycle, services } = await buildApp(config);
   const address = await app.listen({ port: config.port, host: config.host });
   app.log.info({ issuer: config.issuer, address }, 'identity provider ready');
@@ -34,6 +35,40 @@ async function main() {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * WORKERS > 1: this process prepares the database once (migrations, keys, secrets), then runs
+ * that many serving processes sharing the port, restarts any that dies, and passes SIGTERM on.
+ */
+async function supervise(config: Config) {
+  const log = createLogger(config.logLevel);
+  await prepareDatabase(config, log);
+  let stopping = false;
+  const fork = () => cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    log.warn({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
+    setTimeout(fork, 500).unref();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true;
+    log.info({ signal, workers: config.workers }, 'stopping workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  for (let i = 0; i < config.workers; i++) fork();
+}
+
+async function main() {
+  loadDotEnv();
+  const config = loadConfig();
+  if (cluster.isPrimary && config.workers > 1) return supervise(config);
+  return serve(config);
 }
 
 main().catch((err: unknown) => {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,37 +63,91 @@ describe('metrics', () => {
   });
 });
 
+/** GET on a new connection each time (keep-alive would stick to one worker). */
+function getFresh(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+/** Starts `node src/main.ts` with the given environment and waits for `readyText` in its output. */
+async function startProcess(extraEnv: Record<string, string>, readyText: string) {
+  const database = await createTestDatabase();
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, NODE_ENV: 'test', DATABASE_URL: database.url, PORT: String(port), ISSUER: base, LOG_LEVEL: 'info', ...extraEnv };
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../src/main.ts', import.meta.url))], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const check = () => output.split(readyText).length > 1 && resolve();
+    child.stdout.on('data', check);
+    void exited.then(() => reject(new Error(`server exited early: ${output}`)));
+  });
+  return {
+    base,
+    child,
+    exited,
+    output: () => output,
+    async stop() {
+      child.kill('SIGKILL');
+      await database.drop();
+    },
+  };
+}
+
+describe('all cores: WORKERS', () => {
+  it('serves from every worker, replaces a worker that dies, and stops them all on SIGTERM', async () => {
+    const proc = await startProcess({ WORKERS: '2' }, 'identity provider ready');
+    try {
+      const pids = async (n: number) => new Set(await Promise.all(Array.from({ length: n }, async () => (JSON.parse((await getFresh(`${proc.base}/healthz`)).body) as { pid: number }).pid)));
+      let seen = await pids(20);
+      for (let i = 0; i < 10 && seen.size < 2; i++) seen = new Set([...seen, ...(await pids(20))]);
+      expect(seen.size).toBe(2);
+      expect(seen.has(proc.child.pid!)).toBe(false);
+
+      const [victim] = [...seen];
+      process.kill(victim!, 'SIGKILL');
+      let replaced = false;
+      for (let i = 0; i < 100 && !replaced; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        replaced = [...(await pids(4).catch(() => new Set<number>()))].some((pid) => !seen.has(pid));
+      }
+      expect(replaced).toBe(true);
+      expect(proc.output()).toContain('worker died; starting another');
+
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      await proc.stop();
+    }
+  });
+});
+
 describe('graceful shutdown', () => {
   it('fails readiness on SIGTERM while still serving, lets in-flight requests finish, then exits cleanly', async () => {
-    const database = await createTestDatabase();
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const env = { ...process.env, NODE_ENV: 'test', DATABASE_URL: database.url, PORT: String(port), ISSUER: base, LOG_LEVEL: 'info', SHUTDOWN_DRAIN_SECONDS: '3' };
-    const child = spawn(process.execPath, [fileURLToPath(new URL('../src/main.ts', import.meta.url))], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const proc = await startProcess({ SHUTDOWN_DRAIN_SECONDS: '3' }, 'identity provider ready');
+    const { base } = proc;
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', () => output.includes('identity provider ready') && resolve());
-        void exited.then(() => reject(new Error(`server exited early: ${output}`)));
-      });
       expect((await fetch(`${base}/readyz`)).status).toBe(200);
-
       const inFlight = Array.from({ length: 20 }, () => fetch(`${base}/.well-known/openid-configuration`).then((r) => r.status));
-      child.kill('SIGTERM');
+      proc.child.kill('SIGTERM');
       const draining = await fetch(`${base}/readyz`);
       expect(draining.status).toBe(503);
       expect(await draining.json()).toMatchObject({ status: 'not ready', checks: { lifecycle: 'shutting down' } });
       // Still serving while load balancers take it out of rotation.
       expect((await fetch(`${base}/.well-known/openid-configuration`)).status).toBe(200);
       expect(await Promise.all(inFlight)).toEqual(Array(20).fill(200));
-      expect(await exited).toBe(0);
-      expect(output).toContain('"msg":"stopped"');
+      expect(await proc.exited).toBe(0);
+      expect(proc.output()).toContain('"msg":"stopped"');
       await expect(fetch(`${base}/healthz`)).rejects.toThrow();
     } finally {
-      child.kill('SIGKILL');
-      await database.drop();
+      await proc.stop();
     }
   });
 });

@@ -15,7 +15,7 @@ const withTimeout = <T>(promise: Promise<T>, ms: number) =>
 export async function healthRoutes(app: FastifyInstance, deps: { db: Database; metrics: Metrics; lifecycle: Lifecycle; keysLoaded: () => boolean }) {
   const noStore = { 'cache-control': 'no-store' };
 
-  app.get('/healthz', (_req, reply) => reply.headers(noStore).send({ status: 'ok' }));
+  app.get('/healthz', (_req, reply) => reply.headers(noStore).send({ status: 'ok', pid: process.pid }));
 
   app.get('/readyz', async (_req, reply) => {
     const checks: Record<string, string> = {};
