@@ -13,6 +13,7 @@ COPY public ./public
 RUN npm prune --omit=dev --no-audit --no-fund
 
 # Run: Node 24 runs the TypeScript sources directly; migrations are applied at start.
+# Set COOKIE_SECRETS, KEY_ENCRYPTION_SECRET and an https ISSUER (production refuses to start without).
 FROM node:24-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -24,6 +25,6 @@ RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 VOLUME ["/app/data"]
 EXPOSE 3000
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+HEALTHCHECK --interval=15s --timeout=3s --start-period=15s \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 CMD ["node", "src/main.ts"]
