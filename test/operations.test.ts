@@ -74,8 +74,8 @@ function getFresh(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-/** Starts `node src/main.ts` with the given environment and waits for `readyText` in its output. */
-async function startProcess(extraEnv: Record<string, string>, readyText: string) {
+/** Starts `node src/main.ts` with the given environment and waits until `readyText` has appeared `times` times. */
+async function startProcess(extraEnv: Record<string, string>, readyText: string, times = 1) {
   const database = await createTestDatabase();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -85,7 +85,7 @@ async function startProcess(extraEnv: Record<string, string>, readyText: string)
   child.stdout.on('data', (d: Buffer) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   await new Promise<void>((resolve, reject) => {
-    const check = () => output.split(readyText).length > 1 && resolve();
+    const check = () => output.split(readyText).length > times && resolve();
     child.stdout.on('data', check);
     void exited.then(() => reject(new Error(`server exited early: ${output}`)));
   });
@@ -103,7 +103,7 @@ async function startProcess(extraEnv: Record<string, string>, readyText: string)
 
 describe('all cores: WORKERS', () => {
   it('serves from every worker, replaces a worker that dies, and stops them all on SIGTERM', async () => {
-    const proc = await startProcess({ WORKERS: '2' }, 'identity provider ready');
+    const proc = await startProcess({ WORKERS: '2' }, 'identity provider ready', 2);
     try {
       const pids = async (n: number) => new Set(await Promise.all(Array.from({ length: n }, async () => (JSON.parse((await getFresh(`${proc.base}/healthz`)).body) as { pid: number }).pid)));
       let seen = await pids(20);
