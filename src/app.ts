@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
-import type Provider from 'oidc-provider';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
@@ -11,6 +10,7 @@ import { AppError } from './lib/errors.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
 import { createLogger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
+import { createKeyring, type Keyring, type OidcHolder } from './oidc/keyring.ts';
 import { interactionRoutes } from './http/interactions.ts';
 import { providerRoutes } from './http/provider-routes.ts';
 import { adminApi } from './http/admin/index.ts';
@@ -21,7 +21,9 @@ import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface App {
   app: FastifyInstance;
-  provider: Provider;
+  /** The provider in service (rebuilt when signing keys change) and its keys. */
+  oidc: OidcHolder;
+  keyring: Keyring;
   db: Database;
   services: Services;
   metrics: Metrics;
@@ -68,8 +70,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await services.resources.ensureAdminApi();
     const cookieSecrets = config.cookieSecrets ?? [await persistedSecret(db.prisma, 'cookie-secret')];
     const views = createViews();
-    const jwks = await services.keys.loadPrivateJwks();
-    const provider = createProvider({ config, prisma: db.prisma, jwks, cookieSecrets, services, views, log, metrics });
+    const keyring = await createKeyring({
+      keys: services.keys,
+      housekeeping: services.housekeeping,
+      config,
+      log,
+      build: (jwks) => createProvider({ config, prisma: db.prisma, jwks, cookieSecrets, services, views, log, metrics }),
+    });
+    const oidc = keyring.holder;
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,
@@ -98,17 +106,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
     await app.register(cookie, { secret: [...cookieSecrets] });
-    await app.register(providerRoutes, { provider, clients: services.clients });
-    await app.register(interactionRoutes, { provider, services, views, config, csrfKey: cookieSecrets[0]!, metrics });
-    await app.register(adminApi, { services, issuer: config.issuer, jwks, prisma: db.prisma, version: PACKAGE_VERSION });
+    await app.register(providerRoutes, { oidc, clients: services.clients, jwksCacheSeconds: config.keys.jwksCacheSeconds });
+    await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: cookieSecrets[0]!, metrics });
+    await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, prisma: db.prisma, version: PACKAGE_VERSION });
 
     const stylesheet = await readFile(STYLESHEET);
     app.get('/assets/style.css', (_req, reply) =>
       reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
     );
-    await app.register(healthRoutes, { db, metrics, lifecycle, keysLoaded: () => jwks.length > 0 });
+    await app.register(healthRoutes, { db, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0 });
 
-    return { app, provider, db, services, metrics, lifecycle };
+    return { app, oidc, keyring, db, services, metrics, lifecycle };
   } catch (err) {
     await db.close();
     throw err;

@@ -31,6 +31,10 @@ const envSchema = z.object({
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { error: 'must be a whole number of processes or "auto"' })
     .default(1),
+  JWKS_CACHE_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(300),
+  KEY_PREPUBLICATION_SECONDS: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(900),
+  KEY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  KEY_ROTATION_DAYS: z.coerce.number().min(0).max(3650).default(0),
   PURGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(0),
@@ -67,6 +71,16 @@ export interface Config {
   };
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
+  readonly keys: {
+    /** Max-age resource servers may cache the JWKS for (sent as Cache-Control on /jwks). */
+    readonly jwksCacheSeconds: number;
+    /** How long a new key is published before it signs; at least jwksCacheSeconds. */
+    readonly prepublicationSeconds: number;
+    /** How often every instance looks for key changes. */
+    readonly refreshSeconds: number;
+    /** Rotate automatically when the newest key is this old (0: only on demand). */
+    readonly rotationDays: number;
+  };
   /** Seconds between purges of expired artifacts (0: never, e.g. when an external job does it). */
   readonly purgeIntervalSeconds: number;
   readonly auditRetentionDays: number;
@@ -110,6 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!e.KEY_ENCRYPTION_SECRET) problems.push('  KEY_ENCRYPTION_SECRET: required in production (at least 32 characters)');
     if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   }
+  if (e.KEY_PREPUBLICATION_SECONDS < e.JWKS_CACHE_SECONDS) {
+    throw new ConfigError('Invalid configuration:\n  KEY_PREPUBLICATION_SECONDS: must be at least JWKS_CACHE_SECONDS, or resource servers meet keys they have not cached yet');
+  }
   if (Boolean(e.GOOGLE_CLIENT_ID) !== Boolean(e.GOOGLE_CLIENT_SECRET)) {
     throw new ConfigError('Invalid configuration:\n  GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET: set both to enable "Continue with Google", or neither');
   }
@@ -132,6 +149,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       session: e.SESSION_TTL,
       interaction: e.INTERACTION_TTL,
       grant: Math.max(e.REFRESH_TOKEN_TTL, e.SESSION_TTL),
+    }),
+    keys: Object.freeze({
+      jwksCacheSeconds: e.JWKS_CACHE_SECONDS,
+      prepublicationSeconds: e.KEY_PREPUBLICATION_SECONDS,
+      refreshSeconds: e.KEY_REFRESH_SECONDS,
+      rotationDays: e.KEY_ROTATION_DAYS,
     }),
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,

@@ -11,10 +11,11 @@ const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError, Migra
 
 /** One serving process: the only place that listens. */
 async function serve(config: Config) {
-  const { app, lifecycle, services } = await buildApp(config);
+  const { app, lifecycle, services, keyring } = await buildApp(config);
   const address = await app.listen({ port: config.port, host: config.host });
   app.log.info({ issuer: config.issuer, address }, 'identity provider ready');
   const stopPurge = config.purgeIntervalSeconds ? services.housekeeping.schedule(config.purgeIntervalSeconds) : () => {};
+  const stopKeys = keyring.schedule();
 
   // Graceful shutdown: readiness fails first (load balancers stop sending traffic during the
   // drain period), then the server stops accepting, in-flight requests finish within the
@@ -23,6 +24,7 @@ async function serve(config: Config) {
     if (lifecycle.closing) return;
     lifecycle.closing = true;
     stopPurge();
+    stopKeys();
     app.log.info({ signal, drainSeconds: config.shutdown.drainSeconds }, 'shutting down');
     setTimeout(() => {
       app.log.error('in-flight requests did not finish in time; exiting');

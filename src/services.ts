@@ -29,7 +29,18 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     federation: createFederationService({ prisma: db.prisma, providers, users, audit, issuer: config.issuer, ...(log ? { log } : {}) }),
     clients: createClientService(db.prisma, grants, audit, db.provider),
     resources: createResourceService(db.prisma, audit, { accessTokenTtl: config.ttl.accessToken }),
-    keys: createKeyService(db.prisma, config.keyEncryptionSecret),
+    keys: createKeyService(
+      db.prisma,
+      config.keyEncryptionSecret,
+      {
+        prepublicationSeconds: config.keys.prepublicationSeconds,
+        async maxTokenLifetime() {
+          const longest = await db.prisma.resourceServer.aggregate({ _max: { accessTokenTtl: true } });
+          return Math.max(config.ttl.idToken, config.ttl.accessToken, longest._max.accessTokenTtl ?? 0);
+        },
+      },
+      audit,
+    ),
     housekeeping: createHousekeeping(db.prisma, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
   };
 }

@@ -274,7 +274,7 @@ describe('keys and audit', () => {
   it('lists signing keys without private material', async () => {
     const res = await admin.call<{ items: Record<string, unknown>[] }>('GET', '/admin/v1/keys', undefined, await admin.token('admin:read'));
     expect(res.body.items.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
-    expect(Object.keys(res.body.items[0]!).sort()).toEqual(['alg', 'createdAt', 'kid', 'state']);
+    expect(Object.keys(res.body.items[0]!).sort()).toEqual(['activatesAt', 'alg', 'createdAt', 'kid', 'removeAfter', 'retiredAt', 'state']);
   });
 
   it('records who did what, when and from where, including refresh-token reuse', async () => {
@@ -327,7 +327,7 @@ describe('OpenAPI', () => {
         'GET /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants/{grantId}', 'DELETE /admin/v1/users/{id}/sessions',
         'GET /admin/v1/users/{id}/identities', 'DELETE /admin/v1/users/{id}/identities/{identityId}',
         'POST /admin/v1/providers', 'GET /admin/v1/providers', 'GET /admin/v1/providers/{id}', 'PATCH /admin/v1/providers/{id}', 'DELETE /admin/v1/providers/{id}',
-        'GET /admin/v1/keys', 'GET /admin/v1/audit',
+        'GET /admin/v1/keys', 'POST /admin/v1/keys/rotate', 'GET /admin/v1/audit',
     ];
     expect(documented.sort()).toEqual(expected.sort());
     for (const path of Object.values(doc.paths)) {

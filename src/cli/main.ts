@@ -486,15 +486,22 @@ export function buildCli(): Command {
     });
 
   // ---- keys, audit
-  program
-    .command('keys')
-    .description('inspect signing keys')
+  const keys = program.command('keys').description('signing keys');
+  keys
+    .command('rotate')
+    .description('start a key rotation: new keys are published now and sign after KEY_PREPUBLICATION_SECONDS')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: JsonOption) => {
+      const items = await withServices(({ keys }) => keys.rotate(who));
+      print(opts, { items }, `New keys ${items.map((k) => `${k.kid} (${k.alg})`).join(', ')} are published and sign from ${items[0]?.activatesAt?.toISOString()}; every instance picks them up by itself.`);
+    });
+  keys
     .command('list')
     .description('list the signing keys (no private material); the server creates them on first start')
     .option('--json', 'print the result as JSON')
     .action(async (opts: JsonOption) => {
       const list = await withServices(({ keys }) => keys.list());
-      print(opts, { keys: list }, list.map((k) => `${k.kid}  ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${k.createdAt.toISOString()}`).join('\n') || 'No keys yet.');
+      print(opts, { keys: list }, list.map((k) => `${k.kid}  ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${k.createdAt.toISOString()}${k.activatesAt && k.state === 'next' ? `  signs from ${k.activatesAt.toISOString()}` : ''}${k.removeAfter ? `  removed after ${k.removeAfter.toISOString()}` : ''}`).join('\n') || 'No keys yet.');
     });
   pageOptions(
     program

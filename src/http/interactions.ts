@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import type { OidcHolder } from '../oidc/keyring.ts';
 import type { Config } from '../config.ts';
 import type { Services } from '../services.ts';
 import type { Metrics } from '../metrics.ts';
@@ -10,7 +11,8 @@ import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from 
 import { HTML_HEADERS, type Views } from './views.ts';
 
 export interface InteractionDeps {
-  provider: Provider;
+  /** The provider in service; read per request, since a key change swaps it. */
+  oidc: OidcHolder;
   services: Services;
   views: Views;
   config: Config;
@@ -41,7 +43,7 @@ function field(body: Req['body'], name: string, max: number): string {
  * both stored in the database; the browser only holds their ids in HttpOnly cookies.
  */
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps) {
-  const { provider, views, config } = deps;
+  const { oidc, views, config } = deps;
   const { users, audit, providers, federation } = deps.services;
   const issuerOrigin = new URL(config.issuer).origin;
 
@@ -65,7 +67,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   async function details(req: Req, reply: FastifyReply, prompt?: 'login' | 'consent') {
     let interaction: Awaited<ReturnType<Provider['interactionDetails']>>;
     try {
-      interaction = await provider.interactionDetails(req.raw, reply.raw);
+      interaction = await oidc.current.interactionDetails(req.raw, reply.raw);
     } catch (err) {
       if (err instanceof errors.SessionNotFound) throw new InteractionExpired();
       throw err;
@@ -77,11 +79,11 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
   async function finish(req: Req, reply: FastifyReply, result: InteractionResults, merge = false) {
     reply.hijack();
-    await provider.interactionFinished(req.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+    await oidc.current.interactionFinished(req.raw, reply.raw, result, { mergeWithLastSubmission: merge });
   }
 
   async function clientName(clientId: unknown) {
-    const client = await provider.Client.find(String(clientId));
+    const client = await oidc.current.Client.find(String(clientId));
     return client?.clientName ?? String(clientId);
   }
 
@@ -253,7 +255,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const interaction = await details(req, reply, 'consent');
     const { prompt, params, session, grantId } = interaction;
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    const grant = (grantId ? await provider.Grant.find(grantId) : undefined) ?? new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+    const grant = (grantId ? await oidc.current.Grant.find(grantId) : undefined) ?? new oidc.current.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));

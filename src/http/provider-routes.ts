@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.ts';
 import { CLIENT_CORS_ROUTES, PROVIDER_ROUTES } from '../oidc/provider.ts';
+import type { OidcHolder } from '../oidc/keyring.ts';
 
 /** The provider reads at most 56 KiB of body; a larger declared body is refused up front with 413. */
 const PROVIDER_BODY_LIMIT = 56 * 1024;
@@ -11,8 +12,13 @@ const PROVIDER_BODY_LIMIT = 56 * 1024;
  * parses it itself), and the URL is not rewritten, so the endpoints it advertises are the
  * ones it serves.
  */
-export async function providerRoutes(app: FastifyInstance, opts: { provider: Provider; clients: ClientService }) {
-  const callback = opts.provider.callback();
+export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; jwksCacheSeconds: number }) {
+  // One Koa handler per provider instance (a key change swaps the provider).
+  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  const handlerFor = (provider: Provider) => {
+    if (!handlers.has(provider)) handlers.set(provider, provider.callback());
+    return handlers.get(provider)!;
+  };
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
@@ -35,8 +41,10 @@ export async function providerRoutes(app: FastifyInstance, opts: { provider: Pro
         if (request.method === 'OPTIONS' && origin && CLIENT_CORS_ROUTES.has(request.url.split('?')[0]!) && !(await opts.clients.isRegisteredOrigin(origin))) {
           return reply.code(204).header('vary', 'Origin').send();
         }
+        // Resource servers may cache the JWKS this long; key rotation publishes new keys earlier than that.
+        if (request.url === PROVIDER_ROUTES.jwks) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
         reply.hijack();
-        callback(request.raw, reply.raw);
+        handlerFor(opts.oidc.current)(request.raw, reply.raw);
       },
     });
   }

@@ -27,9 +27,18 @@ const PUBLIC_PARTS = ['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'] as 
  * validates them: our JWKS, our issuer, the admin API as audience, `typ: at+jwt`. On top, the
  * token must be a client's own (client_credentials), and that client must still be enabled.
  */
-export function createAdminAuth(opts: { issuer: string; jwks: JWK[]; prisma: PrismaClient }) {
-  const publicKeys = opts.jwks.map((k) => Object.fromEntries(PUBLIC_PARTS.filter((p) => k[p] !== undefined).map((p) => [p, k[p]])) as JWK);
-  const keySet = createLocalJWKSet({ keys: publicKeys });
+export function createAdminAuth(opts: { issuer: string; jwks: () => JWK[]; prisma: PrismaClient }) {
+  // Rebuilt when the keys change (rotation swaps the array).
+  let source: JWK[] | undefined;
+  let keySet: ReturnType<typeof createLocalJWKSet>;
+  const currentKeySet = () => {
+    const jwks = opts.jwks();
+    if (jwks !== source) {
+      source = jwks;
+      keySet = createLocalJWKSet({ keys: jwks.map((k) => Object.fromEntries(PUBLIC_PARTS.filter((p) => k[p] !== undefined).map((p) => [p, k[p]])) as JWK) });
+    }
+    return keySet;
+  };
   const realm = `${opts.issuer}/admin`;
 
   const deny = (reply: FastifyReply, status: 401 | 403, error: string | undefined, description: string, scope?: string) => {
@@ -51,7 +60,7 @@ export function createAdminAuth(opts: { issuer: string; jwks: JWK[]; prisma: Pri
 
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(match[1]!, keySet, {
+      ({ payload } = await jwtVerify(match[1]!, currentKeySet(), {
         issuer: opts.issuer,
         audience: ADMIN_API,
         typ: 'at+jwt',

@@ -18,7 +18,7 @@ export const ADMIN_PREFIX = '/admin/v1';
 export interface AdminDeps {
   services: Services;
   issuer: string;
-  jwks: JWK[];
+  jwks: () => JWK[];
   prisma: PrismaClient;
   version: string;
 }

@@ -93,7 +93,17 @@ export const identitySchema = z
   })
   .meta({ id: 'FederatedIdentity' });
 
-export const keySchema = z.object({ kid: z.string(), alg: z.string(), state: z.string(), createdAt: timestamp }).meta({ id: 'SigningKey' });
+export const keySchema = z
+  .object({
+    kid: z.string(),
+    alg: z.string(),
+    state: z.string().describe('next: published, signs from activatesAt; active: signs; retired: published until removeAfter'),
+    createdAt: timestamp,
+    activatesAt: timestamp.nullable(),
+    retiredAt: timestamp.nullable(),
+    removeAfter: timestamp.nullable(),
+  })
+  .meta({ id: 'SigningKey' });
 
 export const auditEventSchema = z
   .object({
