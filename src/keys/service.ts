@@ -79,10 +79,10 @@ export function createKeyService(prisma: PrismaClient, keyEncryptionSecret: stri
     if (due.length) {
       const removeAfter = new Date(now.getTime() + ((await policy.maxTokenLifetime()) + SKEW_SECONDS) * 1000);
       for (const key of due) {
-        await prisma.$transaction([
-          prisma.signingKey.updateMany({ where: { alg: key.alg, state: 'active', kid: { not: key.kid } }, data: { state: 'retired', retiredAt: now, removeAfter } }),
-          prisma.signingKey.updateMany({ where: { kid: key.kid, state: 'next' }, data: { state: 'active' } }),
-        ]);
+        // Two idempotent steps, no transaction: between them both keys are active, and the newer
+        // one signs (see loadPrivateJwks); every instance may run this at the same time.
+        await prisma.signingKey.updateMany({ where: { kid: key.kid, state: 'next' }, data: { state: 'active' } });
+        await prisma.signingKey.updateMany({ where: { alg: key.alg, state: 'active', kid: { not: key.kid }, createdAt: { lt: key.createdAt } }, data: { state: 'retired', retiredAt: now, removeAfter } });
       }
       changed = true;
     }
