@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
 import { AppError } from './lib/errors.ts';
+import { isDatabaseUnavailable, UNAVAILABLE_BODY } from './lib/db-errors.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
 import { createLogger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
@@ -97,6 +98,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
     app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
       if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
+      if (isDatabaseUnavailable(err)) return reply.code(503).header('retry-after', '5').send(UNAVAILABLE_BODY);
       if (err.statusCode && err.statusCode < 500) {
         return reply.code(err.statusCode).send({ error: 'invalid_request', error_description: err.message });
       }

@@ -76,7 +76,7 @@ function openPostgres(databaseUrl: string, observe?: QueryObserver): Database {
   // `?schema=name` selects a PostgreSQL schema, as in Prisma's own URLs.
   const schema = url.searchParams.get('schema') ?? undefined;
   url.searchParams.delete('schema');
-  const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 5_000 }, schema ? { schema } : {});
+  const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 2_000 }, schema ? { schema } : {});
   const prisma = new PostgresPrismaClient({ adapter: factory() }) as unknown as PrismaClient;
   return { prisma: observed(prisma, observe), provider: 'postgresql', adapterFactory: factory, close: () => prisma.$disconnect() };
 }

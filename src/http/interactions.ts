@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { Services } from '../services.ts';
 import type { Metrics } from '../metrics.ts';
 import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
+import { isDatabaseUnavailable } from '../lib/db-errors.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import { HTML_HEADERS, type Views } from './views.ts';
 
@@ -142,6 +143,10 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     }
     if (err.statusCode && err.statusCode < 500) {
       return page(reply, err.statusCode, 'error', { title: 'This request cannot be completed', message: 'The request was malformed.' });
+    }
+    if (isDatabaseUnavailable(err)) {
+      reply.header('retry-after', '5');
+      return page(reply, 503, 'error', { title: 'Temporarily unavailable', message: 'Sign-in is unavailable for a moment. Please try again shortly.' });
     }
     req.log.error({ err }, 'interaction failed');
     return page(reply, 500, 'error', { title: 'Something went wrong', message: 'Please try again later.' });

@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import type { Metrics } from '../metrics.ts';
 import { clientOrigins } from '../clients/service.ts';
 import { isSecretHash, randomId, verifySecret } from '../lib/crypto.ts';
+import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
 import { HTML_HEADERS, type Views } from '../http/views.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
@@ -201,6 +202,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     async renderError(ctx, out, error) {
       const status = (error as { status?: number }).status ?? 500;
+      if (isDatabaseUnavailable(error)) {
+        ctx.status = 503;
+        ctx.set('retry-after', '5');
+        return renderHtml(ctx, views, 'error', { title: 'Temporarily unavailable', message: 'Sign-in is unavailable for a moment. Please try again shortly.' });
+      }
       if (status >= 500) deps.log.error({ err: error }, 'provider error');
       renderHtml(ctx, views, 'error', {
         title: status >= 500 ? 'Something went wrong' : 'This request cannot be completed',
@@ -230,7 +236,19 @@ export function createProvider(deps: ProviderDeps): Provider {
     return m as never;
   };
 
-  provider.on('server_error', (_ctx, err) => deps.log.error({ err }, 'provider server error'));
+  // A database outage is not a server bug: answer 503 (retry shortly), never a 500 with details.
+  provider.on('server_error', (ctx, err) => {
+    if (isDatabaseUnavailable(err)) ctx.state.databaseUnavailable = true;
+    else deps.log.error({ err }, 'provider server error');
+  });
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.state.databaseUnavailable && ctx.status >= 500 && !ctx.response.is('html')) {
+      ctx.status = 503;
+      ctx.set('retry-after', '5');
+      ctx.body = UNAVAILABLE_BODY;
+    }
+  });
   provider.on('grant.success', (ctx) => deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
   // The provider revokes a grant when a used refresh token or code is presented again.
   provider.on('grant.revoked', (ctx, grantId) => {

@@ -5,6 +5,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTra
 import type { JWK } from 'jose';
 import type { PrismaClient } from '../../db/index.ts';
 import { AppError } from '../../lib/errors.ts';
+import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../../lib/db-errors.ts';
 import type { Services } from '../../services.ts';
 import { createAdminAuth } from './auth.ts';
 import { clientRoutes } from './clients.ts';
@@ -34,6 +35,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       return reply.code(400).send({ error: 'invalid_request', error_description: detail });
     }
     if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
+    if (isDatabaseUnavailable(err)) return reply.code(503).header('retry-after', '5').send(UNAVAILABLE_BODY);
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'invalid_request', error_description: err.message });
     req.log.error({ err }, 'admin request failed');
     return reply.code(500).send({ error: 'server_error', error_description: 'An unexpected error occurred.' });

@@ -1,0 +1,98 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { idp } from './helpers/cli.ts';
+import { createTestDatabase, TEST_PROVIDER, type TestDatabase } from './helpers/database.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+
+/** A TCP proxy in front of PostgreSQL that the test can cut and restore, like a network failure. */
+async function startCuttableProxy(target: URL) {
+  const sockets = new Set<net.Socket>();
+  let server: net.Server;
+  const listen = (port = 0) =>
+    new Promise<number>((resolve) => {
+      server = net.createServer((client) => {
+        const upstream = net.connect(Number(target.port || 5432), target.hostname);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('close', () => sockets.delete(s));
+          s.on('error', () => s.destroy());
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(port, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+    });
+  const port = await listen();
+  return {
+    port,
+    /** Every connection dies and new ones are refused. */
+    async cut() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+    async restore() {
+      await listen(port);
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
+  let database: TestDatabase;
+  let proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
+  let server: TestServer;
+  let client: { client_id: string; client_secret: string };
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const url = new URL(database.url);
+    proxy = await startCuttableProxy(new URL(database.url));
+    url.host = `127.0.0.1:${proxy.port}`;
+    server = await startServer({ DATABASE_URL: url.href });
+    client = (await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--json'], server.env)).json();
+  });
+  afterAll(async () => {
+    await server?.close().catch(() => undefined);
+    proxy?.close();
+    await database?.drop();
+  });
+
+  const tokenRequest = () =>
+    fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+
+  it('answers 503 with a generic body while the database is unreachable, never lets anyone in, and recovers by itself', async () => {
+    expect((await tokenRequest()).status).toBe(200);
+
+    await proxy.cut();
+    const during = await tokenRequest();
+    expect(during.status).toBe(503);
+    expect(during.headers.get('retry-after')).toBe('5');
+    const body = await during.text();
+    expect(JSON.parse(body)).toEqual({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable. Try again shortly.' });
+    expect(body).not.toMatch(/ECONN|prisma|at \//i);
+    expect((await fetch(`${server.issuer}/readyz`)).status).toBe(503);
+    const adminCall = await fetch(`${server.issuer}/admin/v1/clients`, { headers: { authorization: 'Bearer x.y.z' } });
+    expect(adminCall.status).toBe(401);
+    expect((await fetch(`${server.issuer}/healthz`)).status).toBe(200);
+    const page = await fetch(`${server.issuer}/authorize?client_id=${client.client_id}&response_type=code&scope=openid`, { redirect: 'manual' });
+    expect(page.status).toBe(503);
+    expect(await page.text()).toContain('Temporarily unavailable');
+
+    await proxy.restore();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await tokenRequest()).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(200);
+    expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
+  });
+});
