@@ -104,4 +104,24 @@ describe('key rotation without restarts', () => {
     expect((await admin.call('GET', '/admin/v1/keys', undefined, (await admin.token('admin:read')))).status).toBe(200);
     expect(failures).toEqual([]);
   });
+
+  it('rotates on a schedule (KEY_ROTATION_DAYS), once across instances', async () => {
+    const scheduled = await startServer({ KEY_ROTATION_DAYS: '30' });
+    const other = await startInstance(scheduled.env);
+    try {
+      const prisma = scheduled.current.db.prisma;
+      expect(await scheduled.current.keyring.refresh()).toBe(false);
+      expect(await prisma.signingKey.count({ where: { state: 'next' } })).toBe(0);
+      // The keys are older than the schedule allows (aged in the database).
+      await prisma.signingKey.updateMany({ data: { createdAt: new Date(Date.now() - 31 * 24 * 3600 * 1000) } });
+      await Promise.all([scheduled.current.keyring.refresh(), other.app.keyring.refresh()]);
+      expect(await prisma.signingKey.count({ where: { state: 'next' } })).toBe(3);
+      const audit = await prisma.auditEvent.findMany({ where: { action: 'keys.rotated' } });
+      expect(audit).toHaveLength(1);
+      expect(audit[0]!.actor).toBe('schedule');
+    } finally {
+      await other.close();
+      await scheduled.close();
+    }
+  });
 });
