@@ -31,6 +31,10 @@ const envSchema = z.object({
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { error: 'must be a whole number of processes or "auto"' })
     .default(1),
+  PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(19 * 1024, 'must be at least 19456 (OWASP baseline)').max(4 * 1024 * 1024).default(19 * 1024),
+  PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(2, 'must be at least 2 (OWASP baseline)').max(100).default(2),
+  PASSWORD_HASH_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8').max(128).default(8),
   JWKS_CACHE_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(300),
   KEY_PREPUBLICATION_SECONDS: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(900),
   KEY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
@@ -71,6 +75,8 @@ export interface Config {
   };
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
+  /** argon2id cost and the minimum password length. */
+  readonly passwords: { readonly memoryKib: number; readonly iterations: number; readonly parallelism: number; readonly minLength: number };
   readonly keys: {
     /** Max-age resource servers may cache the JWKS for (sent as Cache-Control on /jwks). */
     readonly jwksCacheSeconds: number;
@@ -149,6 +155,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       session: e.SESSION_TTL,
       interaction: e.INTERACTION_TTL,
       grant: Math.max(e.REFRESH_TOKEN_TTL, e.SESSION_TTL),
+    }),
+    passwords: Object.freeze({
+      memoryKib: e.PASSWORD_HASH_MEMORY_KIB,
+      iterations: e.PASSWORD_HASH_ITERATIONS,
+      parallelism: e.PASSWORD_HASH_PARALLELISM,
+      minLength: e.PASSWORD_MIN_LENGTH,
     }),
     keys: Object.freeze({
       jwksCacheSeconds: e.JWKS_CACHE_SECONDS,

@@ -4,11 +4,18 @@ import { z } from 'zod';
 import { containsText, type DatabaseProvider, type PrismaClient, type User } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
-import { conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
+import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 
-/** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
-const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;
+/** argon2id cost; OWASP's baseline (19 MiB, 2 passes, 1 lane) is the default and the floor. */
+export interface PasswordPolicy {
+  memoryKib: number;
+  iterations: number;
+  parallelism: number;
+  minLength: number;
+}
+
+export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = { memoryKib: 19 * 1024, iterations: 2, parallelism: 1, minLength: 8 };
 
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 1024;
@@ -79,7 +86,27 @@ export interface UserListQuery {
   offset: number;
 }
 
-export function createUserService(prisma: PrismaClient, grants: GrantService, audit: AuditService, provider: DatabaseProvider = 'sqlite') {
+export function createUserService(
+  prisma: PrismaClient,
+  grants: GrantService,
+  audit: AuditService,
+  provider: DatabaseProvider = 'sqlite',
+  policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY,
+) {
+  const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: policy.memoryKib, timeCost: policy.iterations, parallelism: policy.parallelism } as const;
+
+  /** Raising the configured length above 8 applies to new passwords. */
+  const checkLength = (password: string | undefined) => {
+    if (password !== undefined && password.length < policy.minLength) throw badRequest(`password: must be at least ${policy.minLength} characters`);
+  };
+
+  /** A password that verified is re-hashed when the configured cost changed since it was stored. */
+  async function rehashIfNeeded(user: User, password: string) {
+    if (user.passwordHash && argon2.needsRehash(user.passwordHash, ARGON2_OPTIONS)) {
+      await prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: await argon2.hash(password, ARGON2_OPTIONS) } });
+    }
+  }
+
   // Verified against when the email is unknown, so that an unknown account costs the same time
   // as a wrong password and does not reveal which addresses have accounts.
   let dummyHash: Promise<string> | undefined;
@@ -95,6 +122,7 @@ export function createUserService(prisma: PrismaClient, grants: GrantService, au
   return {
     async create(input: CreateUserInput, who: Actor): Promise<UserView> {
       const data = parseInput(createUserSchema, input);
+      checkLength(data.password);
       if (await prisma.user.findUnique({ where: { email: data.email }, select: { id: true } })) throw duplicate(data.email);
       const passwordHash = data.password ? await argon2.hash(data.password, ARGON2_OPTIONS) : null;
       try {
@@ -162,6 +190,7 @@ export function createUserService(prisma: PrismaClient, grants: GrantService, au
     /** A new password signs the user out everywhere: sessions and refresh tokens end. */
     async setPassword(id: string, password: string, who: Actor): Promise<void> {
       const parsed = parseInput(z.object({ password: passwordSchema }), { password });
+      checkLength(parsed.password);
       await find(id);
       await prisma.user.update({ where: { id }, data: { passwordHash: await argon2.hash(parsed.password, ARGON2_OPTIONS) } });
       await grants.revokeAllForUser(id, { sessions: true });
@@ -205,7 +234,9 @@ export function createUserService(prisma: PrismaClient, grants: GrantService, au
       const user = await prisma.user.findUnique({ where: { id } });
       const normalized = password.normalize('NFC');
       if (!user?.passwordHash || user.disabled || normalized.length > PASSWORD_MAX_LENGTH) return null;
-      return (await argon2.verify(user.passwordHash, normalized)) ? user : null;
+      if (!(await argon2.verify(user.passwordHash, normalized))) return null;
+      await rehashIfNeeded(user, normalized);
+      return user;
     },
 
     /**
@@ -222,7 +253,9 @@ export function createUserService(prisma: PrismaClient, grants: GrantService, au
         return null;
       }
       const ok = await argon2.verify(user.passwordHash, normalizedPassword);
-      return ok && !user.disabled ? user : null;
+      if (!ok || user.disabled) return null;
+      await rehashIfNeeded(user, normalizedPassword);
+      return user;
     },
   };
 }
