@@ -35,6 +35,11 @@ const envSchema = z.object({
   PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(2, 'must be at least 2 (OWASP baseline)').max(100).default(2),
   PASSWORD_HASH_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8').max(128).default(8),
+  LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(10_000).default(30),
+  LOGIN_IP_MAX_FAILURES: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  LOGIN_WAIT_INCREMENT_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(60),
+  LOGIN_MAX_WAIT_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+  LOGIN_FAILURE_RESET_SECONDS: z.coerce.number().int().min(60).max(30 * 24 * 3600).default(12 * 3600),
   JWKS_CACHE_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(300),
   KEY_PREPUBLICATION_SECONDS: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(900),
   KEY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
@@ -77,6 +82,8 @@ export interface Config {
   readonly workers: number;
   /** argon2id cost and the minimum password length. */
   readonly passwords: { readonly memoryKib: number; readonly iterations: number; readonly parallelism: number; readonly minLength: number };
+  /** Login throttling (see ThrottlePolicy). */
+  readonly throttle: { readonly maxFailures: number; readonly ipMaxFailures: number; readonly waitIncrementSeconds: number; readonly maxWaitSeconds: number; readonly resetSeconds: number };
   readonly keys: {
     /** Max-age resource servers may cache the JWKS for (sent as Cache-Control on /jwks). */
     readonly jwksCacheSeconds: number;
@@ -161,6 +168,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       iterations: e.PASSWORD_HASH_ITERATIONS,
       parallelism: e.PASSWORD_HASH_PARALLELISM,
       minLength: e.PASSWORD_MIN_LENGTH,
+    }),
+    throttle: Object.freeze({
+      maxFailures: e.LOGIN_MAX_FAILURES,
+      ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,
+      waitIncrementSeconds: e.LOGIN_WAIT_INCREMENT_SECONDS,
+      maxWaitSeconds: e.LOGIN_MAX_WAIT_SECONDS,
+      resetSeconds: e.LOGIN_FAILURE_RESET_SECONDS,
     }),
     keys: Object.freeze({
       jwksCacheSeconds: e.JWKS_CACHE_SECONDS,

@@ -11,6 +11,7 @@ import { createProviderService } from './federation/providers.ts';
 import { createFederationService } from './federation/service.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
 import { createHousekeeping } from './housekeeping/service.ts';
+import { createLoginThrottle } from './users/throttle.ts';
 
 /** The rules of the product, shared by the HTTP layer and the CLI. */
 export function createServices(db: Database, config: Config, log?: Logger) {
@@ -41,6 +42,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
       },
       audit,
     ),
+    throttle: createLoginThrottle(db.prisma, audit, config.throttle),
     housekeeping: createHousekeeping(db.prisma, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
   };
 }

@@ -8,6 +8,8 @@ import type { Services } from '../services.ts';
 import type { Metrics } from '../metrics.ts';
 import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
 import { isDatabaseUnavailable } from '../lib/db-errors.ts';
+import { normalizeEmail } from '../users/service.ts';
+import { accountKey, ipKey } from '../users/throttle.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import { HTML_HEADERS, type Views } from './views.ts';
 
@@ -45,7 +47,7 @@ function field(body: Req['body'], name: string, max: number): string {
  */
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps) {
   const { oidc, views, config } = deps;
-  const { users, audit, providers, federation } = deps.services;
+  const { users, audit, providers, federation, throttle } = deps.services;
   const issuerOrigin = new URL(config.issuer).origin;
 
   await app.register(formbody);
@@ -167,10 +169,36 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     throw new FormRejected();
   });
 
+  const secure = config.issuer.startsWith('https:');
+  const DEVICE_COOKIE = secure ? '__Host-idp_device' : 'idp_device';
+
+  /** The account this browser signed in to before (a signed, HttpOnly cookie), if any. */
+  const trustedDeviceUser = (req: Req): string | null => {
+    const raw = req.cookies[DEVICE_COOKIE];
+    if (!raw) return null;
+    const unsigned = req.unsignCookie(raw);
+    return unsigned.valid ? unsigned.value : null;
+  };
+
   app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/login`, formGuards, async (request, reply) => {
     const req = request as Req;
     const interaction = await details(req, reply, 'login');
     const email = field(req.body, 'email', 320);
+    const keys = [accountKey(normalizeEmail(email)), ipKey(req.ip)] as const;
+    const who = { actor: 'anonymous', ip: req.ip };
+
+    // Throttling: the address, and the account unless this browser signed in to it before, so
+    // that an attacker's failures cannot lock the owner out of their own devices.
+    let wait = await throttle.retryAfter(keys[1]);
+    const accountWait = await throttle.retryAfter(keys[0]);
+    if (accountWait > wait && !(trustedDeviceUser(req) && trustedDeviceUser(req) === (await users.idForEmail(email)))) wait = accountWait;
+    if (wait) {
+      deps.metrics?.logins.inc({ method: 'password', result: 'throttled' });
+      await audit.record(who, 'login.throttled', keys[wait === accountWait ? 0 : 1], { retryAfterSeconds: wait, blocked: true });
+      reply.header('retry-after', String(wait));
+      return loginPage(reply, 429, interaction, { email, error: `Too many failed sign-in attempts. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.` });
+    }
+
     const user = await users.authenticate(email, field(req.body, 'password', 4096));
     await audit.record(
       { actor: user ? `user:${user.id}` : 'anonymous', ip: req.ip },
@@ -179,8 +207,14 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       { clientId: String(interaction.params.client_id), ...(user ? {} : { email: email.slice(0, 320) }) },
     );
     deps.metrics?.logins.inc({ method: 'password', result: user ? 'succeeded' : 'failed' });
-    // The same answer for an unknown email, a wrong password and a disabled account.
-    if (!user) return loginPage(reply, 401, interaction, { email, error: 'Incorrect email or password.' });
+    if (!user) {
+      await throttle.fail([...keys], who);
+      // The same answer for an unknown email, a wrong password and a disabled account.
+      return loginPage(reply, 401, interaction, { email, error: 'Incorrect email or password.' });
+    }
+    await throttle.succeed(keys[0]);
+    // Written on the raw response: the provider finishes this response itself.
+    reply.raw.appendHeader('set-cookie', app.serializeCookie(DEVICE_COOKIE, app.signCookie(user.id), { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: 365 * 24 * 3600 }));
     await signIn(req, reply, user.id, ['pwd']);
   });
 

@@ -224,6 +224,11 @@ export function createUserService(
       return count;
     },
 
+    /** The id of the account with this email, if any (for the trusted-device check). */
+    async idForEmail(email: string): Promise<string | null> {
+      return (await prisma.user.findUnique({ where: { email: normalizeEmail(email) }, select: { id: true } }))?.id ?? null;
+    },
+
     async findActive(id: string): Promise<User | null> {
       const user = await prisma.user.findUnique({ where: { id } });
       return user && !user.disabled ? user : null;

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seed } from './helpers/cli.ts';
+import { authorize, discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+import { formAction, UserAgent } from './helpers/user-agent.ts';
+
+let server: TestServer;
+let app: Awaited<ReturnType<typeof seed>>;
+let config: Awaited<ReturnType<typeof discover>>;
+
+beforeAll(async () => {
+  server = await startServer({ LOGIN_MAX_FAILURES: '3', LOGIN_IP_MAX_FAILURES: '1000', LOGIN_WAIT_INCREMENT_SECONDS: '60', LOGIN_MAX_WAIT_SECONDS: '900' });
+  app = await seed(server.env, { redirectUri: REDIRECT_URI });
+  config = await discover(server.issuer, app.clientId, app.clientSecret);
+});
+afterAll(() => server?.close());
+
+/** One login attempt through the real form; returns the status and page of the answer. */
+async function attempt(email: string, password: string, ua = new UserAgent()) {
+  // prompt=login: the login form even for a browser that is still signed in.
+  const started = await authorize(ua, config, { consent: false, prompt: 'login consent' });
+  const html = await started.last.res.text();
+  const res = await ua.submit(started.last.url, html, formAction(html, '/login'), { email, password }, REDIRECT_URI);
+  return { status: res.res.status, retryAfter: res.res.headers.get('retry-after'), page: res.url.startsWith(REDIRECT_URI) ? '' : await res.res.text() };
+}
+
+const auditCount = (action: string, target?: string) => server.current.db.prisma.auditEvent.count({ where: { action, ...(target ? { target } : {}) } });
+
+describe('login throttling', () => {
+  it('makes an account wait after repeated failures, even for the right password, and says so with 429', async () => {
+    // The owner signs in once from their own browser first: a trusted device.
+    const owner = new UserAgent();
+    await loginAndExchange(owner, config, { login: app });
+    expect(owner.cookies.has('idp_device')).toBe(true);
+
+    for (let i = 0; i < 3; i++) expect((await attempt(app.email, 'guessing wrong')).status).toBe(401);
+    const blocked = await attempt(app.email, app.password);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
+    expect(blocked.page).toContain('Too many failed sign-in attempts');
+    expect(await auditCount('login.throttled', `account:${app.email}`)).toBeGreaterThanOrEqual(2);
+
+    // The owner's own browser is not locked out by someone else's guessing.
+    const fromOwner = await attempt(app.email, app.password, owner);
+    expect(fromOwner.status).toBe(200);
+    expect(fromOwner.page).toContain('Allow access');
+
+    // When the wait is over (aged in the database), the right password works from anywhere.
+    await server.current.db.prisma.loginThrottle.updateMany({ where: { key: `account:${app.email}` }, data: { lockedUntil: new Date(Date.now() - 1000) } });
+    expect((await attempt(app.email, app.password)).page).toContain('Allow access');
+  });
+
+  it('throttles unknown emails exactly like known ones (no enumeration)', async () => {
+    const known = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const answers = [];
+    for (const email of [known.email, 'nobody-here@example.com']) {
+      for (let i = 0; i < 3; i++) await attempt(email, 'guessing wrong');
+      const blocked = await attempt(email, 'guessing wrong');
+      answers.push({ status: blocked.status, page: blocked.page.replace(/name="_csrf" value="[^"]+"/g, '').replace(/\/interaction\/[^/"]+/g, '').replace(email, 'EMAIL') });
+    }
+    expect(answers[0]!.status).toBe(429);
+    expect(answers[1]).toEqual(answers[0]);
+  });
+
+  it('makes a client address wait after many failures across accounts', async () => {
+    const strict = await startServer({ LOGIN_MAX_FAILURES: '1000', LOGIN_IP_MAX_FAILURES: '4' });
+    try {
+      const other = await seed(strict.env, { redirectUri: REDIRECT_URI });
+      const otherConfig = await discover(strict.issuer, other.clientId, other.clientSecret);
+      const tryOnce = async (email: string, password: string) => {
+        const ua = new UserAgent();
+        const started = await authorize(ua, otherConfig, { consent: false });
+        const html = await started.last.res.text();
+        return (await ua.submit(started.last.url, html, formAction(html, '/login'), { email, password }, REDIRECT_URI)).res.status;
+      };
+      for (let i = 0; i < 4; i++) expect(await tryOnce(`spray${i}@example.com`, 'password123')).toBe(401);
+      expect(await tryOnce(other.email, other.password)).toBe(429);
+      expect(await strict.current.db.prisma.auditEvent.count({ where: { action: 'login.throttled', target: 'ip:127.0.0.1' } })).toBeGreaterThanOrEqual(1);
+    } finally {
+      await strict.close();
+    }
+  });
+});
