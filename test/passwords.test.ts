@@ -40,4 +40,17 @@ describe('password hashing policy', () => {
     expect(weak.code).toBe(1);
     expect(weak.stderr).toContain('PASSWORD_HASH_MEMORY_KIB: must be at least 19456');
   });
+
+  it('refuses a common password, in any case, wherever a password is set', async () => {
+    for (const password of ['letmein123', 'LetMeIn123', 'password1']) {
+      const res = await idp(['users', 'create', '--email', `common-${password}@example.com`, '--password', password], server.env);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('password: is one of the most common passwords');
+    }
+    const user = await idp(['users', 'create', '--email', 'uncommon@example.com', '--password', 'plum jacket orbit 7', '--json'], server.env);
+    expect(user.code).toBe(0);
+    const setCommon = await idp(['users', 'set-password', user.json<{ id: string }>().id, '--password', 'qwertyuiop'], server.env);
+    expect(setCommon.code).toBe(1);
+    expect(setCommon.stderr).toContain('most common passwords');
+  });
 });

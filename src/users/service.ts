@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
+import commonPassword from 'common-password-checker';
 import { z } from 'zod';
 import { containsText, type DatabaseProvider, type PrismaClient, type User } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
@@ -95,9 +96,11 @@ export function createUserService(
 ) {
   const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: policy.memoryKib, timeCost: policy.iterations, parallelism: policy.parallelism } as const;
 
-  /** Raising the configured length above 8 applies to new passwords. */
-  const checkLength = (password: string | undefined) => {
-    if (password !== undefined && password.length < policy.minLength) throw badRequest(`password: must be at least ${policy.minLength} characters`);
+  /** Rules for new passwords (login never re-checks them): configured length, not a common one. */
+  const checkNewPassword = (password: string | undefined) => {
+    if (password === undefined) return;
+    if (password.length < policy.minLength) throw badRequest(`password: must be at least ${policy.minLength} characters`);
+    if (commonPassword(password)) throw badRequest('password: is one of the most common passwords (found in leaked-password lists); choose another');
   };
 
   /** A password that verified is re-hashed when the configured cost changed since it was stored. */
@@ -122,7 +125,7 @@ export function createUserService(
   return {
     async create(input: CreateUserInput, who: Actor): Promise<UserView> {
       const data = parseInput(createUserSchema, input);
-      checkLength(data.password);
+      checkNewPassword(data.password);
       if (await prisma.user.findUnique({ where: { email: data.email }, select: { id: true } })) throw duplicate(data.email);
       const passwordHash = data.password ? await argon2.hash(data.password, ARGON2_OPTIONS) : null;
       try {
@@ -190,7 +193,7 @@ export function createUserService(
     /** A new password signs the user out everywhere: sessions and refresh tokens end. */
     async setPassword(id: string, password: string, who: Actor): Promise<void> {
       const parsed = parseInput(z.object({ password: passwordSchema }), { password });
-      checkLength(parsed.password);
+      checkNewPassword(parsed.password);
       await find(id);
       await prisma.user.update({ where: { id }, data: { passwordHash: await argon2.hash(parsed.password, ARGON2_OPTIONS) } });
       await grants.revokeAllForUser(id, { sessions: true });
