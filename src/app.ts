@@ -70,7 +70,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const services = createServices(db, config, log);
     await services.resources.ensureAdminApi();
     const cookieSecrets = config.cookieSecrets ?? [await persistedSecret(db.prisma, 'cookie-secret')];
-    const views = createViews();
+    const views = createViews({ secure: config.issuer.startsWith('https:') });
     const keyring = await createKeyring({
       keys: services.keys,
       housekeeping: services.housekeeping,

@@ -11,7 +11,7 @@ import { isDatabaseUnavailable } from '../lib/db-errors.ts';
 import { normalizeEmail } from '../users/service.ts';
 import { accountKey, ipKey } from '../users/throttle.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
-import { HTML_HEADERS, type Views } from './views.ts';
+import type { Views } from './views.ts';
 
 export interface InteractionDeps {
   /** The provider in service; read per request, since a key change swaps it. */
@@ -64,7 +64,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   });
 
   const page = (reply: FastifyReply, status: number, template: string, data: Record<string, unknown>) =>
-    reply.code(status).headers(HTML_HEADERS).type('text/html; charset=utf-8').send(views.render(template, data));
+    reply.code(status).headers(views.headers).type('text/html; charset=utf-8').send(views.render(template, data));
 
   /** The pending interaction, which must be the one this URL names and at the expected prompt. */
   async function details(req: Req, reply: FastifyReply, prompt?: 'login' | 'consent') {

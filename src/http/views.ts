@@ -9,7 +9,7 @@ const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
  * There is deliberately no `form-action` directive: browsers apply it to the redirects that
  * follow a form post, which end at the client's redirect URI.
  */
-export const HTML_HEADERS: Readonly<Record<string, string>> = {
+const HTML_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
@@ -17,14 +17,20 @@ export const HTML_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',
 };
 
+/** Browsers remember to use https only for this host (sent only when the issuer is https). */
+const HSTS = { 'strict-transport-security': 'max-age=31536000; includeSubDomains' };
+
 export interface Views {
   render(template: string, data: Record<string, unknown>): string;
+  /** The headers every page is sent with. */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
-export function createViews(): Views {
+export function createViews(opts: { secure: boolean } = { secure: false }): Views {
   // autoEscape: every <%= %> is HTML-escaped; templates never use raw output for user data.
   const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true, autoTrim: false });
   return {
     render: (template, data) => eta.render(template, data),
+    headers: opts.secure ? { ...HTML_HEADERS, ...HSTS } : HTML_HEADERS,
   };
 }

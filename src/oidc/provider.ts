@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import { clientOrigins } from '../clients/service.ts';
 import { isSecretHash, randomId, verifySecret } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
-import { HTML_HEADERS, type Views } from '../http/views.ts';
+import type { Views } from '../http/views.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
@@ -53,7 +53,7 @@ export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
 const NO_HMAC = ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'] as const;
 
 function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, data: Record<string, unknown>) {
-  ctx.set(HTML_HEADERS);
+  ctx.set({ ...views.headers });
   ctx.type = 'html';
   ctx.body = views.render(template, data);
 }
