@@ -17,9 +17,13 @@ export class UserAgent {
     return this.jar('http://127.0.0.1');
   }
 
+  /** Every Set-Cookie line received, with its attributes, for tests of cookie flags. */
+  readonly setCookieLines: string[] = [];
+
   private store(url: string | URL, res: Response) {
     const jar = this.jar(url);
     for (const line of res.headers.getSetCookie()) {
+      this.setCookieLines.push(line);
       const [pair, ...attrs] = line.split(';');
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
