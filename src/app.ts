@@ -86,7 +86,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       bodyLimit: 64 * 1024,
       routerOptions: { maxParamLength: 200 },
     });
-    app.addHook('onClose', () => db.close());
+    app.addHook('onClose', async () => {
+      await services.throttle.close();
+      await db.close();
+    });
     // Timed from the raw response, so that responses the provider writes itself count too.
     app.addHook('onRequest', async (req, reply) => {
       const start = performance.now();

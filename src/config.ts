@@ -35,6 +35,8 @@ const envSchema = z.object({
   PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(2, 'must be at least 2 (OWASP baseline)').max(100).default(2),
   PASSWORD_HASH_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8').max(128).default(8),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  REDIS_PREFIX: z.string().max(100).default('idp:'),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(10_000).default(30),
   LOGIN_IP_MAX_FAILURES: z.coerce.number().int().min(1).max(1_000_000).default(100),
   LOGIN_WAIT_INCREMENT_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(60),
@@ -82,6 +84,8 @@ export interface Config {
   readonly workers: number;
   /** argon2id cost and the minimum password length. */
   readonly passwords: { readonly memoryKib: number; readonly iterations: number; readonly parallelism: number; readonly minLength: number };
+  /** Redis for login-throttling state, instead of the database. */
+  readonly redis: { readonly url: string; readonly prefix: string } | undefined;
   /** Login throttling (see ThrottlePolicy). */
   readonly throttle: { readonly maxFailures: number; readonly ipMaxFailures: number; readonly waitIncrementSeconds: number; readonly maxWaitSeconds: number; readonly resetSeconds: number };
   readonly keys: {
@@ -169,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parallelism: e.PASSWORD_HASH_PARALLELISM,
       minLength: e.PASSWORD_MIN_LENGTH,
     }),
+    redis: e.REDIS_URL ? Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX }) : undefined,
     throttle: Object.freeze({
       maxFailures: e.LOGIN_MAX_FAILURES,
       ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,

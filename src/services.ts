@@ -42,7 +42,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
       },
       audit,
     ),
-    throttle: createLoginThrottle(db.prisma, audit, config.throttle),
+    throttle: createLoginThrottle(db.prisma, audit, config.throttle, config.redis),
     housekeeping: createHousekeeping(db.prisma, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
   };
 }

@@ -81,3 +81,43 @@ describe('login throttling', () => {
     }
   });
 });
+
+describe.runIf(Boolean(process.env.TEST_REDIS_URL))('login throttling with REDIS_URL', () => {
+  it('keeps the counts in Redis, shared by every instance', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { Redis } = await import('ioredis');
+    const { startInstance } = await import('./helpers/server.ts');
+    const prefix = `idp-test-${randomBytes(4).toString('hex')}:`;
+    const a = await startServer({ REDIS_URL: process.env.TEST_REDIS_URL!, REDIS_PREFIX: prefix, LOGIN_MAX_FAILURES: '2', LOGIN_IP_MAX_FAILURES: '1000' });
+    const b = await startInstance(a.env);
+    const redis = new Redis(process.env.TEST_REDIS_URL!);
+    try {
+      const user = await seed(a.env, { redirectUri: REDIRECT_URI });
+      const cfg = await discover(a.issuer, user.clientId, user.clientSecret);
+      const tryAt = async (origin: string, password: string) => {
+        const ua = new UserAgent();
+        const started = await authorize(ua, cfg, { consent: false });
+        const html = await started.last.res.text();
+        const action = new URL(formAction(html, '/login'), started.last.url);
+        action.host = new URL(origin).host;
+        // The form is posted to either instance, from the page (whose origin is the issuer).
+        return (await ua.submit(started.last.url, html, action.href, { email: user.email, password }, REDIRECT_URI)).res.status;
+      };
+      expect(await tryAt(a.issuer, 'wrong one')).toBe(401);
+      expect(await tryAt(b.url, 'wrong two')).toBe(401);
+      // Locked on both instances, from counts kept in Redis (not in the database).
+      expect(await tryAt(a.issuer, user.password)).toBe(429);
+      expect(await tryAt(b.url, user.password)).toBe(429);
+      expect(await redis.hget(`${prefix}throttle:account:${user.email}`, 'failures')).toBe('2');
+      expect(await a.current.db.prisma.loginThrottle.count()).toBe(0);
+      await redis.hset(`${prefix}throttle:account:${user.email}`, 'lockedUntil', String(Date.now() - 1000));
+      expect(await tryAt(b.url, user.password)).toBe(200);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      await b.close();
+      await a.close();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import type { PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 
@@ -20,41 +21,116 @@ export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = { maxFailures: 30, ipMaxF
 export const accountKey = (normalizedEmail: string) => `account:${normalizedEmail}`;
 export const ipKey = (ip: string) => `ip:${ip}`;
 
+/** Where failure counts live: the database, or Redis when REDIS_URL is set. Shared by every instance either way. */
+interface ThrottleStore {
+  lockedUntil(key: string): Promise<Date | null>;
+  /** Counts one failure (forgetting counts older than the reset period); returns the count. */
+  recordFailure(key: string, now: Date): Promise<number>;
+  lock(key: string, until: Date): Promise<void>;
+  clear(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function databaseStore(prisma: PrismaClient, policy: ThrottlePolicy): ThrottleStore {
+  return {
+    async lockedUntil(key) {
+      return (await prisma.loginThrottle.findUnique({ where: { key }, select: { lockedUntil: true } }))?.lockedUntil ?? null;
+    },
+    async recordFailure(key, now) {
+      const row = await prisma.loginThrottle.findUnique({ where: { key } });
+      const stale = !row || now.getTime() - row.lastFailureAt.getTime() > policy.resetSeconds * 1000;
+      const updated = stale
+        ? await prisma.loginThrottle.upsert({ where: { key }, create: { key, failures: 1, lastFailureAt: now }, update: { failures: 1, lastFailureAt: now, lockedUntil: null } })
+        : await prisma.loginThrottle.update({ where: { key }, data: { failures: { increment: 1 }, lastFailureAt: now } });
+      return updated.failures;
+    },
+    async lock(key, until) {
+      await prisma.loginThrottle.update({ where: { key }, data: { lockedUntil: until } });
+    },
+    async clear(key) {
+      await prisma.loginThrottle.deleteMany({ where: { key } });
+    },
+    async close() {},
+  };
+}
+
+/** A Redis hash per key, expiring once no failure has come for the reset period. */
+function redisStore(url: string, prefix: string, policy: ThrottlePolicy): ThrottleStore {
+  // Fail fast instead of queueing commands while Redis is away (no silent waits at login).
+  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  // Connected on first use, so that commands which never sign anyone in never open it.
+  let connected: Promise<void> | undefined;
+  const ready = () => (connected ??= redis.connect());
+  const k = (key: string) => `${prefix}throttle:${key}`;
+  return {
+    async lockedUntil(key) {
+      await ready();
+      const value = await redis.hget(k(key), 'lockedUntil');
+      return value ? new Date(Number(value)) : null;
+    },
+    async recordFailure(key) {
+      await ready();
+      const [[, failures]] = (await redis.multi().hincrby(k(key), 'failures', 1).expire(k(key), policy.resetSeconds).exec()) as [[null, number]];
+      return failures;
+    },
+    async lock(key, until) {
+      await ready();
+      await redis
+        .multi()
+        .hset(k(key), 'lockedUntil', String(until.getTime()))
+        .expire(k(key), Math.max(policy.resetSeconds, Math.ceil((until.getTime() - Date.now()) / 1000)))
+        .exec();
+    },
+    async clear(key) {
+      await ready();
+      await redis.del(k(key));
+    },
+    async close() {
+      if (connected) await connected.catch(() => undefined);
+      redis.disconnect();
+    },
+  };
+}
+
 /**
- * Failed sign-ins counted per account and per client address, in the database so that every
- * instance shares them. Unknown emails are counted like known ones (no enumeration).
+ * Failed sign-ins counted per account and per client address, shared by every instance. Unknown
+ * emails are counted like known ones (no enumeration).
  */
-export function createLoginThrottle(prisma: PrismaClient, audit: AuditService, policy: ThrottlePolicy = DEFAULT_THROTTLE_POLICY) {
+export function createLoginThrottle(
+  prisma: PrismaClient,
+  audit: AuditService,
+  policy: ThrottlePolicy = DEFAULT_THROTTLE_POLICY,
+  redis?: { url: string; prefix: string },
+) {
+  const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(prisma, policy);
   const threshold = (key: string) => (key.startsWith('ip:') ? policy.ipMaxFailures : policy.maxFailures);
 
   return {
     /** Seconds the key must still wait, 0 when it may try. */
     async retryAfter(key: string, now = new Date()): Promise<number> {
-      const row = await prisma.loginThrottle.findUnique({ where: { key } });
-      return row?.lockedUntil && row.lockedUntil > now ? Math.ceil((row.lockedUntil.getTime() - now.getTime()) / 1000) : 0;
+      const until = await store.lockedUntil(key);
+      return until && until > now ? Math.ceil((until.getTime() - now.getTime()) / 1000) : 0;
     },
 
     /** Counts a failure against each key; the waits grow past the thresholds. */
     async fail(keys: string[], who: Actor, now = new Date()): Promise<void> {
       for (const key of keys) {
-        const row = await prisma.loginThrottle.findUnique({ where: { key } });
-        const stale = !row || now.getTime() - row.lastFailureAt.getTime() > policy.resetSeconds * 1000;
-        const updated = stale
-          ? await prisma.loginThrottle.upsert({ where: { key }, create: { key, failures: 1, lastFailureAt: now }, update: { failures: 1, lastFailureAt: now, lockedUntil: null } })
-          : await prisma.loginThrottle.update({ where: { key }, data: { failures: { increment: 1 }, lastFailureAt: now } });
-        const over = updated.failures - threshold(key) + 1;
+        const failures = await store.recordFailure(key, now);
+        const over = failures - threshold(key) + 1;
         if (over > 0) {
           const wait = Math.min(policy.waitIncrementSeconds * over, policy.maxWaitSeconds);
-          await prisma.loginThrottle.update({ where: { key }, data: { lockedUntil: new Date(now.getTime() + wait * 1000) } });
-          await audit.record(who, 'login.throttled', key, { failures: updated.failures, waitSeconds: wait });
+          await store.lock(key, new Date(now.getTime() + wait * 1000));
+          await audit.record(who, 'login.throttled', key, { failures, waitSeconds: wait });
         }
       }
     },
 
     /** A successful sign-in clears the account's count (not the address's). */
     async succeed(key: string): Promise<void> {
-      await prisma.loginThrottle.deleteMany({ where: { key } });
+      await store.clear(key);
     },
+
+    close: () => store.close(),
   };
 }
 
