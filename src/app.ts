@@ -111,7 +111,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
     await app.register(cookie, { secret: [...cookieSecrets] });
-    await app.register(providerRoutes, { oidc, clients: services.clients, jwksCacheSeconds: config.keys.jwksCacheSeconds });
+    await app.register(providerRoutes, { oidc, clients: services.clients, jwksCacheSeconds: config.keys.jwksCacheSeconds, issuer: config.issuer, views });
     await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: cookieSecrets[0]!, metrics });
     await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, prisma: db.prisma, version: PACKAGE_VERSION });
 

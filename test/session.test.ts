@@ -46,4 +46,22 @@ describe('browser sessions', () => {
     const session = await server.current.db.prisma.oidcPayload.findUnique({ where: { model_id: { model: 'Session', id: ua.cookies.get('_session')! } } });
     expect(session?.accountId).toBe(app.userId);
   });
+
+  it('refuses a logout confirmation posted from another site, even with the right token', async () => {
+    const ua = new UserAgent();
+    const { tokens } = await loginAndExchange(ua, config, { login: app });
+    const page = await ua.follow(`${server.issuer}/session/end?${new URLSearchParams({ id_token_hint: tokens.id_token!, client_id: app.clientId })}`);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.res.text())![1]!;
+    const confirm = (origin: string, site: string) =>
+      ua.request(`${server.issuer}/session/end/confirm`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': site },
+        body: new URLSearchParams({ xsrf, logout: 'yes' }),
+      });
+    const forged = await confirm('https://evil.example', 'cross-site');
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).toContain('You are still signed in');
+    const still = await authorize(ua, config, { prompt: 'none', consent: false, scope: 'openid' });
+    expect(still.callbackUrl.searchParams.get('code')).toBeTruthy();
+  });
 });

@@ -12,6 +12,7 @@ import { normalizeEmail } from '../users/service.ts';
 import { accountKey, ipKey } from '../users/throttle.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import type { Views } from './views.ts';
+import { isCrossSite } from './origin.ts';
 
 export interface InteractionDeps {
   /** The provider in service; read per request, since a key change swaps it. */
@@ -90,17 +91,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     return client?.clientName ?? String(clientId);
   }
 
-  /**
-   * A form must come from our own pages. Browsers say where a request comes from in
-   * Sec-Fetch-Site, and in Origin unless the page's Referrer-Policy (no-referrer) makes it "null";
-   * whichever is present must say "here". The CSRF token is checked after this either way.
-   */
+  /** A form must come from our own pages (and carry a valid CSRF token, checked next). */
   function checkOrigin(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
-    const site = req.headers['sec-fetch-site'];
-    const origin = req.headers.origin;
-    const foreignSite = site !== undefined && site !== 'same-origin' && site !== 'none';
-    const foreignOrigin = origin !== undefined && origin !== 'null' && origin !== issuerOrigin;
-    done(foreignSite || foreignOrigin ? new FormRejected() : undefined);
+    done(isCrossSite(req.headers, issuerOrigin) ? new FormRejected() : undefined);
   }
   const formGuards = { onRequest: [checkOrigin], preHandler: [app.csrfProtection] };
 

@@ -3,6 +3,8 @@ import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.ts';
 import { CLIENT_CORS_ROUTES, PROVIDER_ROUTES } from '../oidc/provider.ts';
 import type { OidcHolder } from '../oidc/keyring.ts';
+import { isCrossSite } from './origin.ts';
+import type { Views } from './views.ts';
 
 /** The provider reads at most 56 KiB of body; a larger declared body is refused up front with 413. */
 const PROVIDER_BODY_LIMIT = 56 * 1024;
@@ -12,7 +14,9 @@ const PROVIDER_BODY_LIMIT = 56 * 1024;
  * parses it itself), and the URL is not rewritten, so the endpoints it advertises are the
  * ones it serves.
  */
-export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; jwksCacheSeconds: number }) {
+export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; jwksCacheSeconds: number; issuer: string; views: Views }) {
+  const issuerOrigin = new URL(opts.issuer).origin;
+  const logoutConfirm = `${PROVIDER_ROUTES.end_session}/confirm`;
   // One Koa handler per provider instance (a key change swaps the provider).
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   const handlerFor = (provider: Provider) => {
@@ -33,6 +37,14 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
       async handler(request, reply) {
         if (Number(request.headers['content-length'] ?? 0) > PROVIDER_BODY_LIMIT) {
           return reply.code(413).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: 'request body too large' });
+        }
+        // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
+        if (request.method === 'POST' && request.url.split('?')[0] === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
+          return reply
+            .code(403)
+            .headers(opts.views.headers)
+            .type('text/html; charset=utf-8')
+            .send(opts.views.render('error', { title: 'This form cannot be accepted', message: 'The form was not sent from this site. You are still signed in.' }));
         }
         // A preflight names an origin but no client, and the provider would allow any origin.
         // Only origins that some enabled client registered get an answer with CORS headers;
