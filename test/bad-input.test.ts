@@ -198,6 +198,14 @@ describe('token endpoint', () => {
     await expect(oidc.fetchUserInfo(config, tokens.access_token, seeded.userId)).rejects.toBeDefined();
   });
 
+  it('lets exactly one of many parallel redemptions of a code succeed', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(new UserAgent(), config, { login: seeded, scope: 'openid offline_access' });
+    const body = { grant_type: 'authorization_code', code: callbackUrl.searchParams.get('code')!, redirect_uri: REDIRECT_URI, code_verifier: codeVerifier };
+    const results = await Promise.all(Array.from({ length: 8 }, () => tokenRequest(body)));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((r) => r.status !== 200)) expect(r.body.error).toBe('invalid_grant');
+  });
+
   it('refuses an expired code', async () => {
     const { callbackUrl, codeVerifier } = await authorize(new UserAgent(), config, { login: seeded, scope: 'openid' });
     // Age the stored code past its lifetime instead of waiting for it.
