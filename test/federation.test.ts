@@ -135,11 +135,15 @@ describe('Continue with Google', () => {
     html = await wrong.res.text();
     expect(html).toContain('Incorrect password.');
     expect((await admin.call<{ items: unknown[] }>('GET', `/admin/v1/users/${lindaId}/identities`)).body.items).toEqual([]);
+    // A wrong password here counts against the account like a failed sign-in.
+    const throttle = () => server.current.db.prisma.loginThrottle.findUnique({ where: { key: 'account:linda@example.com' } });
+    expect((await throttle())?.failures).toBe(1);
 
     const right = await ua.submit(step.url, html, formAction(html, '/link'), { link: /name="link" value="([^"]+)"/.exec(html)![1]!, password: 'linda password' }, REDIRECT_URI);
     const tokens = await finishAtApp(ua, right, pending);
     expect(tokens.claims()!.sub).toBe(lindaId);
     expect(tokens.claims()!.amr).toEqual(['fed', 'pwd']);
+    expect(await throttle()).toBeNull();
 
     // Remembered: the next Google sign-in goes straight through.
     google.signInAs(person);

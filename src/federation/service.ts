@@ -243,6 +243,12 @@ export function createFederationService(deps: FederationDeps) {
       return resolve(provider, claims, uid);
     },
 
+    /** The email of the account a pending link request is for (null when unknown or expired). */
+    async linkEmail(uid: string, linkId: string): Promise<string | null> {
+      const pending = await readPending<PendingLink>('FederatedLink', linkId);
+      return pending && pending.uid === uid ? pending.email : null;
+    },
+
     /** The "link your account" page's form: proves the local account with its password, once. */
     async link(uid: string, linkId: string, password: string): Promise<FederationOutcome | { kind: 'wrong_password'; email: string; providerName: string }> {
       const pending = await readPending<PendingLink>('FederatedLink', linkId);

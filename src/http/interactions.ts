@@ -253,13 +253,25 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/link`, formGuards, async (request, reply) => {
     const req = request as Req;
     const interaction = await details(req, reply, 'login');
-    const outcome = await federation.link(interaction.uid, field(req.body, 'link', 200), field(req.body, 'password', 4096));
+    const linkId = field(req.body, 'link', 200);
+    // The password typed here is a sign-in attempt like any other: the same throttling applies.
+    const email = await federation.linkEmail(interaction.uid, linkId);
+    const keys = email ? [accountKey(email), ipKey(req.ip)] : [ipKey(req.ip)];
+    const wait = Math.max(...(await Promise.all(keys.map((k) => throttle.retryAfter(k)))));
+    if (wait) {
+      await audit.record({ actor: 'anonymous', ip: req.ip }, 'login.throttled', keys[0]!, { retryAfterSeconds: wait, blocked: true, via: 'link' });
+      reply.header('retry-after', String(wait));
+      return page(reply, 429, 'error', { title: 'Too many attempts', message: `Too many failed sign-in attempts. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.`, retry: `${INTERACTION_PATH}/${interaction.uid}` });
+    }
+    const outcome = await federation.link(interaction.uid, linkId, field(req.body, 'password', 4096));
     if (outcome.kind === 'wrong_password') {
+      await throttle.fail(keys, { actor: 'anonymous', ip: req.ip });
       return page(reply, 401, 'link', {
-        uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), linkId: field(req.body, 'link', 200),
+        uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), linkId,
         email: outcome.email, providerName: outcome.providerName, error: 'Incorrect password.',
       });
     }
+    if (email) await throttle.succeed(accountKey(email));
     return federationOutcome(req, reply, interaction, outcome);
   });
 
