@@ -1,0 +1,88 @@
+// Refresh tokens, userinfo, disabled grants: RFC 9700 §2.2.2 / §4.14, OIDC Core §5.3, RFC 6750 §2.3.
+import * as oidc from 'openid-client';
+import { describe, expect, it } from 'vitest';
+import { seed } from '../helpers/cli.ts';
+import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { UserAgent } from '../helpers/user-agent.ts';
+import { basic, post, securityContext } from './setup.ts';
+
+const ctx = securityContext();
+const login = (scope = 'openid profile email offline_access') => loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app, scope }).then((r) => r.tokens);
+
+describe('refresh tokens', () => {
+  it("SEC-RT-01 another client's refresh token is refused", async () => {
+    const tokens = await login();
+    const other = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+    const res = await post(ctx, '/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, { authorization: basic(other.clientId, other.clientSecret!) });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('SEC-RT-02 scope widening on refresh is refused', async () => {
+    const tokens = await login('openid offline_access');
+    await expect(oidc.refreshTokenGrant(ctx.config, tokens.refresh_token!, { scope: 'openid offline_access email' })).rejects.toMatchObject({ error: 'invalid_scope' });
+  });
+
+  it('SEC-RT-03 an expired refresh token is refused (absolute lifetime)', async () => {
+    const tokens = await login();
+    await ctx.server.current.db.prisma.oidcPayload.updateMany({ where: { model: 'RefreshToken' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    await expect(oidc.refreshTokenGrant(ctx.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('SEC-RT-04 a password change ends refresh tokens', async () => {
+    const user = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+    const cfg = await discover(ctx.server.issuer, user.clientId, user.clientSecret);
+    const { tokens } = await loginAndExchange(new UserAgent(), cfg, { login: user });
+    await ctx.server.current.services.users.setPassword(user.userId, 'a brand new secret phrase', { actor: 'test' });
+    await expect(oidc.refreshTokenGrant(cfg, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('SEC-RT-05 no refresh token without offline_access', async () => {
+    const tokens = await login('openid email');
+    expect(tokens.refresh_token).toBeUndefined();
+  });
+});
+
+describe('userinfo', () => {
+  it('SEC-UI-01 an access token in the query string is refused', async () => {
+    const tokens = await login();
+    const res = await fetch(`${ctx.server.issuer}/userinfo?access_token=${tokens.access_token}`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
+  });
+
+  it('SEC-UI-02 a revoked access token is refused with 401 invalid_token', async () => {
+    const tokens = await login();
+    await oidc.tokenRevocation(ctx.config, tokens.access_token);
+    const res = await fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  it('SEC-UI-03 an expired access token is refused with 401', async () => {
+    const tokens = await login();
+    await ctx.server.current.db.prisma.oidcPayload.updateMany({ where: { model: 'AccessToken' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const res = await fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(res.status).toBe(401);
+  });
+
+  it('SEC-UI-04 a JWT access token for an API is not a userinfo token', async () => {
+    const { tokens } = await loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app, scope: 'openid read', resource: 'https://api.example.com' });
+    const res = await fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('disabled grants', () => {
+  it.each([
+    ['password', { grant_type: 'password', username: 'a@example.com', password: 'whatever1' }],
+    ['implicit', { grant_type: 'implicit' }],
+    ['device code', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: 'x' }],
+    ['CIBA', { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: 'x' }],
+    ['JWT bearer', { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'x.y.z' }],
+  ])('SEC-GR-01 %s: 400 unsupported_grant_type', async (_name, body) => {
+    const res = await post(ctx, '/token', body as Record<string, string>, { authorization: basic(ctx.app.clientId, ctx.app.clientSecret!) });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('unsupported_grant_type');
+  });
+});
