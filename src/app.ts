@@ -6,7 +6,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
-import { AppError } from './lib/errors.ts';
+import { AppError, badRequest } from './lib/errors.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from './lib/db-errors.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
 import { createLogger } from './logger.ts';
@@ -33,6 +33,12 @@ export interface App {
 
 const STYLESHEET = new URL('../public/style.css', import.meta.url);
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (depth > 20 || !value || typeof value !== 'object') return false;
+  return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v, depth + 1));
+}
 
 export interface BuildOptions {
   /** Where log lines go (standard output when absent). */
@@ -89,6 +95,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.addHook('onClose', async () => {
       await services.throttle.close();
       await db.close();
+    });
+    // No NUL characters in any parsed input: nothing legitimate contains them, and PostgreSQL
+    // refuses them in text (which would otherwise surface as a 500).
+    app.addHook('preHandler', async (req) => {
+      if (containsNul(req.query) || containsNul(req.params) || containsNul(req.body)) throw badRequest('NUL characters are not allowed in the request');
     });
     // Timed from the raw response, so that responses the provider writes itself count too.
     app.addHook('onRequest', async (req, reply) => {

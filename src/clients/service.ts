@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { containsText, type Client, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
+import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Client, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
 import { hashSecret, isSecretHash, randomId, randomToken, verifySecret } from '../lib/crypto.ts';
@@ -263,7 +263,14 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
     },
 
     async list(q: ListQuery): Promise<{ items: ClientView[]; total: number }> {
-      const where = q.name ? { name: containsText(provider, q.name) } : {};
+      const { piece, exact } = likeSafePiece(q.name ?? '');
+      const where = piece ? { name: containsText(provider, piece) } : {};
+      if (q.name && !exact) {
+        const needle = q.name.toLowerCase();
+        const rows = await prisma.client.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: LITERAL_SEARCH_SCAN_LIMIT });
+        const matched = rows.filter((c) => c.name.toLowerCase().includes(needle));
+        return { items: matched.slice(q.offset, q.offset + q.limit).map(toClientView), total: matched.length };
+      }
       const [rows, total] = await Promise.all([
         prisma.client.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: q.limit, skip: q.offset }),
         prisma.client.count({ where }),

@@ -93,3 +93,15 @@ export async function openDatabase(databaseUrl: string, observe?: QueryObserver)
 export function containsText(provider: DatabaseProvider, text: string): { contains: string } {
   return (provider === 'postgresql' ? { contains: text, mode: 'insensitive' } : { contains: text }) as { contains: string };
 }
+
+/**
+ * Prisma's `contains` passes LIKE wildcards (% and _) through. Text with them is searched by its
+ * longest wildcard-free piece in the database and matched exactly in memory, over at most this many rows.
+ */
+export const LITERAL_SEARCH_SCAN_LIMIT = 5000;
+
+export function likeSafePiece(text: string): { piece: string; exact: boolean } {
+  if (!/[%_\\]/.test(text)) return { piece: text, exact: true };
+  const piece = text.split(/[%_\\]/).sort((a, b) => b.length - a.length)[0] ?? '';
+  return { piece, exact: false };
+}

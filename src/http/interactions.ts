@@ -8,6 +8,7 @@ import type { Services } from '../services.ts';
 import type { Metrics } from '../metrics.ts';
 import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
 import { isDatabaseUnavailable } from '../lib/db-errors.ts';
+import { AppError } from '../lib/errors.ts';
 import { normalizeEmail } from '../users/service.ts';
 import { accountKey, ipKey } from '../users/throttle.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
@@ -135,6 +136,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         title: 'This form cannot be accepted',
         message: 'The form was not sent from this sign-in page, or it has expired. Go back to the application and start again.',
       });
+    }
+    if (err instanceof AppError && err.status < 500) {
+      return page(reply, err.status, 'error', { title: 'This request cannot be completed', message: err.message });
     }
     if (err.statusCode && err.statusCode < 500) {
       return page(reply, err.statusCode, 'error', { title: 'This request cannot be completed', message: 'The request was malformed.' });

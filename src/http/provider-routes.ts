@@ -53,6 +53,15 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
         if (request.method === 'OPTIONS' && origin && CLIENT_CORS_ROUTES.has(request.url.split('?')[0]!) && !(await opts.clients.isRegisteredOrigin(origin))) {
           return reply.code(204).header('vary', 'Origin').send();
         }
+        // A NUL character in the URL of a provider endpoint: refused before any lookup.
+        if (/%00/.test(request.url)) {
+          return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: 'NUL characters are not allowed in the request' });
+        }
+        // Pages the provider renders itself (e.g. the auto-submitting logout form) cannot be framed or sniffed.
+        reply.raw.setHeader('x-frame-options', 'DENY');
+        reply.raw.setHeader('x-content-type-options', 'nosniff');
+        reply.raw.setHeader('referrer-policy', 'no-referrer');
+        reply.raw.setHeader('content-security-policy', "frame-ancestors 'none'");
         // Resource servers may cache the JWKS this long; key rotation publishes new keys earlier than that.
         if (request.url === PROVIDER_ROUTES.jwks) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
         reply.hijack();

@@ -11,6 +11,9 @@ const expiry = (expiresIn?: number) => (expiresIn ? new Date(Date.now() + expire
 
 const isLive = (expiresAt: Date | null) => !expiresAt || expiresAt.getTime() > Date.now();
 
+/** Ids come from requests; one with a NUL character cannot exist (and PostgreSQL refuses it in a query). */
+const impossible = (value: string) => value.includes('\u0000');
+
 /**
  * Every protocol artifact lives in OidcPayload, keyed by (model, id), with the columns the
  * provider looks things up by. Grants have a table of their own so that a user's consents can be
@@ -43,6 +46,7 @@ class PayloadAdapter implements Adapter {
   }
 
   private async findWhere(where: { id: string } | { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
+    if (Object.values(where).some(impossible)) return undefined;
     const row = await this.prisma.oidcPayload.findFirst({ where: { model: this.model, ...where } });
     if (!row || !isLive(row.expiresAt)) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
@@ -113,6 +117,7 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (impossible(id)) return undefined;
     const row = await this.prisma.grant.findUnique({ where: { id } });
     return row && isLive(row.expiresAt) ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
   }
@@ -143,6 +148,7 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (impossible(id)) return undefined;
     const row = await this.prisma.client.findUnique({ where: { id } });
     if (!row || row.disabled) return undefined;
     const metadata = JSON.parse(row.metadata) as ClientMetadata;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import commonPassword from 'common-password-checker';
 import { z } from 'zod';
-import { containsText, type DatabaseProvider, type PrismaClient, type User } from '../db/index.ts';
+import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type DatabaseProvider, type PrismaClient, type User } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
@@ -142,7 +142,14 @@ export function createUserService(
 
     async list(query: UserListQuery): Promise<{ items: UserView[]; total: number }> {
       const q = query.q?.trim();
-      const where = q ? { OR: [{ email: containsText(provider, q.toLowerCase()) }, { name: containsText(provider, q) }] } : {};
+      const { piece, exact } = likeSafePiece(q ?? '');
+      const where = piece ? { OR: [{ email: containsText(provider, piece.toLowerCase()) }, { name: containsText(provider, piece) }] } : {};
+      if (q && !exact) {
+        const needle = q.toLowerCase();
+        const rows = await prisma.user.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: LITERAL_SEARCH_SCAN_LIMIT });
+        const matched = rows.filter((u) => u.email.includes(needle) || (u.name ?? '').toLowerCase().includes(needle));
+        return { items: matched.slice(query.offset, query.offset + query.limit).map(toUserView), total: matched.length };
+      }
       const [rows, total] = await Promise.all([
         prisma.user.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: query.limit, skip: query.offset }),
         prisma.user.count({ where }),

@@ -1,0 +1,211 @@
+// RP-initiated logout (OIDC RP-Initiated Logout 1.0; conformance "oidcc-rp-initiated-logout-*"),
+// injection (ASVS V5.3), Unicode identifiers (ASVS V2.1 / V6.2) and malformed input (ASVS V5.1).
+import * as oidc from 'openid-client';
+import { describe, expect, it } from 'vitest';
+import { idp } from '../helpers/cli.ts';
+import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { UserAgent } from '../helpers/user-agent.ts';
+import { post, securityContext } from './setup.ts';
+
+const ctx = securityContext();
+const POST_LOGOUT = 'http://127.0.0.1:8765/logged-out';
+
+async function logout(params: Record<string, string>) {
+  const url = new URL(`${ctx.server.issuer}/session/end`);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  return fetch(url, { redirect: 'manual' });
+}
+
+describe('RP-initiated logout', () => {
+  it.each([
+    ['an unregistered post_logout_redirect_uri', 'https://evil.example/bye'],
+    ['a registered one with an added query', `${POST_LOGOUT}?next=https://evil.example`],
+    ['a registered one with another path', 'http://127.0.0.1:8765/logged-out/extra'],
+  ])('SEC-LO-01 refuses %s: an error page, never a redirect', async (_name, target) => {
+    const { tokens } = await loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app });
+    const res = await logout({ id_token_hint: tokens.id_token!, post_logout_redirect_uri: target });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('post_logout_redirect_uri');
+  });
+
+  it('SEC-LO-02 never redirects to a post_logout_redirect_uri that no client vouches for (no id_token_hint, no client_id)', async () => {
+    const ua = new UserAgent();
+    const page = await ua.follow(`${ctx.server.issuer}/session/end?post_logout_redirect_uri=${encodeURIComponent('https://evil.example/bye')}`);
+    // Nobody is signed in: the provider's self-submitting form, posting to our own endpoint, unframeable.
+    expect(page.res.status).toBe(200);
+    expect(page.res.headers.get('x-frame-options')).toBe('DENY');
+    const html = await page.res.text();
+    expect(html).toContain(`action="${ctx.server.issuer}/session/end/confirm"`);
+    expect(html).not.toContain('evil.example');
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)![1]!;
+    const done = await ua.follow(`${ctx.server.issuer}/session/end/confirm`, undefined, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+      body: new URLSearchParams({ xsrf, logout: 'yes' }),
+    });
+    expect(done.url.startsWith(ctx.server.issuer)).toBe(true);
+    expect(done.res.status).toBe(200);
+    expect(await done.res.text()).toContain('Signed out');
+  });
+
+  it('SEC-LO-03 refuses a modified id_token_hint', async () => {
+    const { tokens } = await loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app });
+    const [h, p, s] = tokens.id_token!.split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url')}.${s}`;
+    const res = await logout({ id_token_hint: forged, post_logout_redirect_uri: POST_LOGOUT });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('id_token_hint');
+  });
+
+  it('SEC-LO-04 refuses a garbage id_token_hint', async () => {
+    const res = await logout({ id_token_hint: 'not-a-jwt' });
+    expect(res.status).toBe(400);
+  });
+
+  it('SEC-LO-05 after logout, prompt=none answers login_required', async () => {
+    const ua = new UserAgent();
+    const { tokens } = await loginAndExchange(ua, ctx.config, { login: ctx.app });
+    const page = await ua.follow(oidc.buildEndSessionUrl(ctx.config, { id_token_hint: tokens.id_token! }));
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.res.text())![1]!;
+    const done = await ua.request(`${ctx.server.issuer}/session/end/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+      body: new URLSearchParams({ xsrf, logout: 'yes' }),
+    });
+    expect([200, 303]).toContain(done.status);
+    const silent = await authorize(ua, ctx.config, { prompt: 'none', consent: false, scope: 'openid' });
+    expect(silent.callbackUrl.searchParams.get('error')).toBe('login_required');
+  });
+
+  it('SEC-LO-06 a logout confirmation with a wrong xsrf token does not sign out', async () => {
+    const ua = new UserAgent();
+    await loginAndExchange(ua, ctx.config, { login: ctx.app });
+    const res = await ua.request(`${ctx.server.issuer}/session/end/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+      body: new URLSearchParams({ xsrf: 'forged', logout: 'yes' }),
+    });
+    expect(res.status).toBe(400);
+    const still = await authorize(ua, ctx.config, { prompt: 'none', consent: false, scope: 'openid' });
+    expect(still.callbackUrl.searchParams.get('code')).toBeTruthy();
+  });
+});
+
+describe('injection', () => {
+  const payloads = ["' OR '1'='1", '"; DROP TABLE "User"; --', '\\\' OR 1=1 --', '{"$ne": null}', '%', '_'];
+
+  it.each(payloads)('SEC-IN-01 a login with email %j is just a failed login, and nothing changes', async (payload) => {
+    const before = await ctx.server.current.db.prisma.user.count();
+    const ua = new UserAgent();
+    const started = await authorize(ua, ctx.config, { consent: false });
+    const html = await started.last.res.text();
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
+    const action = new URL(/action="([^"]*\/login)"/.exec(html)![1]!, started.last.url);
+    const res = await ua.request(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer }, body: new URLSearchParams({ _csrf: csrf, email: payload, password: payload }) });
+    expect(res.status).toBe(401);
+    expect(await ctx.server.current.db.prisma.user.count()).toBe(before);
+  });
+
+  it.each(payloads)('SEC-IN-02 a user search for %j matches literally', async (payload) => {
+    const created = await idp(['users', 'list', '--q', payload, '--json'], ctx.server.env);
+    expect(created.code).toBe(0);
+    const { total } = created.json<{ total: number }>();
+    // Only "%" and "_" could match everything if they were wildcards; they must match literally.
+    expect(total).toBe(0);
+  });
+
+  it('SEC-IN-03 a JSON operator object where a string is expected is a 400, not a query', async () => {
+    const ops = (await idp(['clients', 'create', '--name', 'ops', '--admin', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
+    const token = (await post(ctx, '/token', { grant_type: 'client_credentials', scope: 'admin' }, { authorization: `Basic ${Buffer.from(`${ops.client_id}:${ops.client_secret}`).toString('base64')}` })).body.access_token!;
+    const res = await fetch(`${ctx.server.issuer}/admin/v1/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: { $ne: null }, password: 'x y z w v u' }),
+    });
+    expect(res.status).toBe(400);
+  });
+});
+
+describe('Unicode identifiers', () => {
+  it('SEC-UN-01 full-width and upper-case variants of an email are the same account', async () => {
+    const res = await idp(['users', 'create', '--email', 'ＡＬＩＣＥ２@EXAMPLE.COM', '--password', 'plum jacket orbit 7', '--json'], ctx.server.env);
+    expect(res.json()).toMatchObject({ email: 'alice2@example.com' });
+    const dup = await idp(['users', 'create', '--email', 'Alice2@example.com', '--password', 'plum jacket orbit 7'], ctx.server.env);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain('already exists');
+  });
+
+  it('SEC-UN-02 a password typed composed or decomposed is the same password (NFC)', async () => {
+    const composed = 'caf\u00e9 au lait 42';
+    const decomposed = 'cafe\u0301 au lait 42';
+    const created = await idp(['users', 'create', '--email', 'nfc@example.com', '--password', composed, '--json'], ctx.server.env);
+    expect(created.code).toBe(0);
+    expect(await ctx.server.current.services.users.authenticate('nfc@example.com', decomposed)).not.toBeNull();
+    expect(await ctx.server.current.services.users.authenticate('nfc@example.com', 'CAF\u00c9 AU LAIT 42')).toBeNull();
+  });
+
+  it('SEC-UN-03 a password is not truncated', async () => {
+    const long = `${'x'.repeat(100)}-the-rest-matters`;
+    await idp(['users', 'create', '--email', 'long@example.com', '--password', long], ctx.server.env);
+    expect(await ctx.server.current.services.users.authenticate('long@example.com', `${'x'.repeat(100)}-the-rest-differs`)).toBeNull();
+    expect(await ctx.server.current.services.users.authenticate('long@example.com', long)).not.toBeNull();
+  });
+
+  it('SEC-UN-04 a password over 1,024 characters is refused before hashing', async () => {
+    const res = await idp(['users', 'create', '--email', 'huge@example.com', '--password', 'x'.repeat(1025)], ctx.server.env);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('at most 1024 characters');
+  });
+});
+
+describe('NUL characters', () => {
+  it('SEC-MI-03 in the login form: 400, no lookup', async () => {
+    const ua = new UserAgent();
+    const started = await authorize(ua, ctx.config, { consent: false });
+    const html = await started.last.res.text();
+    const action = new URL(/action="([^"]*\/login)"/.exec(html)![1]!, started.last.url);
+    const res = await ua.request(action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+      body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html)![1]!, email: `a\u0000@example.com`, password: 'whatever12' }),
+    });
+    expect(res.status).toBe(400);
+  });
+
+  it('SEC-MI-04 in a client_id at the token endpoint: 401 invalid_client', async () => {
+    const res = await post(ctx, '/token', { grant_type: 'client_credentials', client_id: 'abc\u0000def', client_secret: 'x' });
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('invalid_client');
+  });
+
+  it('SEC-MI-05 in a code: 400 invalid_grant', async () => {
+    const res = await post(ctx, '/token', { grant_type: 'authorization_code', code: 'abc\u0000', redirect_uri: REDIRECT_URI, code_verifier: 'x'.repeat(43) }, { authorization: `Basic ${Buffer.from(`${ctx.app.clientId}:${ctx.app.clientSecret}`).toString('base64')}` });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+});
+
+describe('malformed input', () => {
+  it.each([
+    ['a nul byte in client_id', `/authorize?client_id=a%00b&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`],
+    ['invalid percent-encoding', '/authorize?client_id=%E0%A4%A&response_type=code'],
+    ['a 10 kB client_id', `/authorize?client_id=${'a'.repeat(10_000)}&response_type=code`],
+    ['an array-shaped parameter', '/authorize?client_id[]=x&response_type=code'],
+  ])('SEC-MI-01 %s at the authorization endpoint: 4xx, never 5xx', async (_name, path) => {
+    const res = await fetch(`${ctx.server.issuer}${path}`, { redirect: 'manual' });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+  });
+
+  it.each([
+    ['a JSON body', '{"grant_type":"client_credentials"}', 'application/json'],
+    ['a multipart body', '--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--x--', 'multipart/form-data; boundary=x'],
+    ['a body with a nul byte', 'grant_type=client_credentials%00', 'application/x-www-form-urlencoded'],
+  ])('SEC-MI-02 %s at the token endpoint: 4xx, never 5xx', async (_name, body, type) => {
+    const res = await fetch(`${ctx.server.issuer}/token`, { method: 'POST', headers: { 'content-type': type }, body });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+  });
+});
