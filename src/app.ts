@@ -8,7 +8,7 @@ import { openDatabase, type Database } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
 import { AppError, badRequest } from './lib/errors.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from './lib/db-errors.ts';
-import { persistedSecret } from './lib/server-secrets.ts';
+import { cookieSecrets } from './lib/server-secrets.ts';
 import { createLogger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createKeyring, type Keyring, type OidcHolder } from './oidc/keyring.ts';
@@ -45,19 +45,24 @@ export interface BuildOptions {
   logDestination?: DestinationStream;
 }
 
+/** Migrations applied, the admin API registered, the cookie keys at hand: what every start needs. */
+async function prepare(db: Database, services: Services, config: Config, log: Logger): Promise<readonly string[]> {
+  const applied = await migrate(db);
+  if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
+  await services.resources.ensureAdminApi();
+  return cookieSecrets(config, db.prisma);
+}
+
 /**
- * Brings the database to where every instance can start: migrations applied, signing keys and
- * generated secrets present. Run once before starting several processes at the same time.
+ * Brings the database to where every instance can start, signing keys included. Run once before
+ * starting several processes at the same time.
  */
 export async function prepareDatabase(config: Config, log: Logger): Promise<void> {
   const db = await openDatabase(config.databaseUrl);
   try {
-    const applied = await migrate(db);
-    if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
     const services = createServices(db, config, log);
-    await services.resources.ensureAdminApi();
+    await prepare(db, services, config, log);
     await services.keys.loadPrivateJwks();
-    if (!config.cookieSecrets) await persistedSecret(db.prisma, 'cookie-secret');
   } finally {
     await db.close();
   }
@@ -70,19 +75,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const lifecycle: Lifecycle = { closing: false };
   const db = await openDatabase(config.databaseUrl, (model, operation, seconds) => metrics.dbQueries.observe({ model, operation }, seconds));
   try {
-    const applied = await migrate(db);
-    if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
-
     const services = createServices(db, config, log);
-    await services.resources.ensureAdminApi();
-    const cookieSecrets = config.cookieSecrets ?? [await persistedSecret(db.prisma, 'cookie-secret')];
+    const secrets = await prepare(db, services, config, log);
     const views = createViews({ secure: config.issuer.startsWith('https:') });
     const keyring = await createKeyring({
       keys: services.keys,
       housekeeping: services.housekeeping,
       config,
       log,
-      build: (jwks) => createProvider({ config, prisma: db.prisma, jwks, cookieSecrets, services, views, log, metrics }),
+      build: (jwks) => createProvider({ config, prisma: db.prisma, jwks, cookieSecrets: secrets, services, views, log, metrics }),
     });
     const oidc = keyring.holder;
 
@@ -121,9 +122,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
-    await app.register(cookie, { secret: [...cookieSecrets] });
+    await app.register(cookie, { secret: [...secrets] });
     await app.register(providerRoutes, { oidc, clients: services.clients, jwksCacheSeconds: config.keys.jwksCacheSeconds, issuer: config.issuer, views });
-    await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: cookieSecrets[0]!, metrics });
+    await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: secrets[0]!, metrics });
     await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, prisma: db.prisma, version: PACKAGE_VERSION });
 
     const stylesheet = await readFile(STYLESHEET);

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config.ts';
 import { DatabaseUrlError, openDatabase, type Database } from '../db/index.ts';
 import { migrate, MigrationError } from '../db/migrate.ts';
 import { AppError, badRequest } from '../lib/errors.ts';
-import { persistedSecret } from '../lib/server-secrets.ts';
+import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
 import { createServices, type Services } from '../services.ts';
 import { KeyDecryptionError } from '../keys/service.ts';
@@ -463,7 +463,7 @@ export function buildCli(): Command {
           config,
           prisma: db.prisma,
           jwks: await services.keys.loadPrivateJwks(),
-          cookieSecrets: config.cookieSecrets ?? [await persistedSecret(db.prisma, 'cookie-secret')],
+          cookieSecrets: await cookieSecrets(config, db.prisma),
           services,
           views: createViews(),
           log: createLogger('silent'),

@@ -284,7 +284,8 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
 
     async update(clientId: string, patch: UpdateClientInput, who: Actor): Promise<ClientView> {
       const changes = parseInput(updateClientSchema, patch);
-      const current = toClientView(await find(clientId));
+      const row = await find(clientId);
+      const current = toClientView(row);
       const merged = parseInput(createClientSchema, {
         name: current.name,
         redirectUris: current.redirectUris,
@@ -295,10 +296,9 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         scope: current.scope,
         ...changes,
       });
-      const previous = JSON.parse((await find(clientId)).metadata) as ClientMetadata;
-      const row = await write(clientId, buildMetadata(clientId, merged, previous), { name: merged.name });
+      const updated = await write(clientId, buildMetadata(clientId, merged, JSON.parse(row.metadata) as ClientMetadata), { name: merged.name });
       await audit.record(who, 'client.updated', clientId, { fields: Object.keys(changes) });
-      return toClientView(row);
+      return toClientView(updated);
     },
 
     /** A disabled client cannot authenticate or be used, and loses every grant and token at once. */

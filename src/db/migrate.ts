@@ -7,11 +7,9 @@ import { migrationsDir, schemaFor, type DatabaseProvider } from './schema.ts';
 
 export { migrationsDir, schemaFor, schemaPath } from './schema.ts';
 
-
 export class MigrationError extends Error {
   override name = 'MigrationError';
 }
-
 
 /**
  * Prisma's schema engine compiled to WebAssembly. It is a wasm-bindgen "bundler" build,
@@ -111,19 +109,22 @@ export async function fullSchemaSql(db: Database, schema?: string): Promise<stri
   return diffDatamodels(db, null, schema ?? (await schemaFor(db.provider)));
 }
 
-/** The SQL that turns one datamodel into another (`from` null: an empty database). */
-export async function diffDatamodels(db: Database, from: string | null, to: string): Promise<string> {
+type DiffTarget = Parameters<SchemaEngine['diff']>[0]['from'];
+
+/** The SQL the schema engine writes to go from one schema state to another ('' when none). */
+async function diffSql(db: Database, from: DiffTarget, to: DiffTarget): Promise<string> {
   const { stdout } = await withSchemaEngine(db, (engine) =>
-    engine.diff({
-      from: from === null ? { tag: 'empty' } : { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: from }] },
-      to: { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: to }] },
-      script: true,
-      exitCode: null,
-      filters: { externalTables: [], externalEnums: [] },
-    }),
+    engine.diff({ from, to, script: true, exitCode: null, filters: { externalTables: [], externalEnums: [] } }),
   );
   const sql = stdout?.trim() ?? '';
   return sql === '-- This is an empty migration.' ? '' : sql;
+}
+
+const datamodel = (content: string): DiffTarget => ({ tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content }] });
+
+/** The SQL that turns one datamodel into another (`from` null: an empty database). */
+export async function diffDatamodels(db: Database, from: string | null, to: string): Promise<string> {
+  return diffSql(db, from === null ? { tag: 'empty' } : datamodel(from), datamodel(to));
 }
 
 /**
@@ -136,16 +137,6 @@ export async function sqliteSchemaDrift(db: Database): Promise<string> {
   if (!existing.migrationDirectories.length) return fullSchemaSql(db);
   await migrate(db);
   const schema = await schemaFor(db.provider);
-  const { stdout } = await withSchemaEngine(db, (engine) =>
-    engine.diff({
-      // The live database (after the migrations) against the schema.
-      from: { tag: 'schemaDatasource', files: [{ path: 'schema.prisma', content: schema }], configDir: '.' },
-      to: { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: schema }] },
-      script: true,
-      exitCode: null,
-      filters: { externalTables: [], externalEnums: [] },
-    }),
-  );
-  const sql = stdout?.trim() ?? '';
-  return sql === '-- This is an empty migration.' ? '' : sql;
+  // The live database (after the migrations) against the schema.
+  return diffSql(db, { tag: 'schemaDatasource', files: [{ path: 'schema.prisma', content: schema }], configDir: '.' }, datamodel(schema));
 }

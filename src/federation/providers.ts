@@ -189,29 +189,31 @@ export function createProviderService(prisma: PrismaClient, audit: AuditService,
       await audit.record(who, 'identity_provider.deleted', id);
     },
 
-    /** The providers shown on the login page, in order: Google from the environment first. */
-    async listEnabled(): Promise<UpstreamProvider[]> {
-      const rows = await prisma.identityProvider.findMany({ where: { enabled: true }, orderBy: { createdAt: 'asc' } });
+    /** The buttons on the login page, in order: Google from the environment first. No secret is read. */
+    async buttons(): Promise<{ id: string; label: string }[]> {
       const env = fromEnv();
-      const secret = rows.length ? await encryptionSecret() : '';
-      const fromDb = rows
-        .filter((r) => !env || r.id !== env.id)
-        .map((r) => ({
-          id: r.id,
-          name: r.name,
-          issuer: r.issuer,
-          clientId: r.clientId,
-          clientSecret: decrypt(r.clientSecretEnc, secret, PURPOSE),
-          scopes: r.scopes,
-          buttonLabel: r.buttonLabel,
-          hostedDomains: r.hostedDomains.split(' ').filter(Boolean),
-          version: r.updatedAt.toISOString(),
-        }));
-      return env ? [env, ...fromDb] : fromDb;
+      const rows = await prisma.identityProvider.findMany({ where: { enabled: true }, orderBy: { createdAt: 'asc' }, select: { id: true, buttonLabel: true } });
+      const fromDb = rows.filter((r) => !env || r.id !== env.id).map((r) => ({ id: r.id, label: r.buttonLabel }));
+      return env ? [{ id: env.id, label: env.buttonLabel }, ...fromDb] : fromDb;
     },
 
+    /** One enabled provider, its client secret decrypted, for the upstream leg of a sign-in. */
     async findEnabled(id: string): Promise<UpstreamProvider | undefined> {
-      return (await this.listEnabled()).find((p) => p.id === id);
+      const env = fromEnv();
+      if (env?.id === id) return env;
+      const r = await prisma.identityProvider.findUnique({ where: { id } });
+      if (!r?.enabled) return undefined;
+      return {
+        id: r.id,
+        name: r.name,
+        issuer: r.issuer,
+        clientId: r.clientId,
+        clientSecret: decrypt(r.clientSecretEnc, await encryptionSecret(), PURPOSE),
+        scopes: r.scopes,
+        buttonLabel: r.buttonLabel,
+        hostedDomains: r.hostedDomains.split(' ').filter(Boolean),
+        version: r.updatedAt.toISOString(),
+      };
     },
   };
 }

@@ -51,11 +51,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   const { oidc, views, config } = deps;
   const { users, audit, providers, federation, throttle } = deps.services;
   const issuerOrigin = new URL(config.issuer).origin;
+  const secure = config.issuer.startsWith('https:');
 
   await app.register(formbody);
   await app.register(csrf, {
-    cookieKey: config.issuer.startsWith('https:') ? '__Host-csrf' : 'csrf',
-    cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:'), signed: true },
+    cookieKey: secure ? '__Host-csrf' : 'csrf',
+    cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure, signed: true },
     // Tokens are bound to the interaction they were issued for.
     csrfOpts: { userInfo: true, hmacKey: deps.csrfKey },
     getUserInfo: (req) => (req.params as Params).uid,
@@ -102,16 +103,23 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
   /** The login page: email and password, and a button per enabled upstream provider. */
   async function loginPage(reply: FastifyReply, status: number, interaction: Interaction, extra: { error?: string; email?: unknown } = {}) {
-    const buttons = (await providers.listEnabled()).map((p) => ({ id: p.id, label: p.buttonLabel }));
     return page(reply, status, 'login', {
       uid: interaction.uid,
       clientName: await clientName(interaction.params.client_id),
       csrfToken: reply.generateCsrf({ userInfo: interaction.uid }),
       email: extra.email ?? interaction.params.login_hint,
       error: extra.error,
-      providers: buttons,
+      providers: await providers.buttons(),
     });
   }
+
+  const tooManyAttempts = (reply: FastifyReply, wait: number) => {
+    reply.header('retry-after', String(wait));
+    return `Too many failed sign-in attempts. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.`;
+  };
+
+  const upstreamDown = (reply: FastifyReply, interaction: Interaction, err: UpstreamUnavailable) =>
+    loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
 
   const signIn = (req: Req, reply: FastifyReply, accountId: string, amr: string[]) =>
     finish(req, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
@@ -153,10 +161,10 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
   app.get<{ Params: Params }>(`${INTERACTION_PATH}/:uid`, async (req, reply) => {
     const interaction = await details(req as Req, reply);
-    const name = await clientName(interaction.params.client_id);
-    const csrfToken = reply.generateCsrf({ userInfo: req.params.uid });
     if (interaction.prompt.name === 'login') return loginPage(reply, 200, interaction);
     if (interaction.prompt.name === 'consent') {
+      const name = await clientName(interaction.params.client_id);
+      const csrfToken = reply.generateCsrf({ userInfo: req.params.uid });
       const user = interaction.session?.accountId ? await users.findActive(interaction.session.accountId) : null;
       const d = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
       const permissions = (d.missingOIDCScope ?? []).map((s) => OPENID_SCOPE_TEXT[s] ?? s);
@@ -166,7 +174,6 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     throw new FormRejected();
   });
 
-  const secure = config.issuer.startsWith('https:');
   const DEVICE_COOKIE = secure ? '__Host-idp_device' : 'idp_device';
 
   /** The account this browser signed in to before (a signed, HttpOnly cookie), if any. */
@@ -186,14 +193,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
     // Throttling: the address, and the account unless this browser signed in to it before, so
     // that an attacker's failures cannot lock the owner out of their own devices.
-    let wait = await throttle.retryAfter(keys[1]);
-    const accountWait = await throttle.retryAfter(keys[0]);
-    if (accountWait > wait && !(trustedDeviceUser(req) && trustedDeviceUser(req) === (await users.idForEmail(email)))) wait = accountWait;
+    const device = trustedDeviceUser(req);
+    const trusted = device !== null && device === (await users.idForEmail(email));
+    const wait = await throttle.wait(trusted ? [keys[1]] : [...keys], who);
     if (wait) {
       deps.metrics?.logins.inc({ method: 'password', result: 'throttled' });
-      await audit.record(who, 'login.throttled', keys[wait === accountWait ? 0 : 1], { retryAfterSeconds: wait, blocked: true });
-      reply.header('retry-after', String(wait));
-      return loginPage(reply, 429, interaction, { email, error: `Too many failed sign-in attempts. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.` });
+      return loginPage(reply, 429, interaction, { email, error: tooManyAttempts(reply, wait) });
     }
 
     const user = await users.authenticate(email, field(req.body, 'password', 4096));
@@ -225,7 +230,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     try {
       return reply.redirect(await federation.start(interaction.uid, request.params.provider), 303);
     } catch (err) {
-      if (err instanceof UpstreamUnavailable) return loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
+      if (err instanceof UpstreamUnavailable) return upstreamDown(reply, interaction, err);
       throw err;
     }
   });
@@ -248,7 +253,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     try {
       outcome = await federation.complete(interaction.uid, request.params.provider, query);
     } catch (err) {
-      if (err instanceof UpstreamUnavailable) return loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
+      if (err instanceof UpstreamUnavailable) return upstreamDown(reply, interaction, err);
       throw err;
     }
     return federationOutcome(req, reply, interaction, outcome);
@@ -261,15 +266,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     // The password typed here is a sign-in attempt like any other: the same throttling applies.
     const email = await federation.linkEmail(interaction.uid, linkId);
     const keys = email ? [accountKey(email), ipKey(req.ip)] : [ipKey(req.ip)];
-    const wait = Math.max(...(await Promise.all(keys.map((k) => throttle.retryAfter(k)))));
-    if (wait) {
-      await audit.record({ actor: 'anonymous', ip: req.ip }, 'login.throttled', keys[0]!, { retryAfterSeconds: wait, blocked: true, via: 'link' });
-      reply.header('retry-after', String(wait));
-      return page(reply, 429, 'error', { title: 'Too many attempts', message: `Too many failed sign-in attempts. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.`, retry: `${INTERACTION_PATH}/${interaction.uid}` });
-    }
+    const who = { actor: 'anonymous', ip: req.ip };
+    const wait = await throttle.wait(keys, who, { via: 'link' });
+    if (wait) return page(reply, 429, 'error', { title: 'Too many attempts', message: tooManyAttempts(reply, wait), retry: `${INTERACTION_PATH}/${interaction.uid}` });
     const outcome = await federation.link(interaction.uid, linkId, field(req.body, 'password', 4096));
     if (outcome.kind === 'wrong_password') {
-      await throttle.fail(keys, { actor: 'anonymous', ip: req.ip });
+      await throttle.fail(keys, who);
       return page(reply, 401, 'link', {
         uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), linkId,
         email: outcome.email, providerName: outcome.providerName, error: 'Incorrect password.',

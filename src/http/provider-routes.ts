@@ -35,11 +35,12 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
       method: ['GET', 'HEAD', 'POST', 'OPTIONS', 'PUT', 'DELETE'],
       url,
       async handler(request, reply) {
+        const path = request.url.split('?')[0]!;
         if (Number(request.headers['content-length'] ?? 0) > PROVIDER_BODY_LIMIT) {
           return reply.code(413).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: 'request body too large' });
         }
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
-        if (request.method === 'POST' && request.url.split('?')[0] === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
+        if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
           return reply
             .code(403)
             .headers(opts.views.headers)
@@ -50,12 +51,8 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
         // Only origins that some enabled client registered get an answer with CORS headers;
         // the request itself is then checked against the calling client's own origins.
         const origin = request.headers.origin;
-        if (request.method === 'OPTIONS' && origin && CLIENT_CORS_ROUTES.has(request.url.split('?')[0]!) && !(await opts.clients.isRegisteredOrigin(origin))) {
+        if (request.method === 'OPTIONS' && origin && CLIENT_CORS_ROUTES.has(path) && !(await opts.clients.isRegisteredOrigin(origin))) {
           return reply.code(204).header('vary', 'Origin').send();
-        }
-        // A NUL character in the URL of a provider endpoint: refused before any lookup.
-        if (/%00/.test(request.url)) {
-          return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: 'NUL characters are not allowed in the request' });
         }
         // Pages the provider renders itself (e.g. the auto-submitting logout form) cannot be framed or sniffed.
         reply.raw.setHeader('x-frame-options', 'DENY');
@@ -63,7 +60,7 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
         reply.raw.setHeader('referrer-policy', 'no-referrer');
         reply.raw.setHeader('content-security-policy', "frame-ancestors 'none'");
         // Resource servers may cache the JWKS this long; key rotation publishes new keys earlier than that.
-        if (request.url === PROVIDER_ROUTES.jwks) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
+        if (path === PROVIDER_ROUTES.jwks) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
         reply.hijack();
         handlerFor(opts.oidc.current)(request.raw, reply.raw);
       },

@@ -1,3 +1,4 @@
+import type { Config } from '../config.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { randomToken } from './crypto.ts';
 import { isUniqueViolation } from './errors.ts';
@@ -16,4 +17,9 @@ export async function persistedSecret(prisma: PrismaClient, name: string): Promi
     if (!isUniqueViolation(err)) throw err;
     return (await prisma.serverSecret.findUniqueOrThrow({ where: { name } })).value;
   }
+}
+
+/** The cookie signing keys: configured (COOKIE_SECRETS), or one generated and kept in the database. */
+export async function cookieSecrets(config: Pick<Config, 'cookieSecrets'>, prisma: PrismaClient): Promise<readonly string[]> {
+  return config.cookieSecrets ?? [await persistedSecret(prisma, 'cookie-secret')];
 }

@@ -60,7 +60,6 @@ function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, dat
 
 type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; api_scopes?: string[] };
 
-
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, views, services } = deps;

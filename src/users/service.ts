@@ -103,11 +103,16 @@ export function createUserService(
     if (commonPassword(password)) throw badRequest('password: is one of the most common passwords (found in leaked-password lists); choose another');
   };
 
-  /** A password that verified is re-hashed when the configured cost changed since it was stored. */
-  async function rehashIfNeeded(user: User, password: string) {
-    if (user.passwordHash && argon2.needsRehash(user.passwordHash, ARGON2_OPTIONS)) {
-      await prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash: await argon2.hash(password, ARGON2_OPTIONS) } });
+  /**
+   * The user when `password` (NFC) matches their hash and they are enabled. A password that
+   * verified is re-hashed when the configured cost changed since it was stored.
+   */
+  async function checkPassword(user: User, hash: string, password: string): Promise<User | null> {
+    if (!(await argon2.verify(hash, password)) || user.disabled) return null;
+    if (argon2.needsRehash(hash, ARGON2_OPTIONS)) {
+      await prisma.user.updateMany({ where: { id: user.id, passwordHash: hash }, data: { passwordHash: await argon2.hash(password, ARGON2_OPTIONS) } });
     }
+    return user;
   }
 
   // Verified against when the email is unknown, so that an unknown account costs the same time
@@ -248,10 +253,8 @@ export function createUserService(
     async verifyPassword(id: string, password: string): Promise<User | null> {
       const user = await prisma.user.findUnique({ where: { id } });
       const normalized = password.normalize('NFC');
-      if (!user?.passwordHash || user.disabled || normalized.length > PASSWORD_MAX_LENGTH) return null;
-      if (!(await argon2.verify(user.passwordHash, normalized))) return null;
-      await rehashIfNeeded(user, normalized);
-      return user;
+      if (!user?.passwordHash || normalized.length > PASSWORD_MAX_LENGTH) return null;
+      return checkPassword(user, user.passwordHash, normalized);
     },
 
     /**
@@ -267,10 +270,7 @@ export function createUserService(
         await argon2.verify(await dummyHash, normalizedPassword);
         return null;
       }
-      const ok = await argon2.verify(user.passwordHash, normalizedPassword);
-      if (!ok || user.disabled) return null;
-      await rehashIfNeeded(user, normalizedPassword);
-      return user;
+      return checkPassword(user, user.passwordHash, normalizedPassword);
     },
   };
 }

@@ -106,10 +106,20 @@ export function createLoginThrottle(
   const threshold = (key: string) => (key.startsWith('ip:') ? policy.ipMaxFailures : policy.maxFailures);
 
   return {
-    /** Seconds the key must still wait, 0 when it may try. */
-    async retryAfter(key: string, now = new Date()): Promise<number> {
-      const until = await store.lockedUntil(key);
-      return until && until > now ? Math.ceil((until.getTime() - now.getTime()) / 1000) : 0;
+    /**
+     * Seconds a sign-in attempt must still wait: the longest wait among its keys, 0 when it may
+     * try. A blocked attempt is an audit event, against the key that blocks it.
+     */
+    async wait(keys: string[], who: Actor, details: Record<string, unknown> = {}, now = new Date()): Promise<number> {
+      let longest = 0;
+      let blocking = '';
+      for (const key of keys) {
+        const until = await store.lockedUntil(key);
+        const seconds = until && until > now ? Math.ceil((until.getTime() - now.getTime()) / 1000) : 0;
+        if (seconds > longest) [longest, blocking] = [seconds, key];
+      }
+      if (longest) await audit.record(who, 'login.throttled', blocking, { retryAfterSeconds: longest, blocked: true, ...details });
+      return longest;
     },
 
     /** Counts a failure against each key; the waits grow past the thresholds. */
