@@ -25,6 +25,7 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL: seconds(10 * 60),
   ID_TOKEN_TTL: seconds(10 * 60),
   REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+  REFRESH_TOKEN_IDLE_TTL: seconds(7 * 24 * 3600),
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
   INTERACTION_TTL: seconds(30 * 60),
@@ -73,7 +74,10 @@ export interface Config {
   readonly ttl: {
     readonly accessToken: number;
     readonly idToken: number;
+    /** Absolute, from the login; rotation never extends it. */
     readonly refreshToken: number;
+    /** A refresh token unused for this long expires, however much absolute lifetime is left. */
+    readonly refreshTokenIdle: number;
     readonly authorizationCode: number;
     readonly session: number;
     readonly interaction: number;
@@ -162,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       accessToken: e.ACCESS_TOKEN_TTL,
       idToken: e.ID_TOKEN_TTL,
       refreshToken: e.REFRESH_TOKEN_TTL,
+      refreshTokenIdle: Math.min(e.REFRESH_TOKEN_IDLE_TTL, e.REFRESH_TOKEN_TTL),
       authorizationCode: e.AUTHORIZATION_CODE_TTL,
       session: e.SESSION_TTL,
       interaction: e.INTERACTION_TTL,

@@ -4,7 +4,13 @@ import type { ClientService } from '../clients/service.ts';
 import { CLIENT_CORS_ROUTES, PROVIDER_ROUTES } from '../oidc/provider.ts';
 import type { OidcHolder } from '../oidc/keyring.ts';
 import { isCrossSite } from './origin.ts';
-import type { Views } from './views.ts';
+import { PROVIDER_PAGE_CSP, type Views } from './views.ts';
+
+/** The provider's endpoints that browsers visit, where it sets cookies. */
+const BROWSER_ROUTES = [PROVIDER_ROUTES.authorization, PROVIDER_ROUTES.end_session];
+
+/** Endpoints that only take form posts (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1, RFC 9126 §2). */
+const POST_ONLY_ROUTES: ReadonlySet<string> = new Set([PROVIDER_ROUTES.token, PROVIDER_ROUTES.revocation, PROVIDER_ROUTES.introspection, PROVIDER_ROUTES.pushed_authorization_request]);
 
 /** The provider reads at most 56 KiB of body; a larger declared body is refused up front with 413. */
 const PROVIDER_BODY_LIMIT = 56 * 1024;
@@ -17,6 +23,8 @@ const PROVIDER_BODY_LIMIT = 56 * 1024;
 export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; jwksCacheSeconds: number; issuer: string; views: Views }) {
   const issuerOrigin = new URL(opts.issuer).origin;
   const logoutConfirm = `${PROVIDER_ROUTES.end_session}/confirm`;
+  const secureIssuer = issuerOrigin.startsWith('https:');
+  const pageHeaders = Object.entries({ ...opts.views.headers, 'content-security-policy': PROVIDER_PAGE_CSP }).filter(([name]) => name !== 'cache-control');
   // One Koa handler per provider instance (a key change swaps the provider).
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   const handlerFor = (provider: Provider) => {
@@ -39,6 +47,18 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
         if (Number(request.headers['content-length'] ?? 0) > PROVIDER_BODY_LIMIT) {
           return reply.code(413).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: 'request body too large' });
         }
+        if (POST_ONLY_ROUTES.has(path) && request.method !== 'POST' && request.method !== 'OPTIONS') {
+          return reply.code(405).header('allow', 'POST').header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: `${path} accepts POST requests only` });
+        }
+        // Over https the browser endpoints set Secure cookies, which cannot be sent over plain
+        // http: say what is wrong instead of failing inside the provider.
+        if (secureIssuer && request.protocol !== 'https' && BROWSER_ROUTES.some((route) => path === route || path.startsWith(`${route}/`))) {
+          return reply
+            .code(400)
+            .headers(opts.views.headers)
+            .type('text/html; charset=utf-8')
+            .send(opts.views.render('error', { title: 'Use https', message: `This page is only served over https. Open ${opts.issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY=true so that its X-Forwarded-Proto is honoured.)` }));
+        }
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
         if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
           return reply
@@ -54,11 +74,9 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
         if (request.method === 'OPTIONS' && origin && CLIENT_CORS_ROUTES.has(path) && !(await opts.clients.isRegisteredOrigin(origin))) {
           return reply.code(204).header('vary', 'Origin').send();
         }
-        // Pages the provider renders itself (e.g. the auto-submitting logout form) cannot be framed or sniffed.
-        reply.raw.setHeader('x-frame-options', 'DENY');
-        reply.raw.setHeader('x-content-type-options', 'nosniff');
-        reply.raw.setHeader('referrer-policy', 'no-referrer');
-        reply.raw.setHeader('content-security-policy', "frame-ancestors 'none'");
+        // Pages the provider renders itself get the same headers as ours; caching is left to the
+        // provider (no-store on its pages and token responses, public on discovery and JWKS).
+        for (const [name, value] of pageHeaders) reply.raw.setHeader(name, value);
         // Resource servers may cache the JWKS this long; key rotation publishes new keys earlier than that.
         if (path === PROVIDER_ROUTES.jwks) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
         reply.hijack();

@@ -17,6 +17,14 @@ const HTML_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',
 };
 
+/**
+ * The provider writes a few pages itself: the form_post response and the logout form it submits
+ * when there is nothing to confirm. Each carries one fixed inline script that submits the form;
+ * the provider appends that script's sha256 to a `script-src` directive it finds, so exactly
+ * that script runs and nothing else ('report-sample' alone allows nothing).
+ */
+export const PROVIDER_PAGE_CSP = `${HTML_HEADERS['content-security-policy']}; script-src 'report-sample'`;
+
 /** Browsers remember to use https only for this host (sent only when the issuer is https). */
 const HSTS = { 'strict-transport-security': 'max-age=31536000; includeSubDomains' };
 

@@ -75,6 +75,12 @@ export function createProvider(deps: ProviderDeps): Provider {
     // Keygrip: the first key signs, the others still verify (rotation).
     cookies: {
       keys: [...deps.cookieSecrets],
+      // Over https, the prefixes make browsers refuse these cookies from plain http or another
+      // (sub)domain; __Host- needs path "/", which the interaction cookies (scoped to their
+      // interaction's path) do not have, so they get __Secure-.
+      names: secureCookies
+        ? { session: '__Host-session', interaction: '__Secure-interaction', resume: '__Secure-interaction_resume' }
+        : { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
       long: { httpOnly: true, sameSite: 'lax', secure: secureCookies },
       short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, path: '/' },
     },
@@ -190,8 +196,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
       IdToken: config.ttl.idToken,
-      // Absolute lifetime: a rotated token inherits what is left, so rotation never extends a login.
-      RefreshToken: (ctx) => ctx?.oidc?.entities.RotatedRefreshToken?.remainingTTL ?? config.ttl.refreshToken,
+      // Idle and absolute lifetimes: each rotation grants at most the idle lifetime, and never
+      // more than what is left of the absolute one, counted from the first issue (iiat).
+      RefreshToken: (_ctx, token) => {
+        const now = Math.floor(Date.now() / 1000);
+        const absoluteLeft = config.ttl.refreshToken - (now - (token.iiat ?? now));
+        return Math.max(1, Math.min(config.ttl.refreshTokenIdle, absoluteLeft));
+      },
       Session: config.ttl.session,
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,
