@@ -17,6 +17,8 @@ export interface AuthorizeOptions {
   /** Login credentials; omit when the session should already be signed in. */
   login?: { email: string; password: string };
   consent?: boolean;
+  /** More authorization request parameters (response_mode, ...). */
+  extra?: Record<string, string>;
 }
 
 /**
@@ -36,6 +38,7 @@ export async function authorize(ua: UserAgent, config: oidc.Configuration, opts:
     nonce,
     ...(opts.prompt ? { prompt: opts.prompt } : { prompt: 'consent' }),
     ...(opts.resource ? { resource: opts.resource } : {}),
+    ...opts.extra,
   });
 
   let step = await ua.follow(url, REDIRECT_URI);

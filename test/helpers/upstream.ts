@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose';
 import Provider from 'oidc-provider';
 
 /** The claims a Google account has in its ID token. */
@@ -95,10 +95,13 @@ export async function startGoogleStandIn(redirectUris: string[]): Promise<Upstre
 }
 
 /**
- * An upstream that misbehaves on purpose: its ID tokens are signed with a key it does not
- * publish, or are meant for another audience. Everything else is by the book.
+ * An upstream that misbehaves on purpose, in one way: its ID tokens are signed with a key it
+ * does not publish, meant for another audience, from another issuer, carry another nonce, are
+ * expired, or are not signed at all. Everything else is by the book.
  */
-export async function startForgingUpstream(mode: 'bad-signature' | 'wrong-audience'): Promise<Upstream> {
+export type Forgery = 'bad-signature' | 'wrong-audience' | 'wrong-issuer' | 'wrong-nonce' | 'expired' | 'alg-none';
+
+export async function startForgingUpstream(mode: Forgery): Promise<Upstream> {
   const server = createServer();
   const port = await listen(server);
   const issuer = `http://localhost:${port}`;
@@ -138,14 +141,17 @@ export async function startForgingUpstream(mode: 'bad-signature' | 'wrong-audien
       req.on('end', () => {
         const code = new URLSearchParams(body).get('code')!;
         const { nonce } = codes.get(code) ?? { nonce: '' };
-        void new SignJWT({ ...next, nonce })
-          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-          .setIssuer(issuer)
-          .setAudience(mode === 'wrong-audience' ? 'someone-else' : 'our-idp')
-          .setIssuedAt()
-          .setExpirationTime('5m')
-          .sign(signing.privateKey)
-          .then((idToken) => json({ access_token: 'at', token_type: 'Bearer', expires_in: 300, id_token: idToken }));
+        const now = Math.floor(Date.now() / 1000);
+        const claims = {
+          ...next,
+          nonce: mode === 'wrong-nonce' ? 'not-the-nonce' : nonce,
+          iss: mode === 'wrong-issuer' ? 'https://impostor.example' : issuer,
+          aud: mode === 'wrong-audience' ? 'someone-else' : 'our-idp',
+          iat: mode === 'expired' ? now - 3600 : now,
+          exp: mode === 'expired' ? now - 1800 : now + 300,
+        };
+        const idToken = mode === 'alg-none' ? Promise.resolve(new UnsecuredJWT(claims).encode()) : new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(signing.privateKey);
+        void idToken.then((id_token) => json({ access_token: 'at', token_type: 'Bearer', expires_in: 300, id_token }));
       });
       return;
     }

@@ -2,7 +2,20 @@
  * A minimal user agent for the HTML pages: it keeps cookies, follows redirects one at a time
  * (so tests can stop at the client's redirect URI) and fills forms from the real pages.
  */
+export interface UserAgentOptions {
+  /** Headers sent with every request (X-Forwarded-Proto from a pretend TLS proxy, say). */
+  headers?: Record<string, string>;
+  /** An https issuer served over plain http: URLs keep the public origin, requests go to the server's. */
+  proxy?: { publicOrigin: string; serverOrigin: string };
+}
+
 export class UserAgent {
+  private readonly options: UserAgentOptions;
+
+  constructor(options: UserAgentOptions = {}) {
+    this.options = options;
+  }
+
   /** Cookies by host name, as browsers keep them (ports share a host's cookies). */
   readonly jars = new Map<string, Map<string, string>>();
 
@@ -35,10 +48,12 @@ export class UserAgent {
   }
 
   async request(url: string | URL, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
+    const headers = new Headers({ ...this.options.headers, ...Object.fromEntries(new Headers(init.headers)) });
     const jar = this.jar(url);
     if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+    const { proxy } = this.options;
+    const target = proxy && String(url).startsWith(proxy.publicOrigin) ? proxy.serverOrigin + String(url).slice(proxy.publicOrigin.length) : url;
+    const res = await fetch(target, { ...init, headers, redirect: 'manual' });
     this.store(url, res);
     return res;
   }

@@ -3,9 +3,9 @@
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import { seed } from '../helpers/cli.ts';
-import { authorize, REDIRECT_URI } from '../helpers/flow.ts';
+import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
-import { basic, post, securityContext } from './setup.ts';
+import { basic, post, rowCounts, securityContext } from './setup.ts';
 
 const ctx = securityContext();
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
@@ -82,11 +82,116 @@ describe('authorization requests', () => {
     expect(location!.searchParams.get('error')).toBe('request_not_supported');
   });
 
-  it.each([['token'], ['id_token token'], ['none']])('SEC-AZ-08 response_type=%s is refused (no tokens in the front channel)', async (rt) => {
+  it('SEC-AZ-09 an unregistered resource is refused with invalid_target', async () => {
+    const { status, location } = await errorOf(authorizationUrl({ resource: 'https://unknown.example.com' }));
+    expect(status).toBe(303);
+    expect(location!.searchParams.get('error')).toBe('invalid_target');
+  });
+
+  it.each([['token'], ['id_token token'], ['none'], ['id_token'], ['code id_token'], ['code token']])('SEC-AZ-08 response_type=%s is refused (no tokens in the front channel)', async (rt) => {
     const { status, location } = await errorOf(authorizationUrl({ response_type: rt }));
     expect(status).toBe(303);
     expect(location!.href).not.toMatch(/access_token=|id_token=/);
     expect(location!.searchParams.get('error') ?? new URLSearchParams(location!.hash.slice(1)).get('error')).toBe('unsupported_response_type');
+  });
+});
+
+describe('redirect_uri: exact match against the registered value', () => {
+  it.each([
+    ['a trailing slash', `${REDIRECT_URI}/`],
+    ['an added query', `${REDIRECT_URI}?next=/`],
+    ['another path', 'http://127.0.0.1:8765/callback2'],
+    ['dot segments', 'http://127.0.0.1:8765/x/../callback'],
+    ['another path case', 'http://127.0.0.1:8765/Callback'],
+    ['another scheme case', 'HTTP://127.0.0.1:8765/callback'],
+    ['another port', 'http://127.0.0.1:8766/callback'],
+    ['another scheme', 'https://127.0.0.1:8765/callback'],
+    ['a fragment', `${REDIRECT_URI}#x`],
+    ['userinfo', 'http://user@127.0.0.1:8765/callback'],
+    ['percent-encoding', 'http://127.0.0.1:8765/%63allback'],
+    ['another host', 'https://evil.example/callback'],
+    ['a javascript: URI', 'javascript:alert(1)'],
+    ['a relative reference', '/callback'],
+  ])('SEC-RU-01 a redirect_uri with %s: an error page, never a redirect, nothing stored', async (_name, redirectUri) => {
+    const before = await rowCounts(ctx);
+    const res = await fetch(authorizationUrl({ redirect_uri: redirectUri }), { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('redirect_uri did not match any of the client&#39;s registered redirect_uris');
+    expect(await rowCounts(ctx)).toEqual(before);
+  });
+
+  it('SEC-RU-02 the registered value itself is accepted (control)', async () => {
+    const { status, location } = await errorOf(authorizationUrl({}));
+    expect(status).toBe(303);
+    expect(location!.pathname).toMatch(/^\/interaction\//);
+  });
+});
+
+describe('PKCE', () => {
+  it.each([
+    ['missing', { code_challenge: null, code_challenge_method: null }],
+    ['plain', { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }],
+    ['malformed (too short)', { code_challenge: 'short' }],
+    ['of an unknown method', { code_challenge_method: 'S512' }],
+  ])('SEC-PK-01 a code_challenge %s: invalid_request at the redirect URI with state, nothing stored', async (_name, overrides) => {
+    const before = await rowCounts(ctx);
+    const { status, location } = await errorOf(authorizationUrl(overrides));
+    expect(status).toBe(303);
+    expect(location!.href.startsWith(`${REDIRECT_URI}?`)).toBe(true);
+    expect(location!.searchParams.get('error')).toBe('invalid_request');
+    expect(location!.searchParams.get('state')).toBe('st-1');
+    expect(await rowCounts(ctx)).toEqual(before);
+  });
+
+  it('SEC-PK-02 a wrong verifier is refused with invalid_grant, and the code still works for its owner', async () => {
+    const r = await authorize(new UserAgent(), ctx.config, { login: ctx.app, scope: 'openid' });
+    const code = r.callbackUrl.searchParams.get('code')!;
+    const wrong = await redeem(code, oidc.randomPKCECodeVerifier());
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error).toBe('invalid_grant');
+    expect((await redeem(code, r.codeVerifier)).status).toBe(200);
+  });
+});
+
+describe('response modes', () => {
+  it('SEC-RM-01 form_post: an auto-posting form to the registered redirect URI with code, state and iss; never cached or framed', async () => {
+    const r = await authorize(new UserAgent(), ctx.config, { login: ctx.app, scope: 'openid', extra: { response_mode: 'form_post' } });
+    const res = r.last.res;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    const html = await res.text();
+    expect(html).toContain(`action="${REDIRECT_URI}"`);
+    expect(html).toMatch(/name="code" value="[^"]+"/);
+    expect(html).toContain(`name="state" value="${r.state}"`);
+    expect(html).toContain(`name="iss" value="${ctx.server.issuer}"`);
+  });
+
+  it('SEC-RM-02 form_post with an unregistered redirect_uri: an error page, no form', async () => {
+    const res = await fetch(authorizationUrl({ response_mode: 'form_post', redirect_uri: 'https://evil.example/cb' }));
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).not.toContain('evil.example');
+    expect(html).not.toContain('<form');
+  });
+
+  it.each([['query.jwt'], ['web_message'], ['nonsense']])('SEC-RM-03 response_mode=%s is refused with unsupported_response_mode', async (mode) => {
+    const before = await rowCounts(ctx);
+    const { status, location } = await errorOf(authorizationUrl({ response_mode: mode }));
+    expect(status).toBe(303);
+    expect(location!.href.startsWith(REDIRECT_URI)).toBe(true);
+    expect(location!.searchParams.get('error')).toBe('unsupported_response_mode');
+    expect(await rowCounts(ctx)).toEqual(before);
+  });
+
+  it('SEC-RM-04 a fragment-mode error stays in the fragment, with state and iss', async () => {
+    const { location } = await errorOf(authorizationUrl({ response_mode: 'fragment', code_challenge: null, code_challenge_method: null }));
+    const fragment = new URLSearchParams(location!.hash.slice(1));
+    expect(location!.search).toBe('');
+    expect(fragment.get('error')).toBe('invalid_request');
+    expect(fragment.get('state')).toBe('st-1');
+    expect(fragment.get('iss')).toBe(ctx.server.issuer);
   });
 });
 
@@ -116,6 +221,40 @@ describe('code redemption', () => {
     const res = await post(ctx, '/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }, { authorization: basic(ctx.app.clientId, ctx.app.clientSecret!) });
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('SEC-CR-05 a replayed code is refused, and what the first redemption issued is revoked', async () => {
+    const { tokens, callbackUrl, codeVerifier } = await loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app });
+    const replay = await redeem(callbackUrl.searchParams.get('code')!, codeVerifier);
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe('invalid_grant');
+    await expect(oidc.refreshTokenGrant(ctx.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const userinfo = await fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(userinfo.status).toBe(401);
+  });
+
+  it('SEC-CR-06 of 8 parallel redemptions of one code, exactly one succeeds', async () => {
+    const { code, verifier } = await codeFor();
+    const results = await Promise.all(Array.from({ length: 8 }, () => redeem(code, verifier)));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((r) => r.status !== 200)) expect(r.body.error).toBe('invalid_grant');
+  });
+
+  it('SEC-CR-07 an expired code is refused', async () => {
+    const { code, verifier } = await codeFor();
+    // Age the stored code past its lifetime instead of waiting for it.
+    await ctx.server.current.db.prisma.oidcPayload.updateMany({ where: { model: 'AuthorizationCode' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const res = await redeem(code, verifier);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('SEC-CR-08 a made-up code is refused, and nothing changes', async () => {
+    const before = await rowCounts(ctx);
+    const res = await redeem('not-a-code', oidc.randomPKCECodeVerifier());
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+    expect(await rowCounts(ctx)).toEqual(before);
   });
 
   it('SEC-CR-04 a verifier of the wrong length is refused', async () => {

@@ -70,10 +70,25 @@ describe('client authentication', () => {
 });
 
 describe('token endpoint', () => {
-  it('SEC-TE-01 GET /token is refused (no tokens over GET)', async () => {
-    const res = await fetch(`${ctx.server.issuer}/token?grant_type=client_credentials`);
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
+  it.each([['/token'], ['/token/revocation'], ['/token/introspection']])('SEC-TE-01 GET %s is refused with 405 and Allow: POST (no tokens over GET)', async (path) => {
+    const res = await fetch(`${ctx.server.issuer}${path}?grant_type=client_credentials&client_id=${ctx.app.clientId}&client_secret=${ctx.app.clientSecret}`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
+  });
+
+  it('SEC-TE-03 a token request without grant_type: 400 invalid_request', async () => {
+    const res = await post(ctx, '/token', {}, { authorization: basic(ctx.app.clientId, ctx.app.clientSecret!) });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+  });
+
+  it('SEC-TE-04 client_credentials for an unregistered resource: 400 invalid_target, no token', async () => {
+    const m2m = (await idp(['clients', 'create', '--name', 'm2m', '--grant-type', 'client_credentials', '--scope', 'read', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
+    const res = await post(ctx, '/token', { ...cc, resource: 'https://unknown.example.com' }, { authorization: basic(m2m.client_id, m2m.client_secret) });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_target');
+    expect(res.body.access_token).toBeUndefined();
   });
 
   it('SEC-TE-02 token responses, successful or not, are no-store', async () => {

@@ -4,11 +4,14 @@ import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import { idp } from '../helpers/cli.ts';
 import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
-import { UserAgent } from '../helpers/user-agent.ts';
-import { post, securityContext } from './setup.ts';
+import { formAction, UserAgent } from '../helpers/user-agent.ts';
+import { adminApi, type AdminApi } from '../helpers/admin.ts';
+import { post, rowCounts, securityContext } from './setup.ts';
 
 const ctx = securityContext();
 const POST_LOGOUT = 'http://127.0.0.1:8765/logged-out';
+let adminClient: AdminApi | undefined;
+const admin = async () => (adminClient ??= await adminApi(ctx.server));
 
 async function logout(params: Record<string, string>) {
   const url = new URL(`${ctx.server.issuer}/session/end`);
@@ -116,15 +119,37 @@ describe('injection', () => {
     expect(total).toBe(0);
   });
 
-  it('SEC-IN-03 a JSON operator object where a string is expected is a 400, not a query', async () => {
-    const ops = (await idp(['clients', 'create', '--name', 'ops', '--admin', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
-    const token = (await post(ctx, '/token', { grant_type: 'client_credentials', scope: 'admin' }, { authorization: `Basic ${Buffer.from(`${ops.client_id}:${ops.client_secret}`).toString('base64')}` })).body.access_token!;
-    const res = await fetch(`${ctx.server.issuer}/admin/v1/users`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ email: { $ne: null }, password: 'x y z w v u' }),
-    });
+  it.each([
+    ['POST /admin/v1/users', 'email', { email: { $ne: null }, password: 'x y z w v u' }],
+    ['POST /admin/v1/users', 'password', { email: 'op@example.com', password: { $gt: '' } }],
+    ['POST /admin/v1/clients', 'name', { name: { $ne: null }, redirectUris: [REDIRECT_URI] }],
+    ['POST /admin/v1/clients', 'redirectUris', { name: 'x', redirectUris: [{ $regex: '.*' }] }],
+    ['POST /admin/v1/resources', 'identifier', { identifier: { $ne: null }, scopes: ['read'] }],
+  ])('SEC-IN-03 %s with a JSON operator object as %s: 400 naming the field, nothing stored', async (route, field, body) => {
+    const [method, path] = route.split(' ') as [string, string];
+    const api = await admin();
+    await api.token();
+    const before = await rowCounts(ctx);
+    const res = await api.call<{ error: string; error_description: string }>(method, path, body);
     expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+    expect(res.body.error_description).toContain(field);
+    expect(await rowCounts(ctx)).toEqual(before);
+  });
+
+  it.each(payloads)('SEC-IN-04 SQL metacharacters in a client name (%j) are stored and found literally', async (payload) => {
+    const api = await admin();
+    const created = await api.call<{ client: { clientId: string; name: string } }>('POST', '/admin/v1/clients', { name: `app ${payload}`, redirectUris: [REDIRECT_URI] });
+    expect(created.status).toBe(201);
+    expect(created.body.client.name).toBe(`app ${payload}`);
+    const found = await api.call<{ items: { clientId: string }[] }>('GET', `/admin/v1/clients?${new URLSearchParams({ name: `app ${payload}` })}`);
+    expect(found.body.items.map((c) => c.clientId)).toEqual([created.body.client.clientId]);
+  });
+
+  it.each(payloads)('SEC-IN-05 an admin user search for %j over REST matches literally', async (payload) => {
+    const found = await (await admin()).call<{ total: number }>('GET', `/admin/v1/users?${new URLSearchParams({ q: payload })}`);
+    expect(found.status).toBe(200);
+    expect(found.body.total).toBe(0);
   });
 });
 
@@ -195,17 +220,54 @@ describe('malformed input', () => {
     ['an array-shaped parameter', '/authorize?client_id[]=x&response_type=code'],
   ])('SEC-MI-01 %s at the authorization endpoint: 4xx, never 5xx', async (_name, path) => {
     const res = await fetch(`${ctx.server.issuer}${path}`, { redirect: 'manual' });
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
+    expect(res.status).toBe(400);
   });
 
   it.each([
     ['a JSON body', '{"grant_type":"client_credentials"}', 'application/json'],
     ['a multipart body', '--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--x--', 'multipart/form-data; boundary=x'],
     ['a body with a nul byte', 'grant_type=client_credentials%00', 'application/x-www-form-urlencoded'],
-  ])('SEC-MI-02 %s at the token endpoint: 4xx, never 5xx', async (_name, body, type) => {
+    ['a truncated JSON body', '{"grant_type":', 'application/json'],
+    ['a text/plain body', 'grant_type=client_credentials', 'text/plain'],
+  ])('SEC-MI-02 %s at the token endpoint: 400 invalid_request, never 5xx', async (_name, body, type) => {
     const res = await fetch(`${ctx.server.issuer}/token`, { method: 'POST', headers: { 'content-type': type }, body });
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
+  });
+
+  it('SEC-MI-09 an unknown or expired interaction: a friendly 400 page, no stack trace', async () => {
+    const res = await fetch(`${ctx.server.issuer}/interaction/does-not-exist`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    const html = await res.text();
+    expect(html).toContain('This sign-in has expired');
+    expect(html).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('SEC-MI-06 a 100 kB query string: 431, never 5xx', async () => {
+    const res = await fetch(`${ctx.server.issuer}/authorize?client_id=${ctx.app.clientId}&state=${'x'.repeat(100_000)}`, { redirect: 'manual' });
+    expect(res.status).toBe(431);
+  });
+
+  it.each([
+    ['the token endpoint (2 MB form)', '/token', 'application/x-www-form-urlencoded', `grant_type=client_credentials&pad=${'x'.repeat(2_000_000)}`],
+    ['the admin API (2 MB JSON)', '/admin/v1/users', 'application/json', JSON.stringify({ email: 'big@example.com', password: 'x'.repeat(2_000_000) })],
+  ])('SEC-MI-07 an oversized body at %s: 413, nothing stored', async (_name, path, type, body) => {
+    const headers: Record<string, string> = { 'content-type': type };
+    if (path.startsWith('/admin')) headers.authorization = `Bearer ${await (await admin()).token()}`;
+    const before = await rowCounts(ctx);
+    const res = await fetch(`${ctx.server.issuer}${path}`, { method: 'POST', headers, body });
+    expect(res.status).toBe(413);
+    expect(await rowCounts(ctx)).toEqual(before);
+  });
+
+  it('SEC-MI-08 an oversized login form (200 kB password) is 413, a 5,000-character one just a failed login (401)', async () => {
+    const ua = new UserAgent();
+    const started = await authorize(ua, ctx.config, { consent: false });
+    const html = await started.last.res.text();
+    const action = formAction(html, '/login');
+    expect((await ua.submit(started.last.url, html, action, { email: ctx.app.email, password: 'x'.repeat(200_000) })).res.status).toBe(413);
+    expect((await ua.submit(started.last.url, html, action, { email: ctx.app.email, password: 'x'.repeat(5000) })).res.status).toBe(401);
+    expect(ua.cookies.has('_session')).toBe(false);
   });
 });

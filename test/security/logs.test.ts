@@ -1,10 +1,11 @@
+// Secrets never reach logs: ASVS V16.2.5 (7.1.1).
 import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed } from './helpers/cli.ts';
-import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
-import { UserAgent } from './helpers/user-agent.ts';
+import { seed } from '../helpers/cli.ts';
+import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+import { UserAgent } from '../helpers/user-agent.ts';
 
 const lines: string[] = [];
 const capture = new Writable({
@@ -21,7 +22,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 describe('logs', () => {
-  it('never contain passwords, codes, tokens, cookies, client secrets or authorization headers', async () => {
+  it('SEC-LG-01 logs never contain passwords, codes, tokens, cookies, client secrets or authorization headers', async () => {
     const seeded = await seed(server.env, { redirectUri: REDIRECT_URI });
     const config = await discover(server.issuer, seeded.clientId, seeded.clientSecret);
     const ua = new UserAgent();

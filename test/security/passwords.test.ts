@@ -1,8 +1,9 @@
+// Password storage and policy: ASVS V6.2 (2.1), V11.4.2 (2.4.1); NIST SP 800-63B §5.1.1.2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idp, seed } from './helpers/cli.ts';
-import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
-import { startInstance, startServer, type TestServer } from './helpers/server.ts';
-import { UserAgent } from './helpers/user-agent.ts';
+import { idp, seed } from '../helpers/cli.ts';
+import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { startInstance, startServer, type TestServer } from '../helpers/server.ts';
+import { UserAgent } from '../helpers/user-agent.ts';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -11,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 describe('password hashing policy', () => {
-  it('re-hashes a password at the next login when the configured argon2id cost has changed', async () => {
+  it('SEC-PW-01 re-hashes a password at the next login when the configured argon2id cost has changed', async () => {
     const app = await seed(server.env, { redirectUri: REDIRECT_URI });
     const hash = async () => (await server.current.db.prisma.user.findUniqueOrThrow({ where: { id: app.userId } })).passwordHash!;
     expect(await hash()).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
@@ -32,7 +33,7 @@ describe('password hashing policy', () => {
     }
   });
 
-  it('enforces a configured minimum length and refuses a cost below the OWASP baseline', async () => {
+  it('SEC-PW-02 enforces a configured minimum length and refuses a cost below the OWASP baseline', async () => {
     const short = await idp(['users', 'create', '--email', 'len@example.com', '--password', 'ten chars!'], { ...server.env, PASSWORD_MIN_LENGTH: '12' });
     expect(short.code).toBe(1);
     expect(short.stderr).toContain('password: must be at least 12 characters');
@@ -41,7 +42,7 @@ describe('password hashing policy', () => {
     expect(weak.stderr).toContain('PASSWORD_HASH_MEMORY_KIB: must be at least 19456');
   });
 
-  it('refuses a common password, in any case, wherever a password is set', async () => {
+  it('SEC-PW-03 refuses a common password, in any case, wherever a password is set', async () => {
     for (const password of ['letmein123', 'LetMeIn123', 'password1']) {
       const res = await idp(['users', 'create', '--email', `common-${password}@example.com`, '--password', password], server.env);
       expect(res.code).toBe(1);

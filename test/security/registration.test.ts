@@ -1,7 +1,8 @@
+// Client registration policy: RFC 7591 §2, §3.2.2; RFC 7592; RFC 9700 §2.1, §4.1.1; ASVS V51.4.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminApi, type AdminApi } from './helpers/admin.ts';
-import { idp } from './helpers/cli.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
+import { adminApi, type AdminApi } from '../helpers/admin.ts';
+import { idp } from '../helpers/cli.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
 let admin: AdminApi;
@@ -38,14 +39,14 @@ async function authenticates(clientId: string, secret: string) {
 const APP = { client_name: 'Dynamic App', redirect_uris: ['https://app.example.com/cb'], grant_types: ['authorization_code'], response_types: ['code'] };
 
 describe('dynamic client registration (RFC 7591 / 7592)', () => {
-  it('requires an initial access token', async () => {
+  it('SEC-RG-01 dynamic registration requires an initial access token', async () => {
     const anonymous = await register(APP, null);
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.error).toBe('invalid_token');
     expect((await register(APP, 'forged')).status).toBe(401);
   });
 
-  it('registers, reads, updates and deletes a client; the secret is shown once and stored hashed', async () => {
+  it('SEC-RG-02 dynamic registration: registers, reads, updates and deletes a client; the secret is shown once and stored hashed', async () => {
     const created = await register(APP);
     expect(created.status).toBe(201);
     const { client_id, client_secret, registration_access_token, registration_client_uri } = created.body;
@@ -96,7 +97,7 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     ['a javascript: client_uri', { client_uri: 'javascript:alert(1)' }],
     ['a data: logo_uri', { logo_uri: 'data:image/png;base64,AAAA' }],
     ['an oversized client_name', { client_name: 'x'.repeat(5000) }],
-  ])('refuses %s with 400 and stores nothing', async (_name, override) => {
+  ])('SEC-RG-03 dynamic registration refuses %s with 400 and stores nothing', async (_name, override) => {
     const before = await server.current.db.prisma.client.count();
     const res = await register({ ...APP, ...override });
     expect(res.status).toBe(400);
@@ -104,7 +105,25 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     expect(await server.current.db.prisma.client.count()).toBe(before);
   });
 
-  it('does not let a registrant grant itself API or admin scopes', async () => {
+  it.each([
+    ['a plain-http redirect URI off loopback', { redirectUris: ['http://app.example.com/cb'] }, 'must use https'],
+    ['a fragment in a redirect URI', { redirectUris: ['https://app.example.com/cb#x'] }, 'fragment'],
+    ['a wildcard redirect URI', { redirectUris: ['https://*.example.com/cb'] }, 'redirectUris'],
+    ['a javascript: redirect URI', { redirectUris: ['javascript:alert(1)'] }, 'redirectUris'],
+    ['a relative redirect URI', { redirectUris: ['/cb'] }, 'redirectUris'],
+    ['an implicit grant', { redirectUris: ['https://app.example.com/cb'], grantTypes: ['implicit'] }, 'grantTypes'],
+    ['a password grant', { redirectUris: ['https://app.example.com/cb'], grantTypes: ['password'] }, 'grantTypes'],
+  ])('SEC-RG-05 the admin API refuses %s with 400 and stores nothing', async (_name, body, message) => {
+    await admin.token();
+    const before = await server.current.db.prisma.client.count();
+    const res = await admin.call<{ error: string; error_description: string }>('POST', '/admin/v1/clients', { name: 'Policy', ...body });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+    expect(res.body.error_description).toContain(message);
+    expect(await server.current.db.prisma.client.count()).toBe(before);
+  });
+
+  it('SEC-RG-04 a registrant cannot grant itself API or admin scopes', async () => {
     expect((await register({ ...APP, scope: 'openid admin' })).body.error).toBe('invalid_client_metadata');
     const created = await register({ ...APP, grant_types: ['authorization_code', 'client_credentials'], scope: 'openid', api_scopes: ['admin', 'admin:read'] });
     expect(created.status).toBe(201);

@@ -40,3 +40,20 @@ export async function post(ctx: SecurityContext, path: string, body: Record<stri
   }
   return { status: res.status, headers: res.headers, body: json, text };
 }
+
+/**
+ * How many rows of each kind the database holds, and how many artifacts are consumed: taken
+ * before and after a refused request, it shows that nothing was created, used up or deleted.
+ */
+export async function rowCounts(ctx: SecurityContext) {
+  const p = ctx.server.current.db.prisma;
+  const payloads = await p.oidcPayload.groupBy({ by: ['model'], _count: { _all: true } });
+  return {
+    ...Object.fromEntries(payloads.map((r) => [r.model, r._count._all])),
+    consumed: await p.oidcPayload.count({ where: { consumedAt: { not: null } } }),
+    users: await p.user.count(),
+    clients: await p.client.count(),
+    grants: await p.grant.count(),
+    identities: await p.federatedIdentity.count(),
+  };
+}

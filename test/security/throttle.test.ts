@@ -1,8 +1,11 @@
+// Brute force and enumeration: ASVS V6.3.1 (2.2.1), V6.3.8; NIST SP 800-63B §5.2.2 (rate limiting).
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed } from './helpers/cli.ts';
-import { authorize, discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
-import { startServer, type TestServer } from './helpers/server.ts';
-import { formAction, UserAgent } from './helpers/user-agent.ts';
+import { idp, seed } from '../helpers/cli.ts';
+import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { startInstance, startServer, type TestServer } from '../helpers/server.ts';
+import { formAction, UserAgent } from '../helpers/user-agent.ts';
 
 let server: TestServer;
 let app: Awaited<ReturnType<typeof seed>>;
@@ -27,7 +30,7 @@ async function attempt(email: string, password: string, ua = new UserAgent()) {
 const auditCount = (action: string, target?: string) => server.current.db.prisma.auditEvent.count({ where: { action, ...(target ? { target } : {}) } });
 
 describe('login throttling', () => {
-  it('makes an account wait after repeated failures, even for the right password, and says so with 429', async () => {
+  it('SEC-BF-01 makes an account wait after repeated failures, even for the right password, and says so with 429', async () => {
     // The owner signs in once from their own browser first: a trusted device.
     const owner = new UserAgent();
     await loginAndExchange(owner, config, { login: app });
@@ -50,7 +53,7 @@ describe('login throttling', () => {
     expect((await attempt(app.email, app.password)).page).toContain('Allow access');
   });
 
-  it('throttles unknown emails exactly like known ones (no enumeration)', async () => {
+  it('SEC-BF-02 throttles unknown emails exactly like known ones (no enumeration)', async () => {
     const known = await seed(server.env, { redirectUri: REDIRECT_URI });
     const answers = [];
     for (const email of [known.email, 'nobody-here@example.com']) {
@@ -62,7 +65,31 @@ describe('login throttling', () => {
     expect(answers[1]).toEqual(answers[0]);
   });
 
-  it('makes a client address wait after many failures across accounts', async () => {
+  it('SEC-BF-05 an unknown email, a wrong password, a disabled account and a federated-only account get the same status and page; nobody is signed in', async () => {
+    const prisma = server.current.db.prisma;
+    const wrong = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const disabled = await seed(server.env, { redirectUri: REDIRECT_URI });
+    expect((await idp(['users', 'disable', disabled.userId], server.env)).code).toBe(0);
+    const federated = await prisma.user.create({ data: { id: `fed-${Date.now()}`, email: `federated-${Date.now()}@example.com`, emailVerified: true } });
+    const cases = [
+      ['nobody-at-all@example.com', 'some password 1'],
+      [wrong.email, 'not the password'],
+      [disabled.email, disabled.password],
+      [federated.email, 'any password at all'],
+    ] as const;
+    const answers = [];
+    for (const [email, password] of cases) {
+      const ua = new UserAgent();
+      const answer = await attempt(email, password, ua);
+      answers.push({ status: answer.status, page: answer.page.replace(/name="_csrf" value="[^"]+"/g, '').replace(/\/interaction\/[^/"]+/g, '').replace(email, 'EMAIL') });
+      expect(ua.cookies.has('_session')).toBe(false);
+    }
+    expect(answers[0]!.status).toBe(401);
+    expect(answers[0]!.page).toContain('Incorrect email or password.');
+    for (const answer of answers.slice(1)) expect(answer).toEqual(answers[0]);
+  });
+
+  it('SEC-BF-03 makes a client address wait after many failures across accounts', async () => {
     const strict = await startServer({ LOGIN_MAX_FAILURES: '1000', LOGIN_IP_MAX_FAILURES: '4' });
     try {
       const other = await seed(strict.env, { redirectUri: REDIRECT_URI });
@@ -83,10 +110,7 @@ describe('login throttling', () => {
 });
 
 describe.runIf(Boolean(process.env.TEST_REDIS_URL))('login throttling with REDIS_URL', () => {
-  it('keeps the counts in Redis, shared by every instance', async () => {
-    const { randomBytes } = await import('node:crypto');
-    const { Redis } = await import('ioredis');
-    const { startInstance } = await import('./helpers/server.ts');
+  it('SEC-BF-04 keeps the counts in Redis, shared by every instance', async () => {
     const prefix = `idp-test-${randomBytes(4).toString('hex')}:`;
     const a = await startServer({ REDIS_URL: process.env.TEST_REDIS_URL!, REDIS_PREFIX: prefix, LOGIN_MAX_FAILURES: '2', LOGIN_IP_MAX_FAILURES: '1000' });
     const b = await startInstance(a.env);

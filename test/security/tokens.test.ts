@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { seed } from '../helpers/cli.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
-import { basic, post, securityContext } from './setup.ts';
+import { basic, post, rowCounts, securityContext } from './setup.ts';
 
 const ctx = securityContext();
 const login = (scope = 'openid profile email offline_access') => loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app, scope }).then((r) => r.tokens);
@@ -35,6 +35,65 @@ describe('refresh tokens', () => {
     const { tokens } = await loginAndExchange(new UserAgent(), cfg, { login: user });
     await ctx.server.current.services.users.setPassword(user.userId, 'a brand new secret phrase', { actor: 'test' });
     await expect(oidc.refreshTokenGrant(cfg, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('SEC-RT-06 a reused (already rotated) refresh token is refused and revokes the whole grant', async () => {
+    const tokens = await login();
+    const rotated = await oidc.refreshTokenGrant(ctx.config, tokens.refresh_token!);
+    await expect(oidc.refreshTokenGrant(ctx.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The legitimate holder's newer tokens die with the grant.
+    await expect(oidc.refreshTokenGrant(ctx.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const userinfo = await fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${rotated.access_token}` } });
+    expect(userinfo.status).toBe(401);
+  });
+
+  it('SEC-RT-07 idle and absolute lifetimes: each refresh token lives at most REFRESH_TOKEN_IDLE_TTL, never past the absolute end', async () => {
+    const prisma = ctx.server.current.db.prisma;
+    const tokens = await login();
+    const stored = () => prisma.oidcPayload.findFirstOrThrow({ where: { model: 'RefreshToken', consumedAt: null }, orderBy: { expiresAt: 'desc' } });
+    const days = (row: { expiresAt: Date | null }) => (row.expiresAt!.getTime() - Date.now()) / 86_400_000;
+    const first = await stored();
+    expect(days(first)).toBeGreaterThan(6.9);
+    expect(days(first)).toBeLessThanOrEqual(7); // idle (7 days), not absolute (14 days)
+    // Pretend the login was 13.5 days ago: the rotated token gets only what is left of the 14 days.
+    const payload = JSON.parse(first.payload) as { iiat: number };
+    payload.iiat -= 13.5 * 86_400;
+    await prisma.oidcPayload.update({ where: { model_id: { model: 'RefreshToken', id: first.id } }, data: { payload: JSON.stringify(payload) } });
+    const rotated = await oidc.refreshTokenGrant(ctx.config, tokens.refresh_token!);
+    const second = await prisma.oidcPayload.findFirstOrThrow({ where: { model: 'RefreshToken', consumedAt: null, grantId: first.grantId } });
+    expect(days(second)).toBeGreaterThan(0.45);
+    expect(days(second)).toBeLessThanOrEqual(0.5);
+    // A token left unused past its expiry is refused.
+    await prisma.oidcPayload.update({ where: { model_id: { model: 'RefreshToken', id: second.id } }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    await expect(oidc.refreshTokenGrant(ctx.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('SEC-RT-08 logout revokes what was bound to the session; offline_access refresh tokens outlive it by design, until the app revokes them', async () => {
+    const ua = new UserAgent();
+    const online = (await loginAndExchange(ua, ctx.config, { login: ctx.app, scope: 'openid email' })).tokens;
+    const offline = (await loginAndExchange(ua, ctx.config, { scope: 'openid offline_access' })).tokens;
+    const page = await ua.follow(oidc.buildEndSessionUrl(ctx.config, { id_token_hint: offline.id_token! }));
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.res.text())![1]!;
+    await ua.request(`${ctx.server.issuer}/session/end/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+      body: new URLSearchParams({ xsrf, logout: 'yes' }),
+    });
+    const userinfo = (token: string) => fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await userinfo(online.access_token)).status).toBe(401);
+    // The user granted offline access: the app keeps it after logout (OIDC Core §11)...
+    const refreshed = await oidc.refreshTokenGrant(ctx.config, offline.refresh_token!);
+    // ...and an app that signs its user out revokes it (RFC 7009): the grant ends.
+    await oidc.tokenRevocation(ctx.config, refreshed.refresh_token!);
+    await expect(oidc.refreshTokenGrant(ctx.config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('SEC-RT-09 a made-up refresh token is refused, and nothing changes', async () => {
+    const before = await rowCounts(ctx);
+    const res = await post(ctx, '/token', { grant_type: 'refresh_token', refresh_token: 'not-a-token' }, { authorization: basic(ctx.app.clientId, ctx.app.clientSecret!) });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+    expect(await rowCounts(ctx)).toEqual(before);
   });
 
   it('SEC-RT-05 no refresh token without offline_access', async () => {

@@ -1,0 +1,182 @@
+// Federation (Sign in with Google): OIDC Core §3.1.3.7 (ID token validation), §15.5.2 (nonce);
+// RFC 9700 §4.7 (CSRF at the client: state), §4.2 (mix-up); linking by (issuer, subject), never by
+// an unverified email (ASVS V6.8).
+import { describe, expect, it } from 'vitest';
+import { idp } from '../helpers/cli.ts';
+import { REDIRECT_URI } from '../helpers/flow.ts';
+import { account, auditCount, callback, federationContext, finishAtApp, loginPage, pressButton } from '../helpers/federation.ts';
+import { startForgingUpstream } from '../helpers/upstream.ts';
+import { formAction, UserAgent } from '../helpers/user-agent.ts';
+
+const ctx = federationContext();
+
+describe('sign-in with an upstream provider', () => {
+  it('SEC-FD-01 an unverified upstream email is never linked to an existing account', async () => {
+    const victim = await idp(['users', 'create', '--email', 'victim@example.com', '--password', 'victim password', '--json'], ctx.server.env);
+    const victimId = victim.json<{ id: string }>().id;
+    ctx.google.signInAs(account({ email: 'victim@example.com', email_verified: false }));
+    const ua = new UserAgent();
+    const { step } = await pressButton(ctx, ua);
+    expect(step.res.status).toBe(403);
+    expect(await step.res.text()).toContain('An account with this email address already exists');
+    expect(ua.cookies.has('_session')).toBe(false);
+    expect((await ctx.admin.call<{ items: unknown[] }>('GET', `/admin/v1/users/${victimId}/identities`)).body.items).toEqual([]);
+  });
+
+  it('SEC-FD-02 a verified email is linked to an existing password account only after the password is proven; the link is remembered by (issuer, subject)', async () => {
+    const local = await idp(['users', 'create', '--email', 'linda@example.com', '--password', 'linda password', '--json'], ctx.server.env);
+    const lindaId = local.json<{ id: string }>().id;
+    const person = account({ email: 'Linda@Example.com', email_verified: true });
+    ctx.google.signInAs(person);
+    const ua = new UserAgent();
+    const { step, pending } = await pressButton(ctx, ua);
+    let html = await step.res.text();
+    expect(html).toContain('Link your account');
+
+    const wrong = await ua.submit(step.url, html, formAction(html, '/link'), { link: /name="link" value="([^"]+)"/.exec(html)![1]!, password: 'not it at all' });
+    expect(wrong.res.status).toBe(401);
+    html = await wrong.res.text();
+    expect(html).toContain('Incorrect password.');
+    expect((await ctx.admin.call<{ items: unknown[] }>('GET', `/admin/v1/users/${lindaId}/identities`)).body.items).toEqual([]);
+    // A wrong password here counts against the account like a failed sign-in.
+    const throttle = () => ctx.server.current.db.prisma.loginThrottle.findUnique({ where: { key: 'account:linda@example.com' } });
+    expect((await throttle())?.failures).toBe(1);
+
+    const right = await ua.submit(step.url, html, formAction(html, '/link'), { link: /name="link" value="([^"]+)"/.exec(html)![1]!, password: 'linda password' }, REDIRECT_URI);
+    const tokens = await finishAtApp(ctx, ua, right, pending);
+    expect(tokens.claims()!.sub).toBe(lindaId);
+    expect(tokens.claims()!.amr).toEqual(['fed', 'pwd']);
+    expect(await throttle()).toBeNull();
+
+    // Remembered: the next Google sign-in goes straight through.
+    ctx.google.signInAs(person);
+    const later = new UserAgent();
+    const next = await pressButton(ctx, later);
+    const tokens2 = await finishAtApp(ctx, later, next.step, next.pending);
+    expect(tokens2.claims()!.sub).toBe(lindaId);
+
+    // Linda has a password and Google: Google can be unlinked; a Google-only user's last identity cannot.
+    const identities = await ctx.admin.call<{ items: { id: string }[] }>('GET', `/admin/v1/users/${lindaId}/identities`);
+    expect((await ctx.admin.call('DELETE', `/admin/v1/users/${lindaId}/identities/${identities.body.items[0]!.id}`)).status).toBe(204);
+    const onlyGoogle = account();
+    ctx.google.signInAs(onlyGoogle);
+    const ua3 = new UserAgent();
+    const third = await pressButton(ctx, ua3);
+    const sub = (await finishAtApp(ctx, ua3, third.step, third.pending)).claims()!.sub;
+    const ids = await ctx.admin.call<{ items: { id: string }[] }>('GET', `/admin/v1/users/${sub}/identities`);
+    const refused = await ctx.admin.call('DELETE', `/admin/v1/users/${sub}/identities/${ids.body.items[0]!.id}`);
+    expect(refused.status).toBe(409);
+    const cli = await idp(['users', 'unlink', sub, '--identity', ids.body.items[0]!.id], ctx.server.env);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('only way to sign in');
+  });
+
+  it('SEC-FD-03 a forged state, a callback in another browser and a replayed callback are refused', async () => {
+    const forged = await fetch(`${callback(ctx.server.issuer, 'google')}?state=forged&code=x`, { redirect: 'manual' });
+    expect(forged.status).toBe(400);
+    expect(await forged.text()).toContain('This sign-in cannot be completed');
+
+    // Stop at our callback, so the same URL can be presented twice.
+    ctx.google.signInAs(account());
+    const ua = new UserAgent();
+    const { url, html } = await loginPage(ctx, ua);
+    const atCallback = await ua.submit(url, html, formAction(html, '/federated/google'), {}, callback(ctx.server.issuer, 'google'));
+    const callbackUrl = atCallback.url;
+    expect(callbackUrl).toContain('code=');
+
+    // Another browser (no interaction cookie) presenting it is refused.
+    const thief = new UserAgent();
+    const stolen = await thief.follow(callbackUrl);
+    expect(stolen.res.status).toBe(400);
+    expect(thief.cookies.has('_session')).toBe(false);
+
+    // The first use by the right browser works, a replay does not.
+    const first = await ua.follow(callbackUrl, REDIRECT_URI);
+    expect(first.res.status).toBe(200);
+    expect(await first.res.text()).toContain('Allow access');
+    const replay = await ua.follow(callbackUrl);
+    expect(replay.res.status).toBe(400);
+  });
+
+});
+
+describe('linking by (issuer, subject)', () => {
+  it('SEC-FD-04 another upstream subject with the same verified email is not the linked identity: it must prove the password too', async () => {
+    const local = await idp(['users', 'create', '--email', 'olga@example.com', '--password', 'olga password 1', '--json'], ctx.server.env);
+    const olgaId = local.json<{ id: string }>().id;
+    // Olga links her Google account.
+    const olga = account({ email: 'olga@example.com' });
+    ctx.google.signInAs(olga);
+    const ua = new UserAgent();
+    const { step, pending } = await pressButton(ctx, ua);
+    const html = await step.res.text();
+    const linked = await ua.submit(step.url, html, formAction(html, '/link'), { link: /name="link" value="([^"]+)"/.exec(html)![1]!, password: 'olga password 1' }, REDIRECT_URI);
+    expect((await finishAtApp(ctx, ua, linked, pending)).claims()!.sub).toBe(olgaId);
+
+    // Another Google account claiming the same verified email is not waved through.
+    ctx.google.signInAs(account({ email: 'olga@example.com' }));
+    const intruder = new UserAgent();
+    const attempt = await pressButton(ctx, intruder);
+    expect(await attempt.step.res.text()).toContain('Link your account');
+    expect(intruder.cookies.has('_session')).toBe(false);
+    const identities = await ctx.admin.call<{ items: { subject: string }[] }>('GET', `/admin/v1/users/${olgaId}/identities`);
+    expect(identities.body.items.map((i) => i.subject)).toEqual([olga.sub]);
+  });
+
+  it('SEC-FD-07 the link form refuses a post without its CSRF token or from another origin', async () => {
+    await idp(['users', 'create', '--email', 'petra@example.com', '--password', 'petra password 1', '--json'], ctx.server.env);
+    ctx.google.signInAs(account({ email: 'petra@example.com' }));
+    const ua = new UserAgent();
+    const { step } = await pressButton(ctx, ua);
+    const html = await step.res.text();
+    const action = new URL(formAction(html, '/link'), step.url);
+    const link = /name="link" value="([^"]+)"/.exec(html)![1]!;
+    const send = (fields: Record<string, string>, origin: string, site: string) =>
+      ua.request(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': site }, body: new URLSearchParams({ link, password: 'petra password 1', ...fields }) });
+    expect((await send({}, ctx.server.issuer, 'same-origin')).status).toBe(403);
+    expect((await send({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html)![1]! }, 'https://evil.example', 'cross-site')).status).toBe(403);
+    expect(ua.cookies.has('_session')).toBe(false);
+  });
+});
+
+describe('Workspace domains (hd)', () => {
+  it('SEC-FD-05 with allowed Workspace domains, only accounts of those domains (hd) are admitted', async () => {
+    const created = await ctx.admin.call('POST', '/admin/v1/providers', {
+      id: 'workspace', name: 'Acme Google', issuer: ctx.google.issuer, clientId: ctx.google.clientId, clientSecret: ctx.google.clientSecret, hostedDomains: ['acme.example'],
+    });
+    expect(created.status).toBe(201);
+    ctx.google.signInAs(account({ hd: 'other.example' }));
+    const ua = new UserAgent();
+    const refused = await pressButton(ctx, ua, 'workspace');
+    expect(refused.step.res.status).toBe(403);
+    expect(await refused.step.res.text()).toContain('not from an allowed organization');
+    expect(await auditCount(ctx, 'federation.domain_refused')).toBe(1);
+
+    ctx.google.signInAs(account({ hd: 'acme.example' }));
+    const ok = new UserAgent();
+    const admitted = await pressButton(ctx, ok, 'workspace');
+    const tokens = await finishAtApp(ctx, ok, admitted.step, admitted.pending);
+    expect(tokens.claims()!.amr).toEqual(['fed']);
+    await ctx.admin.call('DELETE', '/admin/v1/providers/workspace');
+  });
+});
+
+describe('upstream ID tokens that fail validation', () => {
+  it.each([['bad-signature'], ['wrong-audience'], ['wrong-issuer'], ['wrong-nonce'], ['expired'], ['alg-none']] as const)('SEC-FD-06 an upstream ID token with %s is refused: 400, no one signed in, no user created, an audit event', async (mode) => {
+    const forger = await startForgingUpstream(mode);
+    const id = `forged-${mode}`;
+    await ctx.admin.call('POST', '/admin/v1/providers', { id, name: 'Forger', issuer: forger.issuer, clientId: forger.clientId, clientSecret: forger.clientSecret });
+    const before = await auditCount(ctx, 'federation.id_token_rejected');
+    const users = (await ctx.admin.call<{ total: number }>('GET', '/admin/v1/users')).body.total;
+    const ua = new UserAgent();
+    const { step } = await pressButton(ctx, ua, id);
+    expect(step.res.status).toBe(400);
+    expect(await step.res.text()).toContain('This sign-in cannot be completed');
+    expect(ua.cookies.has('_session')).toBe(false);
+    expect(await auditCount(ctx, 'federation.id_token_rejected')).toBe(before + 1);
+    expect((await ctx.admin.call<{ total: number }>('GET', '/admin/v1/users')).body.total).toBe(users);
+    await ctx.admin.call('DELETE', `/admin/v1/providers/${id}`);
+    await forger.close();
+  });
+});
+
