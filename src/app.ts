@@ -93,7 +93,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       bodyLimit: 64 * 1024,
       routerOptions: { maxParamLength: 200 },
     });
+    const stopConfigRefresh = services.configCache.watch(config.configRefreshSeconds);
     app.addHook('onClose', async () => {
+      stopConfigRefresh();
       await services.throttle.close();
       await db.close();
     });

@@ -46,6 +46,7 @@ const envSchema = z.object({
   JWKS_CACHE_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(300),
   KEY_PREPUBLICATION_SECONDS: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(900),
   KEY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  CONFIG_REFRESH_SECONDS: z.coerce.number().min(0.05).max(60).default(1),
   KEY_ROTATION_DAYS: z.coerce.number().min(0).max(3650).default(0),
   PURGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
@@ -86,6 +87,8 @@ export interface Config {
   };
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
+  /** How often every instance checks whether clients or APIs changed elsewhere (they are cached). */
+  readonly configRefreshSeconds: number;
   /** argon2id cost and the minimum password length. */
   readonly passwords: { readonly memoryKib: number; readonly iterations: number; readonly parallelism: number; readonly minLength: number };
   /** Redis for login-throttling state, instead of the database. */
@@ -193,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rotationDays: e.KEY_ROTATION_DAYS,
     }),
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
+    configRefreshSeconds: e.CONFIG_REFRESH_SECONDS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),

@@ -9,6 +9,7 @@ import { createResourceService } from './resources/service.ts';
 import { createUserService } from './users/service.ts';
 import { createProviderService } from './federation/providers.ts';
 import { createFederationService } from './federation/service.ts';
+import { createConfigCache } from './lib/config-cache.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
 import { createHousekeeping } from './housekeeping/service.ts';
 import { createLoginThrottle } from './users/throttle.ts';
@@ -16,6 +17,7 @@ import { createLoginThrottle } from './users/throttle.ts';
 /** The rules of the product, shared by the HTTP layer and the CLI. */
 export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
+  const configCache = createConfigCache(db.prisma);
   const grants = createGrantService(db.prisma);
   const users = createUserService(db.prisma, grants, audit, db.provider, config.passwords);
   // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
@@ -28,8 +30,9 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     users,
     providers,
     federation: createFederationService({ prisma: db.prisma, providers, users, audit, issuer: config.issuer, ...(log ? { log } : {}) }),
-    clients: createClientService(db.prisma, grants, audit, db.provider),
-    resources: createResourceService(db.prisma, audit, { accessTokenTtl: config.ttl.accessToken }),
+    configCache,
+    clients: createClientService(db.prisma, grants, audit, configCache, db.provider),
+    resources: createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken }),
     keys: createKeyService(
       db.prisma,
       config.keyEncryptionSecret,

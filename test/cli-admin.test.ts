@@ -46,12 +46,22 @@ describe('the CLI has the admin API’s powers', () => {
     const config = await discover(server.issuer, client_id, client_secret);
     const { tokens } = await loginAndExchange(new UserAgent(), config, { login: user, scope: 'openid offline_access' });
 
+    // The CLI is another process: the server sees its changes within CONFIG_REFRESH_SECONDS.
+    const introspectionStatus = (secret: string) =>
+      fetch(new URL('/token/introspection', server.issuer), {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${client_id}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'token=x',
+      }).then((r) => r.status);
     expect(await run('clients', 'disable', client_id)).toMatchObject({ disabled: true });
+    await expect.poll(() => introspectionStatus(client_secret), { timeout: 5000 }).toBe(401);
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_client' });
     expect(await run('clients', 'enable', client_id)).toMatchObject({ disabled: false });
+    await expect.poll(() => introspectionStatus(client_secret), { timeout: 5000 }).toBe(200);
 
     const rotated = await run<{ client_secret: string; previous_secret_expires_at: string | null }>('clients', 'rotate-secret', client_id, '--overlap', '600');
     expect(rotated.previous_secret_expires_at).toBeTruthy();
+    await expect.poll(() => introspectionStatus(rotated.client_secret), { timeout: 5000 }).toBe(200);
     for (const secret of [client_secret, rotated.client_secret]) {
       const c = await discover(server.issuer, client_id, secret);
       await expect(oidc.tokenIntrospection(c, 'x')).resolves.toMatchObject({ active: false });

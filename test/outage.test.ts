@@ -82,7 +82,8 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
     const adminCall = await fetch(`${server.issuer}/admin/v1/clients`, { headers: { authorization: 'Bearer x.y.z' } });
     expect(adminCall.status).toBe(401);
     expect((await fetch(`${server.issuer}/healthz`)).status).toBe(200);
-    const page = await fetch(`${server.issuer}/authorize?client_id=${client.client_id}&response_type=code&scope=openid`, { redirect: 'manual' });
+    // A client this instance has not seen yet must be read from the database (known ones are cached).
+    const page = await fetch(`${server.issuer}/authorize?client_id=not-cached-yet&response_type=code&scope=openid`, { redirect: 'manual' });
     expect(page.status).toBe(503);
     expect(await page.text()).toContain('Temporarily unavailable');
 

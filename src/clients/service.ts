@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Client, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
+import type { ConfigCache } from '../lib/config-cache.ts';
 import { hashSecret, isSecretHash, randomId, randomToken, verifySecret } from '../lib/crypto.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
@@ -202,7 +203,7 @@ export interface ListQuery {
 
 export const MAX_SECRET_OVERLAP = 30 * 24 * 3600;
 
-export function createClientService(prisma: PrismaClient, grants: GrantService, audit: AuditService, provider: DatabaseProvider = 'sqlite') {
+export function createClientService(prisma: PrismaClient, grants: GrantService, audit: AuditService, cache: ConfigCache, provider: DatabaseProvider = 'sqlite') {
   async function find(clientId: string): Promise<Client> {
     const row = await prisma.client.findUnique({ where: { id: clientId } });
     if (!row) throw notFound(`no client with id ${clientId}`);
@@ -211,7 +212,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
 
   async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null }) {
     const origins = [...clientOrigins(metadata)].map((origin) => ({ origin }));
-    return prisma.$transaction(async (tx) => {
+    const row = await prisma.$transaction(async (tx) => {
       await tx.clientOrigin.deleteMany({ where: { clientId } });
       return tx.client.upsert({
         where: { id: clientId },
@@ -219,6 +220,8 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         update: { metadata: JSON.stringify(metadata), origins: { create: origins }, ...data },
       });
     });
+    await cache.changed();
+    return row;
   }
 
   return {
@@ -305,6 +308,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
     async setDisabled(clientId: string, disabled: boolean, who: Actor): Promise<ClientView> {
       await find(clientId);
       const row = await prisma.client.update({ where: { id: clientId }, data: { disabled } });
+      await cache.changed();
       const revoked = disabled ? await grants.revokeAllForClient(clientId) : 0;
       await audit.record(who, disabled ? 'client.disabled' : 'client.enabled', clientId, disabled ? { grantsRevoked: revoked } : undefined);
       return toClientView(row);
@@ -314,6 +318,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
       await find(clientId);
       const revoked = await grants.revokeAllForClient(clientId);
       await prisma.client.deleteMany({ where: { id: clientId } });
+      await cache.changed();
       await audit.record(who, 'client.deleted', clientId, { grantsRevoked: revoked });
     },
 
@@ -336,6 +341,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
           previousSecretExpiresAt: overlapSeconds ? new Date(Date.now() + overlapSeconds * 1000) : null,
         },
       });
+      await cache.changed();
       await audit.record(who, 'client.secret_rotated', clientId, { overlapSeconds });
       return { client: toClientView(updated), clientSecret: secret };
     },
@@ -346,9 +352,19 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
       return Boolean(row?.previousSecretHash && row.previousSecretExpiresAt && row.previousSecretExpiresAt > new Date() && verifySecret(presented, row.previousSecretHash));
     },
 
-    /** Whether any enabled client registered this browser origin (CORS preflights name no client). */
+    /** The enabled client the provider asks for on every request that names one (cached). */
+    findEnabled(clientId: string): Promise<Client | null> {
+      return cache.get(`client:${clientId}`, async () => {
+        const row = await prisma.client.findUnique({ where: { id: clientId } });
+        return row && !row.disabled ? row : null;
+      });
+    },
+
+    /** Whether any enabled client registered this browser origin (CORS preflights name no client; cached). */
     async isRegisteredOrigin(origin: string): Promise<boolean> {
-      const hit = await prisma.clientOrigin.findFirst({ where: { origin, client: { disabled: false } }, select: { clientId: true } });
+      const hit = await cache.get(`origin:${origin}`, () =>
+        prisma.clientOrigin.findFirst({ where: { origin, client: { disabled: false } }, select: { clientId: true } }),
+      );
       return hit !== null;
     },
   };

@@ -138,19 +138,17 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
  * installed in provider.ts. A disabled client does not exist for the provider.
  */
 class ClientAdapter extends KeyedAdapter implements Adapter {
-  readonly prisma: PrismaClient;
   readonly clients: ClientService;
 
-  constructor(prisma: PrismaClient, clients: ClientService) {
+  constructor(clients: ClientService) {
     super();
-    this.prisma = prisma;
     this.clients = clients;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (impossible(id)) return undefined;
-    const row = await this.prisma.client.findUnique({ where: { id } });
-    if (!row || row.disabled) return undefined;
+    const row = await this.clients.findEnabled(id);
+    if (!row) return undefined;
     const metadata = JSON.parse(row.metadata) as ClientMetadata;
     const scopes = String(metadata.scope ?? '').split(' ').filter(Boolean);
     const oidcScopes = scopes.filter((s) => OIDC_SCOPES.has(s));
@@ -181,7 +179,7 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
 
 export function createAdapterFactory(prisma: PrismaClient, clients: ClientService) {
   return (model: string): Adapter => {
-    if (model === 'Client') return new ClientAdapter(prisma, clients);
+    if (model === 'Client') return new ClientAdapter(clients);
     if (model === 'Grant') return new GrantAdapter(prisma);
     return new PayloadAdapter(model, prisma);
   };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { ResourceServer, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
+import type { ConfigCache } from '../lib/config-cache.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
@@ -63,7 +64,7 @@ function toView(r: ResourceServer): ResourceView {
   return { ...r, scopes: r.scopes.split(' ').filter(Boolean) };
 }
 
-export function createResourceService(prisma: PrismaClient, audit: AuditService, defaults: { accessTokenTtl: number }) {
+export function createResourceService(prisma: PrismaClient, audit: AuditService, cache: ConfigCache, defaults: { accessTokenTtl: number }) {
   async function find(id: string): Promise<ResourceServer> {
     const row = await prisma.resourceServer.findUnique({ where: { id } });
     if (!row) throw notFound(`no API with id ${id}`);
@@ -89,6 +90,7 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
             signingAlg: data.signingAlg,
           },
         });
+        await cache.changed();
         await audit.record(who, 'resource.created', row.id, { identifier: row.identifier });
         return toView(row);
       } catch (err) {
@@ -105,6 +107,7 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
         create: { id: randomUUID(), identifier: ADMIN_API, name: 'Admin API', scopes, accessTokenTtl: 5 * 60, signingAlg: 'RS256' },
         update: { scopes },
       });
+      await cache.changed();
     },
 
     async list(q: { limit: number; offset: number }): Promise<{ items: ResourceView[]; total: number }> {
@@ -124,6 +127,7 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
       reserved(await find(id));
       const { scopes, ...rest } = data;
       const row = await prisma.resourceServer.update({ where: { id }, data: { ...rest, ...(scopes ? { scopes: scopes.join(' ') } : {}) } });
+      await cache.changed();
       await audit.record(who, 'resource.updated', id, { fields: Object.keys(data) });
       return toView(row);
     },
@@ -132,12 +136,16 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
       const row = await find(id);
       reserved(row);
       await prisma.resourceServer.deleteMany({ where: { id } });
+      await cache.changed();
       await audit.record(who, 'resource.deleted', id, { identifier: row.identifier });
     },
 
-    async findByIdentifier(identifier: string): Promise<ResourceView | null> {
-      const row = await prisma.resourceServer.findUnique({ where: { identifier } });
-      return row ? toView(row) : null;
+    /** On every token request for an API: served from the process's cache. */
+    findByIdentifier(identifier: string): Promise<ResourceView | null> {
+      return cache.get(`api:${identifier}`, async () => {
+        const row = await prisma.resourceServer.findUnique({ where: { identifier } });
+        return row ? toView(row) : null;
+      });
     },
   };
 }

@@ -55,9 +55,10 @@ describe('client authentication', () => {
     const svc = (await idp(['clients', 'create', '--name', 'to-disable', '--grant-type', 'client_credentials', '--scope', '', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
     expect((await post(ctx, '/token', cc, { authorization: basic(svc.client_id, svc.client_secret) })).status).toBe(200);
     await idp(['clients', 'disable', svc.client_id], ctx.server.env);
-    const res = await post(ctx, '/token', cc, { authorization: basic(svc.client_id, svc.client_secret) });
-    expect(res.status).toBe(401);
-    expect(res.body.error).toBe('invalid_client');
+    // The CLI is another process: the server sees the change within CONFIG_REFRESH_SECONDS.
+    const attempt = () => post(ctx, '/token', cc, { authorization: basic(svc.client_id, svc.client_secret) });
+    await expect.poll(async () => (await attempt()).status, { timeout: 5000 }).toBe(401);
+    expect((await attempt()).body.error).toBe('invalid_client');
   });
 
   it('SEC-CA-09 a public client cannot use client_credentials', async () => {

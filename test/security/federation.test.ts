@@ -103,6 +103,7 @@ describe('sign-in with an upstream provider', () => {
 describe('linking by (issuer, subject)', () => {
   it('SEC-FD-04 another upstream subject with the same verified email is not the linked identity: it must prove the password too', async () => {
     const local = await idp(['users', 'create', '--email', 'olga@example.com', '--password', 'olga password 1', '--json'], ctx.server.env);
+    expect(local.code, local.stderr).toBe(0);
     const olgaId = local.json<{ id: string }>().id;
     // Olga links her Google account.
     const olga = account({ email: 'olga@example.com' });
@@ -124,7 +125,8 @@ describe('linking by (issuer, subject)', () => {
   });
 
   it('SEC-FD-07 the link form refuses a post without its CSRF token or from another origin', async () => {
-    await idp(['users', 'create', '--email', 'petra@example.com', '--password', 'petra password 1', '--json'], ctx.server.env);
+    const petra = await idp(['users', 'create', '--email', 'petra@example.com', '--password', 'petra password 1', '--json'], ctx.server.env);
+    expect(petra.code, petra.stderr).toBe(0);
     ctx.google.signInAs(account({ email: 'petra@example.com' }));
     const ua = new UserAgent();
     const { step } = await pressButton(ctx, ua);
