@@ -1,10 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { PrismaLibSql } from '@prisma/adapter-libsql';
-import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { PrismaClient } from '../generated/sqlite/client.ts';
-import { PrismaClient as PostgresPrismaClient } from '../generated/postgresql/client.ts';
+import type { PrismaClient } from '../generated/sqlite/client.ts';
 import type { DatabaseProvider } from './schema.ts';
 
 // Both generated clients have the same models and API; the SQLite one names the type.
@@ -53,8 +50,11 @@ function sqliteUrl(url: string): string {
   return `file:${absolute}`;
 }
 
+// Each database's client and driver are loaded only when that database is used: a process
+// holds one of them in memory, not both.
 async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
   const url = sqliteUrl(databaseUrl);
+  const [{ PrismaLibSql }, { PrismaClient }] = await Promise.all([import('@prisma/adapter-libsql'), import('../generated/sqlite/client.ts')]);
   const factory = () => new PrismaLibSql({ url });
   const prisma = new PrismaClient({ adapter: factory() });
   // WAL lets readers proceed while one writer commits; the busy timeout makes a writer
@@ -66,7 +66,7 @@ async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise
   return { prisma: observed(prisma, observe), provider: 'sqlite', adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
-function openPostgres(databaseUrl: string, observe?: QueryObserver): Database {
+async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
   let url: URL;
   try {
     url = new URL(databaseUrl);
@@ -76,6 +76,7 @@ function openPostgres(databaseUrl: string, observe?: QueryObserver): Database {
   // `?schema=name` selects a PostgreSQL schema, as in Prisma's own URLs.
   const schema = url.searchParams.get('schema') ?? undefined;
   url.searchParams.delete('schema');
+  const [{ PrismaPg }, { PrismaClient: PostgresPrismaClient }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/postgresql/client.ts')]);
   const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 2_000 }, schema ? { schema } : {});
   const prisma = new PostgresPrismaClient({ adapter: factory() }) as unknown as PrismaClient;
   return { prisma: observed(prisma, observe), provider: 'postgresql', adapterFactory: factory, close: () => prisma.$disconnect() };

@@ -66,7 +66,14 @@ export function createProvider(deps: ProviderDeps): Provider {
   const { users, resources, clients, audit } = services;
   // The client's full registered metadata; the public metadata() is trimmed below.
   let rawMetadata: (this: unknown) => RegisteredMetadata;
-  const registered = (client: unknown) => rawMetadata.call(client);
+  // Read on every request that names a client: kept per client instance (the provider makes a
+  // new instance whenever the stored metadata changes).
+  const registeredOf = new WeakMap<object, RegisteredMetadata>();
+  const registered = (client: object) => {
+    let m = registeredOf.get(client);
+    if (!m) registeredOf.set(client, (m = rawMetadata.call(client)));
+    return m;
+  };
   const secureCookies = config.issuer.startsWith('https:');
 
   const configuration: Configuration = {

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 
@@ -56,25 +56,29 @@ function databaseStore(prisma: PrismaClient, policy: ThrottlePolicy): ThrottleSt
 
 /** A Redis hash per key, expiring once no failure has come for the reset period. */
 function redisStore(url: string, prefix: string, policy: ThrottlePolicy): ThrottleStore {
-  // Fail fast instead of queueing commands while Redis is away (no silent waits at login).
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-  // Connected on first use, so that commands which never sign anyone in never open it.
-  let connected: Promise<void> | undefined;
-  const ready = () => (connected ??= redis.connect());
+  // Loaded and connected on first use, so that processes which never sign anyone in (the CLI,
+  // a deployment without REDIS_URL) never hold the client.
+  let client: Promise<Redis> | undefined;
+  const ready = () =>
+    (client ??= import('ioredis').then(async ({ Redis }) => {
+      // Fail fast instead of queueing commands while Redis is away (no silent waits at login).
+      const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+      await redis.connect();
+      return redis;
+    }));
   const k = (key: string) => `${prefix}throttle:${key}`;
   return {
     async lockedUntil(key) {
-      await ready();
-      const value = await redis.hget(k(key), 'lockedUntil');
+      const value = await (await ready()).hget(k(key), 'lockedUntil');
       return value ? new Date(Number(value)) : null;
     },
     async recordFailure(key) {
-      await ready();
+      const redis = await ready();
       const [[, failures]] = (await redis.multi().hincrby(k(key), 'failures', 1).expire(k(key), policy.resetSeconds).exec()) as [[null, number]];
       return failures;
     },
     async lock(key, until) {
-      await ready();
+      const redis = await ready();
       await redis
         .multi()
         .hset(k(key), 'lockedUntil', String(until.getTime()))
@@ -82,12 +86,10 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
         .exec();
     },
     async clear(key) {
-      await ready();
-      await redis.del(k(key));
+      await (await ready()).del(k(key));
     },
     async close() {
-      if (connected) await connected.catch(() => undefined);
-      redis.disconnect();
+      (await client?.catch(() => undefined))?.disconnect();
     },
   };
 }
