@@ -1,0 +1,164 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A server under test, as a client and a user of it see it. */
+export interface Target {
+  /** e.g. "ours-sqlite", "ceiling". */
+  name: string;
+  url: string;
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  apiIdentifier: string;
+  user: { email: string; password: string };
+}
+
+export const basicAuth = (t: Target) => `Basic ${Buffer.from(`${encodeURIComponent(t.clientId)}:${encodeURIComponent(t.clientSecret)}`).toString('base64')}`;
+
+export const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * A browser without a browser: one cookie jar (the provider's host), redirects followed one at a
+ * time so that the flow can stop at the client's redirect URI, and forms filled from the real
+ * pages with their CSRF token and an Origin header, as a browser sends them.
+ */
+export class Agent {
+  readonly cookies = new Map<string, string>();
+  readonly origin: string;
+
+  constructor(origin: string) {
+    this.origin = origin;
+  }
+
+  async request(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+    for (const line of res.headers.getSetCookie()) {
+      const pair = line.split(';', 1)[0]!;
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = /;\s*expires=Thu, 01 Jan 1970/i.test(line) || /;\s*max-age=0/i.test(line);
+      if (!value || expired) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return res;
+  }
+}
+
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+const formAction = (html: string) => /<form[^>]*action="([^"]*\/(?:login|confirm))"/.exec(html)?.[1];
+const csrf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+
+export interface AuthorizeOptions {
+  scope: string;
+  resource?: string;
+  prompt?: string;
+}
+
+export interface Code {
+  code: string;
+  verifier: string;
+}
+
+/**
+ * authorize → (login page → POST email and password) → (consent page → POST allow) → callback.
+ * Pages are only met when the provider asks for them: with a signed-in session and a grant
+ * that covers the request, /authorize redirects straight to the callback with a code.
+ */
+export async function authorize(target: Target, agent: Agent, opts: AuthorizeOptions): Promise<Code> {
+  const { verifier, challenge } = pkce();
+  const params = new URLSearchParams({
+    client_id: target.clientId,
+    response_type: 'code',
+    redirect_uri: target.redirectUri,
+    scope: opts.scope,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: randomBytes(8).toString('base64url'),
+    nonce: randomBytes(8).toString('base64url'),
+    ...(opts.resource ? { resource: opts.resource } : {}),
+    ...(opts.prompt ? { prompt: opts.prompt } : {}),
+  });
+  let url = `${target.url}/authorize?${params}`;
+  let res = await agent.request(url);
+  for (let step = 0; step < 20; step++) {
+    if (res.status >= 300 && res.status < 400) {
+      await res.arrayBuffer();
+      const location = new URL(res.headers.get('location') ?? '', url).href;
+      if (location.startsWith(target.redirectUri)) {
+        const callback = new URL(location).searchParams;
+        const code = callback.get('code');
+        if (!code) throw new Error(`${target.name}: the flow ended with ${callback.get('error')}: ${callback.get('error_description')}`);
+        return { code, verifier };
+      }
+      url = location;
+      res = await agent.request(url);
+      continue;
+    }
+    const html = await res.text();
+    const action = res.status === 200 ? formAction(html) : undefined;
+    const token = csrf(html);
+    if (!action || !token) throw new Error(`${target.name}: unexpected answer ${res.status} at ${url}: ${html.slice(0, 300)}`);
+    const fields: Record<string, string> = action.endsWith('/login') ? { email: target.user.email, password: target.user.password } : {};
+    url = new URL(action, url).href;
+    res = await agent.request(url, {
+      method: 'POST',
+      body: new URLSearchParams({ _csrf: token, ...fields }),
+      headers: { 'content-type': FORM, origin: agent.origin },
+    });
+  }
+  throw new Error(`${target.name}: too many steps in the authorization flow`);
+}
+
+export interface TokenResponse {
+  access_token: string;
+  id_token?: string;
+  refresh_token?: string;
+  token_type: string;
+  expires_in: number;
+  scope?: string;
+}
+
+export async function tokenRequest(target: Target, body: Record<string, string>): Promise<TokenResponse> {
+  const res = await fetch(`${target.url}/token`, {
+    method: 'POST',
+    headers: { authorization: basicAuth(target), 'content-type': FORM },
+    body: new URLSearchParams(body),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${target.name}: token endpoint answered ${res.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as TokenResponse;
+}
+
+export function redeem(target: Target, code: Code, extra: Record<string, string> = {}): Promise<TokenResponse> {
+  return tokenRequest(target, { grant_type: 'authorization_code', code: code.code, redirect_uri: target.redirectUri, code_verifier: code.verifier, ...extra });
+}
+
+/** The full sign-in of a new browser: login with the password, consent, code exchange. */
+export async function fullLogin(target: Target, opts: AuthorizeOptions): Promise<{ agent: Agent; tokens: TokenResponse }> {
+  const agent = new Agent(target.url);
+  const code = await authorize(target, agent, opts);
+  return { agent, tokens: await redeem(target, code) };
+}
+
+export const isJwt = (token: string) => token.split('.').length === 3;
+
+/** Runs `fn` on `items` with at most `concurrency` at a time. */
+export async function inParallel<T, R>(items: T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
+  return results;
+}

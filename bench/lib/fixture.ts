@@ -1,0 +1,54 @@
+/**
+ * What both servers are set up with: one user, one client, one API, and the same lifetimes.
+ * The ceiling (bench/ceiling.ts) receives this as JSON in BENCH_CEILING_CONFIG.
+ */
+export interface Fixture {
+  issuer: string;
+  port: number;
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  api: { identifier: string; scopes: string[]; accessTokenTtl: number; signingAlg: 'RS256' | 'ES256' | 'EdDSA' };
+  user: { email: string; password: string };
+  ttl: {
+    accessToken: number;
+    idToken: number;
+    refreshToken: number;
+    authorizationCode: number;
+    session: number;
+    interaction: number;
+  };
+}
+
+/** Nothing listens there: the harness stops at the redirect and reads the code from it. */
+export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
+export const API_IDENTIFIER = 'https://api.bench.example';
+export const API_SCOPES = ['read', 'write'];
+/** The scopes the client may ask for: OpenID Connect ones and the API's. */
+export const CLIENT_SCOPE = 'openid profile email offline_access read write';
+export const USER = { email: 'bench@example.com', password: 'bench password that is long enough' };
+
+/**
+ * Our defaults (src/config.ts), except the authorization code lifetime: codes are minted before
+ * a scenario and must survive until the load generator reaches them.
+ */
+export const TTL: Fixture['ttl'] = {
+  accessToken: 600,
+  idToken: 600,
+  refreshToken: 14 * 24 * 3600,
+  authorizationCode: 3600,
+  session: 14 * 24 * 3600,
+  interaction: 1800,
+};
+
+/** The environment of our service for these lifetimes. */
+export function ttlEnv(ttl: Fixture['ttl'] = TTL): Record<string, string> {
+  return {
+    ACCESS_TOKEN_TTL: String(ttl.accessToken),
+    ID_TOKEN_TTL: String(ttl.idToken),
+    REFRESH_TOKEN_TTL: String(ttl.refreshToken),
+    AUTHORIZATION_CODE_TTL: String(ttl.authorizationCode),
+    SESSION_TTL: String(ttl.session),
+    INTERACTION_TTL: String(ttl.interaction),
+  };
+}

@@ -1,0 +1,553 @@
+/**
+ * `npm run bench`: our service (SQLite, and PostgreSQL with BENCH_DATABASE_URL) against a bare
+ * oidc-provider with the same options (the ceiling), under the same load. See bench/README.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, authorize, basicAuth, FORM, fullLogin, inParallel, isJwt, redeem, type AuthorizeOptions, type Code, type Target } from './lib/agent.ts';
+import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, type BenchDatabase, type DatabaseKind } from './lib/db.ts';
+import { API_IDENTIFIER, API_SCOPES, CLIENT_SCOPE, REDIRECT_URI, TTL, ttlEnv, USER, type Fixture } from './lib/fixture.ts';
+import { argon2Ceiling, runHttp, runLoop, type HttpLoad, type Stats } from './lib/load.ts';
+import { perRequest, readQueryCounts } from './lib/metrics.ts';
+import { killAllChildren, ROOT, runCli, sampleRss, startServer, treeCpuMs, treeRss, treeRssByProcess, type ServerProcess } from './lib/proc.ts';
+import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type RunData, type ScenarioResult, type SubjectReport } from './lib/report.ts';
+
+const SCENARIOS = ['discovery', 'jwks', 'client_credentials', 'authorization_code', 'refresh_token', 'introspection', 'userinfo', 'login_flow'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const TOKEN_SCENARIOS: readonly Scenario[] = ['client_credentials', 'authorization_code', 'refresh_token'];
+
+// ---- settings (environment)
+
+function numberFromEnv(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number ≥ ${min} (got "${raw}")`);
+  return value;
+}
+
+/** The API's access-token signing algorithm, on ours and on the ceiling (BENCH_SIGNING_ALG). */
+function signingAlgFromEnv(): 'RS256' | 'ES256' | 'EdDSA' {
+  const alg = process.env.BENCH_SIGNING_ALG ?? 'RS256';
+  if (alg !== 'RS256' && alg !== 'ES256' && alg !== 'EdDSA') throw new Error(`BENCH_SIGNING_ALG: ${alg} is not one of RS256, ES256, EdDSA`);
+  return alg;
+}
+
+function readSettings() {
+  const seconds = numberFromEnv('BENCH_DURATION', 10, 1);
+  const only = process.env.BENCH_ONLY?.split(/[\s,]+/).filter(Boolean);
+  const unknown = only?.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown?.length) throw new Error(`BENCH_ONLY: unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  return {
+    seconds,
+    warmup: numberFromEnv('BENCH_WARMUP', Math.min(2, Math.max(1, seconds / 5)), 0),
+    connections: numberFromEnv('BENCH_CONNECTIONS', 16, 1),
+    rows: Math.floor(numberFromEnv('BENCH_ROWS', 1_000_000, 1)),
+    scenarios: SCENARIOS.filter((s) => !only || only.includes(s)),
+    skipScale: process.env.BENCH_SKIP_SCALE === '1',
+    skipWorkers: process.env.BENCH_SKIP_WORKERS === '1',
+    postgresUrl: process.env.BENCH_DATABASE_URL || undefined,
+    cpuProfile: process.env.BENCH_CPU_PROF === '1',
+    maxCodes: Math.floor(numberFromEnv('BENCH_MAX_CODES', 40_000, 100)),
+    signingAlg: signingAlgFromEnv(),
+    argon2: {
+      memoryKib: numberFromEnv('PASSWORD_HASH_MEMORY_KIB', 19 * 1024, 1),
+      iterations: numberFromEnv('PASSWORD_HASH_ITERATIONS', 2, 1),
+      parallelism: numberFromEnv('PASSWORD_HASH_PARALLELISM', 1, 1),
+    },
+  };
+}
+
+const settings = readSettings();
+const runStarted = performance.now();
+const log = (message: string) => console.error(`[bench ${((performance.now() - runStarted) / 1000).toFixed(0).padStart(4)}s] ${message}`);
+
+// ---- servers
+
+interface Subject {
+  report: SubjectReport;
+  target: Target;
+  server: ServerProcess;
+  /** Ours only: the environment of the server (and of the CLI). */
+  env?: Record<string, string>;
+  /** Signed-in browsers whose grant covers the code requests: each mints codes without pages. */
+  codeAgents: Agent[];
+  /** Codes not redeemed yet. */
+  codes: Code[];
+  /** Refresh tokens not used yet; each answer's new refresh token goes back in (rotation). */
+  refreshPool: string[];
+  opaque?: { token: string; at: number };
+}
+
+const live = new Set<ServerProcess>();
+let runDir = '';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function launch(opts: Parameters<typeof startServer>[0]): Promise<ServerProcess> {
+  const server = await startServer(opts);
+  live.add(server);
+  return server;
+}
+
+async function halt(server: ServerProcess) {
+  await server.stop();
+  live.delete(server);
+}
+
+function profileArgs(label: string): string[] {
+  return settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles', label)}`] : [];
+}
+
+/** Our service as a child process: `node src/main.ts`, seeded through the `idp` CLI. */
+async function startOurs(label: string, db: BenchDatabase, workers: number): Promise<Subject> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: url,
+    DATABASE_URL: db.url,
+    LOG_LEVEL: 'warn',
+    COOKIE_SECRETS: randomBytes(32).toString('base64url'),
+    KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
+    WORKERS: String(workers),
+    PASSWORD_HASH_MEMORY_KIB: String(settings.argon2.memoryKib),
+    PASSWORD_HASH_ITERATIONS: String(settings.argon2.iterations),
+    PASSWORD_HASH_PARALLELISM: String(settings.argon2.parallelism),
+    ...ttlEnv(),
+  };
+  const args = [...profileArgs(label), join(ROOT, 'src', 'main.ts')];
+  log(`${label}: starting (fresh ${db.kind} database, WORKERS=${workers})`);
+  let server = await launch({ name: label, args, env, url, cwd: runDir });
+  const firstStartMs = server.readyMs;
+
+  const user = await runCli(['users', 'create', '--email', USER.email, '--password-stdin', '--name', 'Bench User', '--email-verified', '--json'], env, runDir, `${USER.password}\n`);
+  if (user.code !== 0) throw new Error(`${label}: users create failed: ${user.stderr}`);
+  const api = await runCli(['resources', 'create', '--identifier', API_IDENTIFIER, '--scope', API_SCOPES.join(' '), '--signing-alg', settings.signingAlg, '--json'], env, runDir);
+  if (api.code !== 0) throw new Error(`${label}: resources create failed: ${api.stderr}`);
+  const client = await runCli(
+    ['clients', 'create', '--name', 'Bench App', '--redirect-uri', REDIRECT_URI, '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'client_credentials', '--scope', CLIENT_SCOPE, '--json'],
+    env,
+    runDir,
+  );
+  if (client.code !== 0) throw new Error(`${label}: clients create failed: ${client.stderr}`);
+  const { client_id, client_secret } = JSON.parse(client.stdout) as { client_id: string; client_secret: string };
+
+  // An ordinary restart, on a database that is already migrated and has its keys.
+  await halt(server);
+  server = await launch({ name: label, args, env, url, cwd: runDir });
+  const restartMs = server.readyMs;
+  await sleep(1000);
+  const rssIdleMb = mb(treeRss(server.pid));
+  const rssIdleByProcessMb = treeRssByProcess(server.pid).map(mb);
+  log(`${label}: ready in ${firstStartMs.toFixed(0)} ms (fresh database), ${restartMs.toFixed(0)} ms (restart); idle RSS ${rssIdleMb} MB`);
+
+  return {
+    report: { label, kind: 'ours', database: db.kind, workers, firstStartMs: Math.round(firstStartMs), restartMs: Math.round(restartMs), rssIdleMb, ...(workers > 1 ? { rssIdleByProcessMb } : {}), scenarios: {} },
+    target: { name: label, url, clientId: client_id, clientSecret: client_secret, redirectUri: REDIRECT_URI, apiIdentifier: API_IDENTIFIER, user: USER },
+    server,
+    env,
+    codeAgents: [],
+    codes: [],
+    refreshPool: [],
+  };
+}
+
+/** The bare oidc-provider (bench/ceiling.ts) as a child process. */
+async function startCeiling(): Promise<Subject> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const fixture: Fixture = {
+    issuer: url,
+    port,
+    clientId: 'ceiling-client',
+    clientSecret: randomBytes(32).toString('base64url'),
+    redirectUri: REDIRECT_URI,
+    api: { identifier: API_IDENTIFIER, scopes: API_SCOPES, accessTokenTtl: TTL.accessToken, signingAlg: settings.signingAlg },
+    user: USER,
+    ttl: TTL,
+  };
+  log('ceiling: starting');
+  const server = await launch({
+    name: 'ceiling',
+    args: [...profileArgs('ceiling'), join(ROOT, 'bench', 'ceiling.ts')],
+    env: { NODE_ENV: 'production', BENCH_CEILING_CONFIG: JSON.stringify(fixture) },
+    url,
+    cwd: runDir,
+  });
+  await sleep(1000);
+  const rssIdleMb = mb(treeRss(server.pid));
+  log(`ceiling: ready in ${server.readyMs.toFixed(0)} ms; idle RSS ${rssIdleMb} MB`);
+  return {
+    report: { label: 'ceiling (bare oidc-provider, in-memory)', kind: 'ceiling', workers: 1, firstStartMs: Math.round(server.readyMs), rssIdleMb, scenarios: {} },
+    target: { name: 'ceiling', url, clientId: fixture.clientId, clientSecret: fixture.clientSecret, redirectUri: REDIRECT_URI, apiIdentifier: API_IDENTIFIER, user: USER },
+    server,
+    codeAgents: [],
+    codes: [],
+    refreshPool: [],
+  };
+}
+
+// ---- pools and tokens
+
+/** Browsers minting codes and refresh tokens at the same time. */
+const MINTERS = 8;
+const CODE_REQUEST: AuthorizeOptions = { scope: 'openid profile email read', resource: API_IDENTIFIER };
+const REFRESH_REQUEST: AuthorizeOptions = { scope: 'openid offline_access read', resource: API_IDENTIFIER, prompt: 'consent' };
+
+/** Codes from the real flow: each minter signs in and consents once, then /authorize answers with a code at once. */
+async function mintCodes(s: Subject, total: number): Promise<void> {
+  const started = performance.now();
+  const { codes } = s;
+  const before = codes.length;
+  if (before >= total) return;
+  if (!s.codeAgents.length) {
+    s.codeAgents = await inParallel(Array.from({ length: MINTERS }), MINTERS, async () => {
+      const agent = new Agent(s.target.url);
+      codes.push(await authorize(s.target, agent, CODE_REQUEST));
+      return agent;
+    });
+  }
+  let remaining = total - codes.length;
+  await Promise.all(
+    s.codeAgents.map(async (agent) => {
+      while (remaining-- > 0) codes.push(await authorize(s.target, agent, CODE_REQUEST));
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const minted = codes.length - before;
+  log(`${s.target.name}: minted ${minted} codes in ${seconds.toFixed(1)} s (${(minted / seconds).toFixed(0)}/s)`);
+}
+
+/** Refresh tokens from the real flow with offline_access and prompt=consent (consent page every time). */
+async function fillRefreshPool(s: Subject, size: number) {
+  const missing = size - s.refreshPool.length;
+  if (missing <= 0) return;
+  const started = performance.now();
+  const agents = Array.from({ length: MINTERS }, () => new Agent(s.target.url));
+  let remaining = missing;
+  await Promise.all(
+    agents.map(async (agent) => {
+      while (remaining-- > 0) {
+        const tokens = await redeem(s.target, await authorize(s.target, agent, REFRESH_REQUEST));
+        if (!tokens.refresh_token) throw new Error(`${s.target.name}: no refresh token issued`);
+        s.refreshPool.push(tokens.refresh_token);
+      }
+    }),
+  );
+  log(`${s.target.name}: minted ${missing} refresh tokens in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** An opaque access token for userinfo (openid scope, no API), from a fresh sign-in. */
+async function opaqueToken(s: Subject): Promise<string> {
+  if (s.opaque && Date.now() - s.opaque.at < 5 * 60_000) return s.opaque.token;
+  const { tokens } = await fullLogin(s.target, { scope: 'openid profile email' });
+  if (isJwt(tokens.access_token)) throw new Error(`${s.target.name}: expected an opaque access token for userinfo`);
+  s.opaque = { token: tokens.access_token, at: Date.now() };
+  return tokens.access_token;
+}
+
+// ---- scenarios
+
+const form = (params: Record<string, string>) => new URLSearchParams(params).toString();
+
+/** The requests of one scenario; pools are minted here, before any load. */
+async function prepare(s: Subject, name: Scenario): Promise<HttpLoad> {
+  const { target } = s;
+  const tokenHeaders = { authorization: basicAuth(target), 'content-type': FORM };
+  switch (name) {
+    case 'discovery':
+      return { url: `${target.url}/.well-known/openid-configuration` };
+    case 'jwks':
+      return { url: `${target.url}/jwks` };
+    case 'client_credentials':
+      return { url: `${target.url}/token`, method: 'POST', headers: tokenHeaders, body: form({ grant_type: 'client_credentials', resource: API_IDENTIFIER, scope: API_SCOPES.join(' ') }) };
+    case 'authorization_code':
+      // The pool is filled by measure(): for the warm-up, then for the run at the warm-up's rate.
+      return {
+        url: `${target.url}/token`,
+        method: 'POST',
+        headers: tokenHeaders,
+        next: () => {
+          const code = s.codes.pop();
+          return code ? { body: form({ grant_type: 'authorization_code', code: code.code, redirect_uri: target.redirectUri, code_verifier: code.verifier }) } : null;
+        },
+      };
+    case 'refresh_token': {
+      await fillRefreshPool(s, Math.max(64, 4 * settings.connections));
+      return {
+        url: `${target.url}/token`,
+        method: 'POST',
+        headers: tokenHeaders,
+        next: () => {
+          const token = s.refreshPool.shift();
+          return token ? { body: form({ grant_type: 'refresh_token', refresh_token: token, resource: API_IDENTIFIER }) } : null;
+        },
+        onResponse: (status, body) => {
+          if (status !== 200) return;
+          const next = (JSON.parse(String(body)) as { refresh_token?: string }).refresh_token;
+          if (next) s.refreshPool.push(next);
+        },
+      };
+    }
+    case 'introspection':
+      return { url: `${target.url}/token/introspection`, method: 'POST', headers: tokenHeaders, body: form({ token: await opaqueToken(s) }) };
+    case 'userinfo':
+      return { url: `${target.url}/userinfo`, headers: { authorization: `Bearer ${await opaqueToken(s)}` } };
+    case 'login_flow':
+      throw new Error('login_flow is not an HTTP scenario');
+  }
+}
+
+/** One request of the scenario by hand, so that a misconfiguration fails loudly instead of measuring errors. */
+async function probe(load: HttpLoad, name: Scenario, s: Subject) {
+  const item = load.next ? load.next() : { body: load.body, headers: {} };
+  if (!item) throw new Error(`${s.target.name}: empty pool for ${name}`);
+  const body = item.body ?? load.body;
+  const res = await fetch(load.url, { method: load.method ?? 'GET', headers: { ...load.headers, ...item.headers }, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${s.target.name}: ${name} answered ${res.status}: ${text.slice(0, 300)}`);
+  if (name === 'introspection' && !text.includes('"active":true')) throw new Error(`${s.target.name}: introspection says the token is not active: ${text}`);
+  if ((name === 'client_credentials' || name === 'authorization_code' || name === 'refresh_token')) {
+    const token = (JSON.parse(text) as { access_token?: string }).access_token ?? '';
+    if (!isJwt(token)) throw new Error(`${s.target.name}: ${name} did not issue a JWT access token`);
+  }
+  load.onResponse?.(res.status, text);
+}
+
+async function measure(s: Subject, name: Scenario): Promise<ScenarioResult> {
+  const ours = s.report.kind === 'ours';
+  if (name === 'login_flow') return ours ? measureLoginFlow(s) : measureArgon2();
+  const load = await prepare(s, name);
+  const pooled = name === 'authorization_code';
+  // Codes: enough for the warm-up at half the client_credentials rate (a code exchange does
+  // more work), then enough for the run at the rate the warm-up measured, with a margin.
+  const guess = (s.report.scenarios.client_credentials?.stats.rps ?? (ours ? 800 : 1500)) * (settings.warmup > 0 ? 0.5 : 0.8);
+  const codes = (rate: number, seconds: number) => Math.min(settings.maxCodes, Math.ceil(rate * seconds) + 2 * settings.connections + 1);
+  if (pooled) await mintCodes(s, codes(guess, settings.warmup || settings.seconds));
+  await probe(load, name, s);
+  if (settings.warmup > 0) {
+    const warm = await runHttp(load, { connections: settings.connections, seconds: settings.warmup });
+    if (pooled) await mintCodes(s, codes(warm.rps * 1.6, settings.seconds));
+  }
+  const withQueries = ours && s.report.workers === 1;
+  const before = withQueries ? await readQueryCounts(s.target.url) : undefined;
+  const rss = sampleRss(s.server.pid);
+  const cpu = treeCpuMs(s.server.pid);
+  const generator = process.cpuUsage();
+  const stats = await runHttp(load, { connections: settings.connections, seconds: settings.seconds });
+  const used = process.cpuUsage(generator);
+  const cpuMsPerRequest = round2((treeCpuMs(s.server.pid) - cpu) / Math.max(1, stats.ok));
+  const loadGeneratorCores = round2((used.user + used.system) / 1e6 / stats.seconds);
+  const rssMaxMb = mb(rss.stop());
+  const db = before ? perRequest(before, await readQueryCounts(s.target.url), stats.ok + stats.failed) : undefined;
+  report(s, name, stats, db?.queries, cpuMsPerRequest, loadGeneratorCores);
+  return { stats, rssMaxMb, cpuMsPerRequest, loadGeneratorCores, ...(db ? { db } : {}) };
+}
+
+/** authorize → login page → POST password (argon2id) → consent page → POST allow → callback → token. */
+async function measureLoginFlow(s: Subject): Promise<ScenarioResult> {
+  const op = async () => {
+    const { tokens } = await fullLogin(s.target, CODE_REQUEST);
+    if (!tokens.id_token) throw new Error('no ID token');
+  };
+  await op();
+  if (settings.warmup > 0) await runLoop(op, { workers: settings.connections, seconds: settings.warmup });
+  const before = s.report.workers === 1 ? await readQueryCounts(s.target.url) : undefined;
+  const rss = sampleRss(s.server.pid);
+  const cpu = treeCpuMs(s.server.pid);
+  const generator = process.cpuUsage();
+  const stats = await runLoop(op, { workers: settings.connections, seconds: settings.seconds });
+  const used = process.cpuUsage(generator);
+  const cpuMsPerRequest = round2((treeCpuMs(s.server.pid) - cpu) / Math.max(1, stats.ok));
+  const loadGeneratorCores = round2((used.user + used.system) / 1e6 / stats.seconds);
+  const rssMaxMb = mb(rss.stop());
+  const db = before ? perRequest(before, await readQueryCounts(s.target.url), stats.ok + stats.failed) : undefined;
+  report(s, 'login_flow', stats, db?.queries, cpuMsPerRequest, loadGeneratorCores);
+  return { stats, rssMaxMb, cpuMsPerRequest, loadGeneratorCores, ...(db ? { db } : {}), note: 'one unit = one whole sign-in (8 requests); queries are per sign-in' };
+}
+
+/** The ceiling of password logins: argon2id verifications per second with our parameters. */
+async function measureArgon2(): Promise<ScenarioResult> {
+  const cpu = process.cpuUsage();
+  const stats = await argon2Ceiling(settings.argon2, USER.password, { workers: settings.connections, seconds: settings.seconds + settings.warmup, warmup: 0 });
+  const used = process.cpuUsage(cpu);
+  const cpuMsPerRequest = round2((used.user + used.system) / 1000 / Math.max(1, stats.ok));
+  log(`argon2id ceiling (m=${settings.argon2.memoryKib} KiB, t=${settings.argon2.iterations}, p=${settings.argon2.parallelism}): ${stats.rps} verifies/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms`);
+  return { stats, rssMaxMb: 0, cpuMsPerRequest, note: `argon2id verify, m=${settings.argon2.memoryKib} KiB t=${settings.argon2.iterations} p=${settings.argon2.parallelism}, ${settings.connections} at once, in the harness process (UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4})` };
+}
+
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
+function report(s: Subject, name: Scenario, stats: Stats, queries?: number, cpuMs?: number, generatorCores?: number) {
+  const extra = [
+    cpuMs !== undefined ? `${cpuMs} ms CPU/req` : '',
+    generatorCores !== undefined ? `load generator ${generatorCores} cores` : '',
+    stats.failed ? `${stats.failed} failed (${JSON.stringify(stats.statusCodes)})` : '',
+    stats.errors ? `${stats.errors} connection errors` : '',
+    stats.poolExhausted ? `pool ran out after ${stats.seconds} s` : '',
+    queries !== undefined ? `${queries} queries/req` : '',
+  ].filter(Boolean);
+  log(`${s.target.name}: ${SCENARIO_LABELS[name] ?? name}: ${stats.rps} /s, p50 ${stats.p50} ms, p99 ${stats.p99} ms${extra.length ? ` — ${extra.join('; ')}` : ''}`);
+}
+
+async function runScenarios(s: Subject, names: readonly Scenario[], into: Record<string, ScenarioResult>) {
+  for (const name of names) into[name] = await measure(s, name);
+}
+
+// ---- the run
+
+function machine() {
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const cpu = cpus();
+  return {
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    availableParallelism: availableParallelism(),
+    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+    date: new Date().toISOString(),
+    /** Other work on the machine skews every number: 1, 5 and 15 minute load averages when the run began. */
+    loadAverageAtStart: loadavg().map((v) => Math.round(v * 100) / 100),
+    commit,
+  };
+}
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const server of [...live]) await halt(server).catch(() => {});
+    killAllChildren();
+    await dropAllDatabases();
+    if (runDir) await rm(runDir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping servers and dropping databases`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
+process.on('exit', () => killAllChildren());
+
+async function main() {
+  const [major] = process.versions.node.split('.').map(Number);
+  if ((major ?? 0) < 22) throw new Error(`Node ${process.version} cannot run TypeScript directly: run "npm run bench" (it uses the Node the project pins)`);
+  runDir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
+  const info = machine();
+  log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.seconds} s per scenario after ${settings.warmup} s warm-up, ${settings.connections} connections; scenarios: ${settings.scenarios.join(', ')}`);
+
+  const tokenScenarios = TOKEN_SCENARIOS.filter((n) => settings.scenarios.includes(n));
+  const subjects: RunData['subjects'] = {};
+
+  // 1. All servers side by side: the ceiling, and ours on each database (fresh).
+  const ceiling = await startCeiling();
+  subjects.ceiling = ceiling.report;
+  const databases: DatabaseKind[] = settings.postgresUrl ? ['sqlite', 'postgresql'] : ['sqlite'];
+  const ours: { subject: Subject; db: BenchDatabase }[] = [];
+  for (const kind of databases) {
+    const db = kind === 'sqlite' ? await createSqliteDatabase(runDir, 'main') : await createPostgresDatabase(settings.postgresUrl!);
+    const subject = await startOurs(`ours-${kind}`, db, 1);
+    subjects[kind] = subject.report;
+    ours.push({ subject, db });
+  }
+
+  // 2. Each scenario on each server in turn (one at a time), so that drift in the machine's
+  // background load hits ours and the ceiling alike.
+  for (const name of settings.scenarios) {
+    for (const s of [ceiling, ...ours.map((o) => o.subject)]) s.report.scenarios[name] = await measure(s, name);
+  }
+  await halt(ceiling.server);
+
+  // 3. The token scenarios again with the stored rows, then the memory left after all that load.
+  for (const { subject, db } of ours) {
+    const label = subject.report.label;
+    if (!settings.skipScale && tokenScenarios.length) {
+      const baseline: Record<string, ScenarioResult> = {};
+      log(`${label}: token scenarios again, right before the insert (baseline)`);
+      await runScenarios(subject, tokenScenarios, baseline);
+      log(`${label}: inserting ${settings.rows} rows`);
+      const inserted = await bulkInsert(db, settings.rows);
+      log(`${label}: inserted ${inserted.rows} rows in ${inserted.seconds.toFixed(1)} s (${inserted.totalRows} artifact rows in all)`);
+      subject.report.scale = { rows: inserted.rows, insertSeconds: Math.round(inserted.seconds * 10) / 10, totalRows: inserted.totalRows, baseline, scenarios: {} };
+      await runScenarios(subject, tokenScenarios, subject.report.scale.scenarios);
+    }
+    await sleep(2000);
+    subject.report.rssIdleAfterLoadMb = mb(treeRss(subject.server.pid));
+    await halt(subject.server);
+    await db.drop();
+  }
+
+  // 4. WORKERS=2 (SQLite) for client_credentials; WORKERS=1 is ours-sqlite above.
+  if (!settings.skipWorkers && settings.scenarios.includes('client_credentials')) {
+    const db = await createSqliteDatabase(runDir, 'workers');
+    const two = await startOurs('ours-sqlite-workers2', db, 2);
+    subjects.workers2 = two.report;
+    two.report.scenarios.client_credentials = await measure(two, 'client_credentials');
+    await halt(two.server);
+    await db.drop();
+  }
+
+  // 5. Report.
+  const data: RunData = {
+    machine: { ...info, loadAverageAtEnd: loadavg().map((v) => Math.round(v * 100) / 100) },
+    settings: { ...settings, postgresUrl: settings.postgresUrl ? '(set)' : undefined },
+    durationSeconds: Math.round((performance.now() - runStarted) / 1000),
+    subjects,
+    targets: evaluateTargets(subjects, settings.rows),
+  };
+  const markdown = renderMarkdown(data);
+  process.stdout.write(`\n${markdown}`);
+  await writeResults(data, markdown);
+  log(`wrote bench/results/latest.json and latest.md (${data.durationSeconds} s in all)`);
+}
+
+const RESULTS = join(ROOT, 'bench', 'results');
+
+async function writeResults(data: RunData, markdown: string) {
+  await mkdir(RESULTS, { recursive: true });
+  await writeFile(join(RESULTS, 'latest.md'), markdown);
+  await writeFile(join(RESULTS, 'latest.json'), `${JSON.stringify(data, null, 2)}\n`);
+}
+
+/** `node bench/run.ts --render`: the tables again from latest.json (after a change to the report), without measuring. */
+async function rerender() {
+  const data = JSON.parse(await readFile(join(RESULTS, 'latest.json'), 'utf8')) as RunData;
+  data.targets = evaluateTargets(data.subjects, data.settings.rows);
+  const markdown = renderMarkdown(data);
+  process.stdout.write(markdown);
+  await writeResults(data, markdown);
+}
+
+try {
+  await (process.argv.includes('--render') ? rerender() : main());
+} catch (err) {
+  console.error('bench failed:', err);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
