@@ -19,7 +19,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
   const configCache = createConfigCache(db.prisma);
   const grants = createGrantService(db.prisma);
-  const users = createUserService(db.prisma, grants, audit, db.provider, config.passwords);
+  const users = createUserService(db.prisma, grants, audit, configCache, db.provider, config.passwords);
   // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
   // in development without it, with a generated key kept in the database.
   const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));

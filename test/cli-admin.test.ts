@@ -70,7 +70,7 @@ describe('the CLI has the admin API’s powers', () => {
 
     expect(await run('clients', 'delete', client_id)).toEqual({ deleted: client_id });
     await fails(['clients', 'show', client_id], /no client with id/);
-  });
+  }, 90_000); // some twenty CLI processes, one after the other
 
   it('creates an admin client whose token the admin API accepts', async () => {
     const { client_id, client_secret } = await run<{ client_id: string; client_secret: string }>('clients', 'create', '--name', 'ops', '--admin');
@@ -125,7 +125,7 @@ describe('the CLI has the admin API’s powers', () => {
 
     expect(await run('users', 'delete', id)).toEqual({ deleted: id });
     await fails(['users', 'show', id], /no user with id/);
-  });
+  }, 90_000); // some twenty CLI processes, one after the other
 
   it('manages upstream identity providers, with the client secret read from stdin and never shown', async () => {
     const created = await idp(

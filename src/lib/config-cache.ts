@@ -1,7 +1,7 @@
 import type { PrismaClient } from '../db/index.ts';
 
-/** The ConfigVersion row that stands for every client and API. */
-const ROW = 'clients-and-apis';
+/** The ConfigVersion row that stands for every cached client, API and user. */
+const ROW = 'cached-entities';
 /** A process holds at most this many entries; past it, the cache starts over. */
 const MAX_ENTRIES = 10_000;
 
@@ -15,8 +15,9 @@ export interface ConfigCache {
 }
 
 /**
- * Clients and APIs are read on every token request and change rarely, so each process keeps
- * them in memory. Every write through the services bumps a version in the database; processes
+ * Clients, APIs and users are read on every token request and change rarely, so each process
+ * keeps them in memory (sign-in, client-secret rotation overlaps and everything else that must be
+ * exact read the database). Every write through the services bumps a version in the database; processes
  * poll it (`CONFIG_REFRESH_SECONDS`), so a change made anywhere — admin API, CLI, another
  * instance — is in force everywhere within that interval, and at once where it was made.
  */

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type DatabaseProvider, type PrismaClient, type User } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
+import type { ConfigCache } from '../lib/config-cache.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 
@@ -91,6 +92,7 @@ export function createUserService(
   prisma: PrismaClient,
   grants: GrantService,
   audit: AuditService,
+  cache: ConfigCache,
   provider: DatabaseProvider = 'sqlite',
   policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY,
 ) {
@@ -111,6 +113,7 @@ export function createUserService(
     if (!(await argon2.verify(hash, password)) || user.disabled) return null;
     if (argon2.needsRehash(hash, ARGON2_OPTIONS)) {
       await prisma.user.updateMany({ where: { id: user.id, passwordHash: hash }, data: { passwordHash: await argon2.hash(password, ARGON2_OPTIONS) } });
+      await cache.changed();
     }
     return user;
   }
@@ -178,6 +181,7 @@ export function createUserService(
           // A new address is unverified unless the admin says otherwise.
           data: { ...data, ...(data.email && data.email !== current.email && data.emailVerified === undefined ? { emailVerified: false } : {}) },
         });
+        await cache.changed();
         await audit.record(who, 'user.updated', id, { fields: Object.keys(data) });
         return toUserView(user);
       } catch (err) {
@@ -190,6 +194,7 @@ export function createUserService(
     async setDisabled(id: string, disabled: boolean, who: Actor): Promise<UserView> {
       await find(id);
       const user = await prisma.user.update({ where: { id }, data: { disabled } });
+      await cache.changed();
       if (disabled) await grants.revokeAllForUser(id, { sessions: true });
       await audit.record(who, disabled ? 'user.disabled' : 'user.enabled', id);
       return toUserView(user);
@@ -199,6 +204,7 @@ export function createUserService(
       await find(id);
       await grants.revokeAllForUser(id, { sessions: true });
       await prisma.user.deleteMany({ where: { id } });
+      await cache.changed();
       await audit.record(who, 'user.deleted', id);
     },
 
@@ -208,6 +214,7 @@ export function createUserService(
       checkNewPassword(parsed.password);
       await find(id);
       await prisma.user.update({ where: { id }, data: { passwordHash: await argon2.hash(parsed.password, ARGON2_OPTIONS) } });
+      await cache.changed();
       await grants.revokeAllForUser(id, { sessions: true });
       await audit.record(who, 'user.password_set', id);
     },
@@ -244,8 +251,12 @@ export function createUserService(
       return (await prisma.user.findUnique({ where: { email: normalizeEmail(email) }, select: { id: true } }))?.id ?? null;
     },
 
+    /**
+     * The enabled user `id`, read on every token, userinfo and page request of a signed-in user:
+     * served from the process's cache (see ConfigCache). Sign-in itself always reads the database.
+     */
     async findActive(id: string): Promise<User | null> {
-      const user = await prisma.user.findUnique({ where: { id } });
+      const user = await cache.get(`user:${id}`, () => prisma.user.findUnique({ where: { id } }));
       return user && !user.disabled ? user : null;
     },
 
