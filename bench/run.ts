@@ -346,12 +346,16 @@ async function measure(s: Subject, name: Scenario): Promise<ScenarioResult> {
     const warm = await runHttp(load, { connections: settings.connections, seconds: settings.warmup });
     if (pooled) await mintCodes(s, codes(warm.rps * 1.6, settings.seconds));
   }
-  const withQueries = ours && s.report.workers === 1;
+  return measuredWindow(s, name, ours && s.report.workers === 1, () => runHttp(load, { connections: settings.connections, seconds: settings.seconds }));
+}
+
+/** One measured run, with what the server spent on it: CPU, peak memory and (optionally) its queries. */
+async function measuredWindow(s: Subject, name: Scenario, withQueries: boolean, run: () => Promise<Stats>): Promise<ScenarioResult> {
   const before = withQueries ? await readQueryCounts(s.target.url) : undefined;
   const rss = sampleRss(s.server.pid);
   const cpu = treeCpuMs(s.server.pid);
   const generator = process.cpuUsage();
-  const stats = await runHttp(load, { connections: settings.connections, seconds: settings.seconds });
+  const stats = await run();
   const used = process.cpuUsage(generator);
   const cpuMsPerRequest = round2((treeCpuMs(s.server.pid) - cpu) / Math.max(1, stats.ok));
   const loadGeneratorCores = round2((used.user + used.system) / 1e6 / stats.seconds);
@@ -369,18 +373,8 @@ async function measureLoginFlow(s: Subject): Promise<ScenarioResult> {
   };
   await op();
   if (settings.warmup > 0) await runLoop(op, { workers: settings.connections, seconds: settings.warmup });
-  const before = s.report.workers === 1 ? await readQueryCounts(s.target.url) : undefined;
-  const rss = sampleRss(s.server.pid);
-  const cpu = treeCpuMs(s.server.pid);
-  const generator = process.cpuUsage();
-  const stats = await runLoop(op, { workers: settings.connections, seconds: settings.seconds });
-  const used = process.cpuUsage(generator);
-  const cpuMsPerRequest = round2((treeCpuMs(s.server.pid) - cpu) / Math.max(1, stats.ok));
-  const loadGeneratorCores = round2((used.user + used.system) / 1e6 / stats.seconds);
-  const rssMaxMb = mb(rss.stop());
-  const db = before ? perRequest(before, await readQueryCounts(s.target.url), stats.ok + stats.failed) : undefined;
-  report(s, 'login_flow', stats, db?.queries, cpuMsPerRequest, loadGeneratorCores);
-  return { stats, rssMaxMb, cpuMsPerRequest, loadGeneratorCores, ...(db ? { db } : {}), note: 'one unit = one whole sign-in (8 requests); queries are per sign-in' };
+  const result = await measuredWindow(s, 'login_flow', s.report.workers === 1, () => runLoop(op, { workers: settings.connections, seconds: settings.seconds }));
+  return { ...result, note: 'one unit = one whole sign-in (8 requests); queries are per sign-in' };
 }
 
 /** The ceiling of password logins: argon2id verifications per second with our parameters. */

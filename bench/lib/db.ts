@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
+import { createPostgresDatabase as createDatabaseOn } from '../../test/helpers/database.ts';
 import pg from 'pg';
 
 export type DatabaseKind = 'sqlite' | 'postgresql';
@@ -31,31 +32,15 @@ export async function createSqliteDatabase(dir: string, name: string): Promise<B
   return db;
 }
 
-/** A fresh PostgreSQL database on the server of `serverUrl`, dropped afterwards (as test/helpers/database.ts does). */
+/** A fresh PostgreSQL database on the server of `serverUrl`, dropped afterwards. */
 export async function createPostgresDatabase(serverUrl: string): Promise<BenchDatabase> {
-  // A generated name (never input), so it can be spliced into DDL.
-  const name = `idp_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
+  const fresh = await createDatabaseOn(serverUrl, 'idp_bench');
   const db: BenchDatabase = {
     kind: 'postgresql',
-    url: url.href,
+    url: fresh.url,
     async drop() {
       created.delete(db);
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
+      await fresh.drop();
     },
   };
   created.add(db);

@@ -212,7 +212,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
 
   async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null }) {
     const origins = [...clientOrigins(metadata)].map((origin) => ({ origin }));
-    const row = await prisma.$transaction(async (tx) => {
+    return prisma.$transaction(async (tx) => {
       await tx.clientOrigin.deleteMany({ where: { clientId } });
       return tx.client.upsert({
         where: { id: clientId },
@@ -220,8 +220,6 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         update: { metadata: JSON.stringify(metadata), origins: { create: origins }, ...data },
       });
     });
-    await cache.changed();
-    return row;
   }
 
   return {
@@ -262,6 +260,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         name: c.name,
         ...(typeof secret === 'string' && !isSecretHash(secret) ? { secretHash: hashSecret(secret) } : {}),
       });
+      if (existing) await cache.changed();
       await audit.record(who, existing ? 'client.updated' : 'client.created', clientId, { name: c.name, via: 'dynamic_registration' });
     },
 
@@ -300,6 +299,7 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         ...changes,
       });
       const updated = await write(clientId, buildMetadata(clientId, merged, JSON.parse(row.metadata) as ClientMetadata), { name: merged.name });
+      await cache.changed();
       await audit.record(who, 'client.updated', clientId, { fields: Object.keys(changes) });
       return toClientView(updated);
     },

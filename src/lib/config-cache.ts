@@ -8,7 +8,10 @@ const MAX_ENTRIES = 10_000;
 export interface ConfigCache {
   /** The value for `key`, loaded on a miss. Misses (null) are not kept: a new entry is seen at once. */
   get<T>(key: string, load: () => Promise<T | null>): Promise<T | null>;
-  /** After a write: this process forgets at once; every other one within its refresh interval. */
+  /**
+   * After a change to an entry that may be cached: this process forgets at once, every other one
+   * within its refresh interval. Creations need no call: misses are never cached.
+   */
   changed(): Promise<void>;
   /** Polls the shared version every `seconds`, forgetting everything when another process moved it. */
   watch(seconds: number): () => void;
@@ -32,7 +35,8 @@ export function createConfigCache(prisma: PrismaClient): ConfigCache {
   async function check(): Promise<void> {
     const row = await prisma.configVersion.findUnique({ where: { id: ROW }, select: { version: true } });
     const version = row?.version ?? 0;
-    if (seen !== undefined && version !== seen) forget();
+    // The first check forgets too: whatever was loaded before it may predate the version it reads.
+    if (version !== seen) forget();
     seen = version;
   }
 

@@ -90,7 +90,6 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
             signingAlg: data.signingAlg,
           },
         });
-        await cache.changed();
         await audit.record(who, 'resource.created', row.id, { identifier: row.identifier });
         return toView(row);
       } catch (err) {
@@ -102,12 +101,16 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
     /** The admin API is registered like any other API, so its tokens are ordinary JWT access tokens. */
     async ensureAdminApi(): Promise<void> {
       const scopes = [...ADMIN_SCOPES].join(' ');
+      // Run at every start: writes (and makes every instance forget its cached copy) only when
+      // a new version brings new admin scopes.
+      const existing = await prisma.resourceServer.findUnique({ where: { identifier: ADMIN_API }, select: { scopes: true } });
+      if (existing?.scopes === scopes) return;
       await prisma.resourceServer.upsert({
         where: { identifier: ADMIN_API },
         create: { id: randomUUID(), identifier: ADMIN_API, name: 'Admin API', scopes, accessTokenTtl: 5 * 60, signingAlg: 'RS256' },
         update: { scopes },
       });
-      await cache.changed();
+      if (existing) await cache.changed();
     },
 
     async list(q: { limit: number; offset: number }): Promise<{ items: ResourceView[]; total: number }> {

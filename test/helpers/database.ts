@@ -20,8 +20,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
   const server = process.env.TEST_DATABASE_URL;
   if (!server) throw new Error('TEST_DATABASE_URL is required for the postgresql test project');
+  return createPostgresDatabase(server, 'idp_test');
+}
+
+/** A new database on the PostgreSQL server of `server` (a URL whose role may create databases). */
+export async function createPostgresDatabase(server: string, prefix: string): Promise<TestDatabase> {
   // A generated name (never input), so it can be spliced into DDL.
-  const name = `idp_test_${randomBytes(6).toString('hex')}`;
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: server });
   await admin.connect();
   try {

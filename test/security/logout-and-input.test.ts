@@ -6,7 +6,7 @@ import { idp } from '../helpers/cli.ts';
 import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
 import { adminApi, type AdminApi } from '../helpers/admin.ts';
-import { post, rowCounts, securityContext } from './setup.ts';
+import { post, rowCounts, securityContext, signOut } from './setup.ts';
 
 const ctx = securityContext();
 const POST_LOGOUT = 'http://127.0.0.1:8765/logged-out';
@@ -70,13 +70,7 @@ describe('RP-initiated logout', () => {
   it('SEC-LO-05 after logout, prompt=none answers login_required', async () => {
     const ua = new UserAgent();
     const { tokens } = await loginAndExchange(ua, ctx.config, { login: ctx.app });
-    const page = await ua.follow(oidc.buildEndSessionUrl(ctx.config, { id_token_hint: tokens.id_token! }));
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.res.text())![1]!;
-    const done = await ua.request(`${ctx.server.issuer}/session/end/confirm`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
-      body: new URLSearchParams({ xsrf, logout: 'yes' }),
-    });
+    const done = await signOut(ctx, ua, tokens.id_token!);
     expect([200, 303]).toContain(done.status);
     const silent = await authorize(ua, ctx.config, { prompt: 'none', consent: false, scope: 'openid' });
     expect(silent.callbackUrl.searchParams.get('error')).toBe('login_required');

@@ -3,6 +3,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { seed } from '../helpers/cli.ts';
 import { discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import type { UserAgent } from '../helpers/user-agent.ts';
 
 export interface SecurityContext {
   server: TestServer;
@@ -56,4 +57,15 @@ export async function rowCounts(ctx: SecurityContext) {
     grants: await p.grant.count(),
     identities: await p.federatedIdentity.count(),
   };
+}
+
+/** RP-initiated logout as a browser completes it: the confirmation page, then its form, posted from here. */
+export async function signOut(ctx: SecurityContext, ua: UserAgent, idTokenHint: string): Promise<Response> {
+  const page = await ua.follow(oidc.buildEndSessionUrl(ctx.config, { id_token_hint: idTokenHint }));
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.res.text())![1]!;
+  return ua.request(`${ctx.server.issuer}/session/end/confirm`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+    body: new URLSearchParams({ xsrf, logout: 'yes' }),
+  });
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { seed } from '../helpers/cli.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
-import { basic, post, rowCounts, securityContext } from './setup.ts';
+import { basic, post, rowCounts, securityContext, signOut } from './setup.ts';
 
 const ctx = securityContext();
 const login = (scope = 'openid profile email offline_access') => loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app, scope }).then((r) => r.tokens);
@@ -72,13 +72,7 @@ describe('refresh tokens', () => {
     const ua = new UserAgent();
     const online = (await loginAndExchange(ua, ctx.config, { login: ctx.app, scope: 'openid email' })).tokens;
     const offline = (await loginAndExchange(ua, ctx.config, { scope: 'openid offline_access' })).tokens;
-    const page = await ua.follow(oidc.buildEndSessionUrl(ctx.config, { id_token_hint: offline.id_token! }));
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.res.text())![1]!;
-    await ua.request(`${ctx.server.issuer}/session/end/confirm`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
-      body: new URLSearchParams({ xsrf, logout: 'yes' }),
-    });
+    await signOut(ctx, ua, offline.id_token!);
     const userinfo = (token: string) => fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
     expect((await userinfo(online.access_token)).status).toBe(401);
     // The user granted offline access: the app keeps it after logout (OIDC Core §11)...
