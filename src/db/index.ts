@@ -54,8 +54,8 @@ function sqliteUrl(url: string): string {
 // holds one of them in memory, not both.
 async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
   const url = sqliteUrl(databaseUrl);
-  const [{ PrismaLibSql }, { PrismaClient }] = await Promise.all([import('@prisma/adapter-libsql'), import('../generated/sqlite/client.ts')]);
-  const factory = () => new PrismaLibSql({ url });
+  const [{ PrismaNodeSqlite }, { PrismaClient }] = await Promise.all([import('./sqlite-adapter.ts'), import('../generated/sqlite/client.ts')]);
+  const factory = () => new PrismaNodeSqlite({ url });
   const prisma = new PrismaClient({ adapter: factory() });
   // WAL lets readers proceed while one writer commits; the busy timeout makes a writer
   // wait for the lock instead of failing when another process holds it.
