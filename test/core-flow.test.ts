@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed } from './helpers/cli.ts';
+import { idp, seed } from './helpers/cli.ts';
 import { discover, loginAndExchange, authorize, REDIRECT_URI } from './helpers/flow.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { UserAgent } from './helpers/user-agent.ts';
@@ -82,6 +82,25 @@ describe('authorization code + PKCE through the login and consent pages', () => 
     await oidc.tokenRevocation(config, fresh.refresh_token!);
     const after = await oidc.tokenIntrospection(config, fresh.refresh_token!);
     expect(after.active).toBe(false);
+    await expect(oidc.refreshTokenGrant(config, fresh.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('introspects access and refresh tokens with any hint, and a grant revoked elsewhere ends them on the next request', async () => {
+    const { tokens: fresh } = await loginAndExchange(ua, config, {});
+    const introspect = (token: string, hint?: string) =>
+      oidc.tokenIntrospection(config, token, hint ? { token_type_hint: hint } : undefined);
+    for (const hint of [undefined, 'access_token', 'refresh_token']) {
+      expect(await introspect(fresh.access_token, hint), `access token, hint ${hint}`).toMatchObject({ active: true, sub: seeded.userId, client_id: seeded.clientId, token_type: 'Bearer' });
+      expect(await introspect(fresh.refresh_token!, hint), `refresh token, hint ${hint}`).toMatchObject({ active: true, sub: seeded.userId, client_id: seeded.clientId });
+    }
+    expect(await introspect('not-a-token')).toEqual({ active: false });
+
+    // The grant is revoked by another process (the CLI): the very next requests see it.
+    const revoked = await idp(['users', 'revoke-grants', seeded.userId], server.env);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(await introspect(fresh.access_token)).toEqual({ active: false });
+    expect(await introspect(fresh.refresh_token!)).toEqual({ active: false });
+    await expect(oidc.fetchUserInfo(config, fresh.access_token, seeded.userId)).rejects.toBeDefined();
     await expect(oidc.refreshTokenGrant(config, fresh.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 

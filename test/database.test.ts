@@ -65,7 +65,7 @@ describe('database layer', () => {
     await db.prisma.user.create({ data: user('unique-1', 'same@example.com') });
     const duplicate = db.prisma.user.create({ data: user('unique-2', 'same@example.com') });
     await expect(duplicate).rejects.toMatchObject({ code: 'P2002' });
-    const err = await duplicate.catch((e: { meta?: unknown }) => e);
+    const err = (await duplicate.catch((e: unknown) => e)) as { meta?: unknown };
     expect(JSON.stringify(err.meta)).toContain('email');
     expect(await db.prisma.user.findMany({ where: { email: 'same@example.com' }, select: { id: true } })).toEqual([{ id: 'unique-1' }]);
   });

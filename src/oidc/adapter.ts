@@ -1,4 +1,4 @@
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { PrismaClient } from '../db/index.ts';
 import type { ClientMetadata, ClientService } from '../clients/service.ts';
 import { AppError } from '../lib/errors.ts';
@@ -10,6 +10,57 @@ const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', '
 const expiry = (expiresIn?: number) => (expiresIn ? new Date(Date.now() + expiresIn * 1000) : null);
 
 const isLive = (expiresAt: Date | null) => !expiresAt || expiresAt.getTime() > Date.now();
+
+function livePayload(row: { payload: string; expiresAt: Date | null; consumedAt: Date | null }): AdapterPayload | undefined {
+  if (!isLive(row.expiresAt)) return undefined;
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+}
+
+/** Tokens that introspection and revocation look up by the same value, all at once. */
+const PRESENTED_TOKENS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
+
+interface TokenRow {
+  model: string;
+  payload: string;
+  expiresAt: Date | null;
+  consumedAt: Date | null;
+  grantId: string | null;
+  grantPayload: string | null;
+  grantExpiresAt: Date | null;
+}
+
+interface StoredGrant {
+  payload: string;
+  expiresAt: Date | null;
+}
+
+/**
+ * What one provider request has read already. An artifact that belongs to a grant is read
+ * together with its grant (one query, not two), and the provider's next step, reading that grant,
+ * is served from here. Introspection and revocation look a presented value up as an access
+ * token, client-credentials token and refresh token at once: one query answers all three.
+ * Scoped to the request (its Koa context), so nothing read here outlives it.
+ */
+interface RequestReads {
+  tokens: Map<string, Promise<TokenRow[]>>;
+  grants: Map<string, StoredGrant | null>;
+}
+
+const reads = new WeakMap<object, RequestReads>();
+
+function requestReads(): RequestReads | undefined {
+  const ctx = Provider.ctx;
+  if (!ctx) return undefined;
+  let found = reads.get(ctx);
+  if (!found) reads.set(ctx, (found = { tokens: new Map(), grants: new Map() }));
+  return found;
+}
+
+function presentedTogether(): boolean {
+  const route = Provider.ctx?.oidc?.route;
+  return route === 'introspection' || route === 'revocation';
+}
 
 /** Ids come from requests; one with a NUL character cannot exist (and PostgreSQL refuses it in a query). */
 const impossible = (value: string) => value.includes('\u0000');
@@ -29,6 +80,7 @@ class PayloadAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    requestReads()?.tokens.delete(id);
     const columns = {
       payload: JSON.stringify(payload),
       grantId: GRANTABLE.has(this.model) ? (payload.grantId ?? null) : null,
@@ -45,16 +97,39 @@ class PayloadAdapter implements Adapter {
     });
   }
 
-  private async findWhere(where: { id: string } | { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
+  private async findWhere(where: { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
     if (Object.values(where).some(impossible)) return undefined;
-    const row = await this.prisma.oidcPayload.findFirst({ where: { model: this.model, ...where } });
-    if (!row || !isLive(row.expiresAt)) return undefined;
-    const payload = JSON.parse(row.payload) as AdapterPayload;
-    return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+    const row = await this.prisma.oidcPayload.findFirst({ where: { model: this.model, ...where }, select: { payload: true, expiresAt: true, consumedAt: true } });
+    return row ? livePayload(row) : undefined;
   }
 
-  find(id: string) {
-    return this.findWhere({ id });
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    if (impossible(id)) return undefined;
+    const memo = requestReads();
+    const together = memo && presentedTogether() && (PRESENTED_TOKENS as readonly string[]).includes(this.model);
+    if (!together && !GRANTABLE.has(this.model)) {
+      const row = await this.prisma.oidcPayload.findUnique({ where: { model_id: { model: this.model, id } }, select: { payload: true, expiresAt: true, consumedAt: true } });
+      return row ? livePayload(row) : undefined;
+    }
+    let rows = together ? memo.tokens.get(id) : undefined;
+    if (!rows) {
+      rows = this.tokensWithGrants(id, together ? PRESENTED_TOKENS : [this.model]);
+      if (together) memo.tokens.set(id, rows);
+    }
+    const row = (await rows).find((r) => r.model === this.model);
+    if (!row) return undefined;
+    if (memo && row.grantId) memo.grants.set(row.grantId, row.grantPayload === null ? null : { payload: row.grantPayload, expiresAt: row.grantExpiresAt });
+    return livePayload(row);
+  }
+
+  /** The artifact stored under `id` as any of `models`, each with its grant (if it still exists). */
+  private tokensWithGrants(id: string, models: readonly string[]): Promise<TokenRow[]> {
+    const [first, second = first, third = first] = models;
+    return this.prisma.$queryRaw<TokenRow[]>`
+      SELECT p."model", p."payload", p."expiresAt", p."consumedAt", p."grantId",
+             g."payload" AS "grantPayload", g."expiresAt" AS "grantExpiresAt"
+      FROM "OidcPayload" p LEFT JOIN "Grant" g ON g."id" = p."grantId"
+      WHERE p."id" = ${id} AND p."model" IN (${first}, ${second}, ${third})`;
   }
 
   findByUid(uid: string) {
@@ -70,6 +145,7 @@ class PayloadAdapter implements Adapter {
    * it consumed; the others are refused here instead of also being issued tokens.
    */
   async consume(id: string): Promise<void> {
+    requestReads()?.tokens.delete(id);
     const { count } = await this.prisma.oidcPayload.updateMany({
       where: { model: this.model, id, consumedAt: null },
       data: { consumedAt: new Date() },
@@ -78,6 +154,7 @@ class PayloadAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
+    requestReads()?.tokens.delete(id);
     await this.prisma.oidcPayload.deleteMany({ where: { model: this.model, id } });
   }
 
@@ -109,6 +186,7 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const columns = { payload: JSON.stringify(payload), expiresAt: expiry(expiresIn) };
+    requestReads()?.grants.delete(id);
     await this.prisma.grant.upsert({
       where: { id },
       create: { id, accountId: String(payload.accountId), clientId: String(payload.clientId), ...columns },
@@ -118,11 +196,13 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (impossible(id)) return undefined;
-    const row = await this.prisma.grant.findUnique({ where: { id } });
+    const memo = requestReads();
+    const row = memo?.grants.has(id) ? memo.grants.get(id) : await this.prisma.grant.findUnique({ where: { id }, select: { payload: true, expiresAt: true } });
     return row && isLive(row.expiresAt) ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
   }
 
   async destroy(id: string): Promise<void> {
+    requestReads()?.grants.delete(id);
     await this.prisma.grant.deleteMany({ where: { id } });
   }
 
