@@ -6,13 +6,15 @@ COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY prisma ./prisma
 RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
 COPY views ./views
 COPY public ./public
-RUN npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-# Run: Node 24 runs the TypeScript sources directly; migrations are applied at start.
+# Run: the compiled server (dist/); the idp CLI runs the TypeScript sources directly. Migrations
+# are applied at start.
 # Set COOKIE_SECRETS, KEY_ENCRYPTION_SECRET and an https ISSUER (production refuses to start without).
 FROM node:24-slim
 ENV NODE_ENV=production \
@@ -27,4 +29,4 @@ VOLUME ["/app/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=15s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "src/main.ts"]
+CMD ["node", "dist/main.js"]

@@ -113,7 +113,7 @@ function profileArgs(label: string): string[] {
   return settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles', label)}`] : [];
 }
 
-/** Our service as a child process: `node src/main.ts`, seeded through the `idp` CLI. */
+/** Our service as a child process, as deployed (`node dist/main.js`, built once per run), seeded through the `idp` CLI. */
 async function startOurs(label: string, db: BenchDatabase, workers: number): Promise<Subject> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -132,7 +132,7 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
     PASSWORD_HASH_PARALLELISM: String(settings.argon2.parallelism),
     ...ttlEnv(),
   };
-  const args = [...profileArgs(label), join(ROOT, 'src', 'main.ts')];
+  const args = [...profileArgs(label), join(ROOT, 'dist', 'main.js')];
   log(`${label}: starting (fresh ${db.kind} database, WORKERS=${workers})`);
   let server = await launch({ name: label, args, env, url, cwd: runDir });
   const firstStartMs = server.readyMs;
@@ -452,6 +452,8 @@ async function main() {
   const [major] = process.versions.node.split('.').map(Number);
   if ((major ?? 0) < 22) throw new Error(`Node ${process.version} cannot run TypeScript directly: run "npm run bench" (it uses the Node the project pins)`);
   runDir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
+  log('building the server (npm run build)');
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
   const info = machine();
   log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.seconds} s per scenario after ${settings.warmup} s warm-up, ${settings.connections} connections; scenarios: ${settings.scenarios.join(', ')}`);
 

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
@@ -74,13 +75,13 @@ function getFresh(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-/** Starts `node src/main.ts` with the given environment and waits until `readyText` has appeared `times` times. */
-async function startProcess(extraEnv: Record<string, string>, readyText: string, times = 1) {
+/** Starts `entry` (the sources' `src/main.ts` unless told) with the given environment and waits until `readyText` has appeared `times` times. */
+async function startProcess(extraEnv: Record<string, string>, readyText: string, times = 1, entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))) {
   const database = await createTestDatabase();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, NODE_ENV: 'test', DATABASE_URL: database.url, PORT: String(port), ISSUER: base, LOG_LEVEL: 'info', ...extraEnv };
-  const child = spawn(process.execPath, [fileURLToPath(new URL('../src/main.ts', import.meta.url))], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...(process.env as Record<string, string>), NODE_ENV: 'test', DATABASE_URL: database.url, PORT: String(port), ISSUER: base, LOG_LEVEL: 'info', ...extraEnv };
+  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -91,6 +92,7 @@ async function startProcess(extraEnv: Record<string, string>, readyText: string,
   });
   return {
     base,
+    env,
     child,
     exited,
     output: () => output,
@@ -100,6 +102,37 @@ async function startProcess(extraEnv: Record<string, string>, readyText: string,
     },
   };
 }
+
+describe('the production build', () => {
+  it('npm run build compiles a server that migrates, renders its pages and issues tokens without the TypeScript sources', async () => {
+    // Built as `npm run build` builds dist/, into a sibling folder of its own (the same depth, so
+    // views/, public/ and prisma/ resolve the same way) so that it cannot race another run.
+    const outDir = fileURLToPath(new URL(`../.build-test-${process.pid}/`, import.meta.url));
+    const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+    const build = spawnSync(process.execPath, [tsc, '-p', fileURLToPath(new URL('../tsconfig.build.json', import.meta.url)), '--outDir', outDir], { encoding: 'utf8' });
+    try {
+      expect(build.status, build.stdout + build.stderr).toBe(0);
+      // Every import in the build points at built files, none back at the TypeScript sources.
+      const built = readdirSync(outDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
+      expect(built).toContain('main.js');
+      const tsImports = built.filter((f) => /(from|import\()\s*['"][^'"]+\.ts['"]/.test(readFileSync(`${outDir}${f}`, 'utf8')));
+      expect(tsImports).toEqual([]);
+      const proc = await startProcess({}, 'identity provider ready', 1, `${outDir}main.js`);
+      try {
+        const app = await seed(proc.env, { redirectUri: REDIRECT_URI });
+        const config = await discover(proc.base, app.clientId, app.clientSecret);
+        const css = await fetch(`${proc.base}/assets/style.css`);
+        expect(css.status).toBe(200);
+        const { tokens } = await loginAndExchange(new UserAgent(), config, { login: app });
+        expect(tokens.claims()?.sub).toBe(app.userId);
+      } finally {
+        await proc.stop();
+      }
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
 
 describe('all cores: WORKERS', () => {
   it('serves from every worker, replaces a worker that dies, and stops them all on SIGTERM', async () => {
