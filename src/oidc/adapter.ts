@@ -94,6 +94,8 @@ class PayloadAdapter implements Adapter {
       where: { model_id: { model: this.model, id } },
       create: { model: this.model, id, ...columns },
       update: columns,
+      // Nothing is read back: without this the whole row, payload included, is returned.
+      select: { id: true },
     });
   }
 
@@ -191,6 +193,7 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
       where: { id },
       create: { id, accountId: String(payload.accountId), clientId: String(payload.clientId), ...columns },
       update: columns,
+      select: { id: true },
     });
   }
 
