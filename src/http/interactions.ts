@@ -83,9 +83,15 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     return interaction;
   }
 
-  async function finish(req: Req, reply: FastifyReply, result: InteractionResults, merge = false) {
-    reply.hijack();
-    await oidc.current.interactionFinished(req.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+  /**
+   * Records the result on the interaction this request already loaded (and checked) and sends
+   * the browser back to the provider: what `interactionFinished` does, without reading the
+   * interaction and its session from the database a second time.
+   */
+  async function finish(interaction: Interaction, reply: FastifyReply, result: InteractionResults, merge = false) {
+    interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return reply.code(303).header('location', interaction.returnTo).send();
   }
 
   async function clientName(clientId: unknown) {
@@ -121,8 +127,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   const upstreamDown = (reply: FastifyReply, interaction: Interaction, err: UpstreamUnavailable) =>
     loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
 
-  const signIn = (req: Req, reply: FastifyReply, accountId: string, amr: string[]) =>
-    finish(req, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
+  const signIn = (interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) =>
+    finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof FederationRejected) {
@@ -215,9 +221,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       return loginPage(reply, 401, interaction, { email, error: 'Incorrect email or password.' });
     }
     await throttle.succeed(keys[0]);
-    // Written on the raw response: the provider finishes this response itself.
-    reply.raw.appendHeader('set-cookie', app.serializeCookie(DEVICE_COOKIE, app.signCookie(user.id), { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: 365 * 24 * 3600 }));
-    await signIn(req, reply, user.id, ['pwd']);
+    reply.header('set-cookie', app.serializeCookie(DEVICE_COOKIE, app.signCookie(user.id), { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: 365 * 24 * 3600 }));
+    return signIn(interaction, reply, user.id, ['pwd']);
   });
 
   // ---- Sign in with an upstream provider (Google, …)
@@ -286,7 +291,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       case 'signed_in':
         deps.metrics?.logins.inc({ method: 'federated', result: 'succeeded' });
         await audit.record({ actor: `user:${outcome.userId}`, ip: req.ip }, 'login.succeeded', outcome.userId, { clientId: String(interaction.params.client_id), provider: outcome.providerId });
-        return signIn(req, reply, outcome.userId, outcome.amr);
+        return signIn(interaction, reply, outcome.userId, outcome.amr);
       case 'cancelled':
         return loginPage(reply, 200, interaction, { error: 'Sign-in with the other service was cancelled. Choose another way to sign in.' });
       case 'refused':
@@ -309,12 +314,11 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
-    await finish(req, reply, { consent: { grantId: await grant.save() } }, true);
+    return finish(interaction, reply, { consent: { grantId: await grant.save() } }, true);
   });
 
   app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/abort`, formGuards, async (request, reply) => {
     const req = request as Req;
-    await details(req, reply);
-    await finish(req, reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+    return finish(await details(req, reply), reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
   });
 }
