@@ -28,23 +28,30 @@ interface TokenRow {
   grantId: string | null;
   grantPayload: string | null;
   grantExpiresAt: Date | null;
+  sessionUid: string | null;
+  sessionPayload: string | null;
+  sessionExpiresAt: Date | null;
 }
 
-interface StoredGrant {
+interface StoredRow {
   payload: string;
   expiresAt: Date | null;
 }
 
+const stored = (payload: string | null, expiresAt: Date | null): StoredRow | null => (payload === null ? null : { payload, expiresAt });
+
 /**
  * What one provider request has read already. An artifact that belongs to a grant is read
- * together with its grant (one query, not two), and the provider's next step, reading that grant,
- * is served from here. Introspection and revocation look a presented value up as an access
+ * together with its grant and, when it dies with a session, that session (one query, not three),
+ * and the provider's next steps, reading the grant and checking the session, are served from here. Introspection and revocation look a presented value up as an access
  * token, client-credentials token and refresh token at once: one query answers all three.
  * Scoped to the request (its Koa context), so nothing read here outlives it.
  */
 interface RequestReads {
   tokens: Map<string, Promise<TokenRow[]>>;
-  grants: Map<string, StoredGrant | null>;
+  grants: Map<string, StoredRow | null>;
+  /** Sessions by uid. */
+  sessions: Map<string, StoredRow | null>;
 }
 
 const reads = new WeakMap<object, RequestReads>();
@@ -53,7 +60,7 @@ function requestReads(): RequestReads | undefined {
   const ctx = Provider.ctx;
   if (!ctx) return undefined;
   let found = reads.get(ctx);
-  if (!found) reads.set(ctx, (found = { tokens: new Map(), grants: new Map() }));
+  if (!found) reads.set(ctx, (found = { tokens: new Map(), grants: new Map(), sessions: new Map() }));
   return found;
 }
 
@@ -80,10 +87,14 @@ class PayloadAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    requestReads()?.tokens.delete(id);
+    const memo = requestReads();
+    memo?.tokens.delete(id);
+    if (this.model === 'Session' && payload.uid) memo?.sessions.delete(payload.uid);
+    const grantable = GRANTABLE.has(this.model);
     const columns = {
       payload: JSON.stringify(payload),
-      grantId: GRANTABLE.has(this.model) ? (payload.grantId ?? null) : null,
+      grantId: grantable ? (payload.grantId ?? null) : null,
+      sessionUid: grantable && payload.expiresWithSession ? (payload.sessionUid ?? null) : null,
       uid: this.model === 'Session' ? (payload.uid ?? null) : null,
       userCode: this.model === 'DeviceCode' ? (payload.userCode ?? null) : null,
       accountId: payload.accountId ?? null,
@@ -101,6 +112,12 @@ class PayloadAdapter implements Adapter {
 
   private async findWhere(where: { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
     if (Object.values(where).some(impossible)) return undefined;
+    const uid = this.model === 'Session' && 'uid' in where ? where.uid : undefined;
+    const memo = uid === undefined ? undefined : requestReads();
+    if (uid !== undefined && memo?.sessions.has(uid)) {
+      const session = memo.sessions.get(uid);
+      return session ? livePayload({ ...session, consumedAt: null }) : undefined;
+    }
     const row = await this.prisma.oidcPayload.findFirst({ where: { model: this.model, ...where }, select: { payload: true, expiresAt: true, consumedAt: true } });
     return row ? livePayload(row) : undefined;
   }
@@ -120,17 +137,21 @@ class PayloadAdapter implements Adapter {
     }
     const row = (await rows).find((r) => r.model === this.model);
     if (!row) return undefined;
-    if (memo && row.grantId) memo.grants.set(row.grantId, row.grantPayload === null ? null : { payload: row.grantPayload, expiresAt: row.grantExpiresAt });
+    if (memo && row.grantId) memo.grants.set(row.grantId, stored(row.grantPayload, row.grantExpiresAt));
+    if (memo && row.sessionUid) memo.sessions.set(row.sessionUid, stored(row.sessionPayload, row.sessionExpiresAt));
     return livePayload(row);
   }
 
-  /** The artifact stored under `id` as any of `models`, each with its grant (if it still exists). */
+  /** The artifact stored under `id` as any of `models`, each with its grant and session (if they still exist). */
   private tokensWithGrants(id: string, models: readonly string[]): Promise<TokenRow[]> {
     const [first, second = first, third = first] = models;
     return this.prisma.$queryRaw<TokenRow[]>`
-      SELECT p."model", p."payload", p."expiresAt", p."consumedAt", p."grantId",
-             g."payload" AS "grantPayload", g."expiresAt" AS "grantExpiresAt"
-      FROM "OidcPayload" p LEFT JOIN "Grant" g ON g."id" = p."grantId"
+      SELECT p."model", p."payload", p."expiresAt", p."consumedAt", p."grantId", p."sessionUid",
+             g."payload" AS "grantPayload", g."expiresAt" AS "grantExpiresAt",
+             s."payload" AS "sessionPayload", s."expiresAt" AS "sessionExpiresAt"
+      FROM "OidcPayload" p
+        LEFT JOIN "Grant" g ON g."id" = p."grantId"
+        LEFT JOIN "OidcPayload" s ON s."model" = 'Session' AND s."uid" = p."sessionUid"
       WHERE p."id" = ${id} AND p."model" IN (${first}, ${second}, ${third})`;
   }
 
@@ -156,7 +177,9 @@ class PayloadAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    requestReads()?.tokens.delete(id);
+    const memo = requestReads();
+    memo?.tokens.delete(id);
+    if (this.model === 'Session') memo?.sessions.clear();
     await this.prisma.oidcPayload.deleteMany({ where: { model: this.model, id } });
   }
 

@@ -76,6 +76,22 @@ describe('RP-initiated logout', () => {
     expect(silent.callbackUrl.searchParams.get('error')).toBe('login_required');
   });
 
+  it('SEC-LO-07 signing out ends what the session issued: a code not yet redeemed, and its access tokens', async () => {
+    const ua = new UserAgent();
+    const { tokens } = await loginAndExchange(ua, ctx.config, { login: ctx.app, scope: 'openid' });
+    const pending = await authorize(ua, ctx.config, { prompt: 'none', consent: false, scope: 'openid' });
+    expect(pending.callbackUrl.searchParams.get('code')).toBeTruthy();
+    await expect(oidc.fetchUserInfo(ctx.config, tokens.access_token, ctx.app.userId)).resolves.toMatchObject({ sub: ctx.app.userId });
+    expect((await oidc.tokenIntrospection(ctx.config, tokens.access_token)).active).toBe(true);
+
+    expect([200, 303]).toContain((await signOut(ctx, ua, tokens.id_token!)).status);
+    await expect(oidc.fetchUserInfo(ctx.config, tokens.access_token, ctx.app.userId)).rejects.toBeDefined();
+    expect(await oidc.tokenIntrospection(ctx.config, tokens.access_token)).toEqual({ active: false });
+    await expect(
+      oidc.authorizationCodeGrant(ctx.config, pending.callbackUrl, { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it('SEC-LO-06 a logout confirmation with a wrong xsrf token does not sign out', async () => {
     const ua = new UserAgent();
     await loginAndExchange(ua, ctx.config, { login: ctx.app });
