@@ -41,11 +41,12 @@ interface StoredRow {
 const stored = (payload: string | null, expiresAt: Date | null): StoredRow | null => (payload === null ? null : { payload, expiresAt });
 
 /**
- * What one provider request has read already. An artifact that belongs to a grant is read
- * together with its grant and, when it dies with a session, that session (one query, not three),
- * and the provider's next steps, reading the grant and checking the session, are served from here. Introspection and revocation look a presented value up as an access
- * token, client-credentials token and refresh token at once: one query answers all three.
- * Scoped to the request (its Koa context), so nothing read here outlives it.
+ * What one provider request has read already. A code or token is read together with its grant
+ * and, when it dies with a session, that session (one query, not three); the provider's next
+ * steps, reading the grant and checking the session, are served from here. Introspection and
+ * revocation look a presented value up as an access token, client-credentials token and refresh
+ * token at once: one query answers all three. Scoped to the request (its Koa context), so nothing
+ * read here outlives it; a write in the same request drops what it changes.
  */
 interface RequestReads {
   tokens: Map<string, Promise<TokenRow[]>>;
@@ -132,7 +133,7 @@ class PayloadAdapter implements Adapter {
     }
     let rows = together ? memo.tokens.get(id) : undefined;
     if (!rows) {
-      rows = this.tokensWithGrants(id, together ? PRESENTED_TOKENS : [this.model]);
+      rows = this.withGrantAndSession(id, together ? PRESENTED_TOKENS : [this.model]);
       if (together) memo.tokens.set(id, rows);
     }
     const row = (await rows).find((r) => r.model === this.model);
@@ -143,7 +144,7 @@ class PayloadAdapter implements Adapter {
   }
 
   /** The artifact stored under `id` as any of `models`, each with its grant and session (if they still exist). */
-  private tokensWithGrants(id: string, models: readonly string[]): Promise<TokenRow[]> {
+  private withGrantAndSession(id: string, models: readonly string[]): Promise<TokenRow[]> {
     const [first, second = first, third = first] = models;
     return this.prisma.$queryRaw<TokenRow[]>`
       SELECT p."model", p."payload", p."expiresAt", p."consumedAt", p."grantId", p."sessionUid",
@@ -184,6 +185,7 @@ class PayloadAdapter implements Adapter {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    requestReads()?.tokens.clear();
     await this.prisma.oidcPayload.deleteMany({ where: { model: this.model, grantId } });
   }
 }
