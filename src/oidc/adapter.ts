@@ -92,25 +92,21 @@ class PayloadAdapter implements Adapter {
     memo?.tokens.delete(id);
     if (this.model === 'Session' && payload.uid) memo?.sessions.delete(payload.uid);
     const grantable = GRANTABLE.has(this.model);
-    const columns = {
-      payload: JSON.stringify(payload),
-      grantId: grantable ? (payload.grantId ?? null) : null,
-      sessionUid: grantable && payload.expiresWithSession ? (payload.sessionUid ?? null) : null,
-      uid: this.model === 'Session' ? (payload.uid ?? null) : null,
-      userCode: this.model === 'DeviceCode' ? (payload.userCode ?? null) : null,
-      accountId: payload.accountId ?? null,
-      clientId: payload.clientId ?? null,
-      expiresAt: expiry(expiresIn),
-    };
-    await this.prisma.oidcPayload.upsert({
-      where: { model_id: { model: this.model, id } },
-      create: { model: this.model, id, ...columns },
-      update: columns,
-      // Nothing is read back: without this the whole row, payload included, is returned.
-      select: { id: true },
-    });
+    const grantId = grantable ? (payload.grantId ?? null) : null;
+    const sessionUid = grantable && payload.expiresWithSession ? (payload.sessionUid ?? null) : null;
+    const uid = this.model === 'Session' ? (payload.uid ?? null) : null;
+    const userCode = this.model === 'DeviceCode' ? (payload.userCode ?? null) : null;
+    // Every save of every artifact comes through here: one statement that reads nothing back,
+    // less than half the CPU of the equivalent model upsert (`npm run bench:queries`).
+    await this.prisma.$executeRaw`
+      INSERT INTO "OidcPayload" ("model", "id", "payload", "grantId", "sessionUid", "uid", "userCode", "accountId", "clientId", "expiresAt")
+      VALUES (${this.model}, ${id}, ${JSON.stringify(payload)}, ${grantId}, ${sessionUid}, ${uid}, ${userCode}, ${payload.accountId ?? null}, ${payload.clientId ?? null}, ${expiry(expiresIn)})
+      ON CONFLICT ("model", "id") DO UPDATE SET
+        "payload" = excluded."payload", "grantId" = excluded."grantId", "sessionUid" = excluded."sessionUid", "uid" = excluded."uid",
+        "userCode" = excluded."userCode", "accountId" = excluded."accountId", "clientId" = excluded."clientId", "expiresAt" = excluded."expiresAt"`;
   }
 
+  /** By a unique column (one lookup, batched with others of the moment), then checked to be of this model. */
   private async findWhere(where: { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
     if (Object.values(where).some(impossible)) return undefined;
     const uid = this.model === 'Session' && 'uid' in where ? where.uid : undefined;
@@ -119,8 +115,8 @@ class PayloadAdapter implements Adapter {
       const session = memo.sessions.get(uid);
       return session ? livePayload({ ...session, consumedAt: null }) : undefined;
     }
-    const row = await this.prisma.oidcPayload.findFirst({ where: { model: this.model, ...where }, select: { payload: true, expiresAt: true, consumedAt: true } });
-    return row ? livePayload(row) : undefined;
+    const row = await this.prisma.oidcPayload.findUnique({ where, select: { model: true, payload: true, expiresAt: true, consumedAt: true } });
+    return row?.model === this.model ? livePayload(row) : undefined;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
