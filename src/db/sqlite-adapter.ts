@@ -2,9 +2,10 @@
  * Prisma's driver adapter for SQLite on Node's built-in `node:sqlite`.
  *
  * Why not the libSQL adapter: its driver prepares every statement again and builds each result
- * through a slow native column/row interface; a query cost ~0.14 ms of main-thread CPU there
- * against ~0.01 ms here (statements are prepared once and reused). `node:sqlite` ships with the
- * runtime, so there is nothing to compile or download. Values are stored exactly as the libSQL
+ * through a slow native column/row interface (in profiles, `prepare` and `columns` were a third of
+ * a query's CPU); here statements are prepared once per connection and reused (`npm run
+ * bench:queries` shows what a statement costs). `node:sqlite` ships with the runtime, so there is
+ * nothing to compile or download. Values are stored exactly as the libSQL
  * adapter stores them (DateTime as ISO-8601 text with `+00:00`), so databases written by either
  * read the same.
  *
@@ -91,6 +92,9 @@ function inferredType(value: unknown): ColumnType {
   return ColumnTypeEnum.Int32;
 }
 
+/** Prisma's arguments → values node:sqlite binds. */
+const bind = (args: unknown[], types: ArgType[]) => args.map((a, i) => toArg(a, types[i])) as never[];
+
 function toArg(value: unknown, type: ArgType | undefined): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value === 'boolean') return value ? 1 : 0;
@@ -135,22 +139,16 @@ function driverError(err: unknown): never {
   if (error?.code !== 'ERR_SQLITE_ERROR' || typeof error.errcode !== 'number') throw err;
   const code = error.errcode;
   const message = error.message;
-  const failed = message.split('constraint failed: ')[1]?.split(', ');
+  // "UNIQUE constraint failed: User.email, User.name" → the column names.
+  const fields = message.split('constraint failed: ')[1]?.split(', ').map((f) => f.split('.').pop() ?? f);
+  const constraint = fields ? { fields } : undefined;
   const base = { originalCode: String(code), originalMessage: message };
   switch (code) {
     case 1555: // SQLITE_CONSTRAINT_PRIMARYKEY
     case 2067: // SQLITE_CONSTRAINT_UNIQUE
-      throw new DriverAdapterError({
-        ...base,
-        kind: 'UniqueConstraintViolation',
-        constraint: failed ? { fields: failed.map((f) => f.split('.').pop() ?? f) } : undefined,
-      });
+      throw new DriverAdapterError({ ...base, kind: 'UniqueConstraintViolation', constraint });
     case 1299: // SQLITE_CONSTRAINT_NOTNULL
-      throw new DriverAdapterError({
-        ...base,
-        kind: 'NullConstraintViolation',
-        constraint: failed ? { fields: failed.map((f) => f.split('.').pop() ?? f) } : undefined,
-      });
+      throw new DriverAdapterError({ ...base, kind: 'NullConstraintViolation', constraint });
     case 787: // SQLITE_CONSTRAINT_FOREIGNKEY
     case 1811: // SQLITE_CONSTRAINT_TRIGGER
       throw new DriverAdapterError({ ...base, kind: 'ForeignKeyConstraintViolation', constraint: { foreignKey: {} } });
@@ -196,7 +194,7 @@ class Connection {
   query({ sql, args, argTypes }: SqlQuery): SqlResultSet {
     try {
       const { statement, names, types } = this.#prepare(sql);
-      const rows = statement.all(...(args.map((a, i) => toArg(a, argTypes[i])) as never[])) as unknown as unknown[][];
+      const rows = statement.all(...bind(args, argTypes)) as unknown as unknown[][];
       const columnTypes = types.map((type, i) => type ?? inferredType(rows.find((row) => row[i] !== null)?.[i]));
       for (const row of rows) for (let i = 0; i < row.length; i++) row[i] = fromValue(row[i], columnTypes[i]!);
       return { columnNames: names, columnTypes, rows };
@@ -208,7 +206,7 @@ class Connection {
   execute({ sql, args, argTypes }: SqlQuery): number {
     try {
       const { statement } = this.#prepare(sql);
-      return Number(statement.run(...(args.map((a, i) => toArg(a, argTypes[i])) as never[])).changes);
+      return Number(statement.run(...bind(args, argTypes)).changes);
     } catch (err) {
       driverError(err);
     }
@@ -220,6 +218,15 @@ class Connection {
     } catch (err) {
       driverError(err);
     }
+  }
+
+  /**
+   * Runs `work` once no transaction holds the connection, in the same turn as that check (so that
+   * nothing can claim the connection in between).
+   */
+  async whenFree<T>(work: () => T): Promise<T> {
+    while (this.owner) await this.owner;
+    return work();
   }
 
   close(): void {
@@ -287,9 +294,8 @@ class SqliteAdapter implements SqlDriverAdapter {
     this.#connection = connection;
   }
 
-  async queryRaw(query: SqlQuery): Promise<SqlResultSet> {
-    while (this.#connection.owner) await this.#connection.owner;
-    return this.#connection.query(query);
+  queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    return this.#connection.whenFree(() => this.#connection.query(query));
   }
 
   async executeRaw(query: SqlQuery): Promise<number> {
@@ -297,13 +303,11 @@ class SqliteAdapter implements SqlDriverAdapter {
     // needs every other connection closed, this process's own client included, so it fails at
     // once with "database is locked"; migrations are serialised by the engine's own bookkeeping.
     if (EXCLUSIVE_LOCKING.test(query.sql)) return 0;
-    while (this.#connection.owner) await this.#connection.owner;
-    return this.#connection.execute(query);
+    return this.#connection.whenFree(() => this.#connection.execute(query));
   }
 
-  async executeScript(script: string): Promise<void> {
-    while (this.#connection.owner) await this.#connection.owner;
-    this.#connection.script(script);
+  executeScript(script: string): Promise<void> {
+    return this.#connection.whenFree(() => this.#connection.script(script));
   }
 
   async startTransaction(isolationLevel?: IsolationLevel): Promise<Transaction> {
@@ -311,24 +315,24 @@ class SqliteAdapter implements SqlDriverAdapter {
       throw new DriverAdapterError({ kind: 'InvalidIsolationLevel', level: isolationLevel });
     }
     const connection = this.#connection;
-    // Checked again after every wait: the connection is claimed in the same turn it is found free.
-    while (connection.owner) await connection.owner;
-    let end!: () => void;
-    connection.owner = new Promise<void>((resolve) => {
-      end = () => {
-        connection.owner = undefined;
-        resolve();
-      };
+    return connection.whenFree(() => {
+      let end!: () => void;
+      connection.owner = new Promise<void>((resolve) => {
+        end = () => {
+          connection.owner = undefined;
+          resolve();
+        };
+      });
+      try {
+        // IMMEDIATE takes the write lock up front: a transaction never fails half-way because
+        // another process wrote first, it waits for the busy timeout instead.
+        connection.script('BEGIN IMMEDIATE');
+      } catch (err) {
+        end();
+        throw err;
+      }
+      return new SqliteTransaction(connection, end);
     });
-    try {
-      // IMMEDIATE takes the write lock up front: a transaction never fails half-way because
-      // another process wrote first, it waits for the busy timeout instead.
-      connection.script('BEGIN IMMEDIATE');
-    } catch (err) {
-      end();
-      throw err;
-    }
-    return new SqliteTransaction(connection, end);
   }
 
   async dispose(): Promise<void> {

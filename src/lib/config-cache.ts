@@ -20,9 +20,9 @@ export interface ConfigCache {
 /**
  * Clients, APIs and users are read on every token request and change rarely, so each process
  * keeps them in memory (sign-in, client-secret rotation overlaps and everything else that must be
- * exact read the database). Every write through the services bumps a version in the database; processes
- * poll it (`CONFIG_REFRESH_SECONDS`), so a change made anywhere — admin API, CLI, another
- * instance — is in force everywhere within that interval, and at once where it was made.
+ * exact read the database). Every change through the services bumps a version in the database;
+ * processes poll it (`CONFIG_REFRESH_SECONDS`), so a change made anywhere — admin API, CLI,
+ * another instance — is in force everywhere within that interval, and at once where it was made.
  */
 export function createConfigCache(prisma: PrismaClient): ConfigCache {
   let entries = new Map<string, Promise<unknown>>();

@@ -57,17 +57,19 @@ interface RequestReads {
 
 const reads = new WeakMap<object, RequestReads>();
 
-function requestReads(): RequestReads | undefined {
+/** This request's reads; made only by a lookup that keeps something in them (`create`). */
+function requestReads(create = false): RequestReads | undefined {
   const ctx = Provider.ctx;
   if (!ctx) return undefined;
   let found = reads.get(ctx);
-  if (!found) reads.set(ctx, (found = { tokens: new Map(), grants: new Map(), sessions: new Map() }));
+  if (!found && create) reads.set(ctx, (found = { tokens: new Map(), grants: new Map(), sessions: new Map() }));
   return found;
 }
 
-function presentedTogether(): boolean {
+/** Whether this request looks a presented value up as every token kind, `model` among them. */
+function presentedTogether(model: string): boolean {
   const route = Provider.ctx?.oidc?.route;
-  return route === 'introspection' || route === 'revocation';
+  return (route === 'introspection' || route === 'revocation') && (PRESENTED_TOKENS as readonly string[]).includes(model);
 }
 
 /** Ids come from requests; one with a NUL character cannot exist (and PostgreSQL refuses it in a query). */
@@ -121,16 +123,16 @@ class PayloadAdapter implements Adapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (impossible(id)) return undefined;
-    const memo = requestReads();
-    const together = memo && presentedTogether() && (PRESENTED_TOKENS as readonly string[]).includes(this.model);
+    const together = presentedTogether(this.model);
     if (!together && !GRANTABLE.has(this.model)) {
       const row = await this.prisma.oidcPayload.findUnique({ where: { model_id: { model: this.model, id } }, select: { payload: true, expiresAt: true, consumedAt: true } });
       return row ? livePayload(row) : undefined;
     }
-    let rows = together ? memo.tokens.get(id) : undefined;
+    const memo = requestReads(true);
+    let rows = together ? memo?.tokens.get(id) : undefined;
     if (!rows) {
       rows = this.withGrantAndSession(id, together ? PRESENTED_TOKENS : [this.model]);
-      if (together) memo.tokens.set(id, rows);
+      if (together) memo?.tokens.set(id, rows);
     }
     const row = (await rows).find((r) => r.model === this.model);
     if (!row) return undefined;
