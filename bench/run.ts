@@ -142,7 +142,7 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
   const api = await runCli(['resources', 'create', '--identifier', API_IDENTIFIER, '--scope', API_SCOPES.join(' '), '--signing-alg', settings.signingAlg, '--json'], env, runDir);
   if (api.code !== 0) throw new Error(`${label}: resources create failed: ${api.stderr}`);
   const client = await runCli(
-    ['clients', 'create', '--name', 'Bench App', '--redirect-uri', REDIRECT_URI, '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'client_credentials', '--scope', CLIENT_SCOPE, '--json'],
+    ['clients', 'create', '--name', 'Bench App', '--redirect-uri', REDIRECT_URI, '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'client_credentials', '--scope', CLIENT_SCOPE, '--api', [API_IDENTIFIER, ...API_SCOPES].join(' '), '--json'],
     env,
     runDir,
   );

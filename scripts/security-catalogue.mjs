@@ -16,6 +16,7 @@ const REFERENCES = {
   'SEC-TE': 'RFC 6749 §3.2, §5.1; RFC 8707 §2.2; ASVS V4.1.1',
   'SEC-RT': 'RFC 9700 §2.2.2, §4.14; RFC 6749 §6; RFC 7009; ASVS V10.4.5, V10.4.8; oidcc-refresh-token',
   'SEC-GR': 'RFC 9700 §2.1.2, §2.4; ASVS V10.4.4',
+  'SEC-AA': 'RFC 8707 §2; RFC 9068 §4; RFC 6749 §3.3; ASVS V8.2.1, V8.2.2, V10.4.11',
   'SEC-JWT': 'RFC 9068 §4; RFC 8725 §2–3; RFC 9700 §2.2; ASVS V9.1.1–V9.1.3, V9.2.1–V9.2.3, V10.3.1',
   'SEC-UI': 'RFC 6750 §2.3, §3.1; OIDC Core §5.3; oidcc-userinfo-*',
   'SEC-LO': 'OpenID RP-Initiated Logout 1.0 §2–3; oidcc-rp-initiated-logout-*; ASVS V10.6.2',

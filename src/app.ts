@@ -50,6 +50,8 @@ async function prepare(db: Database, services: Services, config: Config, log: Lo
   const applied = await migrate(db);
   if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
   await services.resources.ensureAdminApi();
+  const upgraded = await services.clients.upgradeLegacyRegistrations();
+  if (upgraded) log.info({ clients: upgraded }, 'client registrations upgraded: API scopes are now allowed per API');
   return cookieSecrets(config, db.prisma);
 }
 

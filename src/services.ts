@@ -24,6 +24,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   // in development without it, with a generated key kept in the database.
   const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));
   const providers = createProviderService(db.prisma, audit, config, dataKey);
+  const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
   return {
     audit,
     grants,
@@ -31,8 +32,8 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     providers,
     federation: createFederationService({ prisma: db.prisma, providers, users, audit, issuer: config.issuer, ...(log ? { log } : {}) }),
     configCache,
-    clients: createClientService(db.prisma, grants, audit, configCache, db.provider),
-    resources: createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken }),
+    clients: createClientService(db.prisma, grants, audit, configCache, resources, db.provider),
+    resources,
     keys: createKeyService(
       db.prisma,
       config.keyEncryptionSecret,

@@ -62,14 +62,14 @@ describe('who may call the admin API', () => {
 
   it('refuses a token for another API, and a user-facing client asking for admin scopes gets nothing', async () => {
     await idp(['resources', 'create', '--identifier', 'https://other.example.com', '--scope', 'read', '--json'], server.env);
-    const m2m = await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', 'read', '--json'], server.env);
+    const m2m = await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--api', 'https://other.example.com read', '--json'], server.env);
     const { client_id, client_secret } = m2m.json<{ client_id: string; client_secret: string }>();
     const other = await clientCredentials(client_id, client_secret, { resource: 'https://other.example.com', scope: 'read' });
     expect((await admin.call('GET', '/admin/v1/users', undefined, other.body.access_token)).status).toBe(401);
-    // The same non-admin client asking for scope=admin gets a token without the scope: 403.
+    // The same non-admin client asking for scope=admin gets no token for the admin API.
     const sneaky = await clientCredentials(client_id, client_secret, { scope: 'admin' });
     const res = await admin.call('GET', '/admin/v1/users', undefined, sneaky.body.access_token);
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(401);
   });
 
   it('lets admin:read read but not write (403 insufficient_scope)', async () => {
@@ -182,7 +182,7 @@ describe('APIs (resource servers)', () => {
     expect((await admin.call('POST', '/admin/v1/resources', { identifier: 'https://orders.example.com' })).status).toBe(409);
     expect((await admin.call('GET', `/admin/v1/resources/${id}`)).body).toMatchObject({ identifier: 'https://orders.example.com', scopes: ['orders:read'], accessTokenTtl: 120 });
 
-    const svc = await admin.call<ClientBody>('POST', '/admin/v1/clients', { name: 'orders-svc', grantTypes: ['client_credentials'], scope: 'orders:read orders:write' });
+    const svc = await admin.call<ClientBody>('POST', '/admin/v1/clients', { name: 'orders-svc', grantTypes: ['client_credentials'], scope: '', apis: { 'https://orders.example.com': ['orders:read'] } });
     const { clientId } = svc.body.client;
     const secret = svc.body.clientSecret!;
     const jwks = createRemoteJWKSet(new URL('/jwks', server.issuer));
@@ -193,6 +193,10 @@ describe('APIs (resource servers)', () => {
 
     const patched = await admin.call('PATCH', `/admin/v1/resources/${id}`, { scopes: ['orders:read', 'orders:write'], accessTokenTtl: 300, signingAlg: 'ES256' });
     expect(patched.status).toBe(200);
+    // A new scope of the API reaches the client once it is allowed there.
+    t = await clientCredentials(clientId, secret, { resource: 'https://orders.example.com', scope: 'orders:read orders:write' });
+    expect((await jwtVerify(t.body.access_token!, jwks, { audience: 'https://orders.example.com' })).payload.scope).toBe('orders:read');
+    expect((await admin.call('PATCH', `/admin/v1/clients/${clientId}`, { apis: { 'https://orders.example.com': ['orders:read', 'orders:write'] } })).status).toBe(200);
     t = await clientCredentials(clientId, secret, { resource: 'https://orders.example.com', scope: 'orders:read orders:write' });
     ({ payload, protectedHeader } = await jwtVerify(t.body.access_token!, jwks, { audience: 'https://orders.example.com' }));
     expect(payload.exp! - payload.iat!).toBe(300);

@@ -16,7 +16,7 @@ beforeAll(async () => {
   b = await startInstance(a.env);
   admin = await adminApi(a);
   await idp(['resources', 'create', '--identifier', API, '--scope', 'read', '--json'], a.env);
-  client = (await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', 'read', '--json'], a.env)).json();
+  client = (await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--api', `${API} read`, '--json'], a.env)).json();
 });
 afterAll(async () => {
   await b?.close();

@@ -24,8 +24,8 @@ export interface Fixture {
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 export const API_IDENTIFIER = 'https://api.bench.example';
 export const API_SCOPES = ['read', 'write'];
-/** The scopes the client may ask for: OpenID Connect ones and the API's. */
-export const CLIENT_SCOPE = 'openid profile email offline_access read write';
+/** The OpenID Connect scopes the client may ask for (it may also use the API, with all its scopes). */
+export const CLIENT_SCOPE = 'openid profile email offline_access';
 export const USER = { email: 'bench@example.com', password: 'bench password that is long enough' };
 
 /**

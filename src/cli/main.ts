@@ -57,7 +57,9 @@ async function withServices<T>(fn: (services: Services, db: Database, config: Co
   const db = await openDatabase(config.databaseUrl);
   try {
     await migrate(db);
-    return await fn(createServices(db, config, createLogger('silent')), db, config);
+    const services = createServices(db, config, createLogger('silent'));
+    await services.clients.upgradeLegacyRegistrations();
+    return await fn(services, db, config);
   } finally {
     await db.close();
   }
@@ -77,6 +79,21 @@ const bool = (name: string) => (value: string) => {
 
 const pageOptions = (cmd: Command) =>
   cmd.option('--limit <n>', 'page size (1-200)', integer('--limit'), 50).option('--offset <n>', 'items to skip', integer('--offset'), 0);
+
+/** `--api "<identifier> <scope> …"` (repeatable) → { identifier: [scopes] }; `--no-api` → no API at all. */
+function apisOption(specs: string[] | false | undefined): Record<string, string[]> | undefined {
+  if (specs === undefined) return undefined;
+  if (specs === false) return {};
+  const apis: Record<string, string[]> = {};
+  for (const spec of specs) {
+    const [identifier, ...scopes] = spec.split(/\s+/).filter(Boolean);
+    if (!identifier) throw badRequest('--api expects "<API identifier> [scope ...]"');
+    apis[identifier] = [...(apis[identifier] ?? []), ...scopes];
+  }
+  return apis;
+}
+
+const API_OPTION_HELP = 'an API the client may get tokens for, with the scopes it may receive there: "https://api.example.com read write" (repeatable)';
 
 const grantTypeOption = () =>
   new Option('--grant-type <type>', 'allowed grant type (repeatable): authorization_code, refresh_token, client_credentials').argParser(collect);
@@ -353,13 +370,15 @@ export function buildCli(): Command {
     .option('--public', 'a public client (single-page or native app): no secret, PKCE only')
     .option('--admin', 'an admin client: client_credentials for the admin API (scopes admin and admin:read)')
     .addOption(grantTypeOption())
-    .option('--scope <scopes>', 'space-separated scopes the client may request', 'openid profile email offline_access')
+    .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request', 'openid profile email offline_access')
+    .option('--api <spec>', API_OPTION_HELP, collect)
     .option('--json', 'print the result as JSON')
     .action(
       async (
-        opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; admin?: boolean; grantType?: string[]; scope: string },
+        opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; admin?: boolean; grantType?: string[]; scope: string; api?: string[] },
       ) => {
         if (opts.admin && (opts.public || opts.redirectUri)) throw badRequest('an admin client is confidential and has no redirect URIs');
+        if (opts.admin && opts.api) throw badRequest('an admin client is for the admin API only: --api does not apply');
         const created = await withServices(({ clients }) =>
           clients.create(
             {
@@ -370,6 +389,7 @@ export function buildCli(): Command {
               public: Boolean(opts.public),
               grantTypes: opts.grantType as ('authorization_code' | 'refresh_token' | 'client_credentials')[] | undefined,
               scope: opts.scope,
+              apis: apisOption(opts.api),
             },
             who,
             { admin: opts.admin },
@@ -404,9 +424,11 @@ export function buildCli(): Command {
     .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
     .option('--allowed-origin <origin>', 'extra browser origin (repeatable)', collect)
     .addOption(grantTypeOption())
-    .option('--scope <scopes>', 'space-separated scopes the client may request')
+    .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
+    .option('--api <spec>', `${API_OPTION_HELP}; replaces the client's APIs`, collect)
+    .option('--no-api', 'remove every API the client may use')
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; grantType?: string[]; scope?: string }) => {
+    .action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; grantType?: string[]; scope?: string; api?: string[] | false }) => {
       const patch = given({
         name: opts.name,
         redirectUris: opts.redirectUri,
@@ -414,6 +436,7 @@ export function buildCli(): Command {
         allowedOrigins: opts.allowedOrigin,
         grantTypes: opts.grantType as ('authorization_code' | 'refresh_token' | 'client_credentials')[] | undefined,
         scope: opts.scope,
+        apis: apisOption(opts.api),
       });
       if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
       print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });

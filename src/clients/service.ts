@@ -6,7 +6,7 @@ import type { ConfigCache } from '../lib/config-cache.ts';
 import { hashSecret, isSecretHash, randomId, randomToken, verifySecret } from '../lib/crypto.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
-import { ADMIN_SCOPES } from '../oidc/scopes.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
@@ -53,11 +53,32 @@ const originSchema = z
   .max(2048)
   .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol) && new URL(value).origin === value, 'must be an origin such as https://app.example.com (scheme, host and port only)');
 
+const OIDC_SCOPE_LIST = [...OIDC_SCOPES].join(', ');
+
+/** The OpenID Connect scopes a client may ask for. API scopes are allowed per API (`apis`). */
 const scopeSchema = z
   .string()
   .max(2000)
-  .regex(/^[\x21\x23-\x5B\x5D-\x7E ]*$/, 'scope names are printable ASCII without quotes or backslashes')
-  .transform((s) => [...new Set(s.split(' ').filter(Boolean))].join(' '));
+  .transform((s) => [...new Set(s.split(' ').filter(Boolean))])
+  .superRefine((scopes, ctx) => {
+    for (const scope of scopes.filter((s) => !OIDC_SCOPES.has(s))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(scope.slice(0, 100))} is not an OpenID Connect scope (${OIDC_SCOPE_LIST}); API scopes are allowed per API: apis {"<API identifier>": ["${scope.slice(0, 100)}"]}, or --api "<API identifier> ${scope.slice(0, 100)}" in the CLI`,
+      });
+    }
+  })
+  .transform((scopes) => scopes.join(' '));
+
+const apiScopeName = z
+  .string()
+  .max(128)
+  .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'scope names are printable ASCII without spaces, quotes or backslashes');
+
+/** API identifier → the scopes of that API the client may receive (RFC 8707 resource indicators). */
+const apisSchema = z
+  .record(z.string().min(1).max(2048), z.array(apiScopeName).max(200).transform((list) => [...new Set(list)]))
+  .refine((apis) => Object.keys(apis).length <= 50, 'at most 50 APIs');
 
 const clientFields = {
   name: z.string().trim().min(1, 'must not be empty').max(200),
@@ -66,6 +87,7 @@ const clientFields = {
   allowedOrigins: z.array(originSchema).max(50),
   grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(3),
   scope: scopeSchema,
+  apis: apisSchema,
 };
 
 interface ClientShape {
@@ -95,6 +117,7 @@ export const createClientSchema = z
     public: z.boolean().default(false),
     grantTypes: clientFields.grantTypes.default(['authorization_code', 'refresh_token']),
     scope: clientFields.scope.default('openid profile email offline_access'),
+    apis: clientFields.apis.default({}),
   })
   .strict()
   .superRefine(checkConsistency);
@@ -107,6 +130,7 @@ export const updateClientSchema = z
     allowedOrigins: clientFields.allowedOrigins,
     grantTypes: clientFields.grantTypes,
     scope: clientFields.scope,
+    apis: clientFields.apis,
   })
   .partial()
   .strict();
@@ -123,7 +147,10 @@ export type ClientMetadata = Record<string, unknown> & {
   allowed_origins: string[];
   grant_types: string[];
   token_endpoint_auth_method: string;
+  /** OpenID Connect scopes only. */
   scope: string;
+  /** API identifier → the API's scopes this client may receive; absent in registrations stored before it existed. */
+  resource_scopes?: Record<string, string[]>;
 };
 
 /** What the admin API and the CLI show of a client: never a secret or a hash. */
@@ -136,7 +163,12 @@ export interface ClientView {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   allowedOrigins: string[];
+  /** The OpenID Connect scopes it may ask for. */
   scope: string;
+  /** The APIs it may get access tokens for, each with the scopes it may receive there. */
+  apis: Record<string, string[]>;
+  /** An admin client: client_credentials tokens for the admin API. */
+  admin: boolean;
   disabled: boolean;
   /** Set while a rotated-out secret is still accepted. */
   previousSecretExpiresAt: Date | null;
@@ -172,6 +204,7 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
     post_logout_redirect_uris: c.postLogoutRedirectUris,
     token_endpoint_auth_method: c.public ? 'none' : String(extra.token_endpoint_auth_method ?? 'client_secret_basic'),
     scope: c.scope,
+    resource_scopes: c.apis,
     allowed_origins: c.allowedOrigins,
   };
 }
@@ -188,6 +221,8 @@ export function toClientView(row: Client): ClientView {
     postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
     allowedOrigins: m.allowed_origins ?? [],
     scope: m.scope ?? '',
+    apis: m.resource_scopes ?? {},
+    admin: row.admin,
     disabled: row.disabled,
     previousSecretExpiresAt: row.previousSecretExpiresAt && row.previousSecretExpiresAt > new Date() ? row.previousSecretExpiresAt : null,
     createdAt: row.createdAt,
@@ -203,14 +238,38 @@ export interface ListQuery {
 
 export const MAX_SECRET_OVERLAP = 30 * 24 * 3600;
 
-export function createClientService(prisma: PrismaClient, grants: GrantService, audit: AuditService, cache: ConfigCache, provider: DatabaseProvider = 'sqlite') {
+/** What the client service needs to know of registered APIs. */
+export interface ApiCatalogue {
+  findByIdentifier(identifier: string): Promise<{ identifier: string; scopes: string[] } | null>;
+  listAll(): Promise<{ identifier: string; scopes: string[] }[]>;
+}
+
+export function createClientService(
+  prisma: PrismaClient,
+  grants: GrantService,
+  audit: AuditService,
+  cache: ConfigCache,
+  apis: ApiCatalogue,
+  provider: DatabaseProvider = 'sqlite',
+) {
   async function find(clientId: string): Promise<Client> {
     const row = await prisma.client.findUnique({ where: { id: clientId } });
     if (!row) throw notFound(`no client with id ${clientId}`);
     return row;
   }
 
-  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null }) {
+  /** Every API named must be registered (and not be the admin API), and define the scopes named. */
+  async function checkApis(requested: Record<string, string[]>): Promise<void> {
+    for (const [identifier, scopes] of Object.entries(requested)) {
+      if (identifier === ADMIN_API) throw badRequest(`apis: ${ADMIN_API} is the admin API; only an admin client (--admin, ?admin=true) can use it`);
+      const api = await apis.findByIdentifier(identifier);
+      if (!api) throw badRequest(`apis: no API is registered with identifier ${identifier.slice(0, 2048)}`);
+      const unknown = scopes.filter((s) => !api.scopes.includes(s));
+      if (unknown.length) throw badRequest(`apis.${identifier}: the API does not define ${unknown.join(', ')} (it defines: ${api.scopes.join(' ') || 'no scopes'})`);
+    }
+  }
+
+  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null; admin?: boolean }) {
     const origins = [...clientOrigins(metadata)].map((origin) => ({ origin }));
     return prisma.$transaction(async (tx) => {
       await tx.clientOrigin.deleteMany({ where: { clientId } });
@@ -224,25 +283,30 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
 
   return {
     async create(input: CreateClientInput, who: Actor, opts: { admin?: boolean } = {}): Promise<CreatedClient> {
-      // An admin client is a machine: confidential, client_credentials only, for the admin API's scopes.
+      if (opts.admin && input.apis && Object.keys(input.apis).length) throw badRequest('apis: an admin client is for the admin API only; register another client for other APIs');
+      // An admin client is a machine: confidential, client_credentials only, for the admin API.
       const c = parseInput(
         createClientSchema,
-        opts.admin ? { ...input, public: false, grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [], scope: [...ADMIN_SCOPES].join(' ') } : input,
+        opts.admin ? { ...input, public: false, grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [], scope: '', apis: {} } : input,
       );
+      await checkApis(c.apis);
       const clientId = randomId();
       const secret = c.public ? undefined : randomToken(32);
-      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null });
-      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin) });
+      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin) });
+      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), apis: Object.keys(c.apis) });
       return { client: toClientView(row), ...(secret ? { clientSecret: secret } : {}) };
     },
 
     /**
      * Stores a client registered through dynamic registration (RFC 7591/7592), which the
      * provider has already validated; our policy is applied on top and the secret is hashed.
+     * A registrant never chooses its API access or admin status: what an admin allowed an
+     * existing registration is kept across its updates.
      */
     async upsertRegistered(metadata: Record<string, unknown>, who: Actor): Promise<void> {
       const clientId = String(metadata.client_id);
-      const { client_secret: secret, api_scopes: _ignored, ...rest } = metadata;
+      const { client_secret: secret, resource_scopes: _apis, api_scopes: _legacy, ...rest } = metadata;
+      const existing = await prisma.client.findUnique({ where: { id: clientId }, select: { metadata: true } });
       const c = parseInput(createClientSchema, {
         name: String(metadata.client_name ?? clientId).slice(0, 200),
         redirectUris: metadata.redirect_uris ?? [],
@@ -250,11 +314,10 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         allowedOrigins: metadata.allowed_origins ?? [],
         public: metadata.token_endpoint_auth_method === 'none',
         grantTypes: metadata.grant_types ?? ['authorization_code'],
-        // Dynamically registered clients get OpenID Connect scopes only; API scopes are an admin's call.
-        scope: String(metadata.scope ?? 'openid').split(' ').filter((s) => !ADMIN_SCOPES.has(s)).join(' '),
+        scope: String(metadata.scope ?? 'openid'),
+        apis: existing ? ((JSON.parse(existing.metadata) as ClientMetadata).resource_scopes ?? {}) : {},
       });
       assertNoScriptUris(rest);
-      const existing = await prisma.client.findUnique({ where: { id: clientId }, select: { id: true } });
       // A new registration carries the freshly generated secret; updates never do (see provider.ts).
       await write(clientId, buildMetadata(clientId, c, rest), {
         name: c.name,
@@ -262,6 +325,30 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
       });
       if (existing) await cache.changed();
       await audit.record(who, existing ? 'client.updated' : 'client.created', clientId, { name: c.name, via: 'dynamic_registration' });
+    },
+
+    /**
+     * Registrations stored before API access was kept per API: their API scopes become, for each
+     * registered API that defines some of them, an allowance of those scopes on that API; the
+     * admin API's scopes count only for clients created as admin clients (client_credentials
+     * only, no redirect URIs, nothing but admin scopes). Runs at start; a no-op once done.
+     */
+    async upgradeLegacyRegistrations(): Promise<number> {
+      const rows = await prisma.client.findMany({ where: { NOT: { metadata: { contains: '"resource_scopes"' } } } });
+      if (!rows.length) return 0;
+      const catalogue = (await apis.listAll()).filter((a) => a.identifier !== ADMIN_API);
+      for (const row of rows) {
+        const m = JSON.parse(row.metadata) as ClientMetadata;
+        const scopes = String(m.scope ?? '').split(' ').filter(Boolean);
+        const apiScopes = scopes.filter((s) => !OIDC_SCOPES.has(s));
+        const admin =
+          apiScopes.length > 0 && apiScopes.every((s) => ADMIN_SCOPES.has(s)) && (m.redirect_uris ?? []).length === 0 && JSON.stringify(m.grant_types) === '["client_credentials"]';
+        const allowed = admin ? [] : catalogue.map((a) => [a.identifier, a.scopes.filter((s) => apiScopes.includes(s))] as const).filter(([, s]) => s.length);
+        const upgraded: ClientMetadata = { ...m, scope: scopes.filter((s) => OIDC_SCOPES.has(s)).join(' '), resource_scopes: Object.fromEntries(allowed) };
+        await prisma.client.updateMany({ where: { id: row.id, metadata: row.metadata }, data: { metadata: JSON.stringify(upgraded), admin: row.admin || admin } });
+      }
+      await cache.changed();
+      return rows.length;
     },
 
     async list(q: ListQuery): Promise<{ items: ClientView[]; total: number }> {
@@ -288,6 +375,10 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
       const changes = parseInput(updateClientSchema, patch);
       const row = await find(clientId);
       const current = toClientView(row);
+      const changed = Object.keys(changes).filter((k) => k !== 'name');
+      if (row.admin && changed.length) {
+        throw badRequest(`${changed.join(', ')}: an admin client only uses client_credentials for the admin API; only its name can change`);
+      }
       const merged = parseInput(createClientSchema, {
         name: current.name,
         redirectUris: current.redirectUris,
@@ -296,8 +387,10 @@ export function createClientService(prisma: PrismaClient, grants: GrantService, 
         public: current.public,
         grantTypes: current.grantTypes,
         scope: current.scope,
+        apis: current.apis,
         ...changes,
       });
+      if (changes.apis) await checkApis(merged.apis);
       const updated = await write(clientId, buildMetadata(clientId, merged, JSON.parse(row.metadata) as ClientMetadata), { name: merged.name });
       await cache.changed();
       await audit.record(who, 'client.updated', clientId, { fields: Object.keys(changes) });

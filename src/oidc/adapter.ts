@@ -2,7 +2,7 @@ import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provid
 import type { PrismaClient } from '../db/index.ts';
 import type { ClientMetadata, ClientService } from '../clients/service.ts';
 import { AppError } from '../lib/errors.ts';
-import { OIDC_SCOPES } from './scopes.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
 /** Models whose artifacts belong to a grant and die with it (revokeByGrantId). */
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -256,12 +256,13 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
     const row = await this.clients.findEnabled(id);
     if (!row) return undefined;
     const metadata = JSON.parse(row.metadata) as ClientMetadata;
-    const scopes = String(metadata.scope ?? '').split(' ').filter(Boolean);
-    const oidcScopes = scopes.filter((s) => OIDC_SCOPES.has(s));
+    const oidcScopes = String(metadata.scope ?? '').split(' ').filter((s) => OIDC_SCOPES.has(s));
+    // The admin API is reachable through the admin flag alone, never through registered metadata.
+    const { [ADMIN_API]: _never, ...apis } = metadata.resource_scopes ?? {};
     return {
       ...metadata,
       scope: oidcScopes.length ? oidcScopes.join(' ') : undefined,
-      api_scopes: scopes.filter((s) => !OIDC_SCOPES.has(s)),
+      resource_scopes: row.admin ? { ...apis, [ADMIN_API]: [...ADMIN_SCOPES] } : apis,
       ...(row.secretHash ? { client_secret: row.secretHash } : {}),
     } as AdapterPayload;
   }

@@ -58,7 +58,29 @@ function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, dat
   ctx.body = views.render(template, data);
 }
 
-type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; api_scopes?: string[] };
+type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; resource_scopes?: Record<string, string[]> };
+
+const isStringList = (value: unknown) => Array.isArray(value) && value.every((v) => typeof v === 'string');
+
+/**
+ * Our own client metadata, as the provider sees it. A registrant (RFC 7591/7592) can set browser
+ * origins, never its API access, and no field that would make the provider fetch a URL at
+ * registration (pairwise subjects are not offered).
+ */
+function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string, value: unknown, metadata: Record<string, unknown>) {
+  const route = ctx?.oidc?.route;
+  if (route === 'registration' || route === 'client_update') {
+    if (key === 'resource_scopes' && value !== undefined) throw new errors.InvalidClientMetadata('resource_scopes cannot be registered: API access is allowed by an admin');
+    if (key === 'allowed_origins' && metadata.sector_identifier_uri !== undefined) {
+      throw new errors.InvalidClientMetadata('sector_identifier_uri is not supported: pairwise subject identifiers are not offered');
+    }
+  }
+  if (value === undefined) return;
+  if (key === 'allowed_origins' && !isStringList(value)) throw new errors.InvalidClientMetadata('allowed_origins must be an array of strings');
+  if (key === 'resource_scopes' && !(value && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every(isStringList))) {
+    throw new errors.InvalidClientMetadata('resource_scopes must map API identifiers to arrays of scopes');
+  }
+}
 
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
@@ -115,15 +137,12 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     scopes: [...OIDC_SCOPES],
     acrValues: Object.values(ACR),
-    // allowed_origins: browser origins beyond the redirect URIs'; api_scopes: the API scopes the
-    // client may receive (the provider's own `scope` metadata only gates OpenID Connect scopes).
+    // allowed_origins: browser origins beyond the redirect URIs'; resource_scopes: the APIs the
+    // client may get tokens for, each with the scopes it may receive there (the provider's own
+    // `scope` metadata only gates OpenID Connect scopes).
     extraClientMetadata: {
-      properties: ['allowed_origins', 'api_scopes'],
-      validator(_ctx, key, value) {
-        if (value !== undefined && !(Array.isArray(value) && value.every((v) => typeof v === 'string'))) {
-          throw new errors.InvalidClientMetadata(`${key} must be an array of strings`);
-        }
-      },
+      properties: ['allowed_origins', 'resource_scopes'],
+      validator: (ctx, key, value, metadata) => validateExtraMetadata(ctx, key, value, metadata as Record<string, unknown>),
     },
     // CORS on token, userinfo, revocation and introspection only for origins the client registered.
     clientBasedCORS(_ctx, origin, client) {
@@ -173,19 +192,22 @@ export function createProvider(deps: ProviderDeps): Provider {
       // RFC 8707 + RFC 9068: a registered API gets JWT access tokens; anything else is refused.
       resourceIndicators: {
         enabled: true,
-        // Asking for an admin scope without naming a resource means the admin API.
-        defaultResource(ctx, _client, oneOf) {
+        // An admin client asking for an admin scope without naming a resource means the admin API.
+        defaultResource(ctx, client, oneOf) {
           if (oneOf) return oneOf;
+          if (!client || !registered(client).resource_scopes?.[ADMIN_API]) return undefined;
           const scopes = String(ctx.oidc.params?.scope ?? '').split(' ');
           return scopes.some((s) => ADMIN_SCOPES.has(s)) ? ADMIN_API : undefined;
         },
         // A code exchange without `resource` still gets the API token that was consented to.
         useGrantedResource: () => true,
         async getResourceServerInfo(_ctx, indicator, client) {
-          const api = await resources.findByIdentifier(indicator);
-          if (!api) throw new errors.InvalidTarget(`resource ${indicator} is not a registered API`);
-          // The token can carry only scopes that the API defines and the client was registered for.
-          const allowed = new Set(registered(client).api_scopes ?? []);
+          // A client gets tokens only for APIs it is allowed to use (the admin API: admin clients
+          // only), carrying only scopes that the API defines and the client was allowed there.
+          const allowance = registered(client).resource_scopes?.[indicator];
+          const api = allowance ? await resources.findByIdentifier(indicator) : null;
+          if (!api) throw new errors.InvalidTarget(`resource ${indicator} is not an API this client may use`);
+          const allowed = new Set(allowance);
           return {
             scope: api.scopes.filter((s) => allowed.has(s)).join(' '),
             audience: api.identifier,
@@ -249,7 +271,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.Client.prototype.metadata = function withoutStoredHash(this: ClientInstance) {
     const m = rawMetadata.call(this) as Record<string, unknown>;
     if (typeof m.client_secret === 'string' && isSecretHash(m.client_secret)) delete m.client_secret;
-    delete m.api_scopes;
+    delete m.resource_scopes;
     return m as never;
   };
 

@@ -143,6 +143,12 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
       await audit.record(who, 'resource.deleted', id, { identifier: row.identifier });
     },
 
+    /** Every API's identifier and scopes (for upgrades of stored client registrations). */
+    async listAll(): Promise<{ identifier: string; scopes: string[] }[]> {
+      const rows = await prisma.resourceServer.findMany({ select: { identifier: true, scopes: true } });
+      return rows.map((r) => ({ identifier: r.identifier, scopes: r.scopes.split(' ').filter(Boolean) }));
+    },
+
     /** On every token request for an API: served from the process's cache. */
     findByIdentifier(identifier: string): Promise<ResourceView | null> {
       return cache.get(`api:${identifier}`, async () => {

@@ -39,7 +39,7 @@ export async function seed(env: Record<string, string>, opts: { redirectUri: str
       'clients', 'create', '--name', 'Test App', '--redirect-uri', opts.redirectUri,
       '--post-logout-redirect-uri', `${new URL(opts.redirectUri).origin}/logged-out`,
       '--grant-type', 'authorization_code', '--grant-type', 'refresh_token',
-      '--scope', 'openid profile email offline_access read write',
+      '--scope', 'openid profile email offline_access', '--api', 'https://api.example.com read write',
       ...(opts.public ? ['--public'] : []), ...(opts.extraClientArgs ?? []), '--json',
     ],
     env,

@@ -85,7 +85,7 @@ describe('token endpoint', () => {
   });
 
   it('SEC-TE-04 client_credentials for an unregistered resource: 400 invalid_target, no token', async () => {
-    const m2m = (await idp(['clients', 'create', '--name', 'm2m', '--grant-type', 'client_credentials', '--scope', 'read', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
+    const m2m = (await idp(['clients', 'create', '--name', 'm2m', '--grant-type', 'client_credentials', '--scope', '', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
     const res = await post(ctx, '/token', { ...cc, resource: 'https://unknown.example.com' }, { authorization: basic(m2m.client_id, m2m.client_secret) });
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_target');

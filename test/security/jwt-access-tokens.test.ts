@@ -19,7 +19,7 @@ const encode = (o: unknown) => base64url.encode(JSON.stringify(o));
 
 beforeAll(async () => {
   recipe = () => ({ issuer: ctx.server.issuer, audience: API, typ: 'at+jwt', algorithms: ['RS256'] });
-  const m2m = (await idp(['clients', 'create', '--name', 'rs-test', '--grant-type', 'client_credentials', '--scope', 'read', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
+  const m2m = (await idp(['clients', 'create', '--name', 'rs-test', '--grant-type', 'client_credentials', '--scope', '', '--api', `${API} read`, '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
   const t = await post(ctx, '/token', { grant_type: 'client_credentials', resource: API, scope: 'read' }, { authorization: basic(m2m.client_id, m2m.client_secret) });
   accessToken = t.body.access_token!;
   idToken = (await loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app })).tokens.id_token!;

@@ -124,18 +124,36 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
   });
 
   it('SEC-RG-04 a registrant cannot grant itself API or admin scopes', async () => {
-    expect((await register({ ...APP, scope: 'openid admin' })).body.error).toBe('invalid_client_metadata');
-    const created = await register({ ...APP, grant_types: ['authorization_code', 'client_credentials'], scope: 'openid', api_scopes: ['admin', 'admin:read'] });
+    for (const scope of ['openid admin', 'openid read']) expect((await register({ ...APP, scope })).body.error).toBe('invalid_client_metadata');
+    const refused = await register({ ...APP, grant_types: ['authorization_code', 'client_credentials'], scope: 'openid', resource_scopes: { 'https://api.example.com': ['read'] } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_client_metadata');
+    const created = await register({ ...APP, grant_types: ['authorization_code', 'client_credentials'], scope: 'openid' });
     expect(created.status).toBe(201);
-    const view = await admin.call<{ scope: string }>('GET', `/admin/v1/clients/${created.body.client_id}`);
-    expect(view.body.scope).toBe('openid');
-    // Its client_credentials token for the admin API carries no admin scope, so the admin API refuses it.
+    const view = await admin.call<{ scope: string; apis: object; admin: boolean }>('GET', `/admin/v1/clients/${created.body.client_id}`);
+    expect(view.body).toMatchObject({ scope: 'openid', apis: {}, admin: false });
+    // Asking for admin scopes gets it no token the admin API accepts.
     const token = await fetch(new URL('/token', server.issuer), {
       method: 'POST',
       headers: { authorization: `Basic ${Buffer.from(`${created.body.client_id}:${created.body.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin' }),
     });
     const { access_token } = (await token.json()) as { access_token: string };
-    expect((await admin.call('GET', '/admin/v1/users', undefined, access_token)).status).toBe(403);
+    expect((await admin.call('GET', '/admin/v1/users', undefined, access_token)).status).toBe(401);
+  });
+
+  it('SEC-RG-06 an update through the registration endpoint keeps the API access an admin allowed, and cannot add any', async () => {
+    await idp(['resources', 'create', '--identifier', 'https://rg06.example.com', '--scope', 'read', '--json'], server.env);
+    const created = await register(APP);
+    const { client_id, registration_client_uri, registration_access_token } = created.body;
+    expect((await admin.call('PATCH', `/admin/v1/clients/${client_id}`, { apis: { 'https://rg06.example.com': ['read'] } })).status).toBe(200);
+    const update = (rat: string, body: Record<string, unknown>) =>
+      fetch(registration_client_uri!, { method: 'PUT', headers: { authorization: `Bearer ${rat}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...APP, client_id, ...body }) });
+    const refused = await update(registration_access_token!, { resource_scopes: { 'https://rg06.example.com': ['read'], 'urn:idp:admin': ['admin'] } });
+    expect(refused.status).toBe(400);
+    const renamed = await update(registration_access_token!, { client_name: 'Renamed' });
+    expect(renamed.status).toBe(200);
+    expect(await renamed.json()).not.toHaveProperty('resource_scopes');
+    expect((await admin.call('GET', `/admin/v1/clients/${client_id}`)).body).toMatchObject({ name: 'Renamed', apis: { 'https://rg06.example.com': ['read'] }, admin: false });
   });
 });

@@ -25,7 +25,8 @@ const PUBLIC_PARTS = ['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'] as 
 /**
  * Admin API tokens are our own JWT access tokens, validated exactly as any resource server
  * validates them: our JWKS, our issuer, the admin API as audience, `typ: at+jwt`. On top, the
- * token must be a client's own (client_credentials), and that client must still be enabled.
+ * token must be a client's own (client_credentials), and that client must still be an enabled
+ * admin client.
  */
 export function createAdminAuth(opts: { issuer: string; jwks: () => JWK[]; prisma: PrismaClient }) {
   // Rebuilt when the keys change (rotation swaps the array).
@@ -71,8 +72,9 @@ export function createAdminAuth(opts: { issuer: string; jwks: () => JWK[]; prism
     }
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
     if (!clientId || payload.sub !== clientId) return deny(reply, 401, 'invalid_token', 'only client_credentials tokens of an admin client are accepted');
-    const client = await opts.prisma.client.findUnique({ where: { id: clientId }, select: { disabled: true } });
+    const client = await opts.prisma.client.findUnique({ where: { id: clientId }, select: { disabled: true, admin: true } });
     if (!client || client.disabled) return deny(reply, 401, 'invalid_token', 'the client of this token is disabled or deleted');
+    if (!client.admin) return deny(reply, 401, 'invalid_token', 'only tokens of admin clients are accepted');
 
     const scopes = new Set(String(payload.scope ?? '').split(' ').filter(Boolean));
     const needed = req.routeOptions.config.scope ?? 'admin';
