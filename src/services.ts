@@ -21,16 +21,18 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const grants = createGrantService(db.prisma);
   const users = createUserService(db.prisma, grants, audit, configCache, db.provider, config.passwords);
   // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
-  // in development without it, with a generated key kept in the database.
+  // in development without it, with a generated key kept in the database. Pseudonyms of typed
+  // identifiers (throttling keys) are keyed with it too.
   const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));
   const providers = createProviderService(db.prisma, audit, config, dataKey);
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
+  const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);
   return {
     audit,
     grants,
     users,
     providers,
-    federation: createFederationService({ prisma: db.prisma, providers, users, audit, issuer: config.issuer, ...(log ? { log } : {}) }),
+    federation: createFederationService({ prisma: db.prisma, providers, users, audit, attempts: throttle, issuer: config.issuer, ...(log ? { log } : {}) }),
     configCache,
     clients: createClientService(db.prisma, grants, audit, configCache, resources, db.provider),
     resources,
@@ -46,8 +48,8 @@ export function createServices(db: Database, config: Config, log?: Logger) {
       },
       audit,
     ),
-    throttle: createLoginThrottle(db.prisma, audit, config.throttle, config.redis),
-    housekeeping: createHousekeeping(db.prisma, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
+    throttle,
+    housekeeping: createHousekeeping(db.prisma, throttle, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
   };
 }
 

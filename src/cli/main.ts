@@ -501,11 +501,11 @@ export function buildCli(): Command {
 
   program
     .command('purge')
-    .description('delete expired tokens, codes, sessions and grants, and audit events past AUDIT_RETENTION_DAYS (the server also does this every PURGE_INTERVAL_SECONDS)')
+    .description('delete expired tokens, codes, sessions and grants, audit events past AUDIT_RETENTION_DAYS and stale throttling counts (the server also does this every PURGE_INTERVAL_SECONDS)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: JsonOption) => {
       const result = await withServices(({ housekeeping }) => housekeeping.purge());
-      print(opts, { ...result }, `Purged ${result.artifacts} expired artifacts, ${result.grants} grants, ${result.auditEvents} audit events.`);
+      print(opts, { ...result }, `Purged ${result.artifacts} expired artifacts, ${result.grants} grants, ${result.auditEvents} audit events, ${result.throttles} throttling counts.`);
     });
 
   // ---- keys, audit

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { sqltag, type Sql } from '@prisma/client/runtime/client';
 import type { PrismaClient } from '../generated/sqlite/client.ts';
 import type { DatabaseProvider } from './schema.ts';
 
@@ -108,4 +109,12 @@ export function likeSafePiece(text: string): { piece: string; exact: boolean } {
   if (!/[%_\\]/.test(text)) return { piece: text, exact: true };
   const piece = text.split(/[%_\\]/).sort((a, b) => b.length - a.length)[0] ?? '';
   return { piece, exact: false };
+}
+
+/**
+ * A timestamp parameter of a raw query where the database cannot tell its type from a column
+ * (a CASE branch): PostgreSQL would take it for text, so it is cast there.
+ */
+export function timestampParam(provider: DatabaseProvider, value: Date | null): Sql {
+  return provider === 'postgresql' ? sqltag`CAST(${value} AS TIMESTAMP(3))` : sqltag`${value}`;
 }

@@ -46,7 +46,6 @@ interface PendingLink {
   email: string;
   emailVerified: boolean;
   userId: string;
-  attempts: number;
 }
 
 interface UpstreamClaims {
@@ -73,6 +72,8 @@ export interface FederationDeps {
   providers: ProviderService;
   users: UserService;
   audit: AuditService;
+  /** Counts attempts in a window (the sign-in throttle's counters). */
+  attempts: { hit(key: string, windowSeconds: number): Promise<number> };
   issuer: string;
   log?: Logger;
 }
@@ -155,7 +156,7 @@ export function createFederationService(deps: FederationDeps) {
       if (emailVerified && existing.passwordHash && !existing.disabled) {
         const linkId = randomToken(24);
         await storePending('FederatedLink', linkId, {
-          uid, providerId: provider.id, providerName: provider.name, issuer, subject: claims.sub, email, emailVerified, userId: existing.id, attempts: 0,
+          uid, providerId: provider.id, providerName: provider.name, issuer, subject: claims.sub, email, emailVerified, userId: existing.id,
         });
         return { kind: 'link_required', linkId, email, providerName: provider.name };
       }
@@ -253,16 +254,15 @@ export function createFederationService(deps: FederationDeps) {
     async link(uid: string, linkId: string, password: string): Promise<FederationOutcome | { kind: 'wrong_password'; email: string; providerName: string }> {
       const pending = await readPending<PendingLink>('FederatedLink', linkId);
       if (!pending || pending.uid !== uid) throw new FederationRejected('unknown or expired link request');
+      // Counted before the password is checked: parallel guesses cannot exceed the limit.
+      const attempt = await deps.attempts.hit(`link:${linkId}`, PENDING_TTL_SECONDS);
+      if (attempt > MAX_LINK_ATTEMPTS) throw new FederationRejected('too many wrong passwords');
       const user = await users.verifyPassword(pending.userId, password);
       if (!user) {
-        const attempts = pending.attempts + 1;
-        if (attempts >= MAX_LINK_ATTEMPTS) {
-          await consume('FederatedLink', linkId);
-          await audit.record({ actor: 'anonymous' }, 'federation.link_failed', pending.userId, { attempts });
-          throw new FederationRejected('too many wrong passwords');
-        }
-        await prisma.oidcPayload.updateMany({ where: { model: 'FederatedLink', id: linkId }, data: { payload: JSON.stringify({ ...pending, attempts }) } });
-        return { kind: 'wrong_password', email: pending.email, providerName: pending.providerName };
+        if (attempt < MAX_LINK_ATTEMPTS) return { kind: 'wrong_password', email: pending.email, providerName: pending.providerName };
+        await consume('FederatedLink', linkId);
+        await audit.record({ actor: 'anonymous' }, 'federation.link_failed', pending.userId, { attempts: attempt });
+        throw new FederationRejected('too many wrong passwords');
       }
       if (!(await consume('FederatedLink', linkId))) throw new FederationRejected('this link request was already used');
       try {

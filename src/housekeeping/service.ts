@@ -7,14 +7,16 @@ export interface PurgeResult {
   artifacts: number;
   grants: number;
   auditEvents: number;
+  /** Sign-in throttling counts past their reset period. */
+  throttles: number;
 }
 
 /**
- * Keeps tables bounded: expired protocol artifacts and grants, and audit events past their
- * retention. Used codes and refresh tokens stay until they expire, so that a replay is still
- * recognised (and revokes the grant) until then.
+ * Keeps tables bounded: expired protocol artifacts and grants, audit events past their
+ * retention, and throttling counts past their reset period. Used codes and refresh tokens stay
+ * until they expire, so that a replay is still recognised (and revokes the grant) until then.
  */
-export function createHousekeeping(prisma: PrismaClient, opts: { auditRetentionDays: number; log?: Logger }) {
+export function createHousekeeping(prisma: PrismaClient, throttle: { purge(now: Date): Promise<number> }, opts: { auditRetentionDays: number; log?: Logger }) {
   const holder = randomUUID();
 
   /** Takes (or renews) the named lease for `seconds`; false when another instance holds it. */
@@ -34,12 +36,13 @@ export function createHousekeeping(prisma: PrismaClient, opts: { auditRetentionD
 
   async function purge(now = new Date()): Promise<PurgeResult> {
     const auditCutoff = new Date(now.getTime() - opts.auditRetentionDays * 24 * 3600 * 1000);
-    const [artifacts, grants, auditEvents] = await Promise.all([
+    const [artifacts, grants, auditEvents, throttles] = await Promise.all([
       prisma.oidcPayload.deleteMany({ where: { expiresAt: { lt: now } } }),
       prisma.grant.deleteMany({ where: { expiresAt: { lt: now } } }),
       prisma.auditEvent.deleteMany({ where: { at: { lt: auditCutoff } } }),
+      throttle.purge(now),
     ]);
-    return { artifacts: artifacts.count, grants: grants.count, auditEvents: auditEvents.count };
+    return { artifacts: artifacts.count, grants: grants.count, auditEvents: auditEvents.count, throttles };
   }
 
   return {

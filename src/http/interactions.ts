@@ -9,8 +9,6 @@ import type { Metrics } from '../metrics.ts';
 import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
 import { isDatabaseUnavailable } from '../lib/db-errors.ts';
 import { AppError } from '../lib/errors.ts';
-import { normalizeEmail } from '../users/service.ts';
-import { accountKey, ipKey } from '../users/throttle.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import type { Views } from './views.ts';
 import { isCrossSite } from './origin.ts';
@@ -194,33 +192,31 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const req = request as Req;
     const interaction = await details(req, reply, 'login');
     const email = field(req.body, 'email', 320);
-    const keys = [accountKey(normalizeEmail(email)), ipKey(req.ip)] as const;
     const who = { actor: 'anonymous', ip: req.ip };
 
     // Throttling: the address, and the account unless this browser signed in to it before, so
     // that an attacker's failures cannot lock the owner out of their own devices.
     const device = trustedDeviceUser(req);
     const trusted = device !== null && device === (await users.idForEmail(email));
-    const wait = await throttle.wait(trusted ? [keys[1]] : [...keys], who);
-    if (wait) {
+    const attempt = await throttle.begin({ ip: req.ip, ...(trusted ? {} : { account: await throttle.accountKey(email) }) }, who);
+    if (!('finish' in attempt)) {
       deps.metrics?.logins.inc({ method: 'password', result: 'throttled' });
-      return loginPage(reply, 429, interaction, { email, error: tooManyAttempts(reply, wait) });
+      return loginPage(reply, 429, interaction, { email, error: tooManyAttempts(reply, attempt.wait) });
     }
 
     const user = await users.authenticate(email, field(req.body, 'password', 4096));
-    await audit.record(
-      { actor: user ? `user:${user.id}` : 'anonymous', ip: req.ip },
-      user ? 'login.succeeded' : 'login.failed',
-      user?.id ?? null,
-      { clientId: String(interaction.params.client_id), ...(user ? {} : { email: email.slice(0, 320) }) },
-    );
+    await attempt.finish(user !== null);
     deps.metrics?.logins.inc({ method: 'password', result: user ? 'succeeded' : 'failed' });
+    const clientId = String(interaction.params.client_id);
     if (!user) {
-      await throttle.fail([...keys], who);
+      // What was typed into the email field is never recorded: it may be a password. An unknown
+      // identifier is recorded as a keyed hash, so that repeated attempts can still be correlated.
+      const knownId = await users.idForEmail(email);
+      await audit.record(who, 'login.failed', knownId, { clientId, ...(knownId ? {} : { identifier: await throttle.accountKey(email) }) });
       // The same answer for an unknown email, a wrong password and a disabled account.
       return loginPage(reply, 401, interaction, { email, error: 'Incorrect email or password.' });
     }
-    await throttle.succeed(keys[0]);
+    await audit.record({ actor: `user:${user.id}`, ip: req.ip }, 'login.succeeded', user.id, { clientId });
     reply.header('set-cookie', app.serializeCookie(DEVICE_COOKIE, app.signCookie(user.id), { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: 365 * 24 * 3600 }));
     return signIn(interaction, reply, user.id, ['pwd']);
   });
@@ -270,19 +266,24 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const linkId = field(req.body, 'link', 200);
     // The password typed here is a sign-in attempt like any other: the same throttling applies.
     const email = await federation.linkEmail(interaction.uid, linkId);
-    const keys = email ? [accountKey(email), ipKey(req.ip)] : [ipKey(req.ip)];
-    const who = { actor: 'anonymous', ip: req.ip };
-    const wait = await throttle.wait(keys, who, { via: 'link' });
-    if (wait) return page(reply, 429, 'error', { title: 'Too many attempts', message: tooManyAttempts(reply, wait), retry: `${INTERACTION_PATH}/${interaction.uid}` });
-    const outcome = await federation.link(interaction.uid, linkId, field(req.body, 'password', 4096));
+    const attempt = await throttle.begin({ ip: req.ip, ...(email ? { account: await throttle.accountKey(email) } : {}) }, { actor: 'anonymous', ip: req.ip });
+    if (!('finish' in attempt)) {
+      return page(reply, 429, 'error', { title: 'Too many attempts', message: tooManyAttempts(reply, attempt.wait), retry: `${INTERACTION_PATH}/${interaction.uid}` });
+    }
+    let outcome: Awaited<ReturnType<typeof federation.link>>;
+    try {
+      outcome = await federation.link(interaction.uid, linkId, field(req.body, 'password', 4096));
+    } catch (err) {
+      await attempt.finish(false);
+      throw err;
+    }
+    await attempt.finish(outcome.kind !== 'wrong_password');
     if (outcome.kind === 'wrong_password') {
-      await throttle.fail(keys, who);
       return page(reply, 401, 'link', {
         uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), linkId,
         email: outcome.email, providerName: outcome.providerName, error: 'Incorrect password.',
       });
     }
-    if (email) await throttle.succeed(accountKey(email));
     return federationOutcome(req, reply, interaction, outcome);
   });
 

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A URL-safe random string carrying `bytes` bytes of entropy. */
 export function randomToken(bytes = 32): string {
@@ -68,4 +68,14 @@ export function decrypt(sealed: string, secret: string, purpose: string): string
   } catch {
     throw new DecryptionError('the value cannot be decrypted with this secret');
   }
+}
+
+/**
+ * A stable stand-in for a value that must not be stored as typed (an identifier someone typed,
+ * which may be a password typed into the wrong field): HMAC-SHA256 under a key derived from
+ * `secret` for one `purpose`, 128 bits, base64url. Equal values give equal pseudonyms, so they
+ * can still be counted and correlated; without the secret, nothing can be learned from one.
+ */
+export function pseudonym(value: string, secret: string, purpose: string): string {
+  return createHmac('sha256', encryptionKey(secret, `pseudonym:${purpose}`)).update(value, 'utf8').digest().subarray(0, 16).toString('base64url');
 }

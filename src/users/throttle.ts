@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
-import type { PrismaClient } from '../db/index.ts';
+import { timestampParam, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
+import { pseudonym } from '../lib/crypto.ts';
+import { normalizeEmail } from './service.ts';
 
 /** Keycloak's brute-force defaults are the starting point (see README, Security). */
 export interface ThrottlePolicy {
@@ -18,43 +20,122 @@ export interface ThrottlePolicy {
 
 export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = { maxFailures: 30, ipMaxFailures: 100, waitIncrementSeconds: 60, maxWaitSeconds: 15 * 60, resetSeconds: 12 * 3600 };
 
-export const accountKey = (normalizedEmail: string) => `account:${normalizedEmail}`;
-export const ipKey = (ip: string) => `ip:${ip}`;
+/**
+ * How long an attempt that reached a key's threshold holds that key while its password is
+ * checked: parallel attempts wait instead of being checked too. The hold ends when the attempt
+ * does (a failure turns it into the real wait); this bound only matters if a process dies meanwhile.
+ */
+const HOLD_SECONDS = 30;
 
-/** Where failure counts live: the database, or Redis when REDIS_URL is set. Shared by every instance either way. */
+const ipKey = (ip: string) => `ip:${ip}`;
+
+/** Where the counts live: the database, or Redis when REDIS_URL is set. Shared by every instance either way. */
 interface ThrottleStore {
-  lockedUntil(key: string): Promise<Date | null>;
-  /** Counts one failure (forgetting counts older than the reset period); returns the count. */
-  recordFailure(key: string, now: Date): Promise<number>;
-  lock(key: string, until: Date): Promise<void>;
+  /**
+   * Counts an attempt against `key`, atomically, and returns the count; null when the key is
+   * waiting (nothing is counted). When the count reaches `threshold`, the key is held until
+   * `holdUntil` in the same step, so that no parallel attempt gets past it meanwhile.
+   */
+  reserve(key: string, at: { now: Date; threshold: number; forgetBefore: Date; holdUntil: Date }): Promise<number | null>;
+  /** An attempt refused while the key waits: counted; returns when the wait ends. */
+  refuse(key: string): Promise<Date | null>;
+  /** After a failure at or past the threshold: the key waits until `until`; returns the attempts refused since the last such call. */
+  lock(key: string, until: Date, resetSeconds: number): Promise<number>;
+  /** Takes a successful attempt's count back, and ends its hold. */
+  release(key: string, holdUntil: Date): Promise<void>;
   clear(key: string): Promise<void>;
+  /** Counts an event in a window of `windowSeconds` that starts at the window's first event; returns the window's count. */
+  hit(key: string, now: Date, windowSeconds: number): Promise<number>;
+  /** Deletes what was last counted before `before` and no longer waits; returns how many keys. */
+  purge(before: Date, now: Date): Promise<number>;
   close(): Promise<void>;
 }
 
-function databaseStore(prisma: PrismaClient, policy: ThrottlePolicy): ThrottleStore {
+function databaseStore(prisma: PrismaClient, provider: DatabaseProvider): ThrottleStore {
+  const at = (date: Date | null) => timestampParam(provider, date);
   return {
-    async lockedUntil(key) {
-      return (await prisma.loginThrottle.findUnique({ where: { key }, select: { lockedUntil: true } }))?.lockedUntil ?? null;
+    async reserve(key, { now, threshold, forgetBefore, holdUntil }) {
+      // One statement: the count and the hold cannot be raced by a parallel attempt.
+      const rows = await prisma.$queryRaw<{ failures: number }[]>`
+        INSERT INTO "LoginThrottle" ("key", "failures", "lastFailureAt", "lockedUntil", "refused")
+        VALUES (${key}, 1, ${now}, ${threshold <= 1 ? holdUntil : null}, 0)
+        ON CONFLICT ("key") DO UPDATE SET
+          "failures" = CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END,
+          "lastFailureAt" = ${now},
+          "lockedUntil" = CASE
+            WHEN (CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END) >= ${threshold} THEN ${at(holdUntil)}
+            ELSE NULL END
+        WHERE "LoginThrottle"."lockedUntil" IS NULL OR "LoginThrottle"."lockedUntil" <= ${now}
+        RETURNING "failures"`;
+      return rows[0] ? Number(rows[0].failures) : null;
     },
-    async recordFailure(key, now) {
-      const row = await prisma.loginThrottle.findUnique({ where: { key } });
-      const stale = !row || now.getTime() - row.lastFailureAt.getTime() > policy.resetSeconds * 1000;
-      const updated = stale
-        ? await prisma.loginThrottle.upsert({ where: { key }, create: { key, failures: 1, lastFailureAt: now }, update: { failures: 1, lastFailureAt: now, lockedUntil: null } })
-        : await prisma.loginThrottle.update({ where: { key }, data: { failures: { increment: 1 }, lastFailureAt: now } });
-      return updated.failures;
+    async refuse(key) {
+      const rows = await prisma.$queryRaw<{ lockedUntil: Date | string | null }[]>`
+        UPDATE "LoginThrottle" SET "refused" = "refused" + 1 WHERE "key" = ${key} RETURNING "lockedUntil"`;
+      const until = rows[0]?.lockedUntil;
+      return until ? new Date(until) : null;
     },
     async lock(key, until) {
-      await prisma.loginThrottle.update({ where: { key }, data: { lockedUntil: until } });
+      const refused = (await prisma.loginThrottle.findUnique({ where: { key }, select: { refused: true } }))?.refused ?? 0;
+      // Takes away what it reports: refusals counted meanwhile are reported next time.
+      await prisma.$executeRaw`UPDATE "LoginThrottle" SET "lockedUntil" = ${until}, "refused" = "refused" - ${refused} WHERE "key" = ${key}`;
+      return refused;
+    },
+    async release(key, holdUntil) {
+      await prisma.$executeRaw`
+        UPDATE "LoginThrottle" SET
+          "failures" = CASE WHEN "failures" > 0 THEN "failures" - 1 ELSE 0 END,
+          "lockedUntil" = CASE WHEN "lockedUntil" = ${at(holdUntil)} THEN NULL ELSE "lockedUntil" END
+        WHERE "key" = ${key}`;
     },
     async clear(key) {
       await prisma.loginThrottle.deleteMany({ where: { key } });
+    },
+    async hit(key, now, windowSeconds) {
+      const windowEnded = new Date(now.getTime() - windowSeconds * 1000);
+      const rows = await prisma.$queryRaw<{ failures: number }[]>`
+        INSERT INTO "LoginThrottle" ("key", "failures", "lastFailureAt", "refused") VALUES (${key}, 1, ${now}, 0)
+        ON CONFLICT ("key") DO UPDATE SET
+          "failures" = CASE WHEN "LoginThrottle"."lastFailureAt" <= ${windowEnded} THEN 1 ELSE "LoginThrottle"."failures" + 1 END,
+          "lastFailureAt" = CASE WHEN "LoginThrottle"."lastFailureAt" <= ${windowEnded} THEN ${at(now)} ELSE "LoginThrottle"."lastFailureAt" END
+        RETURNING "failures"`;
+      return Number(rows[0]!.failures);
+    },
+    async purge(before, now) {
+      const { count } = await prisma.loginThrottle.deleteMany({ where: { lastFailureAt: { lt: before }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] } });
+      return count;
     },
     async close() {},
   };
 }
 
-/** A Redis hash per key, expiring once no failure has come for the reset period. */
+// Each operation is one script: Redis runs it atomically. A key expires once nothing happened
+// to it for the reset period (or its wait, if longer), which is how old failures are forgotten.
+const RESERVE = `
+local locked = tonumber(redis.call('HGET', KEYS[1], 'lockedUntil') or '0')
+if locked > tonumber(ARGV[1]) then return -1 end
+local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+if n >= tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'lockedUntil', ARGV[3]) else redis.call('HDEL', KEYS[1], 'lockedUntil') end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return n`;
+const REFUSE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HINCRBY', KEYS[1], 'refused', 1)
+return redis.call('HGET', KEYS[1], 'lockedUntil')`;
+const LOCK = `
+local refused = tonumber(redis.call('HGET', KEYS[1], 'refused') or '0')
+redis.call('HSET', KEYS[1], 'lockedUntil', ARGV[1], 'refused', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return refused`;
+const RELEASE = `
+if tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'failures', -1) end
+if redis.call('HGET', KEYS[1], 'lockedUntil') == ARGV[1] then redis.call('HDEL', KEYS[1], 'lockedUntil') end
+return 0`;
+const HIT = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
 function redisStore(url: string, prefix: string, policy: ThrottlePolicy): ThrottleStore {
   // Loaded and connected on first use, so that processes which never sign anyone in (the CLI,
   // a deployment without REDIS_URL) never hold the client.
@@ -67,26 +148,31 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
       return redis;
     }));
   const k = (key: string) => `${prefix}throttle:${key}`;
+  const run = async (script: string, key: string, ...args: (string | number)[]) => (await ready()).eval(script, 1, k(key), ...args.map(String));
   return {
-    async lockedUntil(key) {
-      const value = await (await ready()).hget(k(key), 'lockedUntil');
-      return value ? new Date(Number(value)) : null;
+    async reserve(key, { now, threshold, holdUntil }) {
+      const n = Number(await run(RESERVE, key, now.getTime(), threshold, holdUntil.getTime(), policy.resetSeconds));
+      return n < 0 ? null : n;
     },
-    async recordFailure(key) {
-      const redis = await ready();
-      const [[, failures]] = (await redis.multi().hincrby(k(key), 'failures', 1).expire(k(key), policy.resetSeconds).exec()) as [[null, number]];
-      return failures;
+    async refuse(key) {
+      const until = (await run(REFUSE, key)) as string | null;
+      return until ? new Date(Number(until)) : null;
     },
-    async lock(key, until) {
-      const redis = await ready();
-      await redis
-        .multi()
-        .hset(k(key), 'lockedUntil', String(until.getTime()))
-        .expire(k(key), Math.max(policy.resetSeconds, Math.ceil((until.getTime() - Date.now()) / 1000)))
-        .exec();
+    async lock(key, until, resetSeconds) {
+      return Number(await run(LOCK, key, until.getTime(), Math.max(resetSeconds, Math.ceil((until.getTime() - Date.now()) / 1000))));
+    },
+    async release(key, holdUntil) {
+      await run(RELEASE, key, holdUntil.getTime());
     },
     async clear(key) {
       await (await ready()).del(k(key));
+    },
+    async hit(key, _now, windowSeconds) {
+      return Number(await run(HIT, key, windowSeconds));
+    },
+    // Redis forgets by itself (every key expires).
+    async purge() {
+      return 0;
     },
     async close() {
       (await client?.catch(() => undefined))?.disconnect();
@@ -94,52 +180,81 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
   };
 }
 
+/** A sign-in attempt that may go ahead: say how it ended. */
+export interface Attempt {
+  wait: 0;
+  finish(succeeded: boolean): Promise<void>;
+}
+
 /**
- * Failed sign-ins counted per account and per client address, shared by every instance. Unknown
- * emails are counted like known ones (no enumeration).
+ * Failed sign-ins counted per account and per client address, shared by every instance. Each
+ * attempt is counted before its password is checked, so parallel guesses cannot all slip under
+ * the limit. Unknown emails are counted like known ones (no enumeration), and accounts are
+ * keyed by a keyed hash of the typed email, never the email itself.
  */
 export function createLoginThrottle(
-  prisma: PrismaClient,
+  db: { prisma: PrismaClient; provider: DatabaseProvider },
   audit: AuditService,
   policy: ThrottlePolicy = DEFAULT_THROTTLE_POLICY,
-  redis?: { url: string; prefix: string },
+  redis: { url: string; prefix: string } | undefined,
+  secret: () => Promise<string>,
 ) {
-  const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(prisma, policy);
+  const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(db.prisma, db.provider);
+  // Read once (it may come from the database); a failed read is tried again next time.
+  let key: Promise<string> | undefined;
+  const pseudonymKey = () => (key ??= secret().catch((err: unknown) => ((key = undefined), Promise.reject(err))));
   const threshold = (key: string) => (key.startsWith('ip:') ? policy.ipMaxFailures : policy.maxFailures);
 
   return {
+    /** The throttling key of the account an email names (or would name). */
+    async accountKey(email: string): Promise<string> {
+      return `account:${pseudonym(normalizeEmail(email), await pseudonymKey(), 'account')}`;
+    },
+
     /**
-     * Seconds a sign-in attempt must still wait: the longest wait among its keys, 0 when it may
-     * try. A blocked attempt is an audit event, against the key that blocks it.
+     * Starts an attempt from `ip`, against `account` unless absent (a trusted device). Either it
+     * must wait (`wait` seconds: 429), or it is counted and may check its password; `finish`
+     * then clears the account's count on success, or makes the keys past their threshold wait.
      */
-    async wait(keys: string[], who: Actor, details: Record<string, unknown> = {}, now = new Date()): Promise<number> {
-      let longest = 0;
-      let blocking = '';
-      for (const key of keys) {
-        const until = await store.lockedUntil(key);
-        const seconds = until && until > now ? Math.ceil((until.getTime() - now.getTime()) / 1000) : 0;
-        if (seconds > longest) [longest, blocking] = [seconds, key];
-      }
-      if (longest) await audit.record(who, 'login.throttled', blocking, { retryAfterSeconds: longest, blocked: true, ...details });
-      return longest;
-    },
-
-    /** Counts a failure against each key; the waits grow past the thresholds. */
-    async fail(keys: string[], who: Actor, now = new Date()): Promise<void> {
-      for (const key of keys) {
-        const failures = await store.recordFailure(key, now);
-        const over = failures - threshold(key) + 1;
-        if (over > 0) {
-          const wait = Math.min(policy.waitIncrementSeconds * over, policy.maxWaitSeconds);
-          await store.lock(key, new Date(now.getTime() + wait * 1000));
-          await audit.record(who, 'login.throttled', key, { failures, waitSeconds: wait });
+    async begin(keys: { ip: string; account?: string }, who: Actor): Promise<{ wait: number } | Attempt> {
+      const now = new Date();
+      const holdUntil = new Date(now.getTime() + HOLD_SECONDS * 1000);
+      const forgetBefore = new Date(now.getTime() - policy.resetSeconds * 1000);
+      const counted: { key: string; count: number }[] = [];
+      for (const key of [ipKey(keys.ip), ...(keys.account ? [keys.account] : [])]) {
+        const count = await store.reserve(key, { now, threshold: threshold(key), forgetBefore, holdUntil });
+        if (count === null) {
+          // Not checked after all: what was counted for this attempt is taken back.
+          for (const c of counted) await store.release(c.key, holdUntil);
+          const until = await store.refuse(key);
+          return { wait: until && until > now ? Math.ceil((until.getTime() - now.getTime()) / 1000) : 1 };
         }
+        counted.push({ key, count });
       }
+      return {
+        wait: 0,
+        async finish(succeeded) {
+          for (const { key, count } of counted) {
+            if (succeeded) {
+              await (key.startsWith('ip:') ? store.release(key, holdUntil) : store.clear(key));
+            } else if (count >= threshold(key)) {
+              const wait = Math.min(policy.waitIncrementSeconds * (count - threshold(key) + 1), policy.maxWaitSeconds);
+              const refused = await store.lock(key, new Date(Date.now() + wait * 1000), policy.resetSeconds);
+              await audit.record(who, 'login.throttled', key, { failures: count, waitSeconds: wait, ...(refused ? { refused } : {}) });
+            }
+          }
+        },
+      };
     },
 
-    /** A successful sign-in clears the account's count (not the address's). */
-    async succeed(key: string): Promise<void> {
-      await store.clear(key);
+    /** Counts an event against `key` in a window of `windowSeconds` from its first event; returns the count so far. */
+    hit(key: string, windowSeconds: number): Promise<number> {
+      return store.hit(key, new Date(), windowSeconds);
+    },
+
+    /** Forgets counts older than the reset period that no longer wait (housekeeping). */
+    purge(now = new Date()): Promise<number> {
+      return store.purge(new Date(now.getTime() - policy.resetSeconds * 1000), now);
     },
 
     close: () => store.close(),

@@ -39,7 +39,8 @@ describe('sign-in with an upstream provider', () => {
     expect(html).toContain('Incorrect password.');
     expect((await ctx.admin.call<{ items: unknown[] }>('GET', `/admin/v1/users/${lindaId}/identities`)).body.items).toEqual([]);
     // A wrong password here counts against the account like a failed sign-in.
-    const throttle = () => ctx.server.current.db.prisma.loginThrottle.findUnique({ where: { key: 'account:linda@example.com' } });
+    const key = await ctx.server.current.services.throttle.accountKey('linda@example.com');
+    const throttle = () => ctx.server.current.db.prisma.loginThrottle.findUnique({ where: { key } });
     expect((await throttle())?.failures).toBe(1);
 
     const right = await ua.submit(step.url, html, formAction(html, '/link'), { link: /name="link" value="([^"]+)"/.exec(html)![1]!, password: 'linda password' }, REDIRECT_URI);
@@ -138,6 +139,24 @@ describe('linking by (issuer, subject)', () => {
     expect((await send({}, ctx.server.issuer, 'same-origin')).status).toBe(403);
     expect((await send({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html)![1]! }, 'https://evil.example', 'cross-site')).status).toBe(403);
     expect(ua.cookies.has('_session')).toBe(false);
+  });
+
+  it('SEC-FD-08 of parallel wrong passwords on the link page, at most five are checked: four say so, the fifth and the rest end the link', async () => {
+    const rita = await idp(['users', 'create', '--email', 'rita@example.com', '--password', 'rita password 1', '--json'], ctx.server.env);
+    expect(rita.code, rita.stderr).toBe(0);
+    ctx.google.signInAs(account({ email: 'rita@example.com' }));
+    const ua = new UserAgent();
+    const { step } = await pressButton(ctx, ua);
+    const html = await step.res.text();
+    const link = /name="link" value="([^"]+)"/.exec(html)![1]!;
+    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => ua.submit(step.url, html, formAction(html, '/link'), { link, password: `guess number ${i}` }).then((r) => r.res.status)));
+    expect(guesses.filter((s) => s === 401)).toHaveLength(4);
+    expect(guesses.filter((s) => s !== 401).every((s) => s === 400)).toBe(true);
+    // The link request has ended: even the right password no longer links.
+    const right = await ua.submit(step.url, html, formAction(html, '/link'), { link, password: 'rita password 1' });
+    expect(right.res.status).toBe(400);
+    expect(ua.cookies.has('_session')).toBe(false);
+    expect((await ctx.admin.call<{ items: unknown[] }>('GET', `/admin/v1/users/${rita.json<{ id: string }>().id}/identities`)).body.items).toEqual([]);
   });
 });
 

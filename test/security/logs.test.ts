@@ -3,9 +3,9 @@ import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seed } from '../helpers/cli.ts';
-import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { UserAgent } from '../helpers/user-agent.ts';
+import { formAction, UserAgent } from '../helpers/user-agent.ts';
 
 const lines: string[] = [];
 const capture = new Writable({
@@ -53,5 +53,25 @@ describe('logs', () => {
     for (const [name, value] of Object.entries(secrets)) {
       expect(log.includes(value), `${name} appears in the logs`).toBe(false);
     }
+  });
+
+  it('SEC-LG-02 what is typed into the email field of a failed sign-in is kept nowhere: not in logs, audit events or throttling keys; repeats share one pseudonym', async () => {
+    const seeded = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, seeded.clientId, seeded.clientSecret);
+    const typed = 'MyOwnPassword-typed-in-the-email-field';
+    for (let i = 0; i < 2; i++) {
+      const ua = new UserAgent();
+      const started = await authorize(ua, config, { consent: false });
+      const html = await started.last.res.text();
+      expect((await ua.submit(started.last.url, html, formAction(html, '/login'), { email: typed, password: 'anything at all' })).res.status).toBe(401);
+    }
+    const prisma = server.current.db.prisma;
+    const failed = await prisma.auditEvent.findMany({ where: { action: 'login.failed' } });
+    expect(failed).toHaveLength(2);
+    const identifiers = failed.map((e) => (JSON.parse(e.details!) as { identifier: string }).identifier);
+    expect(identifiers[0]).toMatch(/^account:[A-Za-z0-9_-]{22}$/);
+    expect(identifiers[1]).toBe(identifiers[0]);
+    const everywhere = [lines.join('\n'), JSON.stringify(await prisma.auditEvent.findMany()), JSON.stringify(await prisma.loginThrottle.findMany())].join('\n').toLowerCase();
+    expect(everywhere.includes(typed.toLowerCase())).toBe(false);
   });
 });

@@ -27,7 +27,22 @@ async function attempt(email: string, password: string, ua = new UserAgent()) {
   return { status: res.res.status, retryAfter: res.res.headers.get('retry-after'), page: res.url.startsWith(REDIRECT_URI) ? '' : await res.res.text() };
 }
 
+/** Login forms opened one after the other, to be posted at once (each from its own browser). */
+async function openForms(n: number, cfg = config) {
+  const forms = [];
+  for (let i = 0; i < n; i++) {
+    const ua = new UserAgent();
+    const started = await authorize(ua, cfg, { consent: false, prompt: 'login consent' });
+    const html = await started.last.res.text();
+    forms.push((email: string, password: string) => ua.submit(started.last.url, html, formAction(html, '/login'), { email, password }, REDIRECT_URI).then((r) => r.res.status));
+  }
+  return forms;
+}
+
+const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((t, s) => ({ ...t, [s]: (t[s] ?? 0) + 1 }), {});
+
 const auditCount = (action: string, target?: string) => server.current.db.prisma.auditEvent.count({ where: { action, ...(target ? { target } : {}) } });
+const accountKey = (email: string) => server.current.services.throttle.accountKey(email);
 
 describe('login throttling', () => {
   it('SEC-BF-01 makes an account wait after repeated failures, even for the right password, and says so with 429', async () => {
@@ -41,7 +56,7 @@ describe('login throttling', () => {
     expect(blocked.status).toBe(429);
     expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
     expect(blocked.page).toContain('Too many failed sign-in attempts');
-    expect(await auditCount('login.throttled', `account:${app.email}`)).toBeGreaterThanOrEqual(2);
+    expect(await auditCount('login.throttled', await accountKey(app.email))).toBe(1);
 
     // The owner's own browser is not locked out by someone else's guessing.
     const fromOwner = await attempt(app.email, app.password, owner);
@@ -49,7 +64,7 @@ describe('login throttling', () => {
     expect(fromOwner.page).toContain('Allow access');
 
     // When the wait is over (aged in the database), the right password works from anywhere.
-    await server.current.db.prisma.loginThrottle.updateMany({ where: { key: `account:${app.email}` }, data: { lockedUntil: new Date(Date.now() - 1000) } });
+    await server.current.db.prisma.loginThrottle.updateMany({ where: { key: await accountKey(app.email) }, data: { lockedUntil: new Date(Date.now() - 1000) } });
     expect((await attempt(app.email, app.password)).page).toContain('Allow access');
   });
 
@@ -87,6 +102,56 @@ describe('login throttling', () => {
     expect(answers[0]!.status).toBe(401);
     expect(answers[0]!.page).toContain('Incorrect email or password.');
     for (const answer of answers.slice(1)) expect(answer).toEqual(answers[0]);
+  });
+
+  it('SEC-BF-06 of 40 parallel wrong passwords for one account, exactly as many as the limit get their password checked; the rest wait (429)', async () => {
+    const victim = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const forms = await openForms(40);
+    const statuses = await Promise.all(forms.map((submit, i) => submit(victim.email, `wrong guess ${i}`)));
+    expect(tally(statuses)).toEqual({ 401: 3, 429: 37 });
+    const key = await accountKey(victim.email);
+    const row = await server.current.db.prisma.loginThrottle.findUnique({ where: { key } });
+    expect(row!.failures).toBe(3);
+    expect(row!.lockedUntil!.getTime()).toBeGreaterThan(Date.now());
+    // Every refusal is counted: those before the wait began are reported by its event, the others wait in the row.
+    const [event] = await server.current.db.prisma.auditEvent.findMany({ where: { action: 'login.throttled', target: key } });
+    expect(((JSON.parse(event!.details!) as { refused?: number }).refused ?? 0) + row!.refused).toBe(37);
+  });
+
+  it('SEC-BF-07 a waiting account records one audit event per wait, however many attempts it refuses; the refusals are counted', async () => {
+    const victim = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const key = await accountKey(victim.email);
+    for (let i = 0; i < 3; i++) expect((await attempt(victim.email, 'guessing wrong')).status).toBe(401);
+    const forms = await openForms(20);
+    expect(tally(await Promise.all(forms.map((submit) => submit(victim.email, 'still guessing'))))).toEqual({ 429: 20 });
+    expect(await auditCount('login.throttled', key)).toBe(1);
+    // When the wait is over, the next failure starts a longer wait: one more event, which says how many were refused.
+    await server.current.db.prisma.loginThrottle.update({ where: { key }, data: { lockedUntil: new Date(Date.now() - 1000) } });
+    expect((await attempt(victim.email, 'guessing wrong')).status).toBe(401);
+    const events = await server.current.db.prisma.auditEvent.findMany({ where: { action: 'login.throttled', target: key }, orderBy: { at: 'asc' } });
+    expect(events.map((e) => JSON.parse(e.details!) as Record<string, unknown>)).toEqual([
+      { failures: 3, waitSeconds: 60 },
+      { failures: 4, waitSeconds: 120, refused: 20 },
+    ]);
+  });
+
+  it('SEC-BF-08 counts past the reset period are purged unless they still wait; nothing typed is kept as a key', async () => {
+    const prisma = server.current.db.prisma;
+    const stale = 'stale-typed-identifier@example.com';
+    const waiting = 'waiting-typed-identifier@example.com';
+    await attempt(stale, 'wrong');
+    await attempt(waiting, 'wrong');
+    const [staleKey, waitingKey] = [await accountKey(stale), await accountKey(waiting)];
+    expect((await prisma.loginThrottle.findMany({ where: { key: { contains: 'typed-identifier' } } }))).toEqual([]);
+    const longAgo = new Date(Date.now() - 13 * 3600 * 1000);
+    await prisma.loginThrottle.update({ where: { key: staleKey }, data: { lastFailureAt: longAgo } });
+    await prisma.loginThrottle.update({ where: { key: waitingKey }, data: { lastFailureAt: longAgo, lockedUntil: new Date(Date.now() + 60_000) } });
+    const purged = await idp(['purge', '--json'], server.env);
+    expect(purged.code).toBe(0);
+    expect(purged.json<{ throttles: number }>().throttles).toBeGreaterThanOrEqual(1);
+    expect(await prisma.loginThrottle.findUnique({ where: { key: staleKey } })).toBeNull();
+    expect(await prisma.loginThrottle.findUnique({ where: { key: waitingKey } })).not.toBeNull();
+    expect(await prisma.loginThrottle.findUnique({ where: { key: 'ip:127.0.0.1' } })).not.toBeNull();
   });
 
   it('SEC-BF-03 makes a client address wait after many failures across accounts', async () => {
@@ -132,10 +197,16 @@ describe.runIf(Boolean(process.env.TEST_REDIS_URL))('login throttling with REDIS
       // Locked on both instances, from counts kept in Redis (not in the database).
       expect(await tryAt(a.issuer, user.password)).toBe(429);
       expect(await tryAt(b.url, user.password)).toBe(429);
-      expect(await redis.hget(`${prefix}throttle:account:${user.email}`, 'failures')).toBe('2');
+      const key = `${prefix}throttle:${await a.current.services.throttle.accountKey(user.email)}`;
+      expect(await redis.hget(key, 'failures')).toBe('2');
       expect(await a.current.db.prisma.loginThrottle.count()).toBe(0);
-      await redis.hset(`${prefix}throttle:account:${user.email}`, 'lockedUntil', String(Date.now() - 1000));
+      await redis.hset(key, 'lockedUntil', String(Date.now() - 1000));
       expect(await tryAt(b.url, user.password)).toBe(200);
+
+      // SEC-BF-06 on Redis: of parallel guesses, exactly the limit get their password checked.
+      const victim = await seed(a.env, { redirectUri: REDIRECT_URI });
+      const forms = await openForms(20, cfg);
+      expect(tally(await Promise.all(forms.map((submit, i) => submit(victim.email, `wrong ${i}`))))).toEqual({ 401: 2, 429: 18 });
     } finally {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length) await redis.del(...keys);
