@@ -89,12 +89,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     const oidc = keyring.holder;
 
+    const { trustProxy, http } = config;
+    const requestMs = http.requestSeconds * 1000;
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,
-      trustProxy: config.trustProxy,
+      // The last N hops (the proxies in front), or the hops added by the listed proxies.
+      trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy && [...trustProxy],
       bodyLimit: 64 * 1024,
       routerOptions: { maxParamLength: 200 },
+      // A request (headers and body) must arrive whole within the timeout, however slowly it
+      // trickles in; Node checks open requests at the interval given here.
+      requestTimeout: requestMs,
+      keepAliveTimeout: http.keepAliveSeconds * 1000,
+      http: { headersTimeout: Math.min(requestMs, 60_000), connectionsCheckingInterval: Math.min(Math.max(requestMs / 4, 250), 30_000) },
     });
+    app.server.maxHeadersCount = 100;
+    app.server.maxConnections = http.maxConnections;
     const stopConfigRefresh = services.configCache.watch(config.configRefreshSeconds);
     app.addHook('onClose', async () => {
       stopConfigRefresh();

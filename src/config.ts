@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
@@ -7,6 +8,36 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const seconds = (fallback: number) => z.coerce.number().int().positive().max(10 * 365 * 24 * 3600).default(fallback);
 
 const secret = z.string().min(32, 'must be at least 32 characters long');
+
+/** An IPv4 or IPv6 address, optionally with a prefix length. */
+function isAddressOrCidr(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (!family || rest.length) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * Which X-Forwarded-For hops to believe: none (`false`), the last N (a hop count: the proxies in
+ * front), or those added by proxies at the listed addresses. Never every hop: a client would
+ * choose its own address by prepending one.
+ */
+function parseTrustProxy(value: string, ctx: z.RefinementCtx): false | number | string[] {
+  const v = value.trim();
+  if (v === '' || v === 'false' || v === '0') return false;
+  if (v === 'true') {
+    ctx.addIssue({ code: 'custom', message: 'true would trust every X-Forwarded-For hop, so a client could choose its own address: give the number of proxies in front (e.g. 1) or their addresses (e.g. 10.0.0.0/8,192.168.1.10)' });
+    return z.NEVER;
+  }
+  if (/^\d+$/.test(v)) {
+    if (Number(v) > 10) ctx.addIssue({ code: 'custom', message: 'must be a number of proxies between 0 and 10, or a list of their addresses' });
+    return Number(v);
+  }
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((s) => !isAddressOrCidr(s));
+  if (bad.length) ctx.addIssue({ code: 'custom', message: `not an IP address or CIDR range: ${bad.join(', ')} (give false, the number of proxies in front, or their addresses)` });
+  return list;
+}
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -20,8 +51,11 @@ const envSchema = z.object({
     .pipe(z.array(secret).min(1, 'must list at least one secret'))
     .optional(),
   KEY_ENCRYPTION_SECRET: secret.optional(),
-  TRUST_PROXY: z.stringbool().default(false),
+  TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  REQUEST_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
+  KEEP_ALIVE_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(72),
+  MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   ACCESS_TOKEN_TTL: seconds(10 * 60),
   ID_TOKEN_TTL: seconds(10 * 60),
   REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
@@ -70,7 +104,14 @@ export interface Config {
   /** Cookie signing keys, newest first. Generated and stored in the database when not configured outside production. */
   readonly cookieSecrets: readonly string[] | undefined;
   readonly keyEncryptionSecret: string | undefined;
-  readonly trustProxy: boolean;
+  /** Which X-Forwarded-* hops to believe: none, the last N, or those from these proxy addresses/ranges. */
+  readonly trustProxy: false | number | readonly string[];
+  /**
+   * Bounds on every connection: the whole request (headers and body) must arrive within
+   * `requestSeconds`; an idle keep-alive connection closes after `keepAliveSeconds`; at most
+   * `maxConnections` are open at once.
+   */
+  readonly http: { readonly requestSeconds: number; readonly keepAliveSeconds: number; readonly maxConnections: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly ttl: {
     readonly accessToken: number;
@@ -163,7 +204,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     cookieSecrets: e.COOKIE_SECRETS,
     keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
-    trustProxy: e.TRUST_PROXY,
+    trustProxy: Array.isArray(e.TRUST_PROXY) ? Object.freeze(e.TRUST_PROXY) : e.TRUST_PROXY,
+    http: Object.freeze({ requestSeconds: e.REQUEST_TIMEOUT_SECONDS, keepAliveSeconds: e.KEEP_ALIVE_TIMEOUT_SECONDS, maxConnections: e.MAX_CONNECTIONS }),
     logLevel: e.LOG_LEVEL,
     ttl: Object.freeze({
       accessToken: e.ACCESS_TOKEN_TTL,

@@ -11,6 +11,7 @@ import { isDatabaseUnavailable } from '../lib/db-errors.ts';
 import { AppError } from '../lib/errors.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import type { Views } from './views.ts';
+import { pinToIssuer } from './forwarded.ts';
 import { isCrossSite } from './origin.ts';
 
 export interface InteractionDeps {
@@ -48,7 +49,8 @@ function field(body: Req['body'], name: string, max: number): string {
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps) {
   const { oidc, views, config } = deps;
   const { users, audit, providers, federation, throttle } = deps.services;
-  const issuerOrigin = new URL(config.issuer).origin;
+  const issuerUrl = new URL(config.issuer);
+  const issuerOrigin = issuerUrl.origin;
   const secure = config.issuer.startsWith('https:');
 
   await app.register(formbody);
@@ -71,6 +73,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   async function details(req: Req, reply: FastifyReply, prompt?: 'login' | 'consent') {
     let interaction: Awaited<ReturnType<Provider['interactionDetails']>>;
     try {
+      pinToIssuer(req, issuerUrl);
       interaction = await oidc.current.interactionDetails(req.raw, reply.raw);
     } catch (err) {
       if (err instanceof errors.SessionNotFound) throw new InteractionExpired();

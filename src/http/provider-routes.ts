@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.ts';
 import { CLIENT_CORS_ROUTES, PROVIDER_ROUTES } from '../oidc/provider.ts';
 import type { OidcHolder } from '../oidc/keyring.ts';
+import { pinToIssuer } from './forwarded.ts';
 import { isCrossSite } from './origin.ts';
 import { PROVIDER_PAGE_CSP, type Views } from './views.ts';
 
@@ -11,6 +12,8 @@ const BROWSER_ROUTES = [PROVIDER_ROUTES.authorization, PROVIDER_ROUTES.end_sessi
 
 /** Endpoints that only take form posts (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1, RFC 9126 §2). */
 const POST_ONLY_ROUTES: ReadonlySet<string> = new Set([PROVIDER_ROUTES.token, PROVIDER_ROUTES.revocation, PROVIDER_ROUTES.introspection, PROVIDER_ROUTES.pushed_authorization_request]);
+
+const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
 
 /** The provider reads at most 56 KiB of body; a larger declared body is refused up front with 413. */
 const PROVIDER_BODY_LIMIT = 56 * 1024;
@@ -21,7 +24,8 @@ const PROVIDER_BODY_LIMIT = 56 * 1024;
  * ones it serves.
  */
 export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; jwksCacheSeconds: number; issuer: string; views: Views }) {
-  const issuerOrigin = new URL(opts.issuer).origin;
+  const issuerUrl = new URL(opts.issuer);
+  const issuerOrigin = issuerUrl.origin;
   const logoutConfirm = `${PROVIDER_ROUTES.end_session}/confirm`;
   const secureIssuer = issuerOrigin.startsWith('https:');
   const pageHeaders = Object.entries({ ...opts.views.headers, 'content-security-policy': PROVIDER_PAGE_CSP }).filter(([name]) => name !== 'cache-control');
@@ -35,7 +39,7 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
-  const paths = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
+  const paths = [...DISCOVERY_PATHS];
   for (const path of Object.values(PROVIDER_ROUTES)) paths.push(path, `${path}/*`);
 
   for (const url of paths) {
@@ -57,7 +61,7 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
             .code(400)
             .headers(opts.views.headers)
             .type('text/html; charset=utf-8')
-            .send(opts.views.render('error', { title: 'Use https', message: `This page is only served over https. Open ${opts.issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY=true so that its X-Forwarded-Proto is honoured.)` }));
+            .send(opts.views.render('error', { title: 'Use https', message: `This page is only served over https. Open ${opts.issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.)` }));
         }
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
         if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
@@ -77,8 +81,10 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
         // Pages the provider renders itself get the same headers as ours; caching is left to the
         // provider (no-store on its pages and token responses, public on discovery and JWKS).
         for (const [name, value] of pageHeaders) reply.raw.setHeader(name, value);
-        // Resource servers may cache the JWKS this long; key rotation publishes new keys earlier than that.
-        if (path === PROVIDER_ROUTES.jwks) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
+        // Relying parties and resource servers may cache discovery and the JWKS this long; key
+        // rotation publishes new keys earlier than that.
+        if (path === PROVIDER_ROUTES.jwks || DISCOVERY_PATHS.includes(path)) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
+        pinToIssuer(request, issuerUrl);
         reply.hijack();
         handlerFor(opts.oidc.current)(request.raw, reply.raw);
       },

@@ -256,8 +256,9 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
 
   const provider = new Provider(config.issuer, configuration);
-  // Behind a TLS-terminating proxy, trust X-Forwarded-* for the request's scheme and host.
-  provider.proxy = config.trustProxy;
+  // The host hands every request over with the issuer's host and scheme and the client address
+  // it computed itself (src/http/forwarded.ts): those forwarded headers are the host's own.
+  provider.proxy = true;
 
   type ClientInstance = { clientId: string; clientSecret?: string };
   // The stored `client_secret` is a hash (see the Client adapter): compare hashes, in constant
@@ -275,6 +276,12 @@ export function createProvider(deps: ProviderDeps): Provider {
     return m as never;
   };
 
+  // What Koa could not answer itself (a request that timed out or was aborted while its body was
+  // read) goes to our log, not to standard error; a client that went away is not our failure.
+  provider.app.on('error', (err: Error & { code?: string }) => {
+    const gone = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE';
+    deps.log[gone ? 'debug' : 'error']({ err }, 'provider request failed');
+  });
   // A database outage is not a server bug: answer 503 (retry shortly), never a 500 with details.
   provider.on('server_error', (ctx, err) => {
     if (isDatabaseUnavailable(err)) ctx.state.databaseUnavailable = true;

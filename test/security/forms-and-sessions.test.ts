@@ -143,7 +143,7 @@ describe('sessions and cookies', () => {
   it('SEC-CK-02 over https: every cookie is Secure, and prefixed __Host- (path /) or __Secure- (interaction paths)', async () => {
     const port = await freePort();
     const publicOrigin = `https://127.0.0.1:${port}`;
-    const tls = await startServer({ ISSUER: publicOrigin, TRUST_PROXY: 'true' }, { port });
+    const tls = await startServer({ ISSUER: publicOrigin, TRUST_PROXY: '1' }, { port });
     try {
       const app = await seed(tls.env, { redirectUri: REDIRECT_URI });
       const config = new oidc.Configuration({ issuer: publicOrigin, authorization_endpoint: `${publicOrigin}/authorize` }, app.clientId, app.clientSecret);
@@ -210,7 +210,7 @@ describe('headers on every HTML page', () => {
 
   it('SEC-HD-02 HSTS when the issuer is https, on our pages and the provider\'s', async () => {
     const port = await freePort();
-    const tls = await startServer({ ISSUER: `https://127.0.0.1:${port}`, TRUST_PROXY: 'true' }, { port });
+    const tls = await startServer({ ISSUER: `https://127.0.0.1:${port}`, TRUST_PROXY: '1' }, { port });
     try {
       for (const path of ['/interaction/nope', '/session/end', '/.well-known/openid-configuration']) {
         const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { 'x-forwarded-proto': 'https' } });
