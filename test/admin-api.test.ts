@@ -1,7 +1,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminApi, type AdminApi } from './helpers/admin.ts';
 import { idp, seed } from './helpers/cli.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
@@ -288,8 +288,11 @@ describe('keys and audit', () => {
     await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     await oidc.refreshTokenGrant(config, tokens.refresh_token!).catch(() => undefined);
 
-    const reuse = await admin.call<Page<{ action: string; actor: string; target: string }>>('GET', '/admin/v1/audit?action=refresh_token.reuse_detected');
-    expect(reuse.body.items[0]).toMatchObject({ action: 'refresh_token.reuse_detected', actor: `client:${app.clientId}` });
+    // The provider's event is recorded beside its answer, not before it.
+    await vi.waitFor(async () => {
+      const reuse = await admin.call<Page<{ action: string; actor: string; target: string }>>('GET', '/admin/v1/audit?action=refresh_token.reuse_detected');
+      expect(reuse.body.items[0]).toMatchObject({ action: 'refresh_token.reuse_detected', actor: `client:${app.clientId}` });
+    });
 
     const created = await admin.call<ClientBody>('POST', '/admin/v1/clients', { name: 'Audited', grantTypes: ['client_credentials'], scope: '' });
     const events = await admin.call<Page<{ action: string; actor: string; target: string; ip: string }>>('GET', `/admin/v1/audit?target=${created.body.client.clientId}`);

@@ -1,7 +1,7 @@
 // Proxies, the Host header and client addresses: RFC 7239 §8.1 (forwarded headers can be forged);
 // OpenID Connect Discovery 1.0 §3–4 and RFC 8414 §3 (endpoints belong to the issuer); CWE-348, CWE-644.
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { idp, seed } from '../helpers/cli.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
@@ -85,7 +85,8 @@ describe('client addresses behind proxies', () => {
       });
     expect((await refresh()).status).toBe(200);
     expect((await refresh()).status).toBe(400);
-    const reuse = await oneProxy.current.db.prisma.auditEvent.findFirstOrThrow({ where: { action: 'refresh_token.reuse_detected', actor: `client:${app.clientId}` } });
+    // The provider's event is recorded beside its answer, not before it.
+    const reuse = await vi.waitFor(() => oneProxy.current.db.prisma.auditEvent.findFirstOrThrow({ where: { action: 'refresh_token.reuse_detected', actor: `client:${app.clientId}` } }));
     expect(reuse.ip).toBe('198.51.100.4');
   });
 });
