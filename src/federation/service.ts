@@ -149,24 +149,31 @@ export function createFederationService(deps: FederationDeps) {
       return signInWith(known, provider.id, ['fed']);
     }
     if (!email) return { kind: 'refused', message: `${provider.name} did not share an email address, which an account here needs.` };
+    // An address the upstream has not verified is never linked, and never creates (and so
+    // reserves) an account here: whoever typed it there may not own it. The same answer whether
+    // or not an account has it (no enumeration).
+    if (!emailVerified) {
+      await audit.record({ actor: `federation:${provider.id}` }, 'federation.unverified_email_refused', null, { issuer });
+      return { kind: 'refused', message: `${provider.name} has not verified the email address of this account. Verify it at ${provider.name}, then sign in again, or choose another way to sign in.` };
+    }
 
     const existing = await prisma.user.findUnique({ where: { email } });
     if (existing) {
-      // Never link on an unverified address, and only link with proof of the local account.
-      if (emailVerified && existing.passwordHash && !existing.disabled) {
+      // Only link with proof of the local account.
+      if (existing.passwordHash && !existing.disabled) {
         const linkId = randomToken(24);
         await storePending('FederatedLink', linkId, {
           uid, providerId: provider.id, providerName: provider.name, issuer, subject: claims.sub, email, emailVerified, userId: existing.id,
         });
         return { kind: 'link_required', linkId, email, providerName: provider.name };
       }
-      await audit.record({ actor: `federation:${provider.id}` }, 'federation.link_refused', existing.id, { issuer, emailVerified });
+      await audit.record({ actor: `federation:${provider.id}` }, 'federation.link_refused', existing.id, { issuer });
       return { kind: 'refused', message: `An account with this email address already exists. Sign in with the method you used before.` };
     }
 
     // Just-in-time: a new local account, with our own subject identifier.
     const who: Actor = { actor: `federation:${provider.id}` };
-    const user = await users.create({ email, emailVerified, ...(typeof claims.name === 'string' && claims.name.trim() ? { name: claims.name.slice(0, 200) } : {}) }, who);
+    const user = await users.create({ email, emailVerified: true, ...(typeof claims.name === 'string' && claims.name.trim() ? { name: claims.name.slice(0, 200) } : {}) }, who);
     const identity = await prisma.federatedIdentity.create({
       data: { id: randomUUID(), providerId: provider.id, issuer, subject: claims.sub, email, emailVerified, userId: user.id, lastLoginAt: new Date() },
     });

@@ -11,16 +11,40 @@ import { formAction, UserAgent } from '../helpers/user-agent.ts';
 const ctx = federationContext();
 
 describe('sign-in with an upstream provider', () => {
-  it('SEC-FD-01 an unverified upstream email is never linked to an existing account', async () => {
+  it('SEC-FD-01 an unverified upstream email is never linked to an existing account, and the answer does not say whether one exists', async () => {
     const victim = await idp(['users', 'create', '--email', 'victim@example.com', '--password', 'victim password', '--json'], ctx.server.env);
     const victimId = victim.json<{ id: string }>().id;
-    ctx.google.signInAs(account({ email: 'victim@example.com', email_verified: false }));
-    const ua = new UserAgent();
-    const { step } = await pressButton(ctx, ua);
-    expect(step.res.status).toBe(403);
-    expect(await step.res.text()).toContain('An account with this email address already exists');
-    expect(ua.cookies.has('_session')).toBe(false);
+    const answers = [];
+    for (const email of ['victim@example.com', 'nobody-has-this@example.com']) {
+      ctx.google.signInAs(account({ email, email_verified: false }));
+      const ua = new UserAgent();
+      const { step } = await pressButton(ctx, ua);
+      answers.push({ status: step.res.status, page: (await step.res.text()).replace(/name="_csrf" value="[^"]+"/g, '').replace(/\/interaction\/[^/"]+/g, '') });
+      expect(ua.cookies.has('_session')).toBe(false);
+    }
+    expect(answers[0]!.status).toBe(403);
+    expect(answers[0]!.page).toContain('has not verified the email address');
+    expect(answers[1]).toEqual(answers[0]);
     expect((await ctx.admin.call<{ items: unknown[] }>('GET', `/admin/v1/users/${victimId}/identities`)).body.items).toEqual([]);
+  });
+
+  it('SEC-FD-09 an unverified upstream email creates no account and reserves nothing: its owner signs up through a verified one, an admin can create it', async () => {
+    const users = () => ctx.server.current.db.prisma.user.count();
+    for (const email of ['pre-hijack@example.com', 'admin-made@example.com']) {
+      ctx.google.signInAs(account({ email, email_verified: false }));
+      const before = await users();
+      const { step } = await pressButton(ctx, new UserAgent());
+      expect(step.res.status).toBe(403);
+      expect(await users()).toBe(before);
+    }
+    // The verified owner signs in just in time and gets the address.
+    ctx.google.signInAs(account({ email: 'pre-hijack@example.com', email_verified: true }));
+    const ua = new UserAgent();
+    const owner = await pressButton(ctx, ua);
+    const sub = (await finishAtApp(ctx, ua, owner.step, owner.pending)).claims()!.sub;
+    expect(await ctx.server.current.db.prisma.user.findUnique({ where: { id: sub } })).toMatchObject({ email: 'pre-hijack@example.com', emailVerified: true });
+    // And an admin can create the other one.
+    expect((await idp(['users', 'create', '--email', 'admin-made@example.com', '--password', 'admin made password', '--json'], ctx.server.env)).code).toBe(0);
   });
 
   it('SEC-FD-02 a verified email is linked to an existing password account only after the password is proven; the link is remembered by (issuer, subject)', async () => {
