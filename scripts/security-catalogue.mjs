@@ -18,6 +18,7 @@ const REFERENCES = {
   'SEC-GR': 'RFC 9700 §2.1.2, §2.4; ASVS V10.4.4',
   'SEC-AA': 'RFC 8707 §2; RFC 9068 §4; RFC 6749 §3.3; ASVS V8.2.1, V8.2.2, V10.4.11',
   'SEC-JWT': 'RFC 9068 §4; RFC 8725 §2–3; RFC 9700 §2.2; ASVS V9.1.1–V9.1.3, V9.2.1–V9.2.3, V10.3.1',
+  'SEC-IR': 'RFC 7662 §2.1, §4; RFC 7009 §2.1; RFC 9700 §2.2.2',
   'SEC-UI': 'RFC 6750 §2.3, §3.1; OIDC Core §5.3; oidcc-userinfo-*',
   'SEC-LO': 'OpenID RP-Initiated Logout 1.0 §2–3; oidcc-rp-initiated-logout-*; ASVS V10.6.2',
   'SEC-CS': 'RFC 9700 §4.4.1 (login CSRF); ASVS V3.5.1–V3.5.3; OWASP CSRF Prevention Cheat Sheet',

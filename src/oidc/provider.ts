@@ -177,8 +177,17 @@ export function createProvider(deps: ProviderDeps): Provider {
       // RFC 7591/7592, gated by initial access tokens (`idp clients initial-access-token create`).
       registration: { enabled: true, initialAccessToken: true, idFactory: () => randomId() },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // RFC 7662 §2.1, §4: a token is described only to the client it was issued to. (Tokens for
+      // an API are JWTs, which resource servers validate themselves and which are not introspected.)
+      introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId },
+      // RFC 7009 §2.1: a client revokes only its own tokens; another's is refused, and stays valid.
+      revocation: {
+        enabled: true,
+        allowedPolicy(_ctx, client, token) {
+          if (token.clientId !== client.clientId) throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          return true;
+        },
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

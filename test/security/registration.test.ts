@@ -1,4 +1,5 @@
 // Client registration policy: RFC 7591 §2, §3.2.2; RFC 7592; RFC 9700 §2.1, §4.1.1; ASVS V51.4.
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from '../helpers/admin.ts';
 import { idp } from '../helpers/cli.ts';
@@ -140,6 +141,30 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     });
     const { access_token } = (await token.json()) as { access_token: string };
     expect((await admin.call('GET', '/admin/v1/users', undefined, access_token)).status).toBe(401);
+  });
+
+  it('SEC-RG-07 a sector_identifier_uri is refused without being fetched (no request from the server to an address of the registrant\'s choosing)', async () => {
+    const requests: string[] = [];
+    const listener = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(APP.redirect_uris));
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = listener.address() as { port: number };
+      const before = await server.current.db.prisma.client.count();
+      for (const uri of [`http://127.0.0.1:${port}/sector.json`, 'https://sector.example.com/sector.json']) {
+        const res = await register({ ...APP, sector_identifier_uri: uri });
+        expect(res.status).toBe(400);
+        expect(res.body.error).toBe('invalid_client_metadata');
+        expect(res.body.error_description).toContain('sector_identifier_uri is not supported');
+      }
+      expect(requests).toEqual([]);
+      expect(await server.current.db.prisma.client.count()).toBe(before);
+    } finally {
+      listener.close();
+    }
   });
 
   it('SEC-RG-06 an update through the registration endpoint keeps the API access an admin allowed, and cannot add any', async () => {

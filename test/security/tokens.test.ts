@@ -96,6 +96,33 @@ describe('refresh tokens', () => {
   });
 });
 
+describe('introspection and revocation', () => {
+  const introspect = (token: string, client: { clientId: string; clientSecret?: string }) =>
+    post(ctx, '/token/introspection', { token }, { authorization: basic(client.clientId, client.clientSecret!) });
+
+  it('SEC-IR-01 introspection describes a token only to the client it was issued to; any other confidential client learns nothing', async () => {
+    const tokens = await login();
+    const other = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+    for (const token of [tokens.access_token, tokens.refresh_token!]) {
+      const own = await introspect(token, ctx.app);
+      expect(own.status).toBe(200);
+      expect(own.body).toMatchObject({ active: true, client_id: ctx.app.clientId, sub: ctx.app.userId });
+      const foreign = await introspect(token, other);
+      expect(foreign.status).toBe(200);
+      expect(foreign.body).toEqual({ active: false });
+    }
+  });
+
+  it("SEC-IR-02 a client cannot revoke another client's token: refused, and the token keeps working", async () => {
+    const tokens = await login();
+    const other = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+    const res = await post(ctx, '/token/revocation', { token: tokens.refresh_token! }, { authorization: basic(other.clientId, other.clientSecret!) });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+    await expect(oidc.refreshTokenGrant(ctx.config, tokens.refresh_token!)).resolves.toHaveProperty('access_token');
+  });
+});
+
 describe('userinfo', () => {
   it('SEC-UI-01 an access token in the query string is refused', async () => {
     const tokens = await login();
