@@ -1,6 +1,8 @@
 // Which client gets tokens for which API, and who reaches the admin API: RFC 8707 §2; RFC 9068 §4;
 // RFC 6749 §3.3; ASVS V8.2.1, V8.2.2 (function- and data-level authorization), V10.4.11.
-import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from '../helpers/admin.ts';
 import { idp } from '../helpers/cli.ts';
@@ -128,6 +130,47 @@ describe('only admin clients reach the admin API', () => {
     const res = await admin.call('GET', '/admin/v1/users', undefined, token.body.access_token);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  it('SEC-AA-07 a DPoP-bound admin token is refused as a plain Bearer token, and accepted only with a fresh proof of its key for that request', async () => {
+    const config = await discover(server.issuer, admin.clientId, admin.clientSecret);
+    const keys = await oidc.randomDPoPKeyPair('ES256');
+    const dpop = oidc.getDPoPHandle(config, keys);
+    const { access_token: token } = await oidc.clientCredentialsGrant(config, { scope: 'admin' }, { DPoP: dpop });
+    expect(decodeJwt(token).cnf).toHaveProperty('jkt');
+    const url = `${server.issuer}/admin/v1/users`;
+
+    const asBearer = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    expect(asBearer.status).toBe(401);
+    expect(asBearer.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_token"/);
+    expect((await fetch(url, { headers: { authorization: `DPoP ${token}` } })).status).toBe(401);
+
+    const good = await oidc.fetchProtectedResource(config, token, new URL(url), 'GET', undefined, undefined, { DPoP: dpop });
+    expect(good.status).toBe(200);
+
+    const publicJwk = await exportJWK(keys.publicKey);
+    const ath = createHash('sha256').update(token).digest('base64url');
+    const proof = (claims: Record<string, unknown>, key = keys.privateKey, jwk = publicJwk) =>
+      new SignJWT({ htm: 'GET', htu: url, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ath, ...claims }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(key);
+    const call = async (dpopProof: string) => {
+      const res = await fetch(url, { headers: { authorization: `DPoP ${token}`, dpop: dpopProof } });
+      return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '' };
+    };
+    const other = await generateKeyPair('ES256');
+    for (const bad of [
+      await proof({ htm: 'POST' }),
+      await proof({ htu: `${server.issuer}/admin/v1/clients` }),
+      await proof({ ath: createHash('sha256').update('another token').digest('base64url') }),
+      await proof({ iat: Math.floor(Date.now() / 1000) - 3600 }),
+      await proof({}, other.privateKey, await exportJWK(other.publicKey)),
+    ]) {
+      const res = await call(bad);
+      expect(res.status).toBe(401);
+      expect(res.challenge).toContain('error="invalid_dpop_proof"');
+    }
+    const once = await proof({});
+    expect((await call(once)).status).toBe(200);
+    expect((await call(once)).status).toBe(401);
   });
 
   it('SEC-AA-06 client registrations stored with one flat scope list are upgraded at start: API scopes per API, the admin API only for admin-shaped clients', async () => {

@@ -2,7 +2,7 @@
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import { seed } from '../helpers/cli.ts';
-import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, rowCounts, securityContext, signOut } from './setup.ts';
 
@@ -144,6 +144,17 @@ describe('userinfo', () => {
     await ctx.server.current.db.prisma.oidcPayload.updateMany({ where: { model: 'AccessToken' }, data: { expiresAt: new Date(Date.now() - 1000) } });
     const res = await fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(res.status).toBe(401);
+  });
+
+  it('SEC-UI-05 a DPoP-bound access token is refused as a plain Bearer token, and accepted with a proof of its key', async () => {
+    const dpop = oidc.getDPoPHandle(ctx.config, await oidc.randomDPoPKeyPair('ES256'));
+    const { callbackUrl, codeVerifier, state, nonce } = await authorize(new UserAgent(), ctx.config, { login: ctx.app, scope: 'openid email' });
+    const tokens = await oidc.authorizationCodeGrant(ctx.config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce }, undefined, { DPoP: dpop });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    const asBearer = await fetch(`${ctx.server.issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(asBearer.status).toBe(401);
+    const claims = await oidc.fetchUserInfo(ctx.config, tokens.access_token, ctx.app.userId, { DPoP: dpop });
+    expect(claims.sub).toBe(ctx.app.userId);
   });
 
   it('SEC-UI-04 a JWT access token for an API is not a userinfo token', async () => {

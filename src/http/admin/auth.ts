@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import type { PrismaClient } from '../../db/index.ts';
 import { ADMIN_API } from '../../oidc/scopes.ts';
 
@@ -22,13 +23,29 @@ declare module 'fastify' {
 
 const PUBLIC_PARTS = ['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'] as const;
 
+/** Algorithms accepted for DPoP proofs (RFC 9449): asymmetric only, as at the token endpoint. */
+const DPOP_ALGS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'];
+/** How far a proof's `iat` may be from now, in seconds; a proof's `jti` is remembered twice as long. */
+const DPOP_WINDOW = 60;
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+export interface AdminAuthDeps {
+  issuer: string;
+  jwks: () => JWK[];
+  prisma: PrismaClient;
+  /** Counts uses of a key within a window (shared by every instance): DPoP proof replay detection. */
+  seen: (key: string, windowSeconds: number) => Promise<number>;
+}
+
 /**
  * Admin API tokens are our own JWT access tokens, validated exactly as any resource server
- * validates them: our JWKS, our issuer, the admin API as audience, `typ: at+jwt`. On top, the
- * token must be a client's own (client_credentials), and that client must still be an enabled
- * admin client.
+ * validates them: our JWKS, our issuer, the admin API as audience, `typ: at+jwt`. A token bound
+ * to a key (DPoP, `cnf.jkt`) is accepted only with the `DPoP` scheme and a fresh proof made with
+ * that key for this request (RFC 9449 §7). On top, the token must be a client's own
+ * (client_credentials), and that client must still be an enabled admin client.
  */
-export function createAdminAuth(opts: { issuer: string; jwks: () => JWK[]; prisma: PrismaClient }) {
+export function createAdminAuth(opts: AdminAuthDeps) {
   // Rebuilt when the keys change (rotation swaps the array).
   let source: JWK[] | undefined;
   let keySet: ReturnType<typeof createLocalJWKSet>;
@@ -42,26 +59,51 @@ export function createAdminAuth(opts: { issuer: string; jwks: () => JWK[]; prism
   };
   const realm = `${opts.issuer}/admin`;
 
-  const deny = (reply: FastifyReply, status: 401 | 403, error: string | undefined, description: string, scope?: string) => {
+  const deny = (reply: FastifyReply, status: 401 | 403, error: string | undefined, description: string, scope?: string, scheme: 'Bearer' | 'DPoP' = 'Bearer') => {
     const params = [`realm="${realm}"`];
     if (error) params.push(`error="${error}"`, `error_description="${description}"`);
     if (scope) params.push(`scope="${scope}"`);
+    if (scheme === 'DPoP') params.push(`algs="${DPOP_ALGS.join(' ')}"`);
     return reply
       .code(status)
-      .header('www-authenticate', `Bearer ${params.join(', ')}`)
+      .header('www-authenticate', `${scheme} ${params.join(', ')}`)
       .header('cache-control', 'no-store')
       .send({ error: error ?? 'unauthorized', error_description: description });
   };
 
+  /** What is wrong with the request's DPoP proof for `token` bound to `jkt`, or null when it is good. */
+  async function proofProblem(req: FastifyRequest, token: string, jkt: string): Promise<string | null> {
+    const proof = req.headers.dpop;
+    if (typeof proof !== 'string') return 'this token is bound to a key: send it with a DPoP proof (RFC 9449)';
+    let verified: Awaited<ReturnType<typeof jwtVerify>>;
+    try {
+      verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGS });
+    } catch {
+      return 'the DPoP proof is malformed or its signature is invalid';
+    }
+    const { payload, protectedHeader } = verified;
+    if ((await calculateJwkThumbprint(protectedHeader.jwk!)) !== jkt) return 'the DPoP proof is not made with the key the token is bound to';
+    const htu = typeof payload.htu === 'string' && URL.canParse(payload.htu) ? new URL(payload.htu) : null;
+    if (htu) htu.search = htu.hash = '';
+    if (payload.htm !== req.method || htu?.href !== `${opts.issuer}${req.url.split('?')[0]}`) return 'the DPoP proof is for another request (htm, htu)';
+    if (typeof payload.iat !== 'number' || Math.abs(Date.now() / 1000 - payload.iat) > DPOP_WINDOW) return 'the DPoP proof is not fresh (iat)';
+    if (payload.ath !== sha256(token)) return 'the DPoP proof is for another access token (ath)';
+    if (typeof payload.jti !== 'string' || payload.jti.length > 200) return 'the DPoP proof has no valid jti';
+    if ((await opts.seen(`dpop:${sha256(`${jkt}:${payload.jti}`)}`, 2 * DPOP_WINDOW)) > 1) return 'the DPoP proof was already used';
+    return null;
+  }
+
   return async function authenticate(req: FastifyRequest, reply: FastifyReply) {
     const header = req.headers.authorization;
     if (!header) return deny(reply, 401, undefined, 'a bearer access token for the admin API is required');
-    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
-    if (!match) return deny(reply, 401, 'invalid_request', 'the Authorization header must be "Bearer <token>"');
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+    if (!match) return deny(reply, 401, 'invalid_request', 'the Authorization header must be "Bearer <token>" (or "DPoP <token>" for a DPoP-bound token)');
+    const scheme = match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+    const token = match[2]!;
 
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(match[1]!, currentKeySet(), {
+      ({ payload } = await jwtVerify(token, currentKeySet(), {
         issuer: opts.issuer,
         audience: ADMIN_API,
         typ: 'at+jwt',
@@ -69,6 +111,14 @@ export function createAdminAuth(opts: { issuer: string; jwks: () => JWK[]; prism
       }));
     } catch {
       return deny(reply, 401, 'invalid_token', 'the access token is invalid or expired');
+    }
+    const jkt = (payload.cnf as { jkt?: unknown } | undefined)?.jkt;
+    if (typeof jkt === 'string') {
+      if (scheme !== 'DPoP') return deny(reply, 401, 'invalid_token', 'this token is bound to a key: use the DPoP authorization scheme with a proof', undefined, 'DPoP');
+      const problem = await proofProblem(req, token, jkt);
+      if (problem) return deny(reply, 401, 'invalid_dpop_proof', problem, undefined, 'DPoP');
+    } else if (scheme === 'DPoP') {
+      return deny(reply, 401, 'invalid_token', 'this token is not bound to a key: use the Bearer scheme');
     }
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
     if (!clientId || payload.sub !== clientId) return deny(reply, 401, 'invalid_token', 'only client_credentials tokens of an admin client are accepted');

@@ -59,7 +59,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
   app.get('/admin/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.register(swaggerUi, { routePrefix: '/admin/docs' });
 
-  const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, prisma: deps.prisma });
+  const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, prisma: deps.prisma, seen: (key, seconds) => deps.services.throttle.hit(key, seconds) });
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', authenticate);
