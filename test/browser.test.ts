@@ -83,4 +83,18 @@ describe.skipIf(!haveBrowser)('a person signs in with a real browser', () => {
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
     expect(cspViolations).toEqual([]);
   });
+
+  it('renders the admin API docs under their Content-Security-Policy, without a violation', async () => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(8000);
+    const cspViolations: string[] = [];
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text());
+    });
+    await page.goto(`${server.issuer}/admin/docs`);
+    await page.getByRole('heading', { name: /Identity provider admin API/ }).waitFor();
+    await page.getByText('/admin/v1/clients', { exact: true }).first().waitFor();
+    expect(cspViolations).toEqual([]);
+    await page.close();
+  });
 });

@@ -208,11 +208,24 @@ describe('headers on every HTML page', () => {
     await expectStrictCsp(res);
   });
 
+  it.each([['/admin/docs'], ['/admin/docs/static/index.html'], ['/admin/docs/static/swagger-initializer.js']])(
+    'SEC-HD-04 the admin API docs (%s) run only their own scripts, and are not framed, sniffed or cached',
+    async (path) => {
+      const res = await fetch(`${ctx.server.issuer}${path}`, { redirect: 'manual' });
+      expect(res.status).toBeLessThan(400);
+      expect(headersOf(res)).toEqual(EXPECTED);
+      const directives = new Map(res.headers.get('content-security-policy')!.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+      expect(directives.get('default-src')).toEqual(["'none'"]);
+      expect(directives.get('script-src')).toEqual(["'self'"]);
+      expect(directives.get('frame-ancestors')).toEqual(["'none'"]);
+    },
+  );
+
   it('SEC-HD-02 HSTS when the issuer is https, on our pages and the provider\'s', async () => {
     const port = await freePort();
     const tls = await startServer({ ISSUER: `https://127.0.0.1:${port}`, TRUST_PROXY: '1' }, { port });
     try {
-      for (const path of ['/interaction/nope', '/session/end', '/.well-known/openid-configuration']) {
+      for (const path of ['/interaction/nope', '/session/end', '/.well-known/openid-configuration', '/admin/docs/static/index.html']) {
         const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { 'x-forwarded-proto': 'https' } });
         expect(res.status, path).toBeLessThan(500);
         expect(res.headers.get('strict-transport-security'), path).toBe('max-age=31536000; includeSubDomains');

@@ -16,12 +16,17 @@ import { userRoutes } from './users.ts';
 
 export const ADMIN_PREFIX = '/admin/v1';
 
+/** Swagger UI sets inline style attributes; its scripts are files of its own, and it fetches only the OpenAPI document. */
+const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 export interface AdminDeps {
   services: Services;
   issuer: string;
   jwks: () => JWK[];
   prisma: PrismaClient;
   version: string;
+  /** The headers of every page we serve (frame, sniffing, caching, referrer, HSTS over https). */
+  pageHeaders: Readonly<Record<string, string>>;
 }
 
 /** The admin REST API under /admin/v1, its OpenAPI document and a browsable docs page. */
@@ -57,7 +62,15 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
     transformObject: jsonSchemaTransformObject,
   });
   app.get('/admin/openapi.json', { schema: { hide: true } }, () => app.swagger());
-  await app.register(swaggerUi, { routePrefix: '/admin/docs' });
+  // The docs run Swagger UI's scripts on the sign-in origin: they get the pages' protections too
+  // (its own scripts and styles only, no framing, no sniffing, no caching, no referrer).
+  await app.register(async (docs) => {
+    const headers = { ...deps.pageHeaders, 'content-security-policy': DOCS_CSP };
+    docs.addHook('onSend', async (_req, reply) => {
+      reply.headers(headers);
+    });
+    await docs.register(swaggerUi, { routePrefix: '/admin/docs', uiConfig: { validatorUrl: null } });
+  });
 
   const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, prisma: deps.prisma, seen: (key, seconds) => deps.services.throttle.hit(key, seconds) });
   await app.register(
