@@ -76,6 +76,7 @@ const envSchema = z.object({
   LOGIN_IP_MAX_FAILURES: z.coerce.number().int().min(1).max(1_000_000).default(100),
   LOGIN_WAIT_INCREMENT_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(60),
   LOGIN_MAX_WAIT_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+  INTERACTIONS_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(60),
   LOGIN_FAILURE_RESET_SECONDS: z.coerce.number().int().min(60).max(30 * 24 * 3600).default(12 * 3600),
   JWKS_CACHE_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(300),
   KEY_PREPUBLICATION_SECONDS: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(900),
@@ -134,6 +135,8 @@ export interface Config {
   readonly passwords: { readonly memoryKib: number; readonly iterations: number; readonly parallelism: number; readonly minLength: number };
   /** Redis for login-throttling state, instead of the database. */
   readonly redis: { readonly url: string; readonly prefix: string } | undefined;
+  /** Sign-ins (interactions) a client address may start per minute while not signed in. */
+  readonly interactionsPerMinute: number;
   /** Login throttling (see ThrottlePolicy). */
   readonly throttle: { readonly maxFailures: number; readonly ipMaxFailures: number; readonly waitIncrementSeconds: number; readonly maxWaitSeconds: number; readonly resetSeconds: number };
   readonly keys: {
@@ -224,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minLength: e.PASSWORD_MIN_LENGTH,
     }),
     redis: e.REDIS_URL ? Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX }) : undefined,
+    interactionsPerMinute: e.INTERACTIONS_PER_MINUTE,
     throttle: Object.freeze({
       maxFailures: e.LOGIN_MAX_FAILURES,
       ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,

@@ -52,6 +52,25 @@ export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
 
 const NO_HMAC = ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'] as const;
 
+/**
+ * The longest value each authorization request parameter may have (every other: 4096). An
+ * anonymous request is stored for the life of its interaction, so its size is bounded before it is.
+ */
+const PARAM_LIMITS: Readonly<Record<string, number>> = { state: 2048, nonce: 2048, login_hint: 512, ui_locales: 256, acr_values: 512, scope: 2048, id_token_hint: 8192 };
+const PARAM_LIMIT = 4096;
+
+function checkParamSizes(ctx: KoaContextWithOIDC) {
+  const params = ctx.oidc.params as Record<string, unknown>;
+  for (const [name, value] of Object.entries(params)) {
+    const limit = PARAM_LIMITS[name] ?? PARAM_LIMIT;
+    if (typeof value === 'string' && value.length > limit) {
+      // An oversized state is not echoed back either.
+      if (name === 'state') params.state = undefined;
+      throw new errors.InvalidRequest(`${name} must be at most ${limit} characters`);
+    }
+  }
+}
+
 function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, data: Record<string, unknown>) {
   ctx.set({ ...views.headers });
   ctx.type = 'html';
@@ -137,6 +156,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     scopes: [...OIDC_SCOPES],
     acrValues: Object.values(ACR),
+    // Not an extra parameter: `state` is standard. Its validator runs on every authorization,
+    // device and pushed request before anything is stored, and bounds every parameter's size.
+    extraParams: { state: checkParamSizes },
     // allowed_origins: browser origins beyond the redirect URIs'; resource_scopes: the APIs the
     // client may get tokens for, each with the scopes it may receive there (the provider's own
     // `scope` metadata only gates OpenID Connect scopes).
@@ -303,6 +325,20 @@ export function createProvider(deps: ProviderDeps): Provider {
       ctx.set('retry-after', '5');
       ctx.body = UNAVAILABLE_BODY;
     }
+  });
+  // Sign-ins started by browsers that are not signed in are stored for the life of their
+  // interaction: at most INTERACTIONS_PER_MINUTE from one client address; past that, the one just
+  // stored is removed again and the browser is asked to wait.
+  provider.use(async (ctx, next) => {
+    await next();
+    const started = ctx.oidc?.route === 'authorization' ? ctx.oidc.entities.Interaction : undefined;
+    if (!started || started.accountId) return;
+    if ((await services.throttle.hit(`interactions:${ctx.ip}`, 60)) <= config.interactionsPerMinute) return;
+    await started.destroy();
+    ctx.status = 429;
+    ctx.set('retry-after', '60');
+    ctx.remove('location');
+    renderHtml(ctx as KoaContextWithOIDC, views, 'error', { title: 'Too many sign-ins', message: 'Too many sign-ins were started from your network in the last minute. Wait a minute, then try again.' });
   });
   provider.on('grant.success', (ctx) => deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
   // The provider revokes a grant when a used refresh token or code is presented again.

@@ -37,6 +37,9 @@ export async function startServer(extraEnv: Record<string, string> = {}, options
     ISSUER: issuer,
     DATABASE_URL: database.url,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Every browser of a test suite is on 127.0.0.1: the per-address limit on sign-ins started
+    // is tested on its own (test/security/resources.test.ts).
+    INTERACTIONS_PER_MINUTE: '100000',
     ...extraEnv,
   };
   const config = loadConfig(env);
