@@ -97,4 +97,35 @@ describe.skipIf(!haveBrowser)('a person signs in with a real browser', () => {
     expect(cspViolations).toEqual([]);
     await page.close();
   });
+
+  it('completes two sign-ins started in two tabs of one browser, in the opposite order', async () => {
+    const redirectUri = `${appOrigin}/callback`;
+    const seeded = await seed(server.env, { redirectUri });
+    const config = await discover(server.issuer, seeded.clientId, seeded.clientSecret);
+    const context = await browser.newContext();
+    const start = async (state: string) => {
+      const page = await context.newPage();
+      page.setDefaultTimeout(8000);
+      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirectUri, scope: 'openid', state, code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+      await page.goto(url.href);
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      return page;
+    };
+    const first = await start('first-tab');
+    const second = await start('second-tab');
+    for (const [page, state] of [[first, 'first-tab'], [second, 'second-tab']] as const) {
+      await page.bringToFront();
+      await page.getByLabel('Email').fill(seeded.email);
+      await page.getByLabel('Password').fill(seeded.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      // The first asks for consent; the second finds it given.
+      const allow = page.getByRole('button', { name: 'Allow', exact: true });
+      await Promise.race([page.waitForURL((u) => u.href.startsWith(redirectUri)), allow.waitFor()]);
+      if (!page.url().startsWith(redirectUri)) await allow.click();
+      await page.waitForURL((u) => u.href.startsWith(redirectUri));
+      expect(new URL(page.url()).searchParams.get('state')).toBe(state);
+      expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+    }
+    await context.close();
+  });
 });

@@ -125,12 +125,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       keys: [...deps.cookieSecrets],
       // Over https, the prefixes make browsers refuse these cookies from plain http or another
       // (sub)domain; __Host- needs path "/", which the interaction cookies (scoped to their
-      // interaction's path) do not have, so they get __Secure-.
+      // interaction's path, so that sign-ins in two tabs do not overwrite each other) do not
+      // have, so they get __Secure-.
       names: secureCookies
         ? { session: '__Host-session', interaction: '__Secure-interaction', resume: '__Secure-interaction_resume' }
         : { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
       long: { httpOnly: true, sameSite: 'lax', secure: secureCookies },
-      short: { httpOnly: true, sameSite: 'lax', secure: secureCookies, path: '/' },
+      short: { httpOnly: true, sameSite: 'lax', secure: secureCookies },
     },
     routes: PROVIDER_ROUTES,
     // Only the authorization code flow: no implicit or hybrid (RFC 9700 §2.1.2).

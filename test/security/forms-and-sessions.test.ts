@@ -140,6 +140,18 @@ describe('sessions and cookies', () => {
     expect(session?.accountId).toBe(ctx.app.userId);
   });
 
+  it('SEC-CK-03 the interaction cookies are scoped to their own interaction\'s paths', async () => {
+    const ua = new UserAgent();
+    const done = await authorize(ua, ctx.config, { login: ctx.app, scope: 'openid' });
+    expect(done.callbackUrl.searchParams.get('code')).toBeTruthy();
+    const lines = ua.setCookieLines.filter((l) => /^_interaction(_resume)?=/.test(l) && !/expires=Thu, 01 Jan 1970/i.test(l));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const line of lines) {
+      const uid = /^_interaction(?:_resume)?=([^;]+)/.exec(line)![1];
+      expect(line, line).toMatch(new RegExp(`;\\s*path=/(interaction|authorize)/${uid}(;|$)`, 'i'));
+    }
+  });
+
   it('SEC-CK-02 over https: every cookie is Secure, and prefixed __Host- (path /) or __Secure- (interaction paths)', async () => {
     const port = await freePort();
     const publicOrigin = `https://127.0.0.1:${port}`;
