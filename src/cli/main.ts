@@ -368,6 +368,7 @@ export function buildCli(): Command {
     .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
     .option('--allowed-origin <origin>', 'extra browser origin allowed to call the token endpoint (repeatable)', collect)
     .option('--public', 'a public client (single-page or native app): no secret, PKCE only')
+    .addOption(new Option('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)').choices(['web', 'native']))
     .option('--admin', 'an admin client: client_credentials for the admin API (scopes admin and admin:read)')
     .addOption(grantTypeOption())
     .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request', 'openid profile email offline_access')
@@ -375,7 +376,7 @@ export function buildCli(): Command {
     .option('--json', 'print the result as JSON')
     .action(
       async (
-        opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; admin?: boolean; grantType?: string[]; scope: string; api?: string[] },
+        opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; applicationType?: 'web' | 'native'; admin?: boolean; grantType?: string[]; scope: string; api?: string[] },
       ) => {
         if (opts.admin && (opts.public || opts.redirectUri)) throw badRequest('an admin client is confidential and has no redirect URIs');
         if (opts.admin && opts.api) throw badRequest('an admin client is for the admin API only: --api does not apply');
@@ -387,6 +388,7 @@ export function buildCli(): Command {
               postLogoutRedirectUris: opts.postLogoutRedirectUri,
               allowedOrigins: opts.allowedOrigin,
               public: Boolean(opts.public),
+              applicationType: opts.applicationType,
               grantTypes: opts.grantType as ('authorization_code' | 'refresh_token' | 'client_credentials')[] | undefined,
               scope: opts.scope,
               apis: apisOption(opts.api),
@@ -423,17 +425,19 @@ export function buildCli(): Command {
     .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
     .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
     .option('--allowed-origin <origin>', 'extra browser origin (repeatable)', collect)
+    .addOption(new Option('--application-type <type>', 'web, or native (loopback redirect URIs match any port)').choices(['web', 'native']))
     .addOption(grantTypeOption())
     .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
     .option('--api <spec>', `${API_OPTION_HELP}; replaces the client's APIs`, collect)
     .option('--no-api', 'remove every API the client may use')
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; grantType?: string[]; scope?: string; api?: string[] | false }) => {
+    .action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; applicationType?: 'web' | 'native'; grantType?: string[]; scope?: string; api?: string[] | false }) => {
       const patch = given({
         name: opts.name,
         redirectUris: opts.redirectUri,
         postLogoutRedirectUris: opts.postLogoutRedirectUri,
         allowedOrigins: opts.allowedOrigin,
+        applicationType: opts.applicationType,
         grantTypes: opts.grantType as ('authorization_code' | 'refresh_token' | 'client_credentials')[] | undefined,
         scope: opts.scope,
         apis: apisOption(opts.api),

@@ -88,15 +88,36 @@ const clientFields = {
   grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(3),
   scope: scopeSchema,
   apis: apisSchema,
+  applicationType: z.enum(['web', 'native']),
 };
 
 interface ClientShape {
   public: boolean;
   redirectUris: string[];
   grantTypes: string[];
+  applicationType?: 'web' | 'native' | undefined;
 }
 
+/** A native app's redirect URIs may use private-use schemes; a web app's may not. */
+const isWebUri = (uri: string) => /^https?:/.test(uri);
+
+/**
+ * A native app (RFC 8252) receives its code on a private-use scheme, a claimed https URI, or
+ * plain http on a loopback address at whatever port it could open (§7.3): its loopback redirect
+ * URIs match any port. A web app's redirect URIs match exactly.
+ */
+export const applicationTypeOf = (c: ClientShape): 'web' | 'native' => c.applicationType ?? (c.redirectUris.every(isWebUri) ? 'web' : 'native');
+
 function checkConsistency(c: ClientShape, ctx: z.RefinementCtx) {
+  const type = applicationTypeOf(c);
+  if (type === 'web' && !c.redirectUris.every(isWebUri)) {
+    ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'private-use schemes are for native apps (applicationType native); a web app uses https, or http on a loopback host' });
+  }
+  if (type === 'native') {
+    for (const uri of c.redirectUris.filter((u) => u.startsWith('https:') && LOOPBACK.has(new URL(u).hostname))) {
+      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: `${uri}: a native app receives codes on loopback addresses over plain http (any port), not https` });
+    }
+  }
   if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'at least one redirect URI is required for the authorization_code grant' });
   }
@@ -118,6 +139,7 @@ export const createClientSchema = z
     grantTypes: clientFields.grantTypes.default(['authorization_code', 'refresh_token']),
     scope: clientFields.scope.default('openid profile email offline_access'),
     apis: clientFields.apis.default({}),
+    applicationType: clientFields.applicationType.optional(),
   })
   .strict()
   .superRefine(checkConsistency);
@@ -131,6 +153,7 @@ export const updateClientSchema = z
     grantTypes: clientFields.grantTypes,
     scope: clientFields.scope,
     apis: clientFields.apis,
+    applicationType: clientFields.applicationType,
   })
   .partial()
   .strict();
@@ -157,7 +180,8 @@ export type ClientMetadata = Record<string, unknown> & {
 export interface ClientView {
   clientId: string;
   name: string;
-  applicationType: string;
+  /** `native`: its loopback redirect URIs match any port (RFC 8252 §7.3). */
+  applicationType: 'web' | 'native';
   public: boolean;
   grantTypes: string[];
   redirectUris: string[];
@@ -197,7 +221,7 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
     ...extra,
     client_id: clientId,
     client_name: c.name,
-    application_type: c.redirectUris.some((u) => !/^https?:/.test(u)) ? 'native' : 'web',
+    application_type: applicationTypeOf(c),
     grant_types: c.grantTypes,
     response_types: usesCode ? ['code'] : [],
     redirect_uris: c.redirectUris,
@@ -214,7 +238,7 @@ export function toClientView(row: Client): ClientView {
   return {
     clientId: row.id,
     name: row.name,
-    applicationType: String(m.application_type ?? 'web'),
+    applicationType: m.application_type === 'native' ? 'native' : 'web',
     public: m.token_endpoint_auth_method === 'none',
     grantTypes: m.grant_types ?? [],
     redirectUris: m.redirect_uris ?? [],
@@ -315,6 +339,7 @@ export function createClientService(
         public: metadata.token_endpoint_auth_method === 'none',
         grantTypes: metadata.grant_types ?? ['authorization_code'],
         scope: String(metadata.scope ?? 'openid'),
+        applicationType: metadata.application_type === 'native' ? 'native' : 'web',
         apis: existing ? ((JSON.parse(existing.metadata) as ClientMetadata).resource_scopes ?? {}) : {},
       });
       assertNoScriptUris(rest);
@@ -388,6 +413,7 @@ export function createClientService(
         grantTypes: current.grantTypes,
         scope: current.scope,
         apis: current.apis,
+        applicationType: current.applicationType,
         ...changes,
       });
       if (changes.apis) await checkApis(merged.apis);

@@ -2,9 +2,9 @@
 // OpenID conformance oidcc-* (state, nonce, ensure-request-without-*).
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
-import { seed } from '../helpers/cli.ts';
+import { idp, seed } from '../helpers/cli.ts';
 import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
-import { UserAgent } from '../helpers/user-agent.ts';
+import { formAction, UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, rowCounts, securityContext } from './setup.ts';
 
 const ctx = securityContext();
@@ -125,6 +125,48 @@ describe('redirect_uri: exact match against the registered value', () => {
     const { status, location } = await errorOf(authorizationUrl({}));
     expect(status).toBe(303);
     expect(location!.pathname).toMatch(/^\/interaction\//);
+  });
+
+  it('SEC-RU-03 a native app\'s loopback redirect URI matches any port (RFC 8252 §7.3), and nothing else about it changes', async () => {
+    const app = await idp(
+      ['clients', 'create', '--name', 'CLI tool', '--public', '--application-type', 'native', '--redirect-uri', 'http://127.0.0.1/callback', '--redirect-uri', 'http://[::1]/callback', '--scope', 'openid', '--json'],
+      ctx.server.env,
+    );
+    expect(app.code, app.stderr).toBe(0);
+    const clientId = app.json<{ client_id: string }>().client_id;
+    const at = (redirectUri: string) => errorOf(authorizationUrl({ client_id: clientId, redirect_uri: redirectUri }));
+    for (const accepted of ['http://127.0.0.1:54321/callback', 'http://127.0.0.1/callback', 'http://[::1]:8080/callback']) {
+      const { status, location } = await at(accepted);
+      expect(status, accepted).toBe(303);
+      expect(location!.pathname).toMatch(/^\/interaction\//);
+    }
+    for (const refused of ['http://127.0.0.1:54321/other', 'http://localhost:54321/callback', 'https://127.0.0.1:54321/callback', 'http://127.0.0.1:54321/callback?x=1']) {
+      const { status, location } = await at(refused);
+      expect(status, refused).toBe(400);
+      expect(location).toBeNull();
+    }
+
+    // The code goes to the port the app opened, and is redeemed with that redirect URI.
+    const ua = new UserAgent();
+    const redirectUri = 'http://127.0.0.1:54321/callback';
+    let step = await ua.follow(authorizationUrl({ client_id: clientId, redirect_uri: redirectUri, state: 'native' }), redirectUri);
+    let html = await step.res.text();
+    step = await ua.submit(step.url, html, formAction(html, '/login'), { email: ctx.app.email, password: ctx.app.password }, redirectUri);
+    html = await step.res.text();
+    step = await ua.submit(step.url, html, formAction(html, '/confirm'), {}, redirectUri);
+    const code = new URL(step.url).searchParams.get('code')!;
+    const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    const res = await post(ctx, '/token', { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: VERIFIER, client_id: clientId });
+    expect(res.status).toBe(200);
+    expect(res.body.id_token).toBeTruthy();
+  });
+
+  it('SEC-RU-04 a web app\'s loopback redirect URI still matches exactly; a native app cannot register https on a loopback host', async () => {
+    const { status } = await errorOf(authorizationUrl({ redirect_uri: REDIRECT_URI.replace(':8765', ':8766') }));
+    expect(status).toBe(400);
+    const refused = await idp(['clients', 'create', '--name', 'x', '--public', '--application-type', 'native', '--redirect-uri', 'https://localhost/cb', '--json'], ctx.server.env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('native app');
   });
 });
 

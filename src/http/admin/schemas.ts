@@ -9,7 +9,7 @@ export const clientSchema = z
   .object({
     clientId: z.string(),
     name: z.string(),
-    applicationType: z.string(),
+    applicationType: z.enum(['web', 'native']).describe('native: loopback redirect URIs match any port (RFC 8252 §7.3)'),
     public: z.boolean(),
     grantTypes: z.array(z.string()),
     redirectUris: z.array(z.string()),
