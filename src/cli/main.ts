@@ -480,12 +480,17 @@ export function buildCli(): Command {
     .command('create')
     .description('create a token that allows registering clients at /register')
     .option('--expires-in <seconds>', 'lifetime in seconds', integer('--expires-in'), 3600)
+    .option('--uses <n>', 'how many clients it may register: a number (default 1), or "unlimited" until it expires', '1')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: JsonOption & { expiresIn: number }) => {
+    .action(async (opts: JsonOption & { expiresIn: number; uses: string }) => {
       if (opts.expiresIn < 60 || opts.expiresIn > 365 * 24 * 3600) throw badRequest('--expires-in must be between 60 seconds and one year');
+      if (opts.uses !== 'unlimited' && !(/^\d+$/.test(opts.uses) && Number(opts.uses) >= 1 && Number(opts.uses) <= 10_000)) {
+        throw badRequest('--uses must be a number from 1 to 10000, or "unlimited"');
+      }
+      const uses = opts.uses === 'unlimited' ? null : Number(opts.uses);
       const token = await withServices(async (services, db, config) => {
         // The provider mints the token in its own format; loaded only for this command.
-        const [{ createProvider }, { createViews }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts')]);
+        const [{ createProvider }, { createViews }, { limitInitialAccessToken }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts'), import('../oidc/adapter.ts')]);
         const provider = createProvider({
           config,
           prisma: db.prisma,
@@ -495,12 +500,18 @@ export function buildCli(): Command {
           views: createViews(),
           log: createLogger('silent'),
         });
-        const value = await new provider.InitialAccessToken({ expiresIn: opts.expiresIn }).save();
-        await services.audit.record(who, 'initial_access_token.created', null, { expiresIn: opts.expiresIn });
+        const iat = new provider.InitialAccessToken({ expiresIn: opts.expiresIn });
+        const value = await iat.save();
+        await limitInitialAccessToken(db.prisma, iat.jti, uses);
+        await services.audit.record(who, 'initial_access_token.created', null, { expiresIn: opts.expiresIn, uses: uses ?? 'unlimited' });
         return value;
       });
       const expiresAt = new Date(Date.now() + opts.expiresIn * 1000).toISOString();
-      print(opts, { initial_access_token: token, expires_at: expiresAt }, `initial_access_token: ${token}\nexpires: ${expiresAt}`);
+      print(
+        opts,
+        { initial_access_token: token, expires_at: expiresAt, uses: uses ?? 'unlimited' },
+        `initial_access_token: ${token}\nexpires: ${expiresAt}\nregisters: ${uses === null ? 'any number of clients until then' : `${uses} client${uses === 1 ? '' : 's'}`}`,
+      );
     });
 
   program

@@ -327,7 +327,7 @@ export function createClientService(
      * A registrant never chooses its API access or admin status: what an admin allowed an
      * existing registration is kept across its updates.
      */
-    async upsertRegistered(metadata: Record<string, unknown>, who: Actor): Promise<void> {
+    async upsertRegistered(metadata: Record<string, unknown>, who: Actor, gate?: () => Promise<void>): Promise<void> {
       const clientId = String(metadata.client_id);
       const { client_secret: secret, resource_scopes: _apis, api_scopes: _legacy, ...rest } = metadata;
       const existing = await prisma.client.findUnique({ where: { id: clientId }, select: { metadata: true } });
@@ -343,6 +343,8 @@ export function createClientService(
         apis: existing ? ((JSON.parse(existing.metadata) as ClientMetadata).resource_scopes ?? {}) : {},
       });
       assertNoScriptUris(rest);
+      // Valid: what must allow the write (an initial access token's use) is taken only now.
+      await gate?.();
       // A new registration carries the freshly generated secret; updates never do (see provider.ts).
       await write(clientId, buildMetadata(clientId, c, rest), {
         name: c.name,

@@ -245,10 +245,12 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
  */
 class ClientAdapter extends KeyedAdapter implements Adapter {
   readonly clients: ClientService;
+  readonly prisma: PrismaClient;
 
-  constructor(clients: ClientService) {
+  constructor(clients: ClientService, prisma: PrismaClient) {
     super();
     this.clients = clients;
+    this.prisma = prisma;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -269,8 +271,13 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
 
   /** Dynamic client registration (RFC 7591) and its management updates (RFC 7592). */
   async upsert(id: string, payload: AdapterPayload): Promise<void> {
+    // A valid new registration uses up one use of its initial access token before it is stored.
+    const iat = Provider.ctx?.oidc?.route === 'registration' ? Provider.ctx.oidc.entities.InitialAccessToken : undefined;
+    const gate = async () => {
+      if (iat?.jti && !(await useInitialAccessToken(this.prisma, iat.jti))) throw new errors.InvalidToken('initial access token already used');
+    };
     try {
-      await this.clients.upsertRegistered({ ...payload, client_id: id }, { actor: `registration:${id}` });
+      await this.clients.upsertRegistered({ ...payload, client_id: id }, { actor: `registration:${id}` }, gate);
     } catch (err) {
       if (err instanceof AppError && err.status === 400) throw new errors.InvalidClientMetadata(err.message);
       throw err;
@@ -284,9 +291,28 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
+/**
+ * Takes one use of an initial access token; false when it has none left. Of parallel
+ * registrations with a single-use token, exactly one gets it. A token with no count (null) works
+ * until it expires.
+ */
+async function useInitialAccessToken(prisma: PrismaClient, id: string): Promise<boolean> {
+  const { count } = await prisma.oidcPayload.updateMany({
+    where: { model: 'InitialAccessToken', id, OR: [{ remainingUses: null }, { remainingUses: { gt: 0 } }] },
+    data: { remainingUses: { decrement: 1 } },
+  });
+  if (count) await prisma.oidcPayload.deleteMany({ where: { model: 'InitialAccessToken', id, remainingUses: 0 } });
+  return count === 1;
+}
+
+/** How many registrations an initial access token just saved may make (null: any number until it expires). */
+export async function limitInitialAccessToken(prisma: PrismaClient, id: string, uses: number | null): Promise<void> {
+  await prisma.oidcPayload.updateMany({ where: { model: 'InitialAccessToken', id }, data: { remainingUses: uses } });
+}
+
 export function createAdapterFactory(prisma: PrismaClient, clients: ClientService) {
   return (model: string): Adapter => {
-    if (model === 'Client') return new ClientAdapter(clients);
+    if (model === 'Client') return new ClientAdapter(clients, prisma);
     if (model === 'Grant') return new GrantAdapter(prisma);
     return new PayloadAdapter(model, prisma);
   };

@@ -12,7 +12,7 @@ let initialAccessToken: string;
 beforeAll(async () => {
   server = await startServer();
   admin = await adminApi(server);
-  const created = await idp(['clients', 'initial-access-token', 'create', '--expires-in', '600', '--json'], server.env);
+  const created = await idp(['clients', 'initial-access-token', 'create', '--expires-in', '600', '--uses', 'unlimited', '--json'], server.env);
   expect(created.code).toBe(0);
   initialAccessToken = created.json<{ initial_access_token: string }>().initial_access_token;
 });
@@ -141,6 +141,30 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     });
     const { access_token } = (await token.json()) as { access_token: string };
     expect((await admin.call('GET', '/admin/v1/users', undefined, access_token)).status).toBe(401);
+  });
+
+  it('SEC-RG-08 an initial access token registers one client by default: a second use is refused, and of parallel uses exactly one wins', async () => {
+    const token = async (...extra: string[]) => (await idp(['clients', 'initial-access-token', 'create', ...extra, '--json'], server.env)).json<{ initial_access_token: string; uses: number | string }>();
+    const single = await token();
+    expect(single.uses).toBe(1);
+    expect((await register(APP, single.initial_access_token)).status).toBe(201);
+    const again = await register(APP, single.initial_access_token);
+    expect(again.status).toBe(401);
+    expect(again.body.error).toBe('invalid_token');
+
+    const before = await server.current.db.prisma.client.count();
+    const raced = await token();
+    const statuses = await Promise.all(Array.from({ length: 6 }, () => register(APP, raced.initial_access_token).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s !== 201).every((s) => s === 401)).toBe(true);
+    expect(await server.current.db.prisma.client.count()).toBe(before + 1);
+
+    // A failed registration does not use it up; a counted token registers exactly that many.
+    const three = await token('--uses', '3');
+    expect((await register({ ...APP, redirect_uris: ['http://app.example.com/cb'] }, three.initial_access_token)).status).toBe(400);
+    for (let i = 0; i < 3; i++) expect((await register(APP, three.initial_access_token)).status).toBe(201);
+    expect((await register(APP, three.initial_access_token)).status).toBe(401);
+    expect((await idp(['clients', 'initial-access-token', 'create', '--uses', '0'], server.env)).stderr).toContain('--uses must be');
   });
 
   it('SEC-RG-07 a sector_identifier_uri is refused without being fetched (no request from the server to an address of the registrant\'s choosing)', async () => {
