@@ -145,7 +145,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.get('/assets/style.css', (_req, reply) =>
       reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
     );
-    await app.register(healthRoutes, { db, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0 });
+    await app.register(healthRoutes, { db, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0, metricsToken: config.metricsToken, production: config.env === 'production' });
 
     return { app, oidc, keyring, db, services, metrics, lifecycle };
   } catch (err) {

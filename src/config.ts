@@ -51,6 +51,7 @@ const envSchema = z.object({
     .pipe(z.array(secret).min(1, 'must list at least one secret'))
     .optional(),
   KEY_ENCRYPTION_SECRET: secret.optional(),
+  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters long').optional(),
   TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   REQUEST_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
@@ -105,6 +106,8 @@ export interface Config {
   /** Cookie signing keys, newest first. Generated and stored in the database when not configured outside production. */
   readonly cookieSecrets: readonly string[] | undefined;
   readonly keyEncryptionSecret: string | undefined;
+  /** Bearer token for /metrics and the details of /readyz (unset: open outside production, closed in it). */
+  readonly metricsToken: string | undefined;
   /** Which X-Forwarded-* hops to believe: none, the last N, or those from these proxy addresses/ranges. */
   readonly trustProxy: false | number | readonly string[];
   /**
@@ -207,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     cookieSecrets: e.COOKIE_SECRETS,
     keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
+    metricsToken: e.METRICS_TOKEN,
     trustProxy: Array.isArray(e.TRUST_PROXY) ? Object.freeze(e.TRUST_PROXY) : e.TRUST_PROXY,
     http: Object.freeze({ requestSeconds: e.REQUEST_TIMEOUT_SECONDS, keepAliveSeconds: e.KEEP_ALIVE_TIMEOUT_SECONDS, maxConnections: e.MAX_CONNECTIONS }),
     logLevel: e.LOG_LEVEL,

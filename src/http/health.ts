@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { secretEquals } from '../lib/crypto.ts';
 import type { Database } from '../db/index.ts';
 import { pendingMigrations } from '../db/migrate.ts';
 import type { Metrics } from '../metrics.ts';
@@ -11,13 +12,25 @@ export interface Lifecycle {
 const withTimeout = <T>(promise: Promise<T>, ms: number) =>
   Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
 
-/** Liveness, readiness and Prometheus metrics. */
-export async function healthRoutes(app: FastifyInstance, deps: { db: Database; metrics: Metrics; lifecycle: Lifecycle; keysLoaded: () => boolean }) {
+/**
+ * Liveness, readiness and Prometheus metrics. What the service reports about itself (metrics,
+ * the details of readiness) is for the operator: with METRICS_TOKEN, only for requests bearing
+ * it; without it, open outside production and closed in production.
+ */
+export async function healthRoutes(
+  app: FastifyInstance,
+  deps: { db: Database; metrics: Metrics; lifecycle: Lifecycle; keysLoaded: () => boolean; metricsToken: string | undefined; production: boolean },
+) {
   const noStore = { 'cache-control': 'no-store' };
+  const operator = (req: FastifyRequest) => {
+    if (!deps.metricsToken) return !deps.production;
+    const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    return presented !== undefined && secretEquals(presented, deps.metricsToken);
+  };
 
   app.get('/healthz', (_req, reply) => reply.headers(noStore).send({ status: 'ok', pid: process.pid }));
 
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', async (req, reply) => {
     const checks: Record<string, string> = {};
     if (deps.lifecycle.closing) checks.lifecycle = 'shutting down';
     try {
@@ -30,10 +43,21 @@ export async function healthRoutes(app: FastifyInstance, deps: { db: Database; m
     }
     checks.keys = deps.keysLoaded() ? 'ok' : 'not loaded';
     const ready = !deps.lifecycle.closing && Object.entries(checks).every(([k, v]) => k === 'lifecycle' || v === 'ok');
-    return reply.code(ready ? 200 : 503).headers(noStore).send({ status: ready ? 'ready' : 'not ready', checks });
+    return reply
+      .code(ready ? 200 : 503)
+      .headers(noStore)
+      .send({ status: ready ? 'ready' : 'not ready', ...(operator(req) ? { checks } : {}) });
   });
 
-  app.get('/metrics', async (_req, reply) =>
-    reply.headers(noStore).type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
-  );
+  app.get('/metrics', async (req, reply) => {
+    if (!operator(req)) {
+      const description = deps.metricsToken ? 'send the METRICS_TOKEN as a bearer token' : 'metrics are not served in production without METRICS_TOKEN';
+      return reply
+        .code(deps.metricsToken ? 401 : 403)
+        .headers(noStore)
+        .header('www-authenticate', 'Bearer realm="metrics"')
+        .send({ error: deps.metricsToken ? 'unauthorized' : 'forbidden', error_description: description });
+    }
+    return reply.headers(noStore).type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
 }

@@ -34,6 +34,11 @@ const HASH_PREFIX = 'sha256:';
 
 export const isSecretHash = (value: string) => value.startsWith(HASH_PREFIX);
 
+/** Whether two secrets are equal, in time that does not depend on where they differ. */
+export function secretEquals(presented: string, expected: string): boolean {
+  return verifySecret(presented, hashSecret(expected));
+}
+
 export function verifySecret(presented: string, storedHash: string): boolean {
   const expected = Buffer.from(storedHash, 'utf8');
   const actual = Buffer.from(hashSecret(presented), 'utf8');
