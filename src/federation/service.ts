@@ -4,13 +4,15 @@ import type { Logger } from 'pino';
 import type { FederatedIdentity, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import { randomToken } from '../lib/crypto.ts';
-import { conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
+import { AppError, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { normalizeEmail, type UserService } from '../users/service.ts';
 import type { ProviderService, UpstreamProvider } from './providers.ts';
 
 /** How long the round trip to the upstream and the "link your account" page may take. */
 const PENDING_TTL_SECONDS = 10 * 60;
 const MAX_LINK_ATTEMPTS = 5;
+/** Upstream sign-ins one interaction may start within PENDING_TTL_SECONDS (each is stored until then). */
+const MAX_STARTS = 10;
 /** Discovery documents are re-read after this long, and at once when the provider changes. */
 const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 const UPSTREAM_TIMEOUT_SECONDS = 5;
@@ -188,6 +190,9 @@ export function createFederationService(deps: FederationDeps) {
     async start(uid: string, providerId: string): Promise<string> {
       const provider = await providers.findEnabled(providerId);
       if (!provider) throw notFound(`no identity provider ${providerId}`);
+      if ((await deps.attempts.hit(`federated:${uid}`, PENDING_TTL_SECONDS)) > MAX_STARTS) {
+        throw new AppError(429, 'too_many_requests', 'Too many attempts to sign in with another service. Go back to the application and start again.');
+      }
       const config = await configFor(provider);
       const state = oidc.randomState();
       const nonce = oidc.randomNonce();

@@ -165,6 +165,25 @@ describe('linking by (issuer, subject)', () => {
     expect(ua.cookies.has('_session')).toBe(false);
   });
 
+  it('SEC-FD-10 one sign-in page starts at most ten upstream sign-ins (each is stored until it expires); then 429, and nothing more is stored', async () => {
+    const ua = new UserAgent();
+    const { url, html } = await loginPage(ctx, ua);
+    const pending = () => ctx.server.current.db.prisma.oidcPayload.count({ where: { model: 'FederatedLogin' } });
+    const before = await pending();
+    const presses = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await ua.request(new URL(formAction(html, '/federated/google'), url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+        body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html)![1]! }),
+      });
+      presses.push(res.status);
+      if (res.status === 429) expect(await res.text()).toContain('Too many attempts to sign in with another service');
+    }
+    expect(presses).toEqual([...Array(10).fill(303), 429, 429]);
+    expect(await pending()).toBe(before + 10);
+  });
+
   it('SEC-FD-08 of parallel wrong passwords on the link page, at most five are checked: four say so, the fifth and the rest end the link', async () => {
     const rita = await idp(['users', 'create', '--email', 'rita@example.com', '--password', 'rita password 1', '--json'], ctx.server.env);
     expect(rita.code, rita.stderr).toBe(0);
