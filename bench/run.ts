@@ -113,6 +113,9 @@ function profileArgs(label: string): string[] {
   return settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles', label)}`] : [];
 }
 
+/** Production serves /metrics only with this token. */
+const METRICS_TOKEN = randomBytes(32).toString('base64url');
+
 /** Our service as a child process, as deployed (`node dist/main.js`, built once per run), seeded through the `idp` CLI. */
 async function startOurs(label: string, db: BenchDatabase, workers: number): Promise<Subject> {
   const port = await freePort();
@@ -126,6 +129,9 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
     LOG_LEVEL: 'warn',
     COOKIE_SECRETS: randomBytes(32).toString('base64url'),
     KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
+    METRICS_TOKEN,
+    // Every simulated browser comes from 127.0.0.1.
+    INTERACTIONS_PER_MINUTE: '1000000',
     WORKERS: String(workers),
     PASSWORD_HASH_MEMORY_KIB: String(settings.argon2.memoryKib),
     PASSWORD_HASH_ITERATIONS: String(settings.argon2.iterations),
@@ -351,7 +357,7 @@ async function measure(s: Subject, name: Scenario): Promise<ScenarioResult> {
 
 /** One measured run, with what the server spent on it: CPU, peak memory and (optionally) its queries. */
 async function measuredWindow(s: Subject, name: Scenario, withQueries: boolean, run: () => Promise<Stats>): Promise<ScenarioResult> {
-  const before = withQueries ? await readQueryCounts(s.target.url) : undefined;
+  const before = withQueries ? await readQueryCounts(s.target.url, METRICS_TOKEN) : undefined;
   const rss = sampleRss(s.server.pid);
   const cpu = treeCpuMs(s.server.pid);
   const generator = process.cpuUsage();
@@ -360,7 +366,7 @@ async function measuredWindow(s: Subject, name: Scenario, withQueries: boolean, 
   const cpuMsPerRequest = round2((treeCpuMs(s.server.pid) - cpu) / Math.max(1, stats.ok));
   const loadGeneratorCores = round2((used.user + used.system) / 1e6 / stats.seconds);
   const rssMaxMb = mb(rss.stop());
-  const db = before ? perRequest(before, await readQueryCounts(s.target.url), stats.ok + stats.failed) : undefined;
+  const db = before ? perRequest(before, await readQueryCounts(s.target.url, METRICS_TOKEN), stats.ok + stats.failed) : undefined;
   report(s, name, stats, db?.queries, cpuMsPerRequest, loadGeneratorCores);
   return { stats, rssMaxMb, cpuMsPerRequest, loadGeneratorCores, ...(db ? { db } : {}) };
 }

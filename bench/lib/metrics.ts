@@ -3,8 +3,8 @@ export type QueryCounts = Map<string, { count: number; seconds: number }>;
 
 const LINE = /^idp_db_query_duration_seconds_(count|sum)\{([^}]*)\}\s+([0-9.eE+-]+)$/;
 
-export async function readQueryCounts(url: string): Promise<QueryCounts> {
-  const res = await fetch(`${url}/metrics`);
+export async function readQueryCounts(url: string, token: string): Promise<QueryCounts> {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   const counts: QueryCounts = new Map();
   for (const line of text.split('\n')) {

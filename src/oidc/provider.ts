@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
@@ -310,7 +311,8 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   // What Koa could not answer itself (a request that timed out or was aborted while its body was
   // read) goes to our log, not to standard error; a client that went away is not our failure.
-  provider.app.on('error', (err: Error & { code?: string }) => {
+  // (The provider is the Koa application itself; its typings only list the provider's own events.)
+  (provider as unknown as EventEmitter).on('error', (err: Error & { code?: string }) => {
     const gone = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE';
     deps.log[gone ? 'debug' : 'error']({ err }, 'provider request failed');
   });
