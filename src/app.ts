@@ -85,7 +85,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       housekeeping: services.housekeeping,
       config,
       log,
-      build: (jwks) => createProvider({ config, prisma: db.prisma, jwks, cookieSecrets: secrets, services, views, log, metrics }),
+      build: (jwks) => createProvider({ config, jwks, cookieSecrets: secrets, services, views, log, metrics }),
     });
     const oidc = keyring.holder;
 
@@ -139,7 +139,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await app.register(cookie, { secret: [...secrets] });
     await app.register(providerRoutes, { oidc, clients: services.clients, jwksCacheSeconds: config.keys.jwksCacheSeconds, issuer: config.issuer, views });
     await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: secrets[0]!, metrics });
-    await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, prisma: db.prisma, version: PACKAGE_VERSION, pageHeaders: views.headers });
+    await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, version: PACKAGE_VERSION, pageHeaders: views.headers });
 
     const stylesheet = await readFile(STYLESHEET);
     app.get('/assets/style.css', (_req, reply) =>

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Database } from './db/index.ts';
+import { createArtifactStore } from './artifacts/store.ts';
 import { createAuditService } from './audit/service.ts';
 import { createClientService } from './clients/service.ts';
 import { createGrantService } from './grants/service.ts';
@@ -18,7 +19,9 @@ import { createLoginThrottle } from './users/throttle.ts';
 export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
   const configCache = createConfigCache(db.prisma);
-  const grants = createGrantService(db.prisma);
+  const artifacts = createArtifactStore(db.prisma);
+  // Grants are listed with their clients' names; the client service is made below.
+  const grants = createGrantService(artifacts, (ids) => clients.names(ids));
   const users = createUserService(db.prisma, grants, audit, configCache, db.provider, config.passwords);
   // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
   // in development without it, with a generated key kept in the database. Pseudonyms of typed
@@ -27,14 +30,16 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const providers = createProviderService(db.prisma, audit, config, dataKey);
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
   const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);
+  const clients = createClientService(db.prisma, grants, audit, configCache, resources, db.provider);
   return {
+    artifacts,
     audit,
     grants,
     users,
     providers,
-    federation: createFederationService({ prisma: db.prisma, providers, users, audit, attempts: throttle, issuer: config.issuer, ...(log ? { log } : {}) }),
+    federation: createFederationService({ prisma: db.prisma, artifacts, providers, users, audit, attempts: throttle, issuer: config.issuer, ...(log ? { log } : {}) }),
     configCache,
-    clients: createClientService(db.prisma, grants, audit, configCache, resources, db.provider),
+    clients,
     resources,
     keys: createKeyService(
       db.prisma,
@@ -42,14 +47,13 @@ export function createServices(db: Database, config: Config, log?: Logger) {
       {
         prepublicationSeconds: config.keys.prepublicationSeconds,
         async maxTokenLifetime() {
-          const longest = await db.prisma.resourceServer.aggregate({ _max: { accessTokenTtl: true } });
-          return Math.max(config.ttl.idToken, config.ttl.accessToken, longest._max.accessTokenTtl ?? 0);
+          return Math.max(config.ttl.idToken, config.ttl.accessToken, await resources.longestAccessTokenTtl());
         },
       },
       audit,
     ),
     throttle,
-    housekeeping: createHousekeeping(db.prisma, throttle, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
+    housekeeping: createHousekeeping(db.prisma, { artifacts, audit, throttle }, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
   };
 }
 

@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createArtifactStore } from '../src/artifacts/store.ts';
 import { openDatabase } from '../src/db/index.ts';
 import { createHousekeeping } from '../src/housekeeping/service.ts';
 import { idp, seed } from './helpers/cli.ts';
@@ -45,7 +46,7 @@ describe('housekeeping', () => {
   it('runs once across instances: only the holder of the lease purges', async () => {
     const dbs = await Promise.all([openDatabase(server.databaseUrl), openDatabase(server.databaseUrl), openDatabase(server.databaseUrl)]);
     try {
-      const instances = dbs.map((db) => createHousekeeping(db.prisma, { purge: async () => 0 }, { auditRetentionDays: 90 }));
+      const instances = dbs.map((db) => createHousekeeping(db.prisma, { artifacts: createArtifactStore(db.prisma), audit: { purge: async () => 0 }, throttle: { purge: async () => 0 } }, { auditRetentionDays: 90 }));
       const results = await Promise.all(instances.map((h) => h.purgeOnce(600)));
       expect(results.filter((r) => r !== null)).toHaveLength(1);
       // The same holder renews its lease; the others still wait.

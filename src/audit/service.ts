@@ -49,6 +49,11 @@ export function createAuditService(prisma: PrismaClient, log?: Logger) {
       log?.info({ audit: { actor: who.actor, ip: who.ip, action, target, details } }, `audit: ${action}`);
     },
 
+    /** Deletes events older than `before` (retention); returns how many. */
+    async purge(before: Date): Promise<number> {
+      return (await prisma.auditEvent.deleteMany({ where: { at: { lt: before } } })).count;
+    },
+
     async list(q: AuditQuery): Promise<{ items: AuditEventView[]; total: number }> {
       const where = {
         ...(q.action ? { action: q.action } : {}),

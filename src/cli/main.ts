@@ -490,10 +490,9 @@ export function buildCli(): Command {
       const uses = opts.uses === 'unlimited' ? null : Number(opts.uses);
       const token = await withServices(async (services, db, config) => {
         // The provider mints the token in its own format; loaded only for this command.
-        const [{ createProvider }, { createViews }, { limitInitialAccessToken }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts'), import('../oidc/adapter.ts')]);
+        const [{ createProvider }, { createViews }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts')]);
         const provider = createProvider({
           config,
-          prisma: db.prisma,
           jwks: await services.keys.loadPrivateJwks(),
           cookieSecrets: await cookieSecrets(config, db.prisma),
           services,
@@ -502,7 +501,7 @@ export function buildCli(): Command {
         });
         const iat = new provider.InitialAccessToken({ expiresIn: opts.expiresIn });
         const value = await iat.save();
-        await limitInitialAccessToken(db.prisma, iat.jti, uses);
+        await services.artifacts.limitInitialAccessToken(iat.jti, uses);
         await services.audit.record(who, 'initial_access_token.created', null, { expiresIn: opts.expiresIn, uses: uses ?? 'unlimited' });
         return value;
       });

@@ -481,6 +481,18 @@ export function createClientService(
       });
     },
 
+    /** Whether the client exists, is enabled and is an admin client: read from the database on every admin API call. */
+    async adminStatus(clientId: string): Promise<{ enabled: boolean; admin: boolean } | null> {
+      const row = await prisma.client.findUnique({ where: { id: clientId }, select: { disabled: true, admin: true } });
+      return row && { enabled: !row.disabled, admin: row.admin };
+    },
+
+    /** Names of these clients, by id (unknown ids are left out). */
+    async names(ids: string[]): Promise<Map<string, string>> {
+      const rows = ids.length ? await prisma.client.findMany({ where: { id: { in: ids } }, select: { id: true, name: true } }) : [];
+      return new Map(rows.map((c) => [c.id, c.name]));
+    },
+
     /** Whether any enabled client registered this browser origin (CORS preflights name no client; cached). */
     async isRegisteredOrigin(origin: string): Promise<boolean> {
       const hit = await cache.get(`origin:${origin}`, () =>

@@ -30,9 +30,15 @@ function observed(prisma: PrismaClient, observe?: QueryObserver): PrismaClient {
   }) as unknown as PrismaClient;
 }
 
+const ping = async (prisma: PrismaClient) => {
+  await prisma.$queryRaw`SELECT 1`;
+};
+
 export interface Database {
   readonly prisma: PrismaClient;
   readonly provider: DatabaseProvider;
+  /** Answers when the database does (readiness). */
+  ping(): Promise<void>;
   /** A fresh driver adapter factory on the same database, for the schema engine. */
   adapterFactory(): SqlMigrationAwareDriverAdapterFactory;
   close(): Promise<void>;
@@ -67,7 +73,7 @@ async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise
   // Pages are read through a memory map rather than copied by read() calls: lookups in a large
   // database stay cheap (the mapping is the OS page cache, shared and reclaimable, not heap).
   await prisma.$queryRaw`PRAGMA mmap_size = 268435456`;
-  return { prisma: observed(prisma, observe), provider: 'sqlite', adapterFactory: factory, close: () => prisma.$disconnect() };
+  return { prisma: observed(prisma, observe), provider: 'sqlite', ping: () => ping(prisma), adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
 async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
@@ -83,7 +89,7 @@ async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promi
   const [{ PrismaPg }, { PrismaClient: PostgresPrismaClient }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/postgresql/client.ts')]);
   const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 2_000 }, schema ? { schema } : {});
   const prisma = new PostgresPrismaClient({ adapter: factory() }) as unknown as PrismaClient;
-  return { prisma: observed(prisma, observe), provider: 'postgresql', adapterFactory: factory, close: () => prisma.$disconnect() };
+  return { prisma: observed(prisma, observe), provider: 'postgresql', ping: () => ping(prisma), adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
 export async function openDatabase(databaseUrl: string, observe?: QueryObserver): Promise<Database> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Logger } from 'pino';
+import { MODEL, type ArtifactStore } from '../artifacts/store.ts';
 import type { FederatedIdentity, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import { randomToken } from '../lib/crypto.ts';
@@ -31,6 +32,8 @@ export type FederationOutcome =
   | { kind: 'signed_in'; userId: string; amr: string[]; providerId: string }
   | { kind: 'link_required'; linkId: string; email: string; providerName: string }
   | { kind: 'refused'; message: string };
+
+type PendingModel = typeof MODEL.federatedLogin | typeof MODEL.federatedLink;
 
 interface PendingLogin {
   uid: string;
@@ -70,7 +73,10 @@ function isNetworkError(err: unknown): boolean {
 }
 
 export interface FederationDeps {
+  /** For the FederatedIdentity table, which this service owns. */
   prisma: PrismaClient;
+  /** Where the pending state of an upstream sign-in and of a link request is kept. */
+  artifacts: ArtifactStore;
   providers: ProviderService;
   users: UserService;
   audit: AuditService;
@@ -114,23 +120,16 @@ export function createFederationService(deps: FederationDeps) {
 
   const callbackUrl = (providerId: string) => `${deps.issuer}/interaction/callback/${providerId}`;
 
-  async function storePending(model: 'FederatedLogin' | 'FederatedLink', id: string, payload: PendingLogin | PendingLink) {
-    await prisma.oidcPayload.create({
-      data: { model, id, payload: JSON.stringify(payload), expiresAt: new Date(Date.now() + PENDING_TTL_SECONDS * 1000) },
-    });
-  }
+  const storePending = (model: PendingModel, id: string, payload: PendingLogin | PendingLink) => deps.artifacts.create(model, id, payload, PENDING_TTL_SECONDS);
 
-  async function readPending<T>(model: string, id: string): Promise<T | null> {
-    const row = await prisma.oidcPayload.findUnique({ where: { model_id: { model, id } } });
+  async function readPending<T>(model: PendingModel, id: string): Promise<T | null> {
+    const row = await deps.artifacts.find(model, id);
     if (!row || row.consumedAt || (row.expiresAt && row.expiresAt < new Date())) return null;
     return JSON.parse(row.payload) as T;
   }
 
   /** Atomic: of two requests with the same state, exactly one proceeds. */
-  async function consume(model: string, id: string): Promise<boolean> {
-    const { count } = await prisma.oidcPayload.updateMany({ where: { model, id, consumedAt: null }, data: { consumedAt: new Date() } });
-    return count === 1;
-  }
+  const consume = (model: PendingModel, id: string) => deps.artifacts.consume(model, id);
 
   async function signInWith(identity: FederatedIdentity, providerId: string, amr: string[]): Promise<FederationOutcome> {
     const user = await users.findActive(identity.userId);
@@ -159,12 +158,12 @@ export function createFederationService(deps: FederationDeps) {
       return { kind: 'refused', message: `${provider.name} has not verified the email address of this account. Verify it at ${provider.name}, then sign in again, or choose another way to sign in.` };
     }
 
-    const existing = await prisma.user.findUnique({ where: { email } });
+    const existing = await users.findByEmail(email);
     if (existing) {
       // Only link with proof of the local account.
       if (existing.passwordHash && !existing.disabled) {
         const linkId = randomToken(24);
-        await storePending('FederatedLink', linkId, {
+        await storePending(MODEL.federatedLink, linkId, {
           uid, providerId: provider.id, providerName: provider.name, issuer, subject: claims.sub, email, emailVerified, userId: existing.id,
         });
         return { kind: 'link_required', linkId, email, providerName: provider.name };
@@ -197,7 +196,7 @@ export function createFederationService(deps: FederationDeps) {
       const state = oidc.randomState();
       const nonce = oidc.randomNonce();
       const codeVerifier = oidc.randomPKCECodeVerifier();
-      await storePending('FederatedLogin', state, { uid, providerId, nonce, codeVerifier });
+      await storePending(MODEL.federatedLogin, state, { uid, providerId, nonce, codeVerifier });
       return oidc.buildAuthorizationUrl(config, {
         redirect_uri: callbackUrl(providerId),
         scope: provider.scopes,
@@ -212,15 +211,15 @@ export function createFederationService(deps: FederationDeps) {
 
     /** The interaction a callback's `state` belongs to, so the browser can be sent back to it. */
     async interactionFor(state: string): Promise<string | null> {
-      return (await readPending<PendingLogin>('FederatedLogin', state))?.uid ?? null;
+      return (await readPending<PendingLogin>(MODEL.federatedLogin, state))?.uid ?? null;
     },
 
     /** Completes the upstream leg: validates everything, then applies the linking policy. */
     async complete(uid: string, providerId: string, query: URLSearchParams): Promise<FederationOutcome | { kind: 'cancelled' }> {
       const state = query.get('state') ?? '';
-      const pending = await readPending<PendingLogin>('FederatedLogin', state);
+      const pending = await readPending<PendingLogin>(MODEL.federatedLogin, state);
       if (!pending || pending.uid !== uid || pending.providerId !== providerId) throw new FederationRejected('unknown, expired or foreign state');
-      if (!(await consume('FederatedLogin', state))) throw new FederationRejected('this callback was already used');
+      if (!(await consume(MODEL.federatedLogin, state))) throw new FederationRejected('this callback was already used');
 
       const provider = await providers.findEnabled(providerId);
       if (!provider) throw new FederationRejected('the identity provider is no longer enabled');
@@ -258,13 +257,13 @@ export function createFederationService(deps: FederationDeps) {
 
     /** The email of the account a pending link request is for (null when unknown or expired). */
     async linkEmail(uid: string, linkId: string): Promise<string | null> {
-      const pending = await readPending<PendingLink>('FederatedLink', linkId);
+      const pending = await readPending<PendingLink>(MODEL.federatedLink, linkId);
       return pending && pending.uid === uid ? pending.email : null;
     },
 
     /** The "link your account" page's form: proves the local account with its password, once. */
     async link(uid: string, linkId: string, password: string): Promise<FederationOutcome | { kind: 'wrong_password'; email: string; providerName: string }> {
-      const pending = await readPending<PendingLink>('FederatedLink', linkId);
+      const pending = await readPending<PendingLink>(MODEL.federatedLink, linkId);
       if (!pending || pending.uid !== uid) throw new FederationRejected('unknown or expired link request');
       // Counted before the password is checked: parallel guesses cannot exceed the limit.
       const attempt = await deps.attempts.hit(`link:${linkId}`, PENDING_TTL_SECONDS);
@@ -272,11 +271,11 @@ export function createFederationService(deps: FederationDeps) {
       const user = await users.verifyPassword(pending.userId, password);
       if (!user) {
         if (attempt < MAX_LINK_ATTEMPTS) return { kind: 'wrong_password', email: pending.email, providerName: pending.providerName };
-        await consume('FederatedLink', linkId);
+        await consume(MODEL.federatedLink, linkId);
         await audit.record({ actor: 'anonymous' }, 'federation.link_failed', pending.userId, { attempts: attempt });
         throw new FederationRejected('too many wrong passwords');
       }
-      if (!(await consume('FederatedLink', linkId))) throw new FederationRejected('this link request was already used');
+      if (!(await consume(MODEL.federatedLink, linkId))) throw new FederationRejected('this link request was already used');
       try {
         const identity = await prisma.federatedIdentity.create({
           data: {

@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../db/index.ts';
+import type { ArtifactStore } from '../artifacts/store.ts';
 
 export interface GrantView {
   grantId: string;
@@ -24,12 +24,11 @@ const split = (s?: string) => (s ? s.split(' ').filter(Boolean) : []);
  * stored artifact of it (codes, refresh tokens, opaque access tokens); JWT access tokens are not
  * stored and expire on their own within their short lifetime.
  */
-export function createGrantService(prisma: PrismaClient) {
+export function createGrantService(store: ArtifactStore, clientNames: (ids: string[]) => Promise<Map<string, string>>) {
   return {
     async listForUser(accountId: string): Promise<GrantView[]> {
-      const grants = await prisma.grant.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' } });
-      const clients = await prisma.client.findMany({ where: { id: { in: [...new Set(grants.map((g) => g.clientId))] } }, select: { id: true, name: true } });
-      const names = new Map(clients.map((c) => [c.id, c.name]));
+      const grants = await store.grantsOf(accountId);
+      const names = await clientNames([...new Set(grants.map((g) => g.clientId))]);
       return grants.map((g) => {
         const payload = JSON.parse(g.payload) as GrantPayload;
         return {
@@ -45,36 +44,15 @@ export function createGrantService(prisma: PrismaClient) {
     },
 
     /** Revokes one grant of a user; false when the user holds no such grant. */
-    async revoke(accountId: string, grantId: string): Promise<boolean> {
-      return prisma.$transaction(async (tx) => {
-        const { count } = await tx.grant.deleteMany({ where: { id: grantId, accountId } });
-        if (count) await tx.oidcPayload.deleteMany({ where: { grantId } });
-        return count > 0;
-      });
-    },
+    revoke: (accountId: string, grantId: string) => store.revokeGrant(accountId, grantId),
 
     /** Ends everything a user holds: grants and their tokens, and optionally their sessions. */
-    async revokeAllForUser(accountId: string, { sessions = false }: { sessions?: boolean } = {}): Promise<number> {
-      return prisma.$transaction(async (tx) => {
-        const { count } = await tx.grant.deleteMany({ where: { accountId } });
-        await tx.oidcPayload.deleteMany({ where: { accountId, ...(sessions ? {} : { model: { not: 'Session' } }) } });
-        return count;
-      });
-    },
+    revokeAllForUser: (accountId: string, { sessions = false }: { sessions?: boolean } = {}) => store.revokeAccount(accountId, sessions),
 
-    async revokeSessions(accountId: string): Promise<number> {
-      const { count } = await prisma.oidcPayload.deleteMany({ where: { model: 'Session', accountId } });
-      return count;
-    },
+    revokeSessions: (accountId: string) => store.revokeSessions(accountId),
 
     /** Everything issued to a client: its grants, their tokens, and its client_credentials tokens. */
-    async revokeAllForClient(clientId: string): Promise<number> {
-      return prisma.$transaction(async (tx) => {
-        const { count } = await tx.grant.deleteMany({ where: { clientId } });
-        await tx.oidcPayload.deleteMany({ where: { clientId, model: { not: 'Session' } } });
-        return count;
-      });
-    },
+    revokeAllForClient: (clientId: string) => store.revokeClient(clientId),
   };
 }
 

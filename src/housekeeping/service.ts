@@ -16,7 +16,13 @@ export interface PurgeResult {
  * retention, and throttling counts past their reset period. Used codes and refresh tokens stay
  * until they expire, so that a replay is still recognised (and revokes the grant) until then.
  */
-export function createHousekeeping(prisma: PrismaClient, throttle: { purge(now: Date): Promise<number> }, opts: { auditRetentionDays: number; log?: Logger }) {
+export interface Purgeable {
+  artifacts: { purge(now: Date): Promise<{ artifacts: number; grants: number }> };
+  audit: { purge(before: Date): Promise<number> };
+  throttle: { purge(now: Date): Promise<number> };
+}
+
+export function createHousekeeping(prisma: PrismaClient, tables: Purgeable, opts: { auditRetentionDays: number; log?: Logger }) {
   const holder = randomUUID();
 
   /** Takes (or renews) the named lease for `seconds`; false when another instance holds it. */
@@ -36,13 +42,8 @@ export function createHousekeeping(prisma: PrismaClient, throttle: { purge(now: 
 
   async function purge(now = new Date()): Promise<PurgeResult> {
     const auditCutoff = new Date(now.getTime() - opts.auditRetentionDays * 24 * 3600 * 1000);
-    const [artifacts, grants, auditEvents, throttles] = await Promise.all([
-      prisma.oidcPayload.deleteMany({ where: { expiresAt: { lt: now } } }),
-      prisma.grant.deleteMany({ where: { expiresAt: { lt: now } } }),
-      prisma.auditEvent.deleteMany({ where: { at: { lt: auditCutoff } } }),
-      throttle.purge(now),
-    ]);
-    return { artifacts: artifacts.count, grants: grants.count, auditEvents: auditEvents.count, throttles };
+    const [{ artifacts, grants }, auditEvents, throttles] = await Promise.all([tables.artifacts.purge(now), tables.audit.purge(auditCutoff), tables.throttle.purge(now)]);
+    return { artifacts, grants, auditEvents, throttles };
   }
 
   return {

@@ -34,7 +34,7 @@ export async function healthRoutes(
     const checks: Record<string, string> = {};
     if (deps.lifecycle.closing) checks.lifecycle = 'shutting down';
     try {
-      await withTimeout(deps.db.prisma.$queryRaw`SELECT 1`, 2000);
+      await withTimeout(deps.db.ping(), 2000);
       checks.database = 'ok';
       const pending = await withTimeout(pendingMigrations(deps.db), 2000);
       checks.migrations = pending.length ? `pending: ${pending.join(', ')}` : 'ok';

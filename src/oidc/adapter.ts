@@ -1,13 +1,8 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { PrismaClient } from '../db/index.ts';
+import { isGrantable, MODEL, type ArtifactStore, type ArtifactWithGrant } from '../artifacts/store.ts';
 import type { ClientMetadata, ClientService } from '../clients/service.ts';
 import { AppError } from '../lib/errors.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
-
-/** Models whose artifacts belong to a grant and die with it (revokeByGrantId). */
-const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
-
-const expiry = (expiresIn?: number) => (expiresIn ? new Date(Date.now() + expiresIn * 1000) : null);
 
 const isLive = (expiresAt: Date | null) => !expiresAt || expiresAt.getTime() > Date.now();
 
@@ -19,19 +14,6 @@ function livePayload(row: { payload: string; expiresAt: Date | null; consumedAt:
 
 /** Tokens that introspection and revocation look up by the same value, all at once. */
 const PRESENTED_TOKENS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
-
-interface TokenRow {
-  model: string;
-  payload: string;
-  expiresAt: Date | null;
-  consumedAt: Date | null;
-  grantId: string | null;
-  grantPayload: string | null;
-  grantExpiresAt: Date | null;
-  sessionUid: string | null;
-  sessionPayload: string | null;
-  sessionExpiresAt: Date | null;
-}
 
 interface StoredRow {
   payload: string;
@@ -49,7 +31,7 @@ const stored = (payload: string | null, expiresAt: Date | null): StoredRow | nul
  * read here outlives it; a write in the same request drops what it changes.
  */
 interface RequestReads {
-  tokens: Map<string, Promise<TokenRow[]>>;
+  tokens: Map<string, Promise<ArtifactWithGrant[]>>;
   grants: Map<string, StoredRow | null>;
   /** Sessions by uid. */
   sessions: Map<string, StoredRow | null>;
@@ -77,61 +59,50 @@ const impossible = (value: string) => value.includes('\u0000');
 
 /**
  * Every protocol artifact lives in OidcPayload, keyed by (model, id), with the columns the
- * provider looks things up by. Grants have a table of their own so that a user's consents can be
- * listed, and clients are read from the Client table, which is written through our services.
+ * provider looks things up by (see src/artifacts/store.ts). Grants have a table of their own so
+ * that a user's consents can be listed, and clients are read from the Client table, which is
+ * written through our services.
  */
 class PayloadAdapter implements Adapter {
   readonly model: string;
-  readonly prisma: PrismaClient;
+  readonly store: ArtifactStore;
 
-  constructor(model: string, prisma: PrismaClient) {
+  constructor(model: string, store: ArtifactStore) {
     this.model = model;
-    this.prisma = prisma;
+    this.store = store;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const memo = requestReads();
     memo?.tokens.delete(id);
-    if (this.model === 'Session' && payload.uid) memo?.sessions.delete(payload.uid);
-    const grantable = GRANTABLE.has(this.model);
-    const grantId = grantable ? (payload.grantId ?? null) : null;
-    const sessionUid = grantable && payload.expiresWithSession ? (payload.sessionUid ?? null) : null;
-    const uid = this.model === 'Session' ? (payload.uid ?? null) : null;
-    const userCode = this.model === 'DeviceCode' ? (payload.userCode ?? null) : null;
-    // Every save of every artifact comes through here: one statement that reads nothing back,
-    // less than half the CPU of the equivalent model upsert (`npm run bench:queries`).
-    await this.prisma.$executeRaw`
-      INSERT INTO "OidcPayload" ("model", "id", "payload", "grantId", "sessionUid", "uid", "userCode", "accountId", "clientId", "expiresAt")
-      VALUES (${this.model}, ${id}, ${JSON.stringify(payload)}, ${grantId}, ${sessionUid}, ${uid}, ${userCode}, ${payload.accountId ?? null}, ${payload.clientId ?? null}, ${expiry(expiresIn)})
-      ON CONFLICT ("model", "id") DO UPDATE SET
-        "payload" = excluded."payload", "grantId" = excluded."grantId", "sessionUid" = excluded."sessionUid", "uid" = excluded."uid",
-        "userCode" = excluded."userCode", "accountId" = excluded."accountId", "clientId" = excluded."clientId", "expiresAt" = excluded."expiresAt"`;
+    if (this.model === MODEL.session && payload.uid) memo?.sessions.delete(payload.uid);
+    await this.store.save(this.model, id, payload, expiresIn);
   }
 
   /** By a unique column (one lookup, batched with others of the moment), then checked to be of this model. */
   private async findWhere(where: { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
     if (Object.values(where).some(impossible)) return undefined;
-    const uid = this.model === 'Session' && 'uid' in where ? where.uid : undefined;
+    const uid = this.model === MODEL.session && 'uid' in where ? where.uid : undefined;
     const memo = uid === undefined ? undefined : requestReads();
     if (uid !== undefined && memo?.sessions.has(uid)) {
       const session = memo.sessions.get(uid);
       return session ? livePayload({ ...session, consumedAt: null }) : undefined;
     }
-    const row = await this.prisma.oidcPayload.findUnique({ where, select: { model: true, payload: true, expiresAt: true, consumedAt: true } });
+    const row = await this.store.findUnique(where);
     return row?.model === this.model ? livePayload(row) : undefined;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (impossible(id)) return undefined;
     const together = presentedTogether(this.model);
-    if (!together && !GRANTABLE.has(this.model)) {
-      const row = await this.prisma.oidcPayload.findUnique({ where: { model_id: { model: this.model, id } }, select: { payload: true, expiresAt: true, consumedAt: true } });
+    if (!together && !isGrantable(this.model)) {
+      const row = await this.store.find(this.model, id);
       return row ? livePayload(row) : undefined;
     }
     const memo = requestReads(true);
     let rows = together ? memo?.tokens.get(id) : undefined;
     if (!rows) {
-      rows = this.withGrantAndSession(id, together ? PRESENTED_TOKENS : [this.model]);
+      rows = this.store.findWithGrantAndSession(id, together ? PRESENTED_TOKENS : [this.model]);
       if (together) memo?.tokens.set(id, rows);
     }
     const row = (await rows).find((r) => r.model === this.model);
@@ -139,19 +110,6 @@ class PayloadAdapter implements Adapter {
     if (memo && row.grantId) memo.grants.set(row.grantId, stored(row.grantPayload, row.grantExpiresAt));
     if (memo && row.sessionUid) memo.sessions.set(row.sessionUid, stored(row.sessionPayload, row.sessionExpiresAt));
     return livePayload(row);
-  }
-
-  /** The artifact stored under `id` as any of `models`, each with its grant and session (if they still exist). */
-  private withGrantAndSession(id: string, models: readonly string[]): Promise<TokenRow[]> {
-    const [first, second = first, third = first] = models;
-    return this.prisma.$queryRaw<TokenRow[]>`
-      SELECT p."model", p."payload", p."expiresAt", p."consumedAt", p."grantId", p."sessionUid",
-             g."payload" AS "grantPayload", g."expiresAt" AS "grantExpiresAt",
-             s."payload" AS "sessionPayload", s."expiresAt" AS "sessionExpiresAt"
-      FROM "OidcPayload" p
-        LEFT JOIN "Grant" g ON g."id" = p."grantId"
-        LEFT JOIN "OidcPayload" s ON s."model" = 'Session' AND s."uid" = p."sessionUid"
-      WHERE p."id" = ${id} AND p."model" IN (${first}, ${second}, ${third})`;
   }
 
   findByUid(uid: string) {
@@ -168,23 +126,19 @@ class PayloadAdapter implements Adapter {
    */
   async consume(id: string): Promise<void> {
     requestReads()?.tokens.delete(id);
-    const { count } = await this.prisma.oidcPayload.updateMany({
-      where: { model: this.model, id, consumedAt: null },
-      data: { consumedAt: new Date() },
-    });
-    if (count === 0) throw new errors.InvalidGrant(`${this.model} was already used`);
+    if (!(await this.store.consume(this.model, id))) throw new errors.InvalidGrant(`${this.model} was already used`);
   }
 
   async destroy(id: string): Promise<void> {
     const memo = requestReads();
     memo?.tokens.delete(id);
-    if (this.model === 'Session') memo?.sessions.clear();
-    await this.prisma.oidcPayload.deleteMany({ where: { model: this.model, id } });
+    if (this.model === MODEL.session) memo?.sessions.clear();
+    await this.store.destroy(this.model, id);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     requestReads()?.tokens.clear();
-    await this.prisma.oidcPayload.deleteMany({ where: { model: this.model, grantId } });
+    await this.store.destroyByGrant(this.model, grantId);
   }
 }
 
@@ -202,34 +156,28 @@ abstract class KeyedAdapter {
 }
 
 class GrantAdapter extends KeyedAdapter implements Adapter {
-  readonly prisma: PrismaClient;
+  readonly store: ArtifactStore;
 
-  constructor(prisma: PrismaClient) {
+  constructor(store: ArtifactStore) {
     super();
-    this.prisma = prisma;
+    this.store = store;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    const columns = { payload: JSON.stringify(payload), expiresAt: expiry(expiresIn) };
     requestReads()?.grants.delete(id);
-    await this.prisma.grant.upsert({
-      where: { id },
-      create: { id, accountId: String(payload.accountId), clientId: String(payload.clientId), ...columns },
-      update: columns,
-      select: { id: true },
-    });
+    await this.store.saveGrant(id, payload, expiresIn);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (impossible(id)) return undefined;
     const memo = requestReads();
-    const row = memo?.grants.has(id) ? memo.grants.get(id) : await this.prisma.grant.findUnique({ where: { id }, select: { payload: true, expiresAt: true } });
+    const row = memo?.grants.has(id) ? memo.grants.get(id) : await this.store.findGrant(id);
     return row && isLive(row.expiresAt) ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
   }
 
   async destroy(id: string): Promise<void> {
     requestReads()?.grants.delete(id);
-    await this.prisma.grant.deleteMany({ where: { id } });
+    await this.store.destroyGrant(id);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
@@ -245,12 +193,12 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
  */
 class ClientAdapter extends KeyedAdapter implements Adapter {
   readonly clients: ClientService;
-  readonly prisma: PrismaClient;
+  readonly store: ArtifactStore;
 
-  constructor(clients: ClientService, prisma: PrismaClient) {
+  constructor(clients: ClientService, store: ArtifactStore) {
     super();
     this.clients = clients;
-    this.prisma = prisma;
+    this.store = store;
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -274,7 +222,7 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
     // A valid new registration uses up one use of its initial access token before it is stored.
     const iat = Provider.ctx?.oidc?.route === 'registration' ? Provider.ctx.oidc.entities.InitialAccessToken : undefined;
     const gate = async () => {
-      if (iat?.jti && !(await useInitialAccessToken(this.prisma, iat.jti))) throw new errors.InvalidToken('initial access token already used');
+      if (iat?.jti && !(await this.store.useInitialAccessToken(iat.jti))) throw new errors.InvalidToken('initial access token already used');
     };
     try {
       await this.clients.upsertRegistered({ ...payload, client_id: id }, { actor: `registration:${id}` }, gate);
@@ -291,29 +239,10 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
-/**
- * Takes one use of an initial access token; false when it has none left. Of parallel
- * registrations with a single-use token, exactly one gets it. A token with no count (null) works
- * until it expires.
- */
-async function useInitialAccessToken(prisma: PrismaClient, id: string): Promise<boolean> {
-  const { count } = await prisma.oidcPayload.updateMany({
-    where: { model: 'InitialAccessToken', id, OR: [{ remainingUses: null }, { remainingUses: { gt: 0 } }] },
-    data: { remainingUses: { decrement: 1 } },
-  });
-  if (count) await prisma.oidcPayload.deleteMany({ where: { model: 'InitialAccessToken', id, remainingUses: 0 } });
-  return count === 1;
-}
-
-/** How many registrations an initial access token just saved may make (null: any number until it expires). */
-export async function limitInitialAccessToken(prisma: PrismaClient, id: string, uses: number | null): Promise<void> {
-  await prisma.oidcPayload.updateMany({ where: { model: 'InitialAccessToken', id }, data: { remainingUses: uses } });
-}
-
-export function createAdapterFactory(prisma: PrismaClient, clients: ClientService) {
+export function createAdapterFactory(store: ArtifactStore, clients: ClientService) {
   return (model: string): Adapter => {
-    if (model === 'Client') return new ClientAdapter(clients, prisma);
-    if (model === 'Grant') return new GrantAdapter(prisma);
-    return new PayloadAdapter(model, prisma);
+    if (model === 'Client') return new ClientAdapter(clients, store);
+    if (model === 'Grant') return new GrantAdapter(store);
+    return new PayloadAdapter(model, store);
   };
 }

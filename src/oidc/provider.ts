@@ -3,7 +3,6 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { PrismaClient } from '../db/index.ts';
 import type { Services } from '../services.ts';
 import type { Metrics } from '../metrics.ts';
 import { clientOrigins } from '../clients/service.ts';
@@ -15,7 +14,6 @@ import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
 export interface ProviderDeps {
   config: Config;
-  prisma: PrismaClient;
   jwks: JWK[];
   cookieSecrets: readonly string[];
   services: Services;
@@ -119,7 +117,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const secureCookies = config.issuer.startsWith('https:');
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(deps.prisma, clients),
+    adapter: createAdapterFactory(services.artifacts, clients),
     jwks: { keys: deps.jwks as NonNullable<Configuration['jwks']>['keys'] },
     // Keygrip: the first key signs, the others still verify (rotation).
     cookies: {

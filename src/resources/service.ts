@@ -143,6 +143,11 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
       await audit.record(who, 'resource.deleted', id, { identifier: row.identifier });
     },
 
+    /** The longest access-token lifetime of any API (how long a retired signing key must stay published). */
+    async longestAccessTokenTtl(): Promise<number> {
+      return (await prisma.resourceServer.aggregate({ _max: { accessTokenTtl: true } }))._max.accessTokenTtl ?? 0;
+    },
+
     /** Every API's identifier and scopes (for upgrades of stored client registrations). */
     async listAll(): Promise<{ identifier: string; scopes: string[] }[]> {
       const rows = await prisma.resourceServer.findMany({ select: { identifier: true, scopes: true } });

@@ -246,6 +246,11 @@ export function createUserService(
       return count;
     },
 
+    /** The account with this (normalized) email, enabled or not, if any. */
+    findByEmail(email: string): Promise<User | null> {
+      return prisma.user.findUnique({ where: { email: normalizeEmail(email) } });
+    },
+
     /** The id of the account with this email, if any (for the trusted-device check). */
     async idForEmail(email: string): Promise<string | null> {
       return (await prisma.user.findUnique({ where: { email: normalizeEmail(email) }, select: { id: true } }))?.id ?? null;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
-import type { PrismaClient } from '../../db/index.ts';
+import type { ClientService } from '../../clients/service.ts';
 import { ADMIN_API } from '../../oidc/scopes.ts';
 
 export type AdminScope = 'admin' | 'admin:read';
@@ -33,7 +33,7 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest('bas
 export interface AdminAuthDeps {
   issuer: string;
   jwks: () => JWK[];
-  prisma: PrismaClient;
+  clients: Pick<ClientService, 'adminStatus'>;
   /** Counts uses of a key within a window (shared by every instance): DPoP proof replay detection. */
   seen: (key: string, windowSeconds: number) => Promise<number>;
 }
@@ -122,8 +122,8 @@ export function createAdminAuth(opts: AdminAuthDeps) {
     }
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
     if (!clientId || payload.sub !== clientId) return deny(reply, 401, 'invalid_token', 'only client_credentials tokens of an admin client are accepted');
-    const client = await opts.prisma.client.findUnique({ where: { id: clientId }, select: { disabled: true, admin: true } });
-    if (!client || client.disabled) return deny(reply, 401, 'invalid_token', 'the client of this token is disabled or deleted');
+    const client = await opts.clients.adminStatus(clientId);
+    if (!client?.enabled) return deny(reply, 401, 'invalid_token', 'the client of this token is disabled or deleted');
     if (!client.admin) return deny(reply, 401, 'invalid_token', 'only tokens of admin clients are accepted');
 
     const scopes = new Set(String(payload.scope ?? '').split(' ').filter(Boolean));

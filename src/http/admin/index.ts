@@ -3,7 +3,6 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { JWK } from 'jose';
-import type { PrismaClient } from '../../db/index.ts';
 import { AppError } from '../../lib/errors.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../../lib/db-errors.ts';
 import type { Services } from '../../services.ts';
@@ -23,7 +22,6 @@ export interface AdminDeps {
   services: Services;
   issuer: string;
   jwks: () => JWK[];
-  prisma: PrismaClient;
   version: string;
   /** The headers of every page we serve (frame, sniffing, caching, referrer, HSTS over https). */
   pageHeaders: Readonly<Record<string, string>>;
@@ -72,7 +70,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
     await docs.register(swaggerUi, { routePrefix: '/admin/docs', uiConfig: { validatorUrl: null } });
   });
 
-  const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, prisma: deps.prisma, seen: (key, seconds) => deps.services.throttle.hit(key, seconds) });
+  const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, clients: deps.services.clients, seen: (key, seconds) => deps.services.throttle.hit(key, seconds) });
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', authenticate);
