@@ -6,16 +6,17 @@ import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
-import { AppError, badRequest } from './lib/errors.ts';
-import { isDatabaseUnavailable, UNAVAILABLE_BODY } from './lib/db-errors.ts';
+import { badRequest } from './lib/errors.ts';
 import { cookieSecrets } from './lib/server-secrets.ts';
 import { createLogger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createKeyring, type Keyring, type OidcHolder } from './oidc/keyring.ts';
+import { sendJsonError } from './http/errors.ts';
 import { interactionRoutes } from './http/interactions.ts';
 import { providerRoutes } from './http/provider-routes.ts';
 import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';
+import { providerPages } from './http/provider-pages.ts';
 import { createServices, type Services } from './services.ts';
 import { healthRoutes, type Lifecycle } from './http/health.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -85,7 +86,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       housekeeping: services.housekeeping,
       config,
       log,
-      build: (jwks) => createProvider({ config, jwks, cookieSecrets: secrets, services, views, log, metrics }),
+      build: (jwks) => createProvider({ config, jwks, cookieSecrets: secrets, services, pages: providerPages(views), log, metrics }),
     });
     const oidc = keyring.holder;
 
@@ -125,15 +126,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       });
     });
 
-    app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
-      if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
-      if (isDatabaseUnavailable(err)) return reply.code(503).header('retry-after', '5').send(UNAVAILABLE_BODY);
-      if (err.statusCode && err.statusCode < 500) {
-        return reply.code(err.statusCode).send({ error: 'invalid_request', error_description: err.message });
-      }
-      req.log.error({ err }, 'request failed');
-      return reply.code(500).send({ error: 'server_error', error_description: 'An unexpected error occurred.' });
-    });
+    app.setErrorHandler(sendJsonError);
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
     await app.register(cookie, { secret: [...secrets] });

@@ -1,13 +1,10 @@
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, prepareDatabase } from './app.ts';
-import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.ts';
-import { KeyDecryptionError } from './keys/service.ts';
-import { DatabaseUrlError } from './db/index.ts';
-import { MigrationError } from './db/migrate.ts';
+import { loadConfig, loadDotEnv, type Config } from './config.ts';
+import { isExposed } from './lib/errors.ts';
 import { createLogger } from './logger.ts';
 
-const STARTUP_ERRORS = [ConfigError, KeyDecryptionError, DatabaseUrlError, MigrationError];
 
 /** One serving process: the only place that listens. */
 async function serve(config: Config) {
@@ -74,7 +71,7 @@ async function main() {
 }
 
 main().catch((err: unknown) => {
-  if (STARTUP_ERRORS.some((E) => err instanceof E)) {
+  if (isExposed(err)) {
     console.error(`idp: ${(err as Error).message}`);
   } else {
     console.error('idp: failed to start:', err);

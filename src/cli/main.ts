@@ -1,13 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { cliActor } from '../audit/service.ts';
-import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config.ts';
-import { DatabaseUrlError, openDatabase, type Database } from '../db/index.ts';
-import { migrate, MigrationError } from '../db/migrate.ts';
-import { AppError, badRequest } from '../lib/errors.ts';
+import { loadConfig, loadDotEnv, type Config } from '../config.ts';
+import { openDatabase, type Database } from '../db/index.ts';
+import { migrate } from '../db/migrate.ts';
+import { AppError, badRequest, isExposed } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
 import { createServices, type Services } from '../services.ts';
-import { KeyDecryptionError } from '../keys/service.ts';
 
 interface JsonOption {
   json?: boolean;
@@ -490,13 +489,13 @@ export function buildCli(): Command {
       const uses = opts.uses === 'unlimited' ? null : Number(opts.uses);
       const token = await withServices(async (services, db, config) => {
         // The provider mints the token in its own format; loaded only for this command.
-        const [{ createProvider }, { createViews }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts')]);
+        const [{ createProvider }, { createViews }, { providerPages }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts'), import('../http/provider-pages.ts')]);
         const provider = createProvider({
           config,
           jwks: await services.keys.loadPrivateJwks(),
           cookieSecrets: await cookieSecrets(config, db.prisma),
           services,
-          views: createViews(),
+          pages: providerPages(createViews()),
           log: createLogger('silent'),
         });
         const iat = new provider.InitialAccessToken({ expiresIn: opts.expiresIn });
@@ -562,7 +561,6 @@ export function buildCli(): Command {
   return program;
 }
 
-const KNOWN_ERRORS = [AppError, ConfigError, DatabaseUrlError, KeyDecryptionError, MigrationError];
 
 export async function runCli(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
@@ -574,7 +572,7 @@ export async function runCli(argv: string[]): Promise<number> {
       // Commander has already printed the usage error (or the help text, which is a success).
       return err.exitCode === 0 ? 0 : 2;
     }
-    const known = KNOWN_ERRORS.some((E) => err instanceof E);
+    const known = isExposed(err);
     const message = known ? (err as Error).message : 'unexpected error, see the details above';
     if (!known) console.error(err);
     process.stderr.write(json ? `${JSON.stringify({ error: (err as AppError).code ?? 'error', message })}\n` : `idp: ${message}\n`);

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { sqltag, type Sql } from '@prisma/client/runtime/client';
+import { StartupError } from '../lib/errors.ts';
 import type { PrismaClient } from '../generated/sqlite/client.ts';
 import type { DatabaseProvider } from './schema.ts';
 
@@ -44,8 +45,12 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export class DatabaseUrlError extends Error {
+export class DatabaseUrlError extends StartupError {
   override name = 'DatabaseUrlError';
+
+  constructor(message: string) {
+    super('invalid_database_url', message);
+  }
 }
 
 /** `file:./data/idp.db` → an absolute file URL, creating the folder on first start. */

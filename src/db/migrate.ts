@@ -2,13 +2,18 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { MigrationList, SchemaEngine, SchemaEngine as SchemaEngineClass } from '@prisma/schema-engine-wasm';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import { StartupError } from '../lib/errors.ts';
 import type { Database } from './index.ts';
 import { migrationsDir, schemaFor, type DatabaseProvider } from './schema.ts';
 
 export { migrationsDir, schemaFor, schemaPath } from './schema.ts';
 
-export class MigrationError extends Error {
+export class MigrationError extends StartupError {
   override name = 'MigrationError';
+
+  constructor(message: string) {
+    super('migration_failed', message);
+  }
 }
 
 /**

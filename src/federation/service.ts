@@ -19,13 +19,21 @@ const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 const UPSTREAM_TIMEOUT_SECONDS = 5;
 
 /** The upstream could not be reached: password login keeps working. */
-export class UpstreamUnavailable extends Error {
+export class UpstreamUnavailable extends AppError {
   override name = 'UpstreamUnavailable';
+
+  constructor(message: string) {
+    super(503, 'upstream_unavailable', message);
+  }
 }
 
-/** The callback cannot be trusted (unknown or replayed state, foreign interaction): no sign-in. */
-export class FederationRejected extends Error {
+/** The callback cannot be trusted (unknown or replayed state, foreign interaction): no sign-in. The reason is logged, not shown. */
+export class FederationRejected extends AppError {
   override name = 'FederationRejected';
+
+  constructor(reason: string) {
+    super(400, 'federation_rejected', reason, { expose: false });
+  }
 }
 
 export type FederationOutcome =

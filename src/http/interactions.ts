@@ -7,10 +7,10 @@ import type { Config } from '../config.ts';
 import type { Services } from '../services.ts';
 import type { Metrics } from '../metrics.ts';
 import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
-import { isDatabaseUnavailable } from '../lib/db-errors.ts';
 import { AppError } from '../lib/errors.ts';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../federation/service.ts';
 import type { Views } from './views.ts';
+import { pageFor } from './errors.ts';
 import { pinToIssuer } from './forwarded.ts';
 import { isCrossSite } from './origin.ts';
 
@@ -34,8 +34,10 @@ const OPENID_SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay signed in and access your data while you are away',
 };
 
-class InteractionExpired extends Error {}
-class FormRejected extends Error {}
+/** The interaction is gone, or is not the one this page was for. */
+const interactionExpired = () => new AppError(400, 'interaction_expired', 'interaction expired or not this one', { expose: false });
+/** A form from elsewhere, or for another step of the sign-in. */
+const formRejected = () => new AppError(403, 'form_rejected', 'form rejected', { expose: false });
 
 function field(body: Req['body'], name: string, max: number): string {
   const value = body?.[name];
@@ -76,11 +78,11 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       pinToIssuer(req, issuerUrl);
       interaction = await oidc.current.interactionDetails(req.raw, reply.raw);
     } catch (err) {
-      if (err instanceof errors.SessionNotFound) throw new InteractionExpired();
+      if (err instanceof errors.SessionNotFound) throw interactionExpired();
       throw err;
     }
-    if (interaction.uid !== req.params.uid) throw new InteractionExpired();
-    if (prompt && interaction.prompt.name !== prompt) throw new FormRejected();
+    if (interaction.uid !== req.params.uid) throw interactionExpired();
+    if (prompt && interaction.prompt.name !== prompt) throw formRejected();
     return interaction;
   }
 
@@ -102,7 +104,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
   /** A form must come from our own pages (and carry a valid CSRF token, checked next). */
   function checkOrigin(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
-    done(isCrossSite(req.headers, issuerOrigin) ? new FormRejected() : undefined);
+    done(isCrossSite(req.headers, issuerOrigin) ? formRejected() : undefined);
   }
   const formGuards = { onRequest: [checkOrigin], preHandler: [app.csrfProtection] };
 
@@ -131,39 +133,13 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   const signIn = (interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) =>
     finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof FederationRejected) {
-      const uid = (req.params as Partial<Params>).uid;
-      return page(reply, 400, 'error', {
-        title: 'This sign-in cannot be completed',
-        message: 'The answer from the other sign-in service was invalid, expired or already used. You have not been signed in.',
-        ...(uid && uid !== 'callback' ? { retry: `${INTERACTION_PATH}/${uid}` } : {}),
-      });
-    }
-    if (err instanceof InteractionExpired) {
-      return page(reply, 400, 'error', {
-        title: 'This sign-in has expired',
-        message: 'The sign-in page you used is no longer valid. Go back to the application and start again.',
-      });
-    }
-    if (err instanceof FormRejected || err.code?.startsWith('FST_CSRF')) {
-      return page(reply, 403, 'error', {
-        title: 'This form cannot be accepted',
-        message: 'The form was not sent from this sign-in page, or it has expired. Go back to the application and start again.',
-      });
-    }
-    if (err instanceof AppError && err.status < 500) {
-      return page(reply, err.status, 'error', { title: 'This request cannot be completed', message: err.message });
-    }
-    if (err.statusCode && err.statusCode < 500) {
-      return page(reply, err.statusCode, 'error', { title: 'This request cannot be completed', message: 'The request was malformed.' });
-    }
-    if (isDatabaseUnavailable(err)) {
-      reply.header('retry-after', '5');
-      return page(reply, 503, 'error', { title: 'Temporarily unavailable', message: 'Sign-in is unavailable for a moment. Please try again shortly.' });
-    }
-    req.log.error({ err }, 'interaction failed');
-    return page(reply, 500, 'error', { title: 'Something went wrong', message: 'Please try again later.' });
+  app.setErrorHandler((err, req, reply) => {
+    const answer = pageFor(err);
+    if (answer.internal) req.log.error({ err }, 'interaction failed');
+    // After a refused upstream answer, the sign-in page is still there to go back to.
+    const uid = (req.params as Partial<Params>).uid;
+    const retry = err instanceof FederationRejected && uid && uid !== 'callback' ? { retry: `${INTERACTION_PATH}/${uid}` } : {};
+    return page(reply.headers(answer.headers), answer.status, 'error', { title: answer.title, message: answer.message, ...retry });
   });
 
   app.get<{ Params: Params }>(`${INTERACTION_PATH}/:uid`, async (req, reply) => {
@@ -178,7 +154,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const apis = Object.entries(d.missingResourceScopes ?? {}).map(([identifier, scopes]) => ({ identifier, scopes }));
       return page(reply, 200, 'consent', { uid: interaction.uid, clientName: name, csrfToken, permissions, apis, email: user?.email ?? '' });
     }
-    throw new FormRejected();
+    throw formRejected();
   });
 
   const DEVICE_COOKIE = secure ? '__Host-idp_device' : 'idp_device';

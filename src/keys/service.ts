@@ -3,7 +3,7 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import { decrypt, encrypt } from '../lib/crypto.ts';
-import { conflict } from '../lib/errors.ts';
+import { conflict, StartupError } from '../lib/errors.ts';
 
 /**
  * RS256 is what every OpenID Connect client expects for ID tokens; ES256 and EdDSA are
@@ -22,8 +22,12 @@ const PURPOSE = 'signing-keys';
 const SKEW_SECONDS = 60;
 const STATE_ORDER: Record<string, number> = { active: 0, next: 1, retired: 2 };
 
-export class KeyDecryptionError extends Error {
+export class KeyDecryptionError extends StartupError {
   override name = 'KeyDecryptionError';
+
+  constructor(message: string) {
+    super('key_decryption_failed', message);
+  }
 }
 
 export interface SigningKeySummary {

@@ -1,22 +1,37 @@
 /**
- * An expected failure whose message is safe to show to the caller. Anything else that
- * escapes to a handler is logged and answered with a generic message.
+ * The one error type of the product. `expose` says whether the message is meant for whoever made
+ * the request or ran the command; anything else that escapes to a boundary (HTTP, the CLI, the
+ * start-up) is logged there and answered with a generic message.
  */
 export class AppError extends Error {
   override name = 'AppError';
   readonly status: number;
   readonly code: string;
+  readonly expose: boolean;
 
-  constructor(status: number, code: string, message: string) {
-    super(message);
+  constructor(status: number, code: string, message: string, options: { expose?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
     this.code = code;
+    this.expose = options.expose ?? status < 500;
+  }
+}
+
+/** What stops the service or a command from starting (configuration, database, keys): one line, exit code 1. */
+export class StartupError extends AppError {
+  override name = 'StartupError';
+
+  constructor(code: string, message: string) {
+    super(500, code, message, { expose: true });
   }
 }
 
 export const badRequest = (message: string, code = 'invalid_request') => new AppError(400, code, message);
 export const notFound = (message: string) => new AppError(404, 'not_found', message);
 export const conflict = (message: string) => new AppError(409, 'conflict', message);
+
+/** Whether an error's message is meant to be shown (an expected failure, not a bug). */
+export const isExposed = (err: unknown): err is AppError => err instanceof AppError && err.expose;
 
 /** Prisma's unique-constraint violation (a concurrent or duplicate insert). */
 export const isUniqueViolation = (err: unknown) => (err as { code?: string } | null)?.code === 'P2002';

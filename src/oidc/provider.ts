@@ -8,7 +8,6 @@ import type { Metrics } from '../metrics.ts';
 import { clientOrigins } from '../clients/service.ts';
 import { isSecretHash, randomId, verifySecret } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
-import type { Views } from '../http/views.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
 
@@ -17,7 +16,7 @@ export interface ProviderDeps {
   jwks: JWK[];
   cookieSecrets: readonly string[];
   services: Services;
-  views: Views;
+  pages: ProviderPages;
   log: Logger;
   metrics?: Metrics;
 }
@@ -70,10 +69,27 @@ function checkParamSizes(ctx: KoaContextWithOIDC) {
   }
 }
 
-function renderHtml(ctx: KoaContextWithOIDC, views: Views, template: string, data: Record<string, unknown>) {
-  ctx.set({ ...views.headers });
+/** A page the provider shows, rendered by the host (src/http/provider-pages.ts). */
+export interface RenderedPage {
+  status: number;
+  headers: Record<string, string>;
+  html: string;
+}
+
+/** The pages the provider renders itself, which the host writes for it. */
+export interface ProviderPages {
+  logout(form: string, clientName: string | undefined): RenderedPage;
+  loggedOut(clientName: string | undefined): RenderedPage;
+  tooManySignIns(retryAfterSeconds: number): RenderedPage;
+  /** `internal`: a failure of ours, to be logged. */
+  error(err: unknown, oauth: { error: string; error_description?: string | undefined }): RenderedPage & { internal: boolean };
+}
+
+function send(ctx: { status: number; type: string; body: unknown; set(headers: Record<string, string>): void }, page: RenderedPage) {
+  ctx.status = page.status;
+  ctx.set(page.headers);
   ctx.type = 'html';
-  ctx.body = views.render(template, data);
+  ctx.body = page.html;
 }
 
 type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; resource_scopes?: Record<string, string[]> };
@@ -102,7 +118,7 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
 
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, views, services } = deps;
+  const { config, pages, services } = deps;
   const { users, resources, clients, audit } = services;
   // The client's full registered metadata; the public metadata() is trimmed below.
   let rawMetadata: (this: unknown) => RegisteredMetadata;
@@ -214,10 +230,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       rpInitiatedLogout: {
         enabled: true,
         logoutSource(ctx, form) {
-          renderHtml(ctx, views, 'logout', { form, clientName: ctx.oidc.client?.clientName });
+          send(ctx, pages.logout(form, ctx.oidc.client?.clientName));
         },
         postLogoutSuccessSource(ctx) {
-          renderHtml(ctx, views, 'logged-out', { clientName: ctx.oidc.client?.clientName });
+          send(ctx, pages.loggedOut(ctx.oidc.client?.clientName));
         },
       },
       // RFC 8707 + RFC 9068: a registered API gets JWT access tokens; anything else is refused.
@@ -271,18 +287,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       url: (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}`,
     },
     async renderError(ctx, out, error) {
-      const status = (error as { status?: number }).status ?? 500;
-      if (isDatabaseUnavailable(error)) {
-        ctx.status = 503;
-        ctx.set('retry-after', '5');
-        return renderHtml(ctx, views, 'error', { title: 'Temporarily unavailable', message: 'Sign-in is unavailable for a moment. Please try again shortly.' });
-      }
-      if (status >= 500) deps.log.error({ err: error }, 'provider error');
-      renderHtml(ctx, views, 'error', {
-        title: status >= 500 ? 'Something went wrong' : 'This request cannot be completed',
-        message: status >= 500 ? 'Please try again later.' : (out.error_description ?? 'The request was invalid.'),
-        code: out.error,
-      });
+      const page = pages.error(error, out);
+      if (page.internal) deps.log.error({ err: error }, 'provider error');
+      send(ctx, page);
     },
   };
 
@@ -336,10 +343,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     if (!started || started.accountId) return;
     if ((await services.throttle.hit(`interactions:${ctx.ip}`, 60)) <= config.interactionsPerMinute) return;
     await started.destroy();
-    ctx.status = 429;
-    ctx.set('retry-after', '60');
     ctx.remove('location');
-    renderHtml(ctx as KoaContextWithOIDC, views, 'error', { title: 'Too many sign-ins', message: 'Too many sign-ins were started from your network in the last minute. Wait a minute, then try again.' });
+    send(ctx, pages.tooManySignIns(60));
   });
   provider.on('grant.success', (ctx) => deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
   // The provider revokes a grant when a used refresh token or code is presented again.

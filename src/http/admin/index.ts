@@ -3,8 +3,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { JWK } from 'jose';
-import { AppError } from '../../lib/errors.ts';
-import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../../lib/db-errors.ts';
+import { badRequest } from '../../lib/errors.ts';
+import { sendJsonError } from '../errors.ts';
 import type { Services } from '../../services.ts';
 import { createAdminAuth } from './auth.ts';
 import { clientRoutes } from './clients.ts';
@@ -32,16 +32,13 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validationContext?: string }, req, reply) => {
+  app.setErrorHandler((err: Error & { validationContext?: string }, req, reply) => {
+    // A schema refusal names each field (body.redirectUris.0: …) in one 400.
     if (hasZodFastifySchemaValidationErrors(err)) {
       const detail = err.validation.map((v) => `${`${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}`.replace(/\.+$/, '')}: ${v.message}`).join('; ');
-      return reply.code(400).send({ error: 'invalid_request', error_description: detail });
+      return sendJsonError(badRequest(detail), req, reply);
     }
-    if (err instanceof AppError) return reply.code(err.status).send({ error: err.code, error_description: err.message });
-    if (isDatabaseUnavailable(err)) return reply.code(503).header('retry-after', '5').send(UNAVAILABLE_BODY);
-    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'invalid_request', error_description: err.message });
-    req.log.error({ err }, 'admin request failed');
-    return reply.code(500).send({ error: 'server_error', error_description: 'An unexpected error occurred.' });
+    return sendJsonError(err, req, reply);
   });
 
   await app.register(swagger, {
