@@ -17,7 +17,7 @@ import { providerRoutes } from './http/provider-routes.ts';
 import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';
 import { providerPages } from './http/provider-pages.ts';
-import { createServices, type Services } from './services.ts';
+import { createServices, providerPorts, type Services } from './services.ts';
 import { healthRoutes, type Lifecycle } from './http/health.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -86,7 +86,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       housekeeping: services.housekeeping,
       config,
       log,
-      build: (jwks) => createProvider({ config, jwks, cookieSecrets: secrets, services, pages: providerPages(views), log, metrics }),
+      build: (jwks) => createProvider({ config, jwks, cookieSecrets: secrets, ports: providerPorts(services), pages: providerPages(views), log, metrics }),
     });
     const oidc = keyring.holder;
 

@@ -58,3 +58,6 @@ export function createServices(db: Database, config: Config, log?: Logger) {
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/** The provider's ports (src/oidc/provider.ts), from the services. */
+export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit });

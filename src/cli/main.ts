@@ -6,7 +6,7 @@ import { migrate } from '../db/migrate.ts';
 import { AppError, badRequest, isExposed } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
-import { createServices, type Services } from '../services.ts';
+import { createServices, providerPorts, type Services } from '../services.ts';
 
 interface JsonOption {
   json?: boolean;
@@ -494,7 +494,7 @@ export function buildCli(): Command {
           config,
           jwks: await services.keys.loadPrivateJwks(),
           cookieSecrets: await cookieSecrets(config, db.prisma),
-          services,
+          ports: providerPorts(services),
           pages: providerPages(createViews()),
           log: createLogger('silent'),
         });

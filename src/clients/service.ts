@@ -6,7 +6,7 @@ import type { ConfigCache } from '../lib/config-cache.ts';
 import { hashSecret, isSecretHash, randomId, randomToken, verifySecret } from '../lib/crypto.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
-import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 

@@ -1,8 +1,11 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { isGrantable, MODEL, type ArtifactStore, type ArtifactWithGrant } from '../artifacts/store.ts';
 import type { ClientMetadata, ClientService } from '../clients/service.ts';
+
+/** What the Client adapter needs of the client service. */
+export type ClientStore = Pick<ClientService, 'findEnabled' | 'upsertRegistered' | 'delete'>;
 import { AppError } from '../lib/errors.ts';
-import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 const isLive = (expiresAt: Date | null) => !expiresAt || expiresAt.getTime() > Date.now();
 
@@ -192,10 +195,10 @@ class GrantAdapter extends KeyedAdapter implements Adapter {
  * installed in provider.ts. A disabled client does not exist for the provider.
  */
 class ClientAdapter extends KeyedAdapter implements Adapter {
-  readonly clients: ClientService;
+  readonly clients: ClientStore;
   readonly store: ArtifactStore;
 
-  constructor(clients: ClientService, store: ArtifactStore) {
+  constructor(clients: ClientStore, store: ArtifactStore) {
     super();
     this.clients = clients;
     this.store = store;
@@ -239,7 +242,7 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
-export function createAdapterFactory(store: ArtifactStore, clients: ClientService) {
+export function createAdapterFactory(store: ArtifactStore, clients: ClientStore) {
   return (model: string): Adapter => {
     if (model === 'Client') return new ClientAdapter(clients, store);
     if (model === 'Grant') return new GrantAdapter(store);

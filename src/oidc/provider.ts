@@ -3,19 +3,40 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { Services } from '../services.ts';
+import type { ArtifactStore } from '../artifacts/store.ts';
+import type { AuditService } from '../audit/service.ts';
+import type { ClientService } from '../clients/service.ts';
+import type { ResourceService } from '../resources/service.ts';
+import type { UserService } from '../users/service.ts';
+import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
 import { clientOrigins } from '../clients/service.ts';
-import { isSecretHash, randomId, verifySecret } from '../lib/crypto.ts';
+import { randomId } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
-import { createAdapterFactory } from './adapter.ts';
-import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from './scopes.ts';
+import { createAdapterFactory, type ClientStore } from './adapter.ts';
+import { patchClientModel, type RegisteredMetadata } from './internals.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
+
+/** What the provider needs of the product: narrow ports, each implemented by a service. */
+export interface ProviderPorts {
+  /** The people who sign in (claims for ID tokens and userinfo). */
+  accounts: Pick<UserService, 'findActive'>;
+  /** The APIs access tokens are issued for. */
+  apis: Pick<ResourceService, 'findByIdentifier'>;
+  /** Registered clients: read, registered dynamically, and their previous secrets. */
+  clients: ClientStore & Pick<ClientService, 'matchesPreviousSecret'>;
+  /** Where every protocol artifact and grant is kept. */
+  artifacts: ArtifactStore;
+  /** Windowed counters shared by every instance (sign-ins started per address). */
+  counters: Pick<LoginThrottle, 'hit'>;
+  audit: Pick<AuditService, 'record'>;
+}
 
 export interface ProviderDeps {
   config: Config;
   jwks: JWK[];
   cookieSecrets: readonly string[];
-  services: Services;
+  ports: ProviderPorts;
   pages: ProviderPages;
   log: Logger;
   metrics?: Metrics;
@@ -92,8 +113,6 @@ function send(ctx: { status: number; type: string; body: unknown; set(headers: R
   ctx.body = page.html;
 }
 
-type RegisteredMetadata = { redirect_uris?: string[]; allowed_origins?: string[]; resource_scopes?: Record<string, string[]> };
-
 const isStringList = (value: unknown) => Array.isArray(value) && value.every((v) => typeof v === 'string');
 
 /**
@@ -118,22 +137,14 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
 
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, pages, services } = deps;
-  const { users, resources, clients, audit } = services;
-  // The client's full registered metadata; the public metadata() is trimmed below.
-  let rawMetadata: (this: unknown) => RegisteredMetadata;
-  // Read on every request that names a client: kept per client instance (the provider makes a
-  // new instance whenever the stored metadata changes).
-  const registeredOf = new WeakMap<object, RegisteredMetadata>();
-  const registered = (client: object) => {
-    let m = registeredOf.get(client);
-    if (!m) registeredOf.set(client, (m = rawMetadata.call(client)));
-    return m;
-  };
+  const { config, pages, ports } = deps;
+  const { accounts, apis, clients, audit } = ports;
+  // The client's full registered metadata (set once the provider exists: see internals.ts).
+  let registered: (client: object) => RegisteredMetadata = () => ({});
   const secureCookies = config.issuer.startsWith('https:');
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(services.artifacts, clients),
+    adapter: createAdapterFactory(ports.artifacts, clients),
     jwks: { keys: deps.jwks as NonNullable<Configuration['jwks']>['keys'] },
     // Keygrip: the first key signs, the others still verify (rotation).
     cookies: {
@@ -193,7 +204,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       profile: ['name', 'updated_at'],
     },
     async findAccount(_ctx, sub) {
-      const user = await users.findActive(sub);
+      const user = await accounts.findActive(sub);
       if (!user) return undefined;
       return {
         accountId: user.id,
@@ -252,7 +263,7 @@ export function createProvider(deps: ProviderDeps): Provider {
           // A client gets tokens only for APIs it is allowed to use (the admin API: admin clients
           // only), carrying only scopes that the API defines and the client was allowed there.
           const allowance = registered(client).resource_scopes?.[indicator];
-          const api = allowance ? await resources.findByIdentifier(indicator) : null;
+          const api = allowance ? await apis.findByIdentifier(indicator) : null;
           if (!api) throw new errors.InvalidTarget(`resource ${indicator} is not an API this client may use`);
           const allowed = new Set(allowance);
           return {
@@ -298,21 +309,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   // it computed itself (src/http/forwarded.ts): those forwarded headers are the host's own.
   provider.proxy = true;
 
-  type ClientInstance = { clientId: string; clientSecret?: string };
-  // The stored `client_secret` is a hash (see the Client adapter): compare hashes, in constant
-  // time; after a rotation with an overlap, the previous secret works until the overlap ends.
-  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: ClientInstance, actual: string) {
-    if (this.clientSecret && verifySecret(actual, this.clientSecret)) return true;
-    return clients.matchesPreviousSecret(this.clientId, actual);
-  };
-  // A stored hash is not a secret to hand back (RFC 7592 reads and updates): leave it out.
-  rawMetadata = provider.Client.prototype.metadata as typeof rawMetadata;
-  provider.Client.prototype.metadata = function withoutStoredHash(this: ClientInstance) {
-    const m = rawMetadata.call(this) as Record<string, unknown>;
-    if (typeof m.client_secret === 'string' && isSecretHash(m.client_secret)) delete m.client_secret;
-    delete m.resource_scopes;
-    return m as never;
-  };
+  registered = patchClientModel(provider, clients);
 
   // What Koa could not answer itself (a request that timed out or was aborted while its body was
   // read) goes to our log, not to standard error; a client that went away is not our failure.
@@ -341,7 +338,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     await next();
     const started = ctx.oidc?.route === 'authorization' ? ctx.oidc.entities.Interaction : undefined;
     if (!started || started.accountId) return;
-    if ((await services.throttle.hit(`interactions:${ctx.ip}`, 60)) <= config.interactionsPerMinute) return;
+    if ((await ports.counters.hit(`interactions:${ctx.ip}`, 60)) <= config.interactionsPerMinute) return;
     await started.destroy();
     ctx.remove('location');
     send(ctx, pages.tooManySignIns(60));

@@ -5,7 +5,7 @@ import type { Actor, AuditService } from '../audit/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
-import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../oidc/scopes.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import type { ClientService } from '../../clients/service.ts';
-import { ADMIN_API } from '../../oidc/scopes.ts';
+import { ADMIN_API } from '../../lib/scopes.ts';
 
 export type AdminScope = 'admin' | 'admin:read';
 
