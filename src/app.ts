@@ -5,7 +5,7 @@ import cookie from '@fastify/cookie';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/index.ts';
-import { migrate } from './db/migrate.ts';
+import { migrate, pendingMigrations } from './db/migrate.ts';
 import { badRequest } from './lib/errors.ts';
 import { cookieSecrets } from './lib/server-secrets.ts';
 import { createLogger } from './logger.ts';
@@ -138,7 +138,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.get('/assets/style.css', (_req, reply) =>
       reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
     );
-    await app.register(healthRoutes, { db, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0, metricsToken: config.metricsToken, production: config.env === 'production' });
+    const database = { ping: () => db.ping(), pendingMigrations: () => pendingMigrations(db) };
+    await app.register(healthRoutes, { database, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0, metricsToken: config.metricsToken, production: config.env === 'production' });
 
     return { app, oidc, keyring, db, services, metrics, lifecycle };
   } catch (err) {

@@ -162,7 +162,7 @@ export interface Config {
   readonly google: { readonly clientId: string; readonly clientSecret: string; readonly issuer: string; readonly hostedDomains: readonly string[] } | undefined;
 }
 
-export class ConfigError extends StartupError {
+class ConfigError extends StartupError {
   override name = 'ConfigError';
 
   constructor(message: string) {

@@ -6,7 +6,7 @@ const SECRET_QUERY_PARAMS = /^(code|code_verifier|access_token|refresh_token|id_
 const REDACTED = '[REDACTED]';
 
 /** Masks credential values in a request URL while keeping its shape readable. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q === -1) return url;
   const query = url
@@ -34,7 +34,7 @@ interface SerializableRequest {
   headers?: Record<string, unknown>;
 }
 
-export function loggerOptions(level: string): LoggerOptions {
+function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     // Any object logged with one of these keys has the value replaced, wherever it appears.

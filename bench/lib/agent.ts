@@ -124,7 +124,7 @@ export interface TokenResponse {
   scope?: string;
 }
 
-export async function tokenRequest(target: Target, body: Record<string, string>): Promise<TokenResponse> {
+async function tokenRequest(target: Target, body: Record<string, string>): Promise<TokenResponse> {
   const res = await fetch(`${target.url}/token`, {
     method: 'POST',
     headers: { authorization: basicAuth(target), 'content-type': FORM },

@@ -122,7 +122,6 @@ export function killAllChildren(signal: NodeJS.Signals = 'SIGKILL') {
   }
 }
 
-export const runningChildren = () => children.size;
 
 // ---- resident memory
 

@@ -92,7 +92,7 @@ export const SCENARIO_LABELS: Record<string, string> = {
   login_flow: 'full login flow (flows/s)',
 };
 
-export function mainTable(ours: SubjectReport[], ceiling: SubjectReport | undefined, scenarios: readonly string[]): string {
+function mainTable(ours: SubjectReport[], ceiling: SubjectReport | undefined, scenarios: readonly string[]): string {
   const rows: string[][] = [];
   for (const name of scenarios) {
     const c = ceiling?.scenarios[name];
@@ -122,7 +122,7 @@ export function mainTable(ours: SubjectReport[], ceiling: SubjectReport | undefi
   );
 }
 
-export function scaleTable(ours: SubjectReport[]): string {
+function scaleTable(ours: SubjectReport[]): string {
   const rows: string[][] = [];
   for (const subject of ours) {
     if (!subject.scale) continue;
@@ -151,7 +151,7 @@ function rowsLabel(ours: SubjectReport[], fallback = 0): string {
   return rows >= 1_000_000 ? `${rows / 1_000_000}M rows` : `${rows} rows`;
 }
 
-export function workersTable(one: SubjectReport | undefined, two: SubjectReport | undefined): string {
+function workersTable(one: SubjectReport | undefined, two: SubjectReport | undefined): string {
   const a = one?.scenarios.client_credentials;
   const b = two?.scenarios.client_credentials;
   const rows = [
@@ -161,7 +161,7 @@ export function workersTable(one: SubjectReport | undefined, two: SubjectReport 
   return table(['WORKERS', 'client_credentials req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'load generator CPU (cores)', 'RSS under load MB', 'vs WORKERS=1'], rows);
 }
 
-export function processTable(subjects: SubjectReport[]): string {
+function processTable(subjects: SubjectReport[]): string {
   const rows = subjects.map((s) => {
     const peak = Math.max(0, ...[s.scenarios, s.scale?.baseline ?? {}, s.scale?.scenarios ?? {}].flatMap((group) => Object.values(group).map((r) => r.rssMaxMb)));
     return [
@@ -177,7 +177,7 @@ export function processTable(subjects: SubjectReport[]): string {
   return table(['server', 'processes (workers)', 'start→ready ms (fresh db)', 'start→ready ms (restart)', 'RSS idle MB', 'RSS max under load MB', 'RSS idle after load MB'], rows);
 }
 
-export function dbTable(ours: SubjectReport[], scenarios: readonly string[]): string {
+function dbTable(ours: SubjectReport[], scenarios: readonly string[]): string {
   const rows: string[][] = [];
   for (const name of scenarios) {
     for (const s of ours) {
@@ -193,7 +193,7 @@ export function dbTable(ours: SubjectReport[], scenarios: readonly string[]): st
   return table(['scenario', 'db', 'queries/req', 'DB wait ms/req (summed, incl. queueing)', 'queries by model.operation, per request'], rows);
 }
 
-export function targetsTable(targets: TargetResult[]): string {
+function targetsTable(targets: TargetResult[]): string {
   return table(
     ['target', 'required', 'measured', 'result'],
     targets.map((t) => [t.target, t.required, t.measured, t.pass === null ? 'not run' : t.pass ? 'PASS' : 'FAIL']),

@@ -3,7 +3,7 @@ import { cliActor } from '../audit/service.ts';
 import { loadConfig, loadDotEnv, type Config } from '../config.ts';
 import { openDatabase, type Database } from '../db/index.ts';
 import { migrate } from '../db/migrate.ts';
-import { AppError, badRequest, isExposed } from '../lib/errors.ts';
+import { type AppError, badRequest, isExposed } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
 import { createServices, providerPorts, type Services } from '../services.ts';

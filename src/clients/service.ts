@@ -8,7 +8,7 @@ import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:']);
@@ -30,7 +30,7 @@ function uriIssues(value: string): string[] {
  * registration). Redirect URIs are compared by exact string match, so they must be exact:
  * https, plain http only on a loopback host, or a private-use scheme for native apps.
  */
-export function redirectUriIssues(value: string): string[] {
+function redirectUriIssues(value: string): string[] {
   const issues = uriIssues(value);
   if (issues.length) return issues;
   const url = new URL(value);
@@ -106,7 +106,7 @@ const isWebUri = (uri: string) => /^https?:/.test(uri);
  * plain http on a loopback address at whatever port it could open (§7.3): its loopback redirect
  * URIs match any port. A web app's redirect URIs match exactly.
  */
-export const applicationTypeOf = (c: ClientShape): 'web' | 'native' => c.applicationType ?? (c.redirectUris.every(isWebUri) ? 'web' : 'native');
+const applicationTypeOf = (c: ClientShape): 'web' | 'native' => c.applicationType ?? (c.redirectUris.every(isWebUri) ? 'web' : 'native');
 
 function checkConsistency(c: ClientShape, ctx: z.RefinementCtx) {
   const type = applicationTypeOf(c);
@@ -233,7 +233,7 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
   };
 }
 
-export function toClientView(row: Client): ClientView {
+function toClientView(row: Client): ClientView {
   const m = JSON.parse(row.metadata) as ClientMetadata;
   return {
     clientId: row.id,
@@ -274,7 +274,7 @@ export function createClientService(
   audit: AuditService,
   cache: ConfigCache,
   apis: ApiCatalogue,
-  provider: DatabaseProvider = 'sqlite',
+  provider: DatabaseProvider,
 ) {
   async function find(clientId: string): Promise<Client> {
     const row = await prisma.client.findUnique({ where: { id: clientId } });
@@ -504,14 +504,16 @@ export function createClientService(
 }
 
 /** No script-bearing URI anywhere in the metadata, and no field of absurd size. */
-export function assertNoScriptUris(metadata: Record<string, unknown>): void {
+function assertNoScriptUris(metadata: Record<string, unknown>): void {
   const walk = (value: unknown, path: string): void => {
     if (typeof value === 'string') {
       if (value.length > 4096) throw badRequest(`${path}: must be at most 4096 characters`, 'invalid_client_metadata');
       if (/^\s*(javascript|data|vbscript):/i.test(value)) throw badRequest(`${path}: uses a forbidden scheme`, 'invalid_client_metadata');
     } else if (Array.isArray(value)) {
       if (value.length > 100) throw badRequest(`${path}: must have at most 100 entries`, 'invalid_client_metadata');
-      value.forEach((v, i) => walk(v, `${path}.${i}`));
+      value.forEach((v, i) => {
+        walk(v, `${path}.${i}`);
+      });
     } else if (value && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) walk(v, path ? `${path}.${k}` : k);
     }

@@ -45,7 +45,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export class DatabaseUrlError extends StartupError {
+class DatabaseUrlError extends StartupError {
   override name = 'DatabaseUrlError';
 
   constructor(message: string) {

@@ -6,9 +6,9 @@ import { StartupError } from '../lib/errors.ts';
 import type { Database } from './index.ts';
 import { migrationsDir, schemaFor, type DatabaseProvider } from './schema.ts';
 
-export { migrationsDir, schemaFor, schemaPath } from './schema.ts';
+export { migrationsDir, schemaFor } from './schema.ts';
 
-export class MigrationError extends StartupError {
+class MigrationError extends StartupError {
   override name = 'MigrationError';
 
   constructor(message: string) {
@@ -41,7 +41,7 @@ const wasm = (globalThis as unknown as {
 
 let engineClass: Promise<typeof SchemaEngineClass> | undefined;
 
-export async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
+async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   engineClass ??= loadSchemaEngine();
   const Engine = await engineClass;
   const schema = await schemaFor(db.provider);
@@ -57,7 +57,7 @@ export async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngin
   }
 }
 
-export async function readMigrations(provider: DatabaseProvider): Promise<MigrationList> {
+async function readMigrations(provider: DatabaseProvider): Promise<MigrationList> {
   const baseDir = migrationsDir(provider);
   const entries = await readdir(baseDir, { withFileTypes: true });
   const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();

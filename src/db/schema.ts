@@ -6,7 +6,7 @@ export type DatabaseProvider = 'sqlite' | 'postgresql';
 const PRISMA_DIR = fileURLToPath(new URL('../../prisma/', import.meta.url));
 
 /** The one schema source: written for SQLite, from which the PostgreSQL schema is derived. */
-export const schemaPath = `${PRISMA_DIR}schema.prisma`;
+const schemaPath = `${PRISMA_DIR}schema.prisma`;
 
 export function migrationsDir(provider: DatabaseProvider): string {
   return `${PRISMA_DIR}migrations/${provider}`;

@@ -6,7 +6,7 @@ import { decrypt, encrypt } from '../lib/crypto.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 
-export const GOOGLE = {
+const GOOGLE = {
   id: 'google',
   name: 'Google',
   issuer: 'https://accounts.google.com',

@@ -1,7 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { secretEquals } from '../lib/crypto.ts';
-import type { Database } from '../db/index.ts';
-import { pendingMigrations } from '../db/migrate.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface Lifecycle {
@@ -19,7 +17,15 @@ const withTimeout = <T>(promise: Promise<T>, ms: number) =>
  */
 export async function healthRoutes(
   app: FastifyInstance,
-  deps: { db: Database; metrics: Metrics; lifecycle: Lifecycle; keysLoaded: () => boolean; metricsToken: string | undefined; production: boolean },
+  deps: {
+    /** The database answers, and which migrations it still lacks. */
+    database: { ping(): Promise<void>; pendingMigrations(): Promise<string[]> };
+    metrics: Metrics;
+    lifecycle: Lifecycle;
+    keysLoaded: () => boolean;
+    metricsToken: string | undefined;
+    production: boolean;
+  },
 ) {
   const noStore = { 'cache-control': 'no-store' };
   const operator = (req: FastifyRequest) => {
@@ -34,9 +40,9 @@ export async function healthRoutes(
     const checks: Record<string, string> = {};
     if (deps.lifecycle.closing) checks.lifecycle = 'shutting down';
     try {
-      await withTimeout(deps.db.ping(), 2000);
+      await withTimeout(deps.database.ping(), 2000);
       checks.database = 'ok';
-      const pending = await withTimeout(pendingMigrations(deps.db), 2000);
+      const pending = await withTimeout(deps.database.pendingMigrations(), 2000);
       checks.migrations = pending.length ? `pending: ${pending.join(', ')}` : 'ok';
     } catch {
       checks.database = 'unavailable';

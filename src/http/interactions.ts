@@ -4,7 +4,11 @@ import csrf from '@fastify/csrf-protection';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import type { OidcHolder } from '../oidc/keyring.ts';
 import type { Config } from '../config.ts';
-import type { Services } from '../services.ts';
+import type { AuditService } from '../audit/service.ts';
+import type { ProviderService } from '../federation/providers.ts';
+import type { FederationService } from '../federation/service.ts';
+import type { UserService } from '../users/service.ts';
+import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
 import { ACR, INTERACTION_PATH } from '../oidc/provider.ts';
 import { AppError } from '../lib/errors.ts';
@@ -17,7 +21,7 @@ import { isCrossSite } from './origin.ts';
 export interface InteractionDeps {
   /** The provider in service; read per request, since a key change swaps it. */
   oidc: OidcHolder;
-  services: Services;
+  services: { users: UserService; audit: AuditService; providers: ProviderService; federation: FederationService; throttle: LoginThrottle };
   views: Views;
   config: Config;
   csrfKey: string;

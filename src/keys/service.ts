@@ -22,7 +22,7 @@ const PURPOSE = 'signing-keys';
 const SKEW_SECONDS = 60;
 const STATE_ORDER: Record<string, number> = { active: 0, next: 1, retired: 2 };
 
-export class KeyDecryptionError extends StartupError {
+class KeyDecryptionError extends StartupError {
   override name = 'KeyDecryptionError';
 
   constructor(message: string) {

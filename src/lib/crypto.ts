@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { AppError } from './errors.ts';
 
 /** A URL-safe random string carrying `bytes` bytes of entropy. */
 export function randomToken(bytes = 32): string {
@@ -59,8 +60,12 @@ export function encrypt(plaintext: string, secret: string, purpose: string): str
   return [ENCRYPTION_PREFIX, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.');
 }
 
-export class DecryptionError extends Error {
+class DecryptionError extends AppError {
   override name = 'DecryptionError';
+
+  constructor(message: string) {
+    super(500, 'decryption_failed', message, { expose: false });
+  }
 }
 
 export function decrypt(sealed: string, secret: string, purpose: string): string {

@@ -47,7 +47,10 @@ function requestReads(create = false): RequestReads | undefined {
   const ctx = Provider.ctx;
   if (!ctx) return undefined;
   let found = reads.get(ctx);
-  if (!found && create) reads.set(ctx, (found = { tokens: new Map(), grants: new Map(), sessions: new Map() }));
+  if (!found && create) {
+    found = { tokens: new Map(), grants: new Map(), sessions: new Map() };
+    reads.set(ctx, found);
+  }
   return found;
 }
 

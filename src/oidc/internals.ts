@@ -42,7 +42,10 @@ export function patchClientModel(provider: Provider, previousSecret: { matchesPr
   const registeredOf = new WeakMap<object, RegisteredMetadata>();
   return (client: object): RegisteredMetadata => {
     let m = registeredOf.get(client);
-    if (!m) registeredOf.set(client, (m = stored.call(client) as RegisteredMetadata));
+    if (!m) {
+      m = stored.call(client) as RegisteredMetadata;
+      registeredOf.set(client, m);
+    }
     return m;
   };
 }

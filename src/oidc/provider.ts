@@ -18,7 +18,7 @@ import { patchClientModel, type RegisteredMetadata } from './internals.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 /** What the provider needs of the product: narrow ports, each implemented by a service. */
-export interface ProviderPorts {
+interface ProviderPorts {
   /** The people who sign in (claims for ID tokens and userinfo). */
   accounts: Pick<UserService, 'findActive'>;
   /** The APIs access tokens are issued for. */
@@ -91,7 +91,7 @@ function checkParamSizes(ctx: KoaContextWithOIDC) {
 }
 
 /** A page the provider shows, rendered by the host (src/http/provider-pages.ts). */
-export interface RenderedPage {
+interface RenderedPage {
   status: number;
   headers: Record<string, string>;
   html: string;

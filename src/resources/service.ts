@@ -7,7 +7,7 @@ import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors
 import { parseInput } from '../lib/validation.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
-export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
 const scopeToken = z
   .string()

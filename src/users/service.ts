@@ -17,24 +17,22 @@ export interface PasswordPolicy {
   minLength: number;
 }
 
-export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = { memoryKib: 19 * 1024, iterations: 2, parallelism: 1, minLength: 8 };
-
-export const PASSWORD_MIN_LENGTH = 8;
-export const PASSWORD_MAX_LENGTH = 1024;
+const PASSWORD_MIN_LENGTH = 8;
+const PASSWORD_MAX_LENGTH = 1024;
 
 /** Visually identical variants of an address must never become two accounts. */
 export function normalizeEmail(email: string): string {
   return email.normalize('NFKC').trim().toLowerCase();
 }
 
-export const emailSchema = z
+const emailSchema = z
   .string()
   .max(320, 'must be at most 320 characters')
   .transform(normalizeEmail)
   .pipe(z.email('must be a valid email address'));
 
 /** NFC only: no case folding and no truncation, so what the user typed is what is hashed. */
-export const passwordSchema = z
+const passwordSchema = z
   .string()
   .max(PASSWORD_MAX_LENGTH * 4, `must be at most ${PASSWORD_MAX_LENGTH} characters`)
   .transform((p) => p.normalize('NFC'))
@@ -76,7 +74,7 @@ export interface UserView {
   updatedAt: Date;
 }
 
-export function toUserView(user: User): UserView {
+function toUserView(user: User): UserView {
   const { passwordHash, ...rest } = user;
   return { ...rest, hasPassword: Boolean(passwordHash) };
 }
@@ -93,8 +91,8 @@ export function createUserService(
   grants: GrantService,
   audit: AuditService,
   cache: ConfigCache,
-  provider: DatabaseProvider = 'sqlite',
-  policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY,
+  provider: DatabaseProvider,
+  policy: PasswordPolicy,
 ) {
   const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: policy.memoryKib, timeCost: policy.iterations, parallelism: policy.parallelism } as const;
 

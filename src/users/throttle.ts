@@ -18,8 +18,6 @@ export interface ThrottlePolicy {
   resetSeconds: number;
 }
 
-export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = { maxFailures: 30, ipMaxFailures: 100, waitIncrementSeconds: 60, maxWaitSeconds: 15 * 60, resetSeconds: 12 * 3600 };
-
 /**
  * How long an attempt that reached a key's threshold holds that key while its password is
  * checked: parallel attempts wait instead of being checked too. The hold ends when the attempt
@@ -195,14 +193,20 @@ export interface Attempt {
 export function createLoginThrottle(
   db: { prisma: PrismaClient; provider: DatabaseProvider },
   audit: AuditService,
-  policy: ThrottlePolicy = DEFAULT_THROTTLE_POLICY,
+  policy: ThrottlePolicy,
   redis: { url: string; prefix: string } | undefined,
   secret: () => Promise<string>,
 ) {
   const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(db.prisma, db.provider);
   // Read once (it may come from the database); a failed read is tried again next time.
   let key: Promise<string> | undefined;
-  const pseudonymKey = () => (key ??= secret().catch((err: unknown) => ((key = undefined), Promise.reject(err))));
+  const pseudonymKey = () => {
+    key ??= secret().catch((err: unknown) => {
+      key = undefined;
+      throw err;
+    });
+    return key;
+  };
   const threshold = (key: string) => (key.startsWith('ip:') ? policy.ipMaxFailures : policy.maxFailures);
 
   return {

@@ -5,7 +5,7 @@ import { seed } from './cli.ts';
 import { authorize, discover, REDIRECT_URI } from './flow.ts';
 import { freePort, startServer, type TestServer } from './server.ts';
 import { startGoogleStandIn, type GoogleAccount, type Upstream } from './upstream.ts';
-import { formAction, UserAgent } from './user-agent.ts';
+import { formAction, type UserAgent } from './user-agent.ts';
 
 /** Our callback for an upstream provider. */
 export const callback = (issuer: string, provider: string) => `${issuer}/interaction/callback/${provider}`;

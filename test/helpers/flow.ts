@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { expect } from 'vitest';
-import { formAction, UserAgent } from './user-agent.ts';
+import { formAction, type UserAgent } from './user-agent.ts';
 
 export const REDIRECT_URI = 'http://127.0.0.1:8765/callback';
 

@@ -39,7 +39,11 @@ async function openForms(n: number, cfg = config) {
   return forms;
 }
 
-const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((t, s) => ({ ...t, [s]: (t[s] ?? 0) + 1 }), {});
+function tally(statuses: number[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  return counts;
+}
 
 const auditCount = (action: string, target?: string) => server.current.db.prisma.auditEvent.count({ where: { action, ...(target ? { target } : {}) } });
 const accountKey = (email: string) => server.current.services.throttle.accountKey(email);

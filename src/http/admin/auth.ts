@@ -4,9 +4,9 @@ import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, jwtVerify, type
 import type { ClientService } from '../../clients/service.ts';
 import { ADMIN_API } from '../../lib/scopes.ts';
 
-export type AdminScope = 'admin' | 'admin:read';
+type AdminScope = 'admin' | 'admin:read';
 
-export interface AdminCaller {
+interface AdminCaller {
   clientId: string;
   scopes: Set<string>;
 }

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createClientSchema, MAX_SECRET_OVERLAP, updateClientSchema } from '../../clients/service.ts';
-import type { Services } from '../../services.ts';
+import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
 import { clientSchema, clientWithSecretSchema, errorSchema, idParam, json, page, pageQuery } from './schemas.ts';
 
 const tags = ['clients'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 
-export const clientRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { clients } }) => {
+export const clientRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { clients } }) => {
   app.post('/clients', {
     schema: {
       tags,

@@ -5,7 +5,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTra
 import type { JWK } from 'jose';
 import { badRequest } from '../../lib/errors.ts';
 import { sendJsonError } from '../errors.ts';
-import type { Services } from '../../services.ts';
+import type { AdminServices } from './deps.ts';
 import { createAdminAuth } from './auth.ts';
 import { clientRoutes } from './clients.ts';
 import { providerRoutes } from './providers.ts';
@@ -13,13 +13,13 @@ import { resourceRoutes } from './resources.ts';
 import { systemRoutes } from './system.ts';
 import { userRoutes } from './users.ts';
 
-export const ADMIN_PREFIX = '/admin/v1';
+const ADMIN_PREFIX = '/admin/v1';
 
 /** Swagger UI sets inline style attributes; its scripts are files of its own, and it fetches only the OpenAPI document. */
 const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export interface AdminDeps {
-  services: Services;
+  services: AdminServices;
   issuer: string;
   jwks: () => JWK[];
   version: string;

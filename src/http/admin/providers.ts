@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createProviderSchema, updateProviderSchema } from '../../federation/providers.ts';
-import type { Services } from '../../services.ts';
+import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
 import { errorSchema, json, providerSchema } from './schemas.ts';
 
@@ -9,7 +9,7 @@ const tags = ['identity providers'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 const idParam = z.object({ id: z.string().min(1).max(40) });
 
-export const providerRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { providers } }) => {
+export const providerRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { providers } }) => {
   app.post('/providers', {
     schema: {
       tags,

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createResourceSchema, updateResourceSchema } from '../../resources/service.ts';
-import type { Services } from '../../services.ts';
+import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
 import { errorSchema, idParam, json, page, pageQuery, resourceSchema } from './schemas.ts';
 
 const tags = ['apis'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 
-export const resourceRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { resources } }) => {
+export const resourceRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { resources } }) => {
   app.post('/resources', {
     schema: { tags, summary: 'Register an API', body: createResourceSchema, response: { 201: resourceSchema, 409: errorSchema, ...errors } },
     handler: async (req, reply) => reply.code(201).send(json(await resources.create(req.body, adminActor(req)))),

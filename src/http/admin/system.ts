@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Services } from '../../services.ts';
+import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
 import { auditEventSchema, errorSchema, json, keySchema, page, pageQuery } from './schemas.ts';
 
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema };
 
-export const systemRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { keys, audit } }) => {
+export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { keys, audit } }) => {
   app.get('/keys', {
     config: { scope: 'admin:read' },
     schema: { tags: ['keys'], summary: 'List signing keys (no private material)', response: { 200: z.object({ items: z.array(keySchema) }), ...errors } },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Services } from '../../services.ts';
+import type { AdminServices } from './deps.ts';
 import { createUserSchema, updateUserSchema } from '../../users/service.ts';
 import { adminActor } from './auth.ts';
 import { errorSchema, grantSchema, identitySchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
@@ -8,7 +8,7 @@ import { errorSchema, grantSchema, identitySchema, idParam, json, page, pageQuer
 const tags = ['users'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 
-export const userRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services: { users, federation } }) => {
+export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { users, federation } }) => {
   app.post('/users', {
     schema: { tags, summary: 'Create a user', body: createUserSchema, response: { 201: userSchema, 409: errorSchema, ...errors } },
     handler: async (req, reply) => reply.code(201).send(json(await users.create(req.body, adminActor(req)))),
