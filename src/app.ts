@@ -13,7 +13,7 @@ import { createProvider } from './oidc/provider.ts';
 import { createKeyring, type Keyring, type OidcHolder } from './oidc/keyring.ts';
 import { sendJsonError } from './http/errors.ts';
 import { interactionRoutes } from './http/interactions.ts';
-import { providerRoutes } from './http/provider-routes.ts';
+import { providerMount } from './http/provider-mount.ts';
 import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';
 import { providerPages } from './http/provider-pages.ts';
@@ -80,7 +80,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   try {
     const services = createServices(db, config, log);
     const secrets = await prepare(db, services, config, log);
-    const views = createViews({ secure: config.issuer.startsWith('https:') });
+    const views = createViews({ secure: config.secure });
     const keyring = await createKeyring({
       keys: services.keys,
       housekeeping: services.housekeeping,
@@ -130,7 +130,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
     await app.register(cookie, { secret: [...secrets] });
-    await app.register(providerRoutes, { oidc, clients: services.clients, jwksCacheSeconds: config.keys.jwksCacheSeconds, issuer: config.issuer, views });
+    await app.register(providerMount, { oidc, clients: services.clients, config, views });
     await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: secrets[0]!, metrics });
     await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, version: PACKAGE_VERSION, pageHeaders: views.headers });
 

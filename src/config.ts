@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { LOOPBACK_HOSTS } from './lib/constants.ts';
 import { StartupError } from './lib/errors.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -103,6 +104,10 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly issuer: string;
+  /** The issuer's origin (scheme, host, port): where every form must come from. */
+  readonly issuerOrigin: string;
+  /** An https issuer: Secure and prefixed cookies, HSTS, https-only browser endpoints. */
+  readonly secure: boolean;
   readonly databaseUrl: string;
   /** Cookie signing keys, newest first. Generated and stored in the database when not configured outside production. */
   readonly cookieSecrets: readonly string[] | undefined;
@@ -170,7 +175,6 @@ class ConfigError extends StartupError {
   }
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** Loads `.env` from the working directory, if there is one; real environment variables win. */
 export function loadDotEnv(path = '.env'): void {
@@ -212,6 +216,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     issuer,
+    issuerOrigin: issuerUrl.origin,
+    secure: issuerUrl.protocol === 'https:',
     databaseUrl: e.DATABASE_URL,
     cookieSecrets: e.COOKIE_SECRETS,
     keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,

@@ -3,6 +3,7 @@ import { cliActor } from '../audit/service.ts';
 import { loadConfig, loadDotEnv, type Config } from '../config.ts';
 import { openDatabase, type Database } from '../db/index.ts';
 import { migrate } from '../db/migrate.ts';
+import { API_SIGNING_ALGS } from '../lib/constants.ts';
 import { type AppError, badRequest, isExposed } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
@@ -314,7 +315,7 @@ export function buildCli(): Command {
     .option('--scope <scopes>', 'space-separated scopes the API defines', '')
     .option('--name <name>', 'display name')
     .option('--access-token-ttl <seconds>', 'access token lifetime in seconds (default: ACCESS_TOKEN_TTL)', integer('--access-token-ttl'))
-    .addOption(new Option('--signing-alg <alg>', 'access token signing algorithm').choices(['RS256', 'ES256', 'EdDSA']).default('RS256'))
+    .addOption(new Option('--signing-alg <alg>', 'access token signing algorithm').choices(API_SIGNING_ALGS).default('RS256'))
     .option('--json', 'print the result as JSON')
     .action(async (opts: JsonOption & { identifier: string; scope: string; name?: string; accessTokenTtl?: number; signingAlg: 'RS256' | 'ES256' | 'EdDSA' }) => {
       const api = await withServices(({ resources }) =>
@@ -341,7 +342,7 @@ export function buildCli(): Command {
     .option('--scope <scopes>', 'the new space-separated scopes (replaces the list)')
     .option('--name <name>', 'display name')
     .option('--access-token-ttl <seconds>', 'access token lifetime in seconds', integer('--access-token-ttl'))
-    .addOption(new Option('--signing-alg <alg>', 'access token signing algorithm').choices(['RS256', 'ES256', 'EdDSA']))
+    .addOption(new Option('--signing-alg <alg>', 'access token signing algorithm').choices(API_SIGNING_ALGS))
     .option('--json', 'print the result as JSON')
     .action(async (id: string, opts: JsonOption & { scope?: string; name?: string; accessTokenTtl?: number; signingAlg?: 'RS256' | 'ES256' | 'EdDSA' }) => {
       const patch = given({ scopes: opts.scope, name: opts.name, accessTokenTtl: opts.accessTokenTtl, signingAlg: opts.signingAlg });

@@ -3,6 +3,7 @@ import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Client, ty
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
+import { LOOPBACK_HOSTS } from '../lib/constants.ts';
 import { hashSecret, isSecretHash, randomId, randomToken, verifySecret } from '../lib/crypto.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
@@ -10,7 +11,6 @@ import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:']);
 
 /** Every URI in client metadata: absolute, no script-bearing scheme, bounded. */
@@ -34,7 +34,7 @@ function redirectUriIssues(value: string): string[] {
   const issues = uriIssues(value);
   if (issues.length) return issues;
   const url = new URL(value);
-  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) return [`${value} must use https (plain http is only allowed for localhost)`];
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) return [`${value} must use https (plain http is only allowed for localhost)`];
   if (url.protocol !== 'https:' && url.protocol !== 'http:' && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
     return [`${value} must use https, http on a loopback host, or a private-use scheme in reverse-domain form (com.example.app:/callback)`];
   }
@@ -114,7 +114,7 @@ function checkConsistency(c: ClientShape, ctx: z.RefinementCtx) {
     ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'private-use schemes are for native apps (applicationType native); a web app uses https, or http on a loopback host' });
   }
   if (type === 'native') {
-    for (const uri of c.redirectUris.filter((u) => u.startsWith('https:') && LOOPBACK.has(new URL(u).hostname))) {
+    for (const uri of c.redirectUris.filter((u) => u.startsWith('https:') && LOOPBACK_HOSTS.has(new URL(u).hostname))) {
       ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: `${uri}: a native app receives codes on loopback addresses over plain http (any port), not https` });
     }
   }

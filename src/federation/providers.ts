@@ -4,6 +4,7 @@ import type { Actor, AuditService } from '../audit/service.ts';
 import type { Config } from '../config.ts';
 import { decrypt, encrypt } from '../lib/crypto.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
+import { LOOPBACK_HOSTS } from '../lib/constants.ts';
 import { parseInput } from '../lib/validation.ts';
 
 const GOOGLE = {
@@ -50,7 +51,7 @@ const issuerSchema = z
   .refine((v) => URL.canParse(v) && !v.includes('#') && !new URL(v).search, 'must be an absolute URL without query or fragment')
   .refine((v) => {
     const url = new URL(v);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname));
+    return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
   }, 'must use https (plain http only on a loopback host)')
   .transform((v) => v.replace(/\/+$/, ''));
 

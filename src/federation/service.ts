@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { MODEL, type ArtifactStore } from '../artifacts/store.ts';
 import type { FederatedIdentity, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
+import { LOOPBACK_HOSTS } from '../lib/constants.ts';
 import { randomToken } from '../lib/crypto.ts';
 import { AppError, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { normalizeEmail, type UserService } from '../users/service.ts';
@@ -69,7 +70,6 @@ interface UpstreamClaims {
   name?: unknown;
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** A failure to reach the upstream (as opposed to an answer that failed validation). */
 function isNetworkError(err: unknown): boolean {
@@ -108,7 +108,7 @@ export function createFederationService(deps: FederationDeps) {
     if (cached && cached.version === provider.version && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.config;
     const issuer = new URL(provider.issuer);
     // Plain http only for a stand-in on this machine (tests, local development).
-    const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname);
+    const insecure = issuer.protocol === 'http:' && LOOPBACK_HOSTS.has(issuer.hostname);
     try {
       const config = await oidc.discovery(issuer, provider.clientId, provider.clientSecret, undefined, {
         timeout: UPSTREAM_TIMEOUT_SECONDS,

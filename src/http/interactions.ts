@@ -56,8 +56,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   const { oidc, views, config } = deps;
   const { users, audit, providers, federation, throttle } = deps.services;
   const issuerUrl = new URL(config.issuer);
-  const issuerOrigin = issuerUrl.origin;
-  const secure = config.issuer.startsWith('https:');
+  const { issuerOrigin, secure } = config;
 
   await app.register(formbody);
   await app.register(csrf, {

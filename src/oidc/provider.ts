@@ -11,6 +11,7 @@ import type { UserService } from '../users/service.ts';
 import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
 import { clientOrigins } from '../clients/service.ts';
+import { ASYMMETRIC_ALGS } from '../lib/constants.ts';
 import { randomId } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
 import { createAdapterFactory, type ClientStore } from './adapter.ts';
@@ -69,7 +70,6 @@ export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
   PROVIDER_ROUTES.pushed_authorization_request,
 ]);
 
-const NO_HMAC = ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'] as const;
 
 /**
  * The longest value each authorization request parameter may have (every other: 4096). An
@@ -141,7 +141,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const { accounts, apis, clients, audit } = ports;
   // The client's full registered metadata (set once the provider exists: see internals.ts).
   let registered: (client: object) => RegisteredMetadata = () => ({});
-  const secureCookies = config.issuer.startsWith('https:');
+  const secureCookies = config.secure;
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(ports.artifacts, clients),
@@ -168,12 +168,12 @@ export function createProvider(deps: ProviderDeps): Provider {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // No HMAC algorithms anywhere: they are keyed with the client secret, which we only hold hashed.
     enabledJWA: {
-      clientAuthSigningAlgValues: NO_HMAC,
-      requestObjectSigningAlgValues: NO_HMAC,
-      idTokenSigningAlgValues: NO_HMAC,
-      userinfoSigningAlgValues: NO_HMAC,
-      introspectionSigningAlgValues: NO_HMAC,
-      authorizationSigningAlgValues: NO_HMAC,
+      clientAuthSigningAlgValues: ASYMMETRIC_ALGS,
+      requestObjectSigningAlgValues: ASYMMETRIC_ALGS,
+      idTokenSigningAlgValues: ASYMMETRIC_ALGS,
+      userinfoSigningAlgValues: ASYMMETRIC_ALGS,
+      introspectionSigningAlgValues: ASYMMETRIC_ALGS,
+      authorizationSigningAlgValues: ASYMMETRIC_ALGS,
     },
     clientDefaults: {
       grant_types: ['authorization_code'],

@@ -3,11 +3,11 @@ import { z } from 'zod';
 import type { ResourceServer, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
+import { API_SIGNING_ALGS } from '../lib/constants.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
-const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 
 const scopeToken = z
   .string()
@@ -37,12 +37,12 @@ export const createResourceSchema = z
     name: z.string().trim().min(1).max(200).optional(),
     scopes: scopesSchema.default([]),
     accessTokenTtl: ttlSchema.optional(),
-    signingAlg: z.enum(SIGNING_ALGS).default('RS256'),
+    signingAlg: z.enum(API_SIGNING_ALGS).default('RS256'),
   })
   .strict();
 
 export const updateResourceSchema = z
-  .object({ name: z.string().trim().min(1).max(200).nullable(), scopes: scopesSchema, accessTokenTtl: ttlSchema, signingAlg: z.enum(SIGNING_ALGS) })
+  .object({ name: z.string().trim().min(1).max(200).nullable(), scopes: scopesSchema, accessTokenTtl: ttlSchema, signingAlg: z.enum(API_SIGNING_ALGS) })
   .partial()
   .strict();
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import type { ClientService } from '../../clients/service.ts';
+import { API_SIGNING_ALGS, ASYMMETRIC_ALGS } from '../../lib/constants.ts';
 import { ADMIN_API } from '../../lib/scopes.ts';
 
 type AdminScope = 'admin' | 'admin:read';
@@ -23,8 +24,6 @@ declare module 'fastify' {
 
 const PUBLIC_PARTS = ['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'] as const;
 
-/** Algorithms accepted for DPoP proofs (RFC 9449): asymmetric only, as at the token endpoint. */
-const DPOP_ALGS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'];
 /** How far a proof's `iat` may be from now, in seconds; a proof's `jti` is remembered twice as long. */
 const DPOP_WINDOW = 60;
 
@@ -63,7 +62,7 @@ export function createAdminAuth(opts: AdminAuthDeps) {
     const params = [`realm="${realm}"`];
     if (error) params.push(`error="${error}"`, `error_description="${description}"`);
     if (scope) params.push(`scope="${scope}"`);
-    if (scheme === 'DPoP') params.push(`algs="${DPOP_ALGS.join(' ')}"`);
+    if (scheme === 'DPoP') params.push(`algs="${ASYMMETRIC_ALGS.join(' ')}"`);
     return reply
       .code(status)
       .header('www-authenticate', `${scheme} ${params.join(', ')}`)
@@ -77,7 +76,7 @@ export function createAdminAuth(opts: AdminAuthDeps) {
     if (typeof proof !== 'string') return 'this token is bound to a key: send it with a DPoP proof (RFC 9449)';
     let verified: Awaited<ReturnType<typeof jwtVerify>>;
     try {
-      verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGS });
+      verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...ASYMMETRIC_ALGS] });
     } catch {
       return 'the DPoP proof is malformed or its signature is invalid';
     }
@@ -107,7 +106,7 @@ export function createAdminAuth(opts: AdminAuthDeps) {
         issuer: opts.issuer,
         audience: ADMIN_API,
         typ: 'at+jwt',
-        algorithms: ['RS256', 'ES256', 'EdDSA'],
+        algorithms: [...API_SIGNING_ALGS],
       }));
     } catch {
       return deny(reply, 401, 'invalid_token', 'the access token is invalid or expired');

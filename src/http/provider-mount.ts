@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.ts';
+import type { Config } from '../config.ts';
 import { CLIENT_CORS_ROUTES, PROVIDER_ROUTES } from '../oidc/provider.ts';
 import type { OidcHolder } from '../oidc/keyring.ts';
 import { pinToIssuer } from './forwarded.ts';
@@ -23,11 +24,11 @@ const PROVIDER_BODY_LIMIT = 56 * 1024;
  * parses it itself), and the URL is not rewritten, so the endpoints it advertises are the
  * ones it serves.
  */
-export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; jwksCacheSeconds: number; issuer: string; views: Views }) {
-  const issuerUrl = new URL(opts.issuer);
-  const issuerOrigin = issuerUrl.origin;
+export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; config: Pick<Config, 'issuer' | 'issuerOrigin' | 'secure' | 'keys'>; views: Views }) {
+  const { issuer, issuerOrigin, secure: secureIssuer } = opts.config;
+  const issuerUrl = new URL(issuer);
+  const jwksCacheSeconds = opts.config.keys.jwksCacheSeconds;
   const logoutConfirm = `${PROVIDER_ROUTES.end_session}/confirm`;
-  const secureIssuer = issuerOrigin.startsWith('https:');
   const pageHeaders = Object.entries({ ...opts.views.headers, 'content-security-policy': PROVIDER_PAGE_CSP }).filter(([name]) => name !== 'cache-control');
   // One Koa handler per provider instance (a key change swaps the provider).
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
@@ -61,7 +62,7 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
             .code(400)
             .headers(opts.views.headers)
             .type('text/html; charset=utf-8')
-            .send(opts.views.render('error', { title: 'Use https', message: `This page is only served over https. Open ${opts.issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.)` }));
+            .send(opts.views.render('error', { title: 'Use https', message: `This page is only served over https. Open ${issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.)` }));
         }
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
         if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
@@ -83,7 +84,7 @@ export async function providerRoutes(app: FastifyInstance, opts: { oidc: OidcHol
         for (const [name, value] of pageHeaders) reply.raw.setHeader(name, value);
         // Relying parties and resource servers may cache discovery and the JWKS this long; key
         // rotation publishes new keys earlier than that.
-        if (path === PROVIDER_ROUTES.jwks || DISCOVERY_PATHS.includes(path)) reply.raw.setHeader('cache-control', `public, max-age=${opts.jwksCacheSeconds}`);
+        if (path === PROVIDER_ROUTES.jwks || DISCOVERY_PATHS.includes(path)) reply.raw.setHeader('cache-control', `public, max-age=${jwksCacheSeconds}`);
         pinToIssuer(request, issuerUrl);
         reply.hijack();
         handlerFor(opts.oidc.current)(request.raw, reply.raw);
