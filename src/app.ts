@@ -4,7 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
-import { openDatabase, type Database } from './db/index.ts';
+import { availabilityLog, openDatabase, type Database } from './db/index.ts';
 import { migrate, pendingMigrations } from './db/migrate.ts';
 import { badRequest } from './lib/errors.ts';
 import { cookieSecrets } from './lib/server-secrets.ts';
@@ -76,7 +76,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const log = createLogger(config.logLevel, options.logDestination);
   const metrics = createMetrics();
   const lifecycle: Lifecycle = { closing: false };
-  const db = await openDatabase(config.databaseUrl, (model, operation, seconds) => metrics.dbQueries.observe({ model, operation }, seconds));
+  const availability = availabilityLog(log);
+  const db = await openDatabase(config.databaseUrl, (model, operation, seconds, error) => {
+    metrics.dbQueries.observe({ model, operation }, seconds);
+    availability(error);
+  });
   try {
     const services = createServices(db, config, log);
     const secrets = await prepare(db, services, config, log);

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idp } from './helpers/cli.ts';
 import { createTestDatabase, TEST_PROVIDER, type TestDatabase } from './helpers/database.ts';
@@ -41,6 +42,14 @@ async function startCuttableProxy(target: URL) {
   };
 }
 
+const logLines: { level: number; msg: string }[] = [];
+const capture = new Writable({
+  write(chunk, _enc, done) {
+    for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as { level: number; msg: string });
+    done();
+  },
+});
+
 describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
   let database: TestDatabase;
   let proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
@@ -52,7 +61,7 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
     const url = new URL(database.url);
     proxy = await startCuttableProxy(new URL(database.url));
     url.host = `127.0.0.1:${proxy.port}`;
-    server = await startServer({ DATABASE_URL: url.href });
+    server = await startServer({ DATABASE_URL: url.href, LOG_LEVEL: 'info' }, { logDestination: capture });
     client = (await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--json'], server.env)).json();
   });
   afterAll(async () => {
@@ -95,5 +104,9 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
     }
     expect(status).toBe(200);
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
+
+    // The operator reads one warning when it went away and one line when it came back, not one per request.
+    expect(logLines.filter((l) => l.msg.startsWith('database unavailable')).map((l) => l.level)).toEqual([40]);
+    expect(logLines.filter((l) => l.msg === 'database available again').map((l) => l.level)).toEqual([30]);
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { sqltag, type Sql } from '@prisma/client/runtime/client';
+import { isDatabaseUnavailable } from '../lib/db-errors.ts';
 import { StartupError } from '../lib/errors.ts';
 import type { PrismaClient } from '../generated/sqlite/client.ts';
 import type { DatabaseProvider } from './schema.ts';
@@ -11,8 +12,8 @@ export type { PrismaClient } from '../generated/sqlite/client.ts';
 export type { Client, FederatedIdentity, IdentityProvider, ResourceServer, User } from '../generated/sqlite/client.ts';
 export type { DatabaseProvider } from './schema.ts';
 
-/** Called after every query, with its duration in seconds. */
-export type QueryObserver = (model: string, operation: string, seconds: number) => void;
+/** Called after every query, with its duration in seconds and the error it failed with, if it did. */
+export type QueryObserver = (model: string, operation: string, seconds: number, error?: unknown) => void;
 
 /** Times every model query through a Prisma client extension. */
 function observed(prisma: PrismaClient, observe?: QueryObserver): PrismaClient {
@@ -21,14 +22,35 @@ function observed(prisma: PrismaClient, observe?: QueryObserver): PrismaClient {
     query: {
       async $allOperations({ model, operation, args, query }) {
         const start = performance.now();
+        const seconds = () => (performance.now() - start) / 1000;
         try {
-          return await query(args);
-        } finally {
-          observe(model ?? 'raw', operation, (performance.now() - start) / 1000);
+          const result = await query(args);
+          observe(model ?? 'raw', operation, seconds());
+          return result;
+        } catch (err) {
+          observe(model ?? 'raw', operation, seconds(), err);
+          throw err;
         }
       },
     },
   }) as unknown as PrismaClient;
+}
+
+/**
+ * Says when the database goes out of reach and when it is back, once each (warn, then info),
+ * however many queries fail in between. Fed by every query's outcome (a QueryObserver).
+ */
+export function availabilityLog(log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }): (error?: unknown) => void {
+  let down: Date | null = null;
+  return (error) => {
+    if (error !== undefined && isDatabaseUnavailable(error) && !down) {
+      down = new Date();
+      log.warn({ err: error }, 'database unavailable: requests that need it answer 503 until it is back');
+    } else if (error === undefined && down) {
+      log.info({ unavailableSeconds: Math.round((Date.now() - down.getTime()) / 1000) }, 'database available again');
+      down = null;
+    }
+  };
 }
 
 const ping = async (prisma: PrismaClient) => {
@@ -78,7 +100,8 @@ async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise
   // Pages are read through a memory map rather than copied by read() calls: lookups in a large
   // database stay cheap (the mapping is the OS page cache, shared and reclaimable, not heap).
   await prisma.$queryRaw`PRAGMA mmap_size = 268435456`;
-  return { prisma: observed(prisma, observe), provider: 'sqlite', ping: () => ping(prisma), adapterFactory: factory, close: () => prisma.$disconnect() };
+  const client = observed(prisma, observe);
+  return { prisma: client, provider: 'sqlite', ping: () => ping(client), adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
 async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
@@ -94,7 +117,8 @@ async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promi
   const [{ PrismaPg }, { PrismaClient: PostgresPrismaClient }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/postgresql/client.ts')]);
   const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 2_000 }, schema ? { schema } : {});
   const prisma = new PostgresPrismaClient({ adapter: factory() }) as unknown as PrismaClient;
-  return { prisma: observed(prisma, observe), provider: 'postgresql', ping: () => ping(prisma), adapterFactory: factory, close: () => prisma.$disconnect() };
+  const client = observed(prisma, observe);
+  return { prisma: client, provider: 'postgresql', ping: () => ping(client), adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
 export async function openDatabase(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
