@@ -71,7 +71,7 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
   }
 }
 
-/** Wires database → services → provider → routes. Never listens: main.ts and the tests do. */
+/** Wires database → services → provider → routes. Never listens: server.ts and the tests do. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const log = createLogger(config.logLevel, options.logDestination);
   const metrics = createMetrics();

@@ -181,35 +181,43 @@ export function loadDotEnv(path = '.env'): void {
   if (existsSync(path)) process.loadEnvFile(path);
 }
 
+/**
+ * The rules between variables, judged on what was given (each only where its variables are
+ * valid on their own), so that every problem is reported in the same pass as the others.
+ */
+function crossProblems(env: NodeJS.ProcessEnv, invalid: ReadonlySet<string>): string[] {
+  const given = (name: string) => (invalid.has(name) ? undefined : env[name]?.trim() || undefined);
+  const problems: string[] = [];
+  const issuerText = given('ISSUER');
+  const issuerUrl = issuerText && URL.canParse(issuerText) ? new URL(issuerText) : undefined;
+  if (issuerUrl && (issuerUrl.search || issuerUrl.hash)) problems.push('ISSUER: must not contain a query or a fragment');
+  if (given('NODE_ENV') === 'production') {
+    // Without ISSUER the issuer is http://localhost:PORT, which production allows.
+    if (issuerUrl && issuerUrl.protocol !== 'https:' && !LOOPBACK_HOSTS.has(issuerUrl.hostname)) problems.push('ISSUER: must be https in production (http is only allowed for localhost)');
+    if (!env.COOKIE_SECRETS) problems.push('COOKIE_SECRETS: required in production (comma-separated, each at least 32 characters)');
+    if (!env.KEY_ENCRYPTION_SECRET) problems.push('KEY_ENCRYPTION_SECRET: required in production (at least 32 characters)');
+  }
+  if (!invalid.has('KEY_PREPUBLICATION_SECONDS') && !invalid.has('JWKS_CACHE_SECONDS') && Number(given('KEY_PREPUBLICATION_SECONDS') ?? 900) < Number(given('JWKS_CACHE_SECONDS') ?? 300)) {
+    problems.push('KEY_PREPUBLICATION_SECONDS: must be at least JWKS_CACHE_SECONDS, or resource servers meet keys they have not cached yet');
+  }
+  if (Boolean(env.GOOGLE_CLIENT_ID) !== Boolean(env.GOOGLE_CLIENT_SECRET)) {
+    problems.push('GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET: set both to enable "Continue with Google", or neither');
+  }
+  return problems;
+}
+
 /** Reads and validates the configuration once; every problem is reported, one line per variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  ${String(issue.path[0] ?? '(environment)')}: ${issue.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
+  const issues = parsed.success ? [] : parsed.error.issues;
+  const problems = [
+    ...issues.map((issue) => `${String(issue.path[0] ?? '(environment)')}: ${issue.message}`),
+    ...crossProblems(env, new Set(issues.map((issue) => String(issue.path[0])))),
+  ];
+  if (!parsed.success || problems.length) throw new ConfigError(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   const e = parsed.data;
   const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   const issuerUrl = new URL(issuer);
-
-  if (issuerUrl.search || issuerUrl.hash) {
-    throw new ConfigError('Invalid configuration:\n  ISSUER: must not contain a query or a fragment');
-  }
-  if (e.NODE_ENV === 'production') {
-    const problems: string[] = [];
-    if (issuerUrl.protocol !== 'https:' && !LOOPBACK_HOSTS.has(issuerUrl.hostname)) {
-      problems.push('  ISSUER: must be https in production (http is only allowed for localhost)');
-    }
-    if (!e.COOKIE_SECRETS) problems.push('  COOKIE_SECRETS: required in production (comma-separated, each at least 32 characters)');
-    if (!e.KEY_ENCRYPTION_SECRET) problems.push('  KEY_ENCRYPTION_SECRET: required in production (at least 32 characters)');
-    if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
-  }
-  if (e.KEY_PREPUBLICATION_SECONDS < e.JWKS_CACHE_SECONDS) {
-    throw new ConfigError('Invalid configuration:\n  KEY_PREPUBLICATION_SECONDS: must be at least JWKS_CACHE_SECONDS, or resource servers meet keys they have not cached yet');
-  }
-  if (Boolean(e.GOOGLE_CLIENT_ID) !== Boolean(e.GOOGLE_CLIENT_SECRET)) {
-    throw new ConfigError('Invalid configuration:\n  GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET: set both to enable "Continue with Google", or neither');
-  }
 
   return Object.freeze({
     env: e.NODE_ENV,

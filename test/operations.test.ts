@@ -117,6 +117,13 @@ describe('the production build', () => {
       expect(built).toContain('main.js');
       const tsImports = built.filter((f) => /(from|import\()\s*['"][^'"]+\.ts['"]/.test(readFileSync(`${outDir}${f}`, 'utf8')));
       expect(tsImports).toEqual([]);
+      // On a Node too old for it (this machine's own, when it has one), one line and exit code 1, not a crash.
+      const systemNode = spawnSync('node', ['--version'], { encoding: 'utf8', env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+      if (systemNode.status === 0 && Number(systemNode.stdout.slice(1).split('.')[0]) < 22) {
+        const old = spawnSync('node', [`${outDir}main.js`], { encoding: 'utf8', env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+        expect(old.status).toBe(1);
+        expect(old.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^idp: Node v?20\.[\d.]+ is too old: the server needs Node 22\.12 or newer/)]);
+      }
       const proc = await startProcess({}, 'identity provider ready', 1, `${outDir}main.js`);
       try {
         const app = await seed(proc.env, { redirectUri: REDIRECT_URI });

@@ -80,8 +80,26 @@ function sqliteUrl(url: string): string {
   const path = url.slice('file:'.length);
   if (!path || path === ':memory:') throw new DatabaseUrlError('DATABASE_URL: an in-memory SQLite database cannot be shared; give a file path');
   const absolute = resolve(path);
-  mkdirSync(dirname(absolute), { recursive: true });
+  try {
+    mkdirSync(dirname(absolute), { recursive: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way' : String(code ?? err);
+    throw new DatabaseUrlError(`DATABASE_URL: cannot create the folder ${dirname(absolute)} for the SQLite file (${why})`);
+  }
   return `file:${absolute}`;
+}
+
+/** What a database refusing us at start means, in one line that names the setting (never the password). */
+function openFailure(err: unknown, where: string): DatabaseUrlError {
+  const cause = (err as { meta?: { driverAdapterError?: { cause?: { kind?: string; db?: string; originalMessage?: string } } } }).meta?.driverAdapterError?.cause;
+  const message = String((err as { message?: unknown }).message ?? err);
+  if (cause?.kind === 'DatabaseNotReachable' || isDatabaseUnavailable(err)) return new DatabaseUrlError(`DATABASE_URL: cannot reach the database at ${where} (is it running, and is the address right?)`);
+  if (cause?.kind === 'DatabaseAccessDenied' || cause?.kind === 'AuthenticationFailed') return new DatabaseUrlError(`DATABASE_URL: the database at ${where} refused the user name or password (${cause.originalMessage ?? 'access denied'})`);
+  if (cause?.kind === 'DatabaseDoesNotExist') return new DatabaseUrlError(`DATABASE_URL: the database "${cause.db ?? '?'}" does not exist at ${where}; create it first`);
+  if (/not a database|malformed|file is encrypted/i.test(message)) return new DatabaseUrlError(`DATABASE_URL: ${where} is not a SQLite database, or it is damaged (restore it from a backup, or point DATABASE_URL elsewhere)`);
+  if (/unable to open database file/i.test(message)) return new DatabaseUrlError(`DATABASE_URL: ${where} cannot be opened (is it a folder, or not readable?)`);
+  return new DatabaseUrlError(`DATABASE_URL: the database at ${where} cannot be used: ${message.split('\n').filter(Boolean).pop()?.slice(0, 200) ?? 'unknown error'}`);
 }
 
 // Each database's client and driver are loaded only when that database is used: a process
@@ -93,7 +111,10 @@ async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise
   const prisma = new PrismaClient({ adapter: factory() });
   // WAL lets readers proceed while one writer commits; the busy timeout makes a writer
   // wait for the lock instead of failing when another process holds it.
-  await prisma.$queryRaw`PRAGMA journal_mode = WAL`;
+  await prisma.$queryRaw`PRAGMA journal_mode = WAL`.catch(async (err: unknown) => {
+    await prisma.$disconnect();
+    throw openFailure(err, url.slice('file:'.length));
+  });
   await prisma.$queryRaw`PRAGMA busy_timeout = 5000`;
   await prisma.$queryRaw`PRAGMA synchronous = NORMAL`;
   await prisma.$queryRaw`PRAGMA foreign_keys = ON`;
@@ -105,6 +126,11 @@ async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise
 }
 
 async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
+  // A reserved character left as it is in the user name or password cuts the address short.
+  const afterScheme = databaseUrl.slice(databaseUrl.indexOf('//') + 2);
+  if (!(afterScheme.split(/[/?#]/)[0] ?? '').includes('@') && afterScheme.includes('@')) {
+    throw new DatabaseUrlError('DATABASE_URL: the user name or password holds a reserved character: percent-encode it (/ → %2F, ? → %3F, # → %23, @ → %40)');
+  }
   let url: URL;
   try {
     url = new URL(databaseUrl);
@@ -117,6 +143,10 @@ async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promi
   const [{ PrismaPg }, { PrismaClient: PostgresPrismaClient }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/postgresql/client.ts')]);
   const factory = () => new PrismaPg({ connectionString: url.href, connectionTimeoutMillis: 2_000 }, schema ? { schema } : {});
   const prisma = new PostgresPrismaClient({ adapter: factory() }) as unknown as PrismaClient;
+  await ping(prisma).catch(async (err: unknown) => {
+    await prisma.$disconnect();
+    throw openFailure(err, `${url.hostname}:${url.port || 5432}${url.pathname}`);
+  });
   const client = observed(prisma, observe);
   return { prisma: client, provider: 'postgresql', ping: () => ping(client), adapterFactory: factory, close: () => prisma.$disconnect() };
 }
