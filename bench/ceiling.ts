@@ -150,6 +150,7 @@ async function interaction(req: IncomingMessage, res: ServerResponse) {
     await provider.interactionFinished(req, res, { login: { accountId: ACCOUNT_ID } }, { mergeWithLastSubmission: false });
     return;
   }
+  // Built as src/oidc/consent.ts builds it, not imported from there: the ceiling measures oidc-provider alone.
   const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
   const grant = (details.grantId ? await provider.Grant.find(details.grantId) : undefined)
     ?? new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });

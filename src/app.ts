@@ -12,7 +12,7 @@ import { createLogger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createKeyring, type Keyring, type OidcHolder } from './oidc/keyring.ts';
 import { sendJsonError } from './http/errors.ts';
-import { interactionRoutes } from './http/interactions.ts';
+import { interactionRoutes } from './http/interactions/index.ts';
 import { providerMount } from './http/provider-mount.ts';
 import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';

@@ -13,6 +13,7 @@ import { createFederationService } from './federation/service.ts';
 import { createConfigCache } from './lib/config-cache.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
 import { createHousekeeping } from './housekeeping/service.ts';
+import { createSignIn } from './users/sign-in.ts';
 import { createLoginThrottle } from './users/throttle.ts';
 
 /** The rules of the product, shared by the HTTP layer and the CLI. */
@@ -53,6 +54,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
       audit,
     ),
     throttle,
+    signIn: createSignIn({ users, throttle, audit }),
     housekeeping: createHousekeeping(db.prisma, { artifacts, audit, throttle }, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
   };
 }

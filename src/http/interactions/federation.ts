@@ -1,0 +1,85 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../../federation/service.ts';
+import { INTERACTION_PATH } from '../../oidc/provider.ts';
+import { field, type Interaction, type InteractionDeps, type InteractionKit, type Params, type Req } from './kit.ts';
+
+type UpstreamParams = Params & { provider: string };
+
+/** Signing in through an upstream provider (Google, …), and linking it to an account here. */
+export function federationRoutes(app: FastifyInstance, kit: InteractionKit, deps: InteractionDeps) {
+  const { federation, audit, signIn } = deps.services;
+
+  const upstreamDown = (reply: FastifyReply, interaction: Interaction, err: UpstreamUnavailable) =>
+    kit.loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
+
+  const linkPage = (reply: FastifyReply, status: number, interaction: Interaction, link: { linkId: string; email: string; providerName: string }, error?: string) =>
+    kit.page(reply, status, 'link', { uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), ...link, ...(error ? { error } : {}) });
+
+  async function outcomePage(req: Req, reply: FastifyReply, interaction: Interaction, outcome: FederationOutcome | { kind: 'cancelled' }) {
+    switch (outcome.kind) {
+      case 'signed_in':
+        deps.metrics?.logins.inc({ method: 'federated', result: 'succeeded' });
+        await audit.record({ actor: `user:${outcome.userId}`, ip: req.ip }, 'login.succeeded', outcome.userId, { clientId: String(interaction.params.client_id), provider: outcome.providerId });
+        return kit.signedIn(interaction, reply, outcome.userId, outcome.amr);
+      case 'cancelled':
+        return kit.loginPage(reply, 200, interaction, { error: 'Sign-in with the other service was cancelled. Choose another way to sign in.' });
+      case 'refused':
+        deps.metrics?.logins.inc({ method: 'federated', result: 'failed' });
+        return kit.loginPage(reply, 403, interaction, { error: outcome.message });
+      case 'link_required':
+        return linkPage(reply, 200, interaction, outcome);
+    }
+  }
+
+  app.post<{ Params: UpstreamParams }>(`${INTERACTION_PATH}/:uid/federated/:provider`, kit.formGuards, async (request, reply) => {
+    const interaction = await kit.details(request as unknown as Req, reply, 'login');
+    try {
+      return reply.redirect(await federation.start(interaction.uid, request.params.provider), 303);
+    } catch (err) {
+      if (err instanceof UpstreamUnavailable) return upstreamDown(reply, interaction, err);
+      throw err;
+    }
+  });
+
+  // The redirect URI registered at the upstream. It carries no interaction id (the upstream
+  // needs one fixed URI), so it sends the browser on to the interaction that `state` names,
+  // where the interaction cookie is sent and checked.
+  app.get<{ Params: { provider: string } }>(`${INTERACTION_PATH}/callback/:provider`, async (req, reply) => {
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+    const uid = await federation.interactionFor(query.get('state') ?? '');
+    if (!uid) throw new FederationRejected('unknown or expired state');
+    return reply.redirect(`${INTERACTION_PATH}/${uid}/federated/${encodeURIComponent(req.params.provider)}/callback?${query}`, 303);
+  });
+
+  app.get<{ Params: UpstreamParams }>(`${INTERACTION_PATH}/:uid/federated/:provider/callback`, async (request, reply) => {
+    const req = request as unknown as Req;
+    const interaction = await kit.details(req, reply, 'login');
+    const query = new URLSearchParams(request.url.split('?')[1] ?? '');
+    let outcome: Awaited<ReturnType<typeof federation.complete>>;
+    try {
+      outcome = await federation.complete(interaction.uid, request.params.provider, query);
+    } catch (err) {
+      if (err instanceof UpstreamUnavailable) return upstreamDown(reply, interaction, err);
+      throw err;
+    }
+    return outcomePage(req, reply, interaction, outcome);
+  });
+
+  // The password typed here is a sign-in attempt like any other: the same throttling applies.
+  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/link`, kit.formGuards, async (request, reply) => {
+    const req = request as Req;
+    const interaction = await kit.details(req, reply, 'login');
+    const linkId = field(req.body, 'link', 200);
+    const email = await federation.linkEmail(interaction.uid, linkId);
+    const attempt = await signIn.throttled({ ip: req.ip, email }, async () => {
+      const outcome = await federation.link(interaction.uid, linkId, field(req.body, 'password', 4096));
+      return { ok: outcome.kind !== 'wrong_password', value: outcome };
+    });
+    if (attempt.kind === 'throttled') {
+      return kit.page(reply, 429, 'error', { title: 'Too many attempts', message: kit.tooManyAttempts(reply, attempt.wait), retry: `${INTERACTION_PATH}/${interaction.uid}` });
+    }
+    const outcome = attempt.value;
+    if (outcome.kind === 'wrong_password') return linkPage(reply, 401, interaction, { linkId, email: outcome.email, providerName: outcome.providerName }, 'Incorrect password.');
+    return outcomePage(req, reply, interaction, outcome);
+  });
+}

@@ -1,0 +1,113 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import type { AuditService } from '../../audit/service.ts';
+import type { Config } from '../../config.ts';
+import type { ProviderService } from '../../federation/providers.ts';
+import type { FederationService } from '../../federation/service.ts';
+import { AppError } from '../../lib/errors.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { OidcHolder } from '../../oidc/keyring.ts';
+import { ACR } from '../../oidc/provider.ts';
+import type { UserService } from '../../users/service.ts';
+import type { SignIn } from '../../users/sign-in.ts';
+import { pinToIssuer } from '../forwarded.ts';
+import { isCrossSite } from '../origin.ts';
+import type { Views } from '../views.ts';
+
+export interface InteractionDeps {
+  /** The provider in service; read per request, since a key change swaps it. */
+  oidc: OidcHolder;
+  services: { users: UserService; audit: AuditService; providers: ProviderService; federation: FederationService; signIn: SignIn };
+  views: Views;
+  config: Config;
+  csrfKey: string;
+  metrics?: Metrics;
+}
+
+export type Params = { uid: string };
+export type Req = FastifyRequest<{ Params: Params; Body: Record<string, unknown> | undefined }>;
+
+/** The interaction is gone, or is not the one this page was for. */
+const interactionExpired = () => new AppError(400, 'interaction_expired', 'interaction expired or not this one', { expose: false });
+/** A form from elsewhere, or for another step of the sign-in. */
+export const formRejected = () => new AppError(403, 'form_rejected', 'form rejected', { expose: false });
+
+/** A form field: a string of at most `max` characters, or '' (anything else is treated as not given). */
+export function field(body: Req['body'], name: string, max: number): string {
+  const value = body?.[name];
+  return typeof value === 'string' && value.length <= max ? value : '';
+}
+
+/** What every interaction page shares: the pending interaction, its guards, its pages, and finishing it. */
+export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
+  const { oidc, views, config } = deps;
+  const issuerUrl = new URL(config.issuer);
+
+  const page = (reply: FastifyReply, status: number, template: string, data: Record<string, unknown>) =>
+    reply.code(status).headers(views.headers).type('text/html; charset=utf-8').send(views.render(template, data));
+
+  /** The pending interaction, which must be the one this URL names and at the expected prompt. */
+  async function details(req: Req, reply: FastifyReply, prompt?: 'login' | 'consent') {
+    let interaction: Awaited<ReturnType<Provider['interactionDetails']>>;
+    try {
+      pinToIssuer(req, issuerUrl);
+      interaction = await oidc.current.interactionDetails(req.raw, reply.raw);
+    } catch (err) {
+      if (err instanceof errors.SessionNotFound) throw interactionExpired();
+      throw err;
+    }
+    if (interaction.uid !== req.params.uid) throw interactionExpired();
+    if (prompt && interaction.prompt.name !== prompt) throw formRejected();
+    return interaction;
+  }
+
+  type Interaction = Awaited<ReturnType<typeof details>>;
+
+  /**
+   * Records the result on the interaction this request already loaded (and checked) and sends
+   * the browser back to the provider: what `interactionFinished` does, without reading the
+   * interaction and its session from the database a second time.
+   */
+  async function finish(interaction: Interaction, reply: FastifyReply, result: InteractionResults, merge = false) {
+    interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return reply.code(303).header('location', interaction.returnTo).send();
+  }
+
+  async function clientName(clientId: unknown) {
+    const client = await oidc.current.Client.find(String(clientId));
+    return client?.clientName ?? String(clientId);
+  }
+
+  /** A form must come from our own pages (and carry a valid CSRF token, checked next). */
+  function checkOrigin(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) {
+    done(isCrossSite(req.headers, config.issuerOrigin) ? formRejected() : undefined);
+  }
+
+  /** The login page: email and password, and a button per enabled upstream provider. */
+  async function loginPage(reply: FastifyReply, status: number, interaction: Interaction, extra: { error?: string; email?: unknown } = {}) {
+    return page(reply, status, 'login', {
+      uid: interaction.uid,
+      clientName: await clientName(interaction.params.client_id),
+      csrfToken: reply.generateCsrf({ userInfo: interaction.uid }),
+      email: extra.email ?? interaction.params.login_hint,
+      error: extra.error,
+      providers: await deps.services.providers.buttons(),
+    });
+  }
+
+  /** Sets Retry-After and says how long, in words. */
+  const tooManyAttempts = (reply: FastifyReply, wait: number) => {
+    reply.header('retry-after', String(wait));
+    return `Too many failed sign-in attempts. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.`;
+  };
+
+  /** The person is signed in: back to the provider, with how (password, upstream, both). */
+  const signedIn = (interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) =>
+    finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
+
+  return { page, details, finish, clientName, loginPage, tooManyAttempts, signedIn, formGuards: { onRequest: [checkOrigin], preHandler: [app.csrfProtection] } };
+}
+
+export type InteractionKit = ReturnType<typeof interactionKit>;
+export type Interaction = Awaited<ReturnType<InteractionKit['details']>>;

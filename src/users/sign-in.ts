@@ -1,0 +1,63 @@
+import type { AuditService } from '../audit/service.ts';
+import type { User } from '../db/index.ts';
+import type { UserService } from './service.ts';
+import type { LoginThrottle } from './throttle.ts';
+
+export type PasswordSignIn = { kind: 'signed_in'; user: User } | { kind: 'wrong' } | { kind: 'throttled'; wait: number };
+
+/**
+ * The rules of signing in with a password, whatever page asks: every attempt is throttled per
+ * client address and per account (counted before the password is checked), a browser that
+ * signed in to the account before is exempt from the account's wait, and the outcome is audited
+ * without keeping what was typed.
+ */
+export function createSignIn(deps: { users: UserService; throttle: LoginThrottle; audit: AuditService }) {
+  const { users, throttle, audit } = deps;
+
+  /**
+   * Any proof of an account by password from `ip` (the login form, linking an upstream account):
+   * `check` runs only when neither the address nor the account (unless `trusted`) must wait.
+   */
+  async function throttled<T>(input: { ip: string; email: string | null; trusted?: boolean }, check: () => Promise<{ ok: boolean; value: T }>): Promise<{ kind: 'throttled'; wait: number } | { kind: 'checked'; value: T }> {
+    const account = input.email !== null && !input.trusted ? await throttle.accountKey(input.email) : undefined;
+    const attempt = await throttle.begin({ ip: input.ip, ...(account ? { account } : {}) }, { actor: 'anonymous', ip: input.ip });
+    if (!('finish' in attempt)) return { kind: 'throttled', wait: attempt.wait };
+    let result: { ok: boolean; value: T };
+    try {
+      result = await check();
+    } catch (err) {
+      await attempt.finish(false);
+      throw err;
+    }
+    await attempt.finish(result.ok);
+    return { kind: 'checked', value: result.value };
+  }
+
+  /**
+   * The login form. `deviceUserId`: the account this browser signed in to before (its signed
+   * device cookie), so that an attacker's failures cannot lock the owner out of their own devices.
+   */
+  async function withPassword(input: { email: string; password: string; ip: string; deviceUserId: string | null; clientId: string }): Promise<PasswordSignIn> {
+    const { email, ip, clientId } = input;
+    const trusted = input.deviceUserId !== null && input.deviceUserId === (await users.idForEmail(email));
+    const outcome = await throttled({ ip, email, trusted }, async () => {
+      const user = await users.authenticate(email, input.password);
+      return { ok: user !== null, value: user };
+    });
+    if (outcome.kind === 'throttled') return outcome;
+    const user = outcome.value;
+    if (!user) {
+      // What was typed into the email field is never recorded: it may be a password. An unknown
+      // identifier is recorded as a keyed hash, so that repeated attempts can still be correlated.
+      const knownId = await users.idForEmail(email);
+      await audit.record({ actor: 'anonymous', ip }, 'login.failed', knownId, { clientId, ...(knownId ? {} : { identifier: await throttle.accountKey(email) }) });
+      return { kind: 'wrong' };
+    }
+    await audit.record({ actor: `user:${user.id}`, ip }, 'login.succeeded', user.id, { clientId });
+    return { kind: 'signed_in', user };
+  }
+
+  return { throttled, withPassword };
+}
+
+export type SignIn = ReturnType<typeof createSignIn>;
