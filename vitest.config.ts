@@ -1,11 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
-// The whole suite runs on SQLite; with TEST_DATABASE_URL (a PostgreSQL server URL whose role
-// may create databases) it runs a second time on PostgreSQL, each suite in a database of its own.
+// The unit tier (test/unit/): pure rules, no server, well under a second. The front-door suites
+// run on SQLite and, with TEST_DATABASE_URL (a PostgreSQL server URL whose role may create
+// databases), a second time on PostgreSQL, each suite in a database of its own.
 const postgres = process.env.TEST_DATABASE_URL;
 
-const shared = {
+const frontDoor = {
   include: ['test/**/*.test.ts'],
+  exclude: ['test/unit/**'],
   testTimeout: 30_000,
   hookTimeout: 60_000,
 };
@@ -15,8 +17,9 @@ export default defineConfig({
     // Every suite starts its own server on its own database; two at a time fit two cores.
     maxWorkers: 2,
     projects: [
-      { test: { ...shared, name: 'sqlite', env: { TEST_DB_PROVIDER: 'sqlite' } } },
-      ...(postgres ? [{ test: { ...shared, name: 'postgresql', env: { TEST_DB_PROVIDER: 'postgresql' } } }] : []),
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { ...frontDoor, name: 'sqlite', env: { TEST_DB_PROVIDER: 'sqlite' } } },
+      ...(postgres ? [{ test: { ...frontDoor, name: 'postgresql', env: { TEST_DB_PROVIDER: 'postgresql' } } }] : []),
     ],
   },
 });

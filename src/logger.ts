@@ -6,7 +6,7 @@ const SECRET_QUERY_PARAMS = /^(code|code_verifier|access_token|refresh_token|id_
 const REDACTED = '[REDACTED]';
 
 /** Masks credential values in a request URL while keeping its shape readable. */
-function redactUrl(url: string): string {
+export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q === -1) return url;
   const query = url

@@ -30,7 +30,7 @@ function uriIssues(value: string): string[] {
  * registration). Redirect URIs are compared by exact string match, so they must be exact:
  * https, plain http only on a loopback host, or a private-use scheme for native apps.
  */
-function redirectUriIssues(value: string): string[] {
+export function redirectUriIssues(value: string): string[] {
   const issues = uriIssues(value);
   if (issues.length) return issues;
   const url = new URL(value);

@@ -18,7 +18,7 @@ export interface ErrorAnswer {
 
 const UNAVAILABLE = { code: UNAVAILABLE_BODY.error, description: UNAVAILABLE_BODY.error_description };
 
-function answerFor(err: unknown): ErrorAnswer {
+export function answerFor(err: unknown): ErrorAnswer {
   if (isExposed(err)) return { status: err.status, code: err.code, description: err.message, headers: {}, internal: err.status >= 500 };
   if (isDatabaseUnavailable(err)) return { status: 503, ...UNAVAILABLE, headers: { 'retry-after': '5' }, internal: false };
   const { statusCode, message } = err as { statusCode?: number; message?: string };

@@ -135,6 +135,15 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
   }
 }
 
+/**
+ * A refresh token's lifetime at issue: at most the idle lifetime, and never past the absolute
+ * one, counted from the first issue of its chain (`iiat`, seconds); at least one second.
+ */
+export function refreshTokenTtl(now: number, firstIssuedAt: number | undefined, ttl: { refreshToken: number; refreshTokenIdle: number }): number {
+  const absoluteLeft = ttl.refreshToken - (now - (firstIssuedAt ?? now));
+  return Math.max(1, Math.min(ttl.refreshTokenIdle, absoluteLeft));
+}
+
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, pages, ports } = deps;
@@ -285,11 +294,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       IdToken: config.ttl.idToken,
       // Idle and absolute lifetimes: each rotation grants at most the idle lifetime, and never
       // more than what is left of the absolute one, counted from the first issue (iiat).
-      RefreshToken: (_ctx, token) => {
-        const now = Math.floor(Date.now() / 1000);
-        const absoluteLeft = config.ttl.refreshToken - (now - (token.iiat ?? now));
-        return Math.max(1, Math.min(config.ttl.refreshTokenIdle, absoluteLeft));
-      },
+      RefreshToken: (_ctx, token) => refreshTokenTtl(Math.floor(Date.now() / 1000), token.iiat, config.ttl),
       Session: config.ttl.session,
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,

@@ -27,6 +27,15 @@ const HOLD_SECONDS = 30;
 
 const ipKey = (ip: string) => `ip:${ip}`;
 
+/**
+ * How long a key waits after its `failures`-th failure: nothing below the threshold; from the
+ * threshold on, one increment more with every failure, up to the maximum.
+ */
+export function waitSeconds(failures: number, threshold: number, policy: Pick<ThrottlePolicy, 'waitIncrementSeconds' | 'maxWaitSeconds'>): number {
+  if (failures < threshold) return 0;
+  return Math.min(policy.waitIncrementSeconds * (failures - threshold + 1), policy.maxWaitSeconds);
+}
+
 /** Where the counts live: the database, or Redis when REDIS_URL is set. Shared by every instance either way. */
 interface ThrottleStore {
   /**
@@ -242,7 +251,7 @@ export function createLoginThrottle(
             if (succeeded) {
               await (key.startsWith('ip:') ? store.release(key, holdUntil) : store.clear(key));
             } else if (count >= threshold(key)) {
-              const wait = Math.min(policy.waitIncrementSeconds * (count - threshold(key) + 1), policy.maxWaitSeconds);
+              const wait = waitSeconds(count, threshold(key), policy);
               const refused = await store.lock(key, new Date(Date.now() + wait * 1000), policy.resetSeconds);
               await audit.record(who, 'login.throttled', key, { failures: count, waitSeconds: wait, ...(refused ? { refused } : {}) });
             }
