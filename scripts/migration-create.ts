@@ -44,7 +44,7 @@ try {
   // The engine diffs two PostgreSQL datamodels without a database; any adapter loads it.
   const pgDir = migrationsDir('postgresql');
   const hasPgMigrations = (await readdir(pgDir).catch(() => [])).some((d) => /^\d{14}_/.test(d));
-  const pgDb = { ...db, provider: 'postgresql' as const };
+  const pgDb = { ...db, dialect: 'postgresql' as const };
   await write('postgresql', await diffDatamodels(pgDb, hasPgMigrations ? lastMigratedSchema() : null, await schemaFor('postgresql')));
 } finally {
   await db?.close();

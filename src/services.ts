@@ -8,7 +8,7 @@ import { createGrantService } from './grants/service.ts';
 import { createKeyService } from './keys/service.ts';
 import { createResourceService } from './resources/service.ts';
 import { createUserService } from './users/service.ts';
-import { createProviderService } from './federation/providers.ts';
+import { createUpstreamService } from './federation/upstreams.ts';
 import { createFederationService } from './federation/service.ts';
 import { createConfigCache } from './lib/config-cache.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
@@ -23,22 +23,22 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const artifacts = createArtifactStore(db.prisma);
   // Grants are listed with their clients' names; the client service is made below.
   const grants = createGrantService(artifacts, (ids) => clients.names(ids));
-  const users = createUserService(db.prisma, grants, audit, configCache, db.provider, config.passwords);
+  const users = createUserService(db.prisma, grants, audit, configCache, db.dialect, config.passwords);
   // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
   // in development without it, with a generated key kept in the database. Pseudonyms of typed
   // identifiers (throttling keys) are keyed with it too.
   const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));
-  const providers = createProviderService(db.prisma, audit, config, dataKey);
+  const upstreams = createUpstreamService(db.prisma, audit, config, dataKey);
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
   const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);
-  const clients = createClientService(db.prisma, grants, audit, configCache, resources, db.provider);
+  const clients = createClientService(db.prisma, grants, audit, configCache, resources, db.dialect);
   return {
     artifacts,
     audit,
     grants,
     users,
-    providers,
-    federation: createFederationService({ prisma: db.prisma, artifacts, providers, users, audit, attempts: throttle, issuer: config.issuer, ...(log ? { log } : {}) }),
+    upstreams,
+    federation: createFederationService({ prisma: db.prisma, artifacts, upstreams, users, audit, attempts: throttle, issuer: config.issuer, ...(log ? { log } : {}) }),
     configCache,
     clients,
     resources,

@@ -258,8 +258,8 @@ export function buildCli(): Command {
         if (opts.clientSecret !== undefined && opts.clientSecretStdin) throw badRequest('give either --client-secret or --client-secret-stdin, not both');
         const clientSecret = opts.clientSecretStdin ? await readStdin() : opts.clientSecret;
         if (!clientSecret) throw badRequest('a client secret is required: --client-secret or --client-secret-stdin');
-        const created = await withServices(({ providers }) =>
-          providers.create(
+        const created = await withServices(({ upstreams }) =>
+          upstreams.create(
             given({ id: opts.id, preset: opts.preset, name: opts.name, issuer: opts.issuer, clientId: opts.clientId, clientSecret, scopes: opts.scope, buttonLabel: opts.buttonLabel, hostedDomains: opts.hostedDomain, enabled: !opts.disabled }) as never,
             who,
           ),
@@ -272,14 +272,14 @@ export function buildCli(): Command {
     .description('list providers configured here')
     .option('--json', 'print the result as JSON')
     .action(async (opts: JsonOption) => {
-      const items = await withServices(({ providers }) => providers.list());
+      const items = await withServices(({ upstreams }) => upstreams.list());
       print(opts, { items }, items.map((p) => `${p.id}  ${p.issuer}${p.enabled ? '' : '  (disabled)'}`).join('\n') || 'No providers.');
     });
   providers
     .command('show <id>')
     .description('show a provider (never its secret)')
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, opts: JsonOption) => print(opts, { ...(await withServices(({ providers }) => providers.get(id))) }));
+    .action(async (id: string, opts: JsonOption) => print(opts, { ...(await withServices(({ upstreams }) => upstreams.get(id))) }));
   providers
     .command('update <id>')
     .description('change a provider')
@@ -295,14 +295,14 @@ export function buildCli(): Command {
     .action(async (id: string, opts: JsonOption & { name?: string; issuer?: string; clientId?: string; clientSecretStdin?: boolean; scope?: string; buttonLabel?: string; hostedDomain?: string[]; enabled?: boolean }) => {
       const clientSecret = opts.clientSecretStdin ? await readStdin() : undefined;
       const patch = given({ name: opts.name, issuer: opts.issuer, clientId: opts.clientId, clientSecret, scopes: opts.scope, buttonLabel: opts.buttonLabel, hostedDomains: opts.hostedDomain, enabled: opts.enabled });
-      print(opts, { ...(await withServices(({ providers }) => providers.update(id, patch, who))) });
+      print(opts, { ...(await withServices(({ upstreams }) => upstreams.update(id, patch, who))) });
     });
   providers
     .command('delete <id>')
     .description('remove a provider')
     .option('--json', 'print the result as JSON')
     .action(async (id: string, opts: JsonOption) => {
-      await withServices(({ providers }) => providers.delete(id, who));
+      await withServices(({ upstreams }) => upstreams.delete(id, who));
       print(opts, { deleted: id }, `Deleted provider ${id}`);
     });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Client, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
+import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Client, type Dialect, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
@@ -274,7 +274,7 @@ export function createClientService(
   audit: AuditService,
   cache: ConfigCache,
   apis: ApiCatalogue,
-  provider: DatabaseProvider,
+  dialect: Dialect,
 ) {
   async function find(clientId: string): Promise<Client> {
     const row = await prisma.client.findUnique({ where: { id: clientId } });
@@ -380,7 +380,7 @@ export function createClientService(
 
     async list(q: ListQuery): Promise<{ items: ClientView[]; total: number }> {
       const { piece, exact } = likeSafePiece(q.name ?? '');
-      const where = piece ? { name: containsText(provider, piece) } : {};
+      const where = piece ? { name: containsText(dialect, piece) } : {};
       if (q.name && !exact) {
         const needle = q.name.toLowerCase();
         const rows = await prisma.client.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: LITERAL_SEARCH_SCAN_LIMIT });

@@ -5,12 +5,12 @@ import { sqltag, type Sql } from '@prisma/client/runtime/client';
 import { isDatabaseUnavailable } from '../lib/db-errors.ts';
 import { StartupError } from '../lib/errors.ts';
 import type { PrismaClient } from '../generated/sqlite/client.ts';
-import type { DatabaseProvider } from './schema.ts';
+import type { Dialect } from './schema.ts';
 
 // Both generated clients have the same models and API; the SQLite one names the type.
 export type { PrismaClient } from '../generated/sqlite/client.ts';
 export type { Client, FederatedIdentity, IdentityProvider, ResourceServer, User } from '../generated/sqlite/client.ts';
-export type { DatabaseProvider } from './schema.ts';
+export type { Dialect } from './schema.ts';
 
 /** Called after every query, with its duration in seconds and the error it failed with, if it did. */
 export type QueryObserver = (model: string, operation: string, seconds: number, error?: unknown) => void;
@@ -59,7 +59,7 @@ const ping = async (prisma: PrismaClient) => {
 
 export interface Database {
   readonly prisma: PrismaClient;
-  readonly provider: DatabaseProvider;
+  readonly dialect: Dialect;
   /** Answers when the database does (readiness). */
   ping(): Promise<void>;
   /** A fresh driver adapter factory on the same database, for the schema engine. */
@@ -122,7 +122,7 @@ async function openSqlite(databaseUrl: string, observe?: QueryObserver): Promise
   // database stay cheap (the mapping is the OS page cache, shared and reclaimable, not heap).
   await prisma.$queryRaw`PRAGMA mmap_size = 268435456`;
   const client = observed(prisma, observe);
-  return { prisma: client, provider: 'sqlite', ping: () => ping(client), adapterFactory: factory, close: () => prisma.$disconnect() };
+  return { prisma: client, dialect: 'sqlite', ping: () => ping(client), adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
 async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
@@ -148,7 +148,7 @@ async function openPostgres(databaseUrl: string, observe?: QueryObserver): Promi
     throw openFailure(err, `${url.hostname}:${url.port || 5432}${url.pathname}`);
   });
   const client = observed(prisma, observe);
-  return { prisma: client, provider: 'postgresql', ping: () => ping(client), adapterFactory: factory, close: () => prisma.$disconnect() };
+  return { prisma: client, dialect: 'postgresql', ping: () => ping(client), adapterFactory: factory, close: () => prisma.$disconnect() };
 }
 
 export async function openDatabase(databaseUrl: string, observe?: QueryObserver): Promise<Database> {
@@ -160,8 +160,8 @@ export async function openDatabase(databaseUrl: string, observe?: QueryObserver)
 }
 
 /** A case-insensitive "contains" filter: SQLite's LIKE already is; PostgreSQL needs ILIKE. */
-export function containsText(provider: DatabaseProvider, text: string): { contains: string } {
-  return (provider === 'postgresql' ? { contains: text, mode: 'insensitive' } : { contains: text }) as { contains: string };
+export function containsText(dialect: Dialect, text: string): { contains: string } {
+  return (dialect === 'postgresql' ? { contains: text, mode: 'insensitive' } : { contains: text }) as { contains: string };
 }
 
 /**
@@ -180,6 +180,6 @@ export function likeSafePiece(text: string): { piece: string; exact: boolean } {
  * A timestamp parameter of a raw query where the database cannot tell its type from a column
  * (a CASE branch): PostgreSQL would take it for text, so it is cast there.
  */
-export function timestampParam(provider: DatabaseProvider, value: Date | null): Sql {
-  return provider === 'postgresql' ? sqltag`CAST(${value} AS TIMESTAMP(3))` : sqltag`${value}`;
+export function timestampParam(dialect: Dialect, value: Date | null): Sql {
+  return dialect === 'postgresql' ? sqltag`CAST(${value} AS TIMESTAMP(3))` : sqltag`${value}`;
 }

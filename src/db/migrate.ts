@@ -4,7 +4,7 @@ import type { MigrationList, SchemaEngine, SchemaEngine as SchemaEngineClass } f
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import { StartupError } from '../lib/errors.ts';
 import type { Database } from './index.ts';
-import { migrationsDir, schemaFor, type DatabaseProvider } from './schema.ts';
+import { migrationsDir, schemaFor, type Dialect } from './schema.ts';
 
 export { migrationsDir, schemaFor } from './schema.ts';
 
@@ -44,7 +44,7 @@ let engineClass: Promise<typeof SchemaEngineClass> | undefined;
 async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   engineClass ??= loadSchemaEngine();
   const Engine = await engineClass;
-  const schema = await schemaFor(db.provider);
+  const schema = await schemaFor(db.dialect);
   const engine = await Engine.new(
     { datamodels: [['schema.prisma', schema]] },
     () => {},
@@ -57,8 +57,8 @@ async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngine) => P
   }
 }
 
-async function readMigrations(provider: DatabaseProvider): Promise<MigrationList> {
-  const baseDir = migrationsDir(provider);
+async function readMigrations(dialect: Dialect): Promise<MigrationList> {
+  const baseDir = migrationsDir(dialect);
   const entries = await readdir(baseDir, { withFileTypes: true });
   const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
   const lock = await readFile(`${baseDir}/migration_lock.toml`, 'utf8').catch(() => null);
@@ -77,7 +77,7 @@ async function readMigrations(provider: DatabaseProvider): Promise<MigrationList
 
 /** Committed migrations not yet applied to the database (all of them on an empty database). */
 export async function pendingMigrations(db: Database): Promise<string[]> {
-  const { migrationDirectories } = await readMigrations(db.provider);
+  const { migrationDirectories } = await readMigrations(db.dialect);
   const applied = (await appliedMigrations(db)) ?? new Set();
   return migrationDirectories.map((d) => d.path).filter((name) => !applied.has(name));
 }
@@ -94,7 +94,7 @@ async function appliedMigrations(db: Database): Promise<Set<string> | null> {
 
 /** Applies every migration not yet recorded in `_prisma_migrations`, as `prisma migrate deploy` does. */
 export async function migrate(db: Database): Promise<string[]> {
-  const migrationsList = await readMigrations(db.provider);
+  const migrationsList = await readMigrations(db.dialect);
   // Up to date (the usual case at start): skip loading the schema engine altogether.
   const applied = await appliedMigrations(db);
   if (applied && migrationsList.migrationDirectories.every((d) => applied.has(d.path))) return [];
@@ -111,7 +111,7 @@ export async function migrate(db: Database): Promise<string[]> {
 
 /** The SQL that creates the whole schema on an empty database of this provider. */
 export async function fullSchemaSql(db: Database, schema?: string): Promise<string> {
-  return diffDatamodels(db, null, schema ?? (await schemaFor(db.provider)));
+  return diffDatamodels(db, null, schema ?? (await schemaFor(db.dialect)));
 }
 
 type DiffTarget = Parameters<SchemaEngine['diff']>[0]['from'];
@@ -138,10 +138,10 @@ export async function diffDatamodels(db: Database, from: string | null, to: stri
  * in line with the schema; empty when they agree.
  */
 export async function sqliteSchemaDrift(db: Database): Promise<string> {
-  const existing = await readMigrations(db.provider);
+  const existing = await readMigrations(db.dialect);
   if (!existing.migrationDirectories.length) return fullSchemaSql(db);
   await migrate(db);
-  const schema = await schemaFor(db.provider);
+  const schema = await schemaFor(db.dialect);
   // The live database (after the migrations) against the schema.
   return diffSql(db, { tag: 'schemaDatasource', files: [{ path: 'schema.prisma', content: schema }], configDir: '.' }, datamodel(schema));
 }

@@ -1,20 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-export type DatabaseProvider = 'sqlite' | 'postgresql';
+/** Which SQL database: the embedded default (SQLite) or the scale-out one (PostgreSQL). Prisma calls it the datasource provider. */
+export type Dialect = 'sqlite' | 'postgresql';
 
 const PRISMA_DIR = fileURLToPath(new URL('../../prisma/', import.meta.url));
 
 /** The one schema source: written for SQLite, from which the PostgreSQL schema is derived. */
 const schemaPath = `${PRISMA_DIR}schema.prisma`;
 
-export function migrationsDir(provider: DatabaseProvider): string {
-  return `${PRISMA_DIR}migrations/${provider}`;
+export function migrationsDir(dialect: Dialect): string {
+  return `${PRISMA_DIR}migrations/${dialect}`;
 }
 
-/** The schema for one provider: the source with its datasource provider changed, nothing else. */
-export async function schemaFor(provider: DatabaseProvider): Promise<string> {
+/** The schema for one dialect: the source with its datasource provider changed, nothing else. */
+export async function schemaFor(dialect: Dialect): Promise<string> {
   const source = await readFile(schemaPath, 'utf8');
   // Keep in step with scripts/prisma-generate.mjs.
-  return provider === 'sqlite' ? source : source.replace(/provider\s*=\s*"sqlite"/, `provider = "${provider}"`);
+  return dialect === 'sqlite' ? source : source.replace(/provider\s*=\s*"sqlite"/, `provider = "${dialect}"`);
 }

@@ -8,7 +8,7 @@ import { LOOPBACK_HOSTS } from '../lib/constants.ts';
 import { randomToken } from '../lib/crypto.ts';
 import { AppError, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { normalizeEmail, type UserService } from '../users/service.ts';
-import type { ProviderService, UpstreamProvider } from './providers.ts';
+import type { UpstreamService, Upstream } from './upstreams.ts';
 
 /** How long the round trip to the upstream and the "link your account" page may take. */
 const PENDING_TTL_SECONDS = 10 * 60;
@@ -85,7 +85,7 @@ export interface FederationDeps {
   prisma: PrismaClient;
   /** Where the pending state of an upstream sign-in and of a link request is kept. */
   artifacts: ArtifactStore;
-  providers: ProviderService;
+  upstreams: UpstreamService;
   users: UserService;
   audit: AuditService;
   /** Counts attempts in a window (the sign-in throttle's counters). */
@@ -100,10 +100,10 @@ export interface FederationDeps {
  * validated by openid-client, then the account-linking policy (see README).
  */
 export function createFederationService(deps: FederationDeps) {
-  const { prisma, providers, users, audit } = deps;
+  const { prisma, upstreams, users, audit } = deps;
   const discovered = new Map<string, { config: oidc.Configuration; version: string; at: number }>();
 
-  async function configFor(provider: UpstreamProvider): Promise<oidc.Configuration> {
+  async function configFor(provider: Upstream): Promise<oidc.Configuration> {
     const cached = discovered.get(provider.id);
     if (cached && cached.version === provider.version && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.config;
     const issuer = new URL(provider.issuer);
@@ -146,7 +146,7 @@ export function createFederationService(deps: FederationDeps) {
     return { kind: 'signed_in', userId: user.id, amr, providerId };
   }
 
-  async function resolve(provider: UpstreamProvider, claims: UpstreamClaims, uid: string): Promise<FederationOutcome> {
+  async function resolve(provider: Upstream, claims: UpstreamClaims, uid: string): Promise<FederationOutcome> {
     const issuer = provider.issuer;
     const known = await prisma.federatedIdentity.findUnique({ where: { issuer_subject: { issuer, subject: claims.sub } } });
     const email = typeof claims.email === 'string' ? normalizeEmail(claims.email) : undefined;
@@ -195,7 +195,7 @@ export function createFederationService(deps: FederationDeps) {
 
     /** Starts the upstream leg for a pending interaction: the URL to send the browser to. */
     async start(uid: string, providerId: string): Promise<string> {
-      const provider = await providers.findEnabled(providerId);
+      const provider = await upstreams.findEnabled(providerId);
       if (!provider) throw notFound(`no identity provider ${providerId}`);
       if ((await deps.attempts.hit(`federated:${uid}`, PENDING_TTL_SECONDS)) > MAX_STARTS) {
         throw new AppError(429, 'too_many_requests', 'Too many attempts to sign in with another service. Go back to the application and start again.');
@@ -229,7 +229,7 @@ export function createFederationService(deps: FederationDeps) {
       if (!pending || pending.uid !== uid || pending.providerId !== providerId) throw new FederationRejected('unknown, expired or foreign state');
       if (!(await consume(MODEL.federatedLogin, state))) throw new FederationRejected('this callback was already used');
 
-      const provider = await providers.findEnabled(providerId);
+      const provider = await upstreams.findEnabled(providerId);
       if (!provider) throw new FederationRejected('the identity provider is no longer enabled');
       const upstreamError = query.get('error');
       if (upstreamError === 'access_denied') return { kind: 'cancelled' };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import commonPassword from 'common-password-checker';
 import { z } from 'zod';
-import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type DatabaseProvider, type PrismaClient, type User } from '../db/index.ts';
+import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Dialect, type PrismaClient, type User } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
@@ -91,7 +91,7 @@ export function createUserService(
   grants: GrantService,
   audit: AuditService,
   cache: ConfigCache,
-  provider: DatabaseProvider,
+  dialect: Dialect,
   policy: PasswordPolicy,
 ) {
   const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: policy.memoryKib, timeCost: policy.iterations, parallelism: policy.parallelism } as const;
@@ -149,7 +149,7 @@ export function createUserService(
     async list(query: UserListQuery): Promise<{ items: UserView[]; total: number }> {
       const q = query.q?.trim();
       const { piece, exact } = likeSafePiece(q ?? '');
-      const where = piece ? { OR: [{ email: containsText(provider, piece.toLowerCase()) }, { name: containsText(provider, piece) }] } : {};
+      const where = piece ? { OR: [{ email: containsText(dialect, piece.toLowerCase()) }, { name: containsText(dialect, piece) }] } : {};
       if (q && !exact) {
         const needle = q.toLowerCase();
         const rows = await prisma.user.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: LITERAL_SEARCH_SCAN_LIMIT });

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { timestampParam, type DatabaseProvider, type PrismaClient } from '../db/index.ts';
+import { timestampParam, type Dialect, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import { pseudonym } from '../lib/crypto.ts';
 import { normalizeEmail } from './service.ts';
@@ -58,8 +58,8 @@ interface ThrottleStore {
   close(): Promise<void>;
 }
 
-function databaseStore(prisma: PrismaClient, provider: DatabaseProvider): ThrottleStore {
-  const at = (date: Date | null) => timestampParam(provider, date);
+function databaseStore(prisma: PrismaClient, dialect: Dialect): ThrottleStore {
+  const at = (date: Date | null) => timestampParam(dialect, date);
   return {
     async reserve(key, { now, threshold, forgetBefore, holdUntil }) {
       // One statement: the count and the hold cannot be raced by a parallel attempt.
@@ -200,13 +200,13 @@ export interface Attempt {
  * keyed by a keyed hash of the typed email, never the email itself.
  */
 export function createLoginThrottle(
-  db: { prisma: PrismaClient; provider: DatabaseProvider },
+  db: { prisma: PrismaClient; dialect: Dialect },
   audit: AuditService,
   policy: ThrottlePolicy,
   redis: { url: string; prefix: string } | undefined,
   secret: () => Promise<string>,
 ) {
-  const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(db.prisma, db.provider);
+  const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(db.prisma, db.dialect);
   // Read once (it may come from the database); a failed read is tried again next time.
   let key: Promise<string> | undefined;
   const pseudonymKey = () => {

@@ -1,6 +1,6 @@
 import type { AuditService } from '../../audit/service.ts';
 import type { ClientService } from '../../clients/service.ts';
-import type { ProviderService } from '../../federation/providers.ts';
+import type { UpstreamService } from '../../federation/upstreams.ts';
 import type { FederationService } from '../../federation/service.ts';
 import type { KeyService } from '../../keys/service.ts';
 import type { ResourceService } from '../../resources/service.ts';
@@ -13,7 +13,7 @@ export interface AdminServices {
   resources: ResourceService;
   users: UserService;
   federation: FederationService;
-  providers: ProviderService;
+  upstreams: UpstreamService;
   keys: KeyService;
   audit: AuditService;
   /** DPoP proof replay detection. */

@@ -8,7 +8,7 @@ import { sendJsonError } from '../errors.ts';
 import type { AdminServices } from './deps.ts';
 import { createAdminAuth } from './auth.ts';
 import { clientRoutes } from './clients.ts';
-import { providerRoutes } from './providers.ts';
+import { upstreamRoutes } from './upstreams.ts';
 import { resourceRoutes } from './resources.ts';
 import { systemRoutes } from './system.ts';
 import { userRoutes } from './users.ts';
@@ -77,7 +77,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       await v1.register(clientRoutes, { services: deps.services });
       await v1.register(resourceRoutes, { services: deps.services });
       await v1.register(userRoutes, { services: deps.services });
-      await v1.register(providerRoutes, { services: deps.services });
+      await v1.register(upstreamRoutes, { services: deps.services });
       await v1.register(systemRoutes, { services: deps.services });
     },
     { prefix: ADMIN_PREFIX },

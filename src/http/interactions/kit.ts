@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import type { AuditService } from '../../audit/service.ts';
 import type { Config } from '../../config.ts';
-import type { ProviderService } from '../../federation/providers.ts';
+import type { UpstreamService } from '../../federation/upstreams.ts';
 import type { FederationService } from '../../federation/service.ts';
 import { AppError } from '../../lib/errors.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -17,7 +17,7 @@ import type { Views } from '../views.ts';
 export interface InteractionDeps {
   /** The provider in service; read per request, since a key change swaps it. */
   oidc: OidcHolder;
-  services: { users: UserService; audit: AuditService; providers: ProviderService; federation: FederationService; signIn: SignIn };
+  services: { users: UserService; audit: AuditService; upstreams: UpstreamService; federation: FederationService; signIn: SignIn };
   views: Views;
   config: Config;
   csrfKey: string;
@@ -92,7 +92,7 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
       csrfToken: reply.generateCsrf({ userInfo: interaction.uid }),
       email: extra.email ?? interaction.params.login_hint,
       error: extra.error,
-      providers: await deps.services.providers.buttons(),
+      providers: await deps.services.upstreams.buttons(),
     });
   }
 

@@ -18,7 +18,7 @@ const GOOGLE = {
 const PURPOSE = 'identity-provider-secrets';
 
 /** An upstream provider as the login flow uses it, secret decrypted. */
-export interface UpstreamProvider {
+export interface Upstream {
   id: string;
   name: string;
   issuer: string;
@@ -111,14 +111,14 @@ function toView(row: IdentityProvider): ProviderView {
  * Upstream OpenID Connect providers are data: rows configured through the admin API and the
  * CLI, plus Google when GOOGLE_CLIENT_ID/SECRET are set. Client secrets are encrypted at rest.
  */
-export function createProviderService(prisma: PrismaClient, audit: AuditService, config: Pick<Config, 'google'>, encryptionSecret: () => Promise<string>) {
+export function createUpstreamService(prisma: PrismaClient, audit: AuditService, config: Pick<Config, 'google'>, encryptionSecret: () => Promise<string>) {
   async function find(id: string): Promise<IdentityProvider> {
     const row = await prisma.identityProvider.findUnique({ where: { id } });
     if (!row) throw notFound(`no identity provider with id ${id}`);
     return row;
   }
 
-  const fromEnv = (): UpstreamProvider | undefined =>
+  const fromEnv = (): Upstream | undefined =>
     config.google && {
       ...GOOGLE,
       issuer: config.google.issuer,
@@ -199,7 +199,7 @@ export function createProviderService(prisma: PrismaClient, audit: AuditService,
     },
 
     /** One enabled provider, its client secret decrypted, for the upstream leg of a sign-in. */
-    async findEnabled(id: string): Promise<UpstreamProvider | undefined> {
+    async findEnabled(id: string): Promise<Upstream | undefined> {
       const env = fromEnv();
       if (env?.id === id) return env;
       const r = await prisma.identityProvider.findUnique({ where: { id } });
@@ -219,4 +219,4 @@ export function createProviderService(prisma: PrismaClient, audit: AuditService,
   };
 }
 
-export type ProviderService = ReturnType<typeof createProviderService>;
+export type UpstreamService = ReturnType<typeof createUpstreamService>;

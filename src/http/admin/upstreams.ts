@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { createProviderSchema, updateProviderSchema } from '../../federation/providers.ts';
+import { createProviderSchema, updateProviderSchema } from '../../federation/upstreams.ts';
 import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
 import { errorSchema, json, providerSchema } from './schemas.ts';
@@ -9,7 +9,7 @@ const tags = ['identity providers'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 const idParam = z.object({ id: z.string().min(1).max(40) });
 
-export const providerRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { providers } }) => {
+export const upstreamRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { upstreams } }) => {
   app.post('/providers', {
     schema: {
       tags,
@@ -18,30 +18,30 @@ export const providerRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> 
       body: createProviderSchema,
       response: { 201: providerSchema, 409: errorSchema, ...errors },
     },
-    handler: async (req, reply) => reply.code(201).send(json(await providers.create(req.body, adminActor(req)))),
+    handler: async (req, reply) => reply.code(201).send(json(await upstreams.create(req.body, adminActor(req)))),
   });
 
   app.get('/providers', {
     config: { scope: 'admin:read' },
     schema: { tags, summary: 'List upstream providers configured here (Google from GOOGLE_* variables is not listed)', response: { 200: z.object({ items: z.array(providerSchema) }), ...errors } },
-    handler: async () => json({ items: await providers.list() }),
+    handler: async () => json({ items: await upstreams.list() }),
   });
 
   app.get('/providers/:id', {
     config: { scope: 'admin:read' },
     schema: { tags, summary: 'Get an upstream provider', params: idParam, response: { 200: providerSchema, ...errors } },
-    handler: async (req) => json(await providers.get(req.params.id)),
+    handler: async (req) => json(await upstreams.get(req.params.id)),
   });
 
   app.patch('/providers/:id', {
     schema: { tags, summary: 'Update an upstream provider (a new clientSecret replaces the old one)', params: idParam, body: updateProviderSchema, response: { 200: providerSchema, ...errors } },
-    handler: async (req) => json(await providers.update(req.params.id, req.body, adminActor(req))),
+    handler: async (req) => json(await upstreams.update(req.params.id, req.body, adminActor(req))),
   });
 
   app.delete('/providers/:id', {
     schema: { tags, summary: 'Remove an upstream provider (linked identities stay, unusable until it returns)', params: idParam, response: { 204: z.null(), ...errors } },
     handler: async (req, reply) => {
-      await providers.delete(req.params.id, adminActor(req));
+      await upstreams.delete(req.params.id, adminActor(req));
       return reply.code(204).send(null);
     },
   });
