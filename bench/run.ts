@@ -153,7 +153,7 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
     runDir,
   );
   if (client.code !== 0) throw new Error(`${label}: clients create failed: ${client.stderr}`);
-  const { client_id, client_secret } = JSON.parse(client.stdout) as { client_id: string; client_secret: string };
+  const created = JSON.parse(client.stdout) as { client: { clientId: string }; clientSecret: string };
 
   // An ordinary restart, on a database that is already migrated and has its keys.
   await halt(server);
@@ -166,7 +166,7 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
 
   return {
     report: { label, kind: 'ours', database: db.kind, workers, firstStartMs: Math.round(firstStartMs), restartMs: Math.round(restartMs), rssIdleMb, ...(workers > 1 ? { rssIdleByProcessMb } : {}), scenarios: {} },
-    target: { name: label, url, clientId: client_id, clientSecret: client_secret, redirectUri: REDIRECT_URI, apiIdentifier: API_IDENTIFIER, user: USER },
+    target: { name: label, url, clientId: created.client.clientId, clientSecret: created.clientSecret, redirectUri: REDIRECT_URI, apiIdentifier: API_IDENTIFIER, user: USER },
     server,
     env,
     codeAgents: [],

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminApi, type AdminApi } from './helpers/admin.ts';
-import { idp, seed } from './helpers/cli.ts';
+import { createdClient, idp, seed } from './helpers/cli.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { UserAgent } from './helpers/user-agent.ts';
@@ -63,7 +63,7 @@ describe('who may call the admin API', () => {
   it('refuses a token for another API, and a user-facing client asking for admin scopes gets nothing', async () => {
     await idp(['resources', 'create', '--identifier', 'https://other.example.com', '--scope', 'read', '--json'], server.env);
     const m2m = await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--api', 'https://other.example.com read', '--json'], server.env);
-    const { client_id, client_secret } = m2m.json<{ client_id: string; client_secret: string }>();
+    const { clientId: client_id, clientSecret: client_secret } = createdClient(m2m);
     const other = await clientCredentials(client_id, client_secret, { resource: 'https://other.example.com', scope: 'read' });
     expect((await admin.call('GET', '/admin/v1/users', undefined, other.body.access_token)).status).toBe(401);
     // The same non-admin client asking for scope=admin gets no token for the admin API.

@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminApi } from './helpers/admin.ts';
 import { idp, seed } from './helpers/cli.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
@@ -26,7 +27,7 @@ async function fails(args: string[], message: RegExp, code = 1) {
 
 describe('the CLI has the admin API’s powers', () => {
   it('manages a client from creation to deletion, with the server enforcing each change', async () => {
-    const { client_id, client_secret } = await run<{ client_id: string; client_secret: string }>(
+    const { client: { clientId: client_id }, clientSecret: client_secret } = await run<{ client: { clientId: string }; clientSecret: string }>(
       'clients', 'create', '--name', 'CLI App', '--redirect-uri', REDIRECT_URI, '--scope', 'openid offline_access',
     );
     expect((await run<{ total: number }>('clients', 'list', '--name', 'CLI App')).total).toBe(1);
@@ -59,10 +60,10 @@ describe('the CLI has the admin API’s powers', () => {
     expect(await run('clients', 'enable', client_id)).toMatchObject({ disabled: false });
     await expect.poll(() => introspectionStatus(client_secret), { timeout: 5000 }).toBe(200);
 
-    const rotated = await run<{ client_secret: string; previous_secret_expires_at: string | null }>('clients', 'rotate-secret', client_id, '--overlap', '600');
-    expect(rotated.previous_secret_expires_at).toBeTruthy();
-    await expect.poll(() => introspectionStatus(rotated.client_secret), { timeout: 5000 }).toBe(200);
-    for (const secret of [client_secret, rotated.client_secret]) {
+    const rotated = await run<{ client: { previousSecretExpiresAt: string | null }; clientSecret: string }>('clients', 'rotate-secret', client_id, '--overlap', '600');
+    expect(rotated.client.previousSecretExpiresAt).toBeTruthy();
+    await expect.poll(() => introspectionStatus(rotated.clientSecret), { timeout: 5000 }).toBe(200);
+    for (const secret of [client_secret, rotated.clientSecret]) {
       const c = await discover(server.issuer, client_id, secret);
       await expect(oidc.tokenIntrospection(c, 'x')).resolves.toMatchObject({ active: false });
     }
@@ -73,7 +74,7 @@ describe('the CLI has the admin API’s powers', () => {
   }, 90_000); // some twenty CLI processes, one after the other
 
   it('creates an admin client whose token the admin API accepts', async () => {
-    const { client_id, client_secret } = await run<{ client_id: string; client_secret: string }>('clients', 'create', '--name', 'ops', '--admin');
+    const { client: { clientId: client_id }, clientSecret: client_secret } = await run<{ client: { clientId: string }; clientSecret: string }>('clients', 'create', '--name', 'ops', '--admin');
     const config = await discover(server.issuer, client_id, client_secret);
     const { access_token } = await oidc.clientCredentialsGrant(config, { scope: 'admin' });
     const res = await fetch(new URL('/admin/v1/clients', server.issuer), { headers: { authorization: `Bearer ${access_token}` } });
@@ -147,12 +148,43 @@ describe('the CLI has the admin API’s powers', () => {
   });
 
   it('lists keys, reads the audit trail and creates initial access tokens', async () => {
-    const keys = await run<{ keys: { alg: string }[] }>('keys', 'list');
-    expect(keys.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
-    const iat = await run<{ initial_access_token: string; expires_at: string }>('clients', 'initial-access-token', 'create', '--expires-in', '300');
-    expect(iat.initial_access_token.length).toBeGreaterThan(20);
-    await fails(['clients', 'initial-access-token', 'create', '--expires-in', '5'], /between 60 seconds and one year/);
+    const keys = await run<{ items: { alg: string }[]; total: number }>('keys', 'list');
+    expect(keys.items.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
+    expect(keys.total).toBe(3);
+    const iat = await run<{ initialAccessToken: string; expiresAt: string; uses: number }>('clients', 'initial-access-token', 'create', '--expires-in', '300');
+    expect(iat.initialAccessToken.length).toBeGreaterThan(20);
+    expect(iat.uses).toBe(1);
+    await fails(['clients', 'initial-access-token', 'create', '--expires-in', '5'], /--expires-in must be a whole number from 60 to 31536000/);
     const audit = await run<{ items: { action: string; actor: string }[] }>('audit', 'list', '--action', 'initial_access_token.created');
     expect(audit.items[0]).toMatchObject({ action: 'initial_access_token.created', actor: expect.stringMatching(/^cli:.+@.+/) });
+  });
+});
+
+describe('the CLI speaks the admin API’s JSON', () => {
+  it('prints what the admin API returns, finds users by email and APIs by identifier, and reports errors in the API’s shape', async () => {
+    const api = await adminApi(server);
+    const user = await run<{ id: string }>('users', 'create', '--email', 'erin@example.com', '--password', 'erin password', '--name', 'Erin');
+    expect(await run('users', 'show', 'Erin@Example.com')).toEqual((await api.call('GET', `/admin/v1/users/${user.id}`)).body);
+    expect(await run('users', 'list', '--q', 'erin', '--limit', '1')).toEqual((await api.call('GET', '/admin/v1/users?q=erin&limit=1')).body);
+    expect(await run('users', 'list', '--q', 'erin', '--limit', '1')).toMatchObject({ items: [{ id: user.id }], total: 1, limit: 1, offset: 0 });
+
+    const resource = await run<{ id: string }>('resources', 'create', '--identifier', 'https://contract.example.com', '--scope', 'read');
+    expect(await run('resources', 'show', 'https://contract.example.com')).toEqual((await api.call('GET', `/admin/v1/resources/${resource.id}`)).body);
+    expect(await run('keys', 'list')).toEqual((await api.call('GET', '/admin/v1/keys')).body);
+
+    const missing = await idp(['users', 'show', 'nobody@example.com', '--json'], server.env);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(JSON.parse(missing.stderr)).toEqual({ error: 'not_found', error_description: expect.stringContaining('nobody@example.com') });
+    const refused = await idp(['users', 'create', '--email', 'bad', '--password', 'long enough', '--json'], server.env);
+    const viaApi = await api.call('POST', '/admin/v1/users', { email: 'bad', password: 'long enough' });
+    expect(JSON.parse(refused.stderr).error).toBe((viaApi.body as { error: string }).error);
+    expect(JSON.parse(refused.stderr).error_description).toMatch(/^--email: /);
+  });
+
+  it('prints its version', async () => {
+    const res = await idp(['--version'], server.env);
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 });

@@ -50,7 +50,9 @@ describe('idp users create', () => {
     const res = await idp(['users', 'create', '--email', '  Ｍary@Example.COM ', '--password-stdin', '--name', 'Mary', '--json'], env, 'a fine password\n');
     expect(res.code).toBe(0);
     const out = res.json<{ id: string; email: string }>();
-    expect(out).toEqual({ id: expect.any(String), email: 'mary@example.com' });
+    // The same user view as the admin API's: never the password hash.
+    expect(out).toMatchObject({ id: expect.any(String), email: 'mary@example.com', name: 'Mary', emailVerified: false, hasPassword: true, disabled: false });
+    expect(res.stdout).not.toContain('argon2');
     const user = await withDb((db) => db.prisma.user.findUniqueOrThrow({ where: { id: out.id } }));
     expect(user.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
     expect(user.passwordHash).not.toContain('a fine password');
@@ -58,15 +60,15 @@ describe('idp users create', () => {
 
   it.each([
     ['a duplicate email', ['--email', 'mary@example.com', '--password', 'another password'], /already exists/],
-    ['an invalid email', ['--email', 'not-an-email', '--password', 'another password'], /email: must be a valid email address/],
-    ['a short password', ['--email', 'short@example.com', '--password', 'short'], /password: must be at least 8 characters/],
+    ['an invalid email', ['--email', 'not-an-email', '--password', 'another password'], /--email: must be a valid email address/],
+    ['a short password', ['--email', 'short@example.com', '--password', 'short'], /--password: must be at least 8 characters/],
     ['no password', ['--email', 'nopw@example.com'], /password is required/],
     ['both password options', ['--email', 'both@example.com', '--password', 'long enough pw', '--password-stdin'], /either --password or --password-stdin/],
   ])('refuses %s with a clear message and exit 1', async (_name, args, message) => {
     const res = await idp(['users', 'create', ...args, '--json'], env);
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
-    expect(JSON.parse(res.stderr).message).toMatch(message);
+    expect(JSON.parse(res.stderr).error_description).toMatch(message);
   });
 
   it('refuses a missing required option with usage help and exit 2', async () => {
@@ -91,7 +93,7 @@ describe('idp resources create', () => {
   });
 
   it.each([
-    ['a relative identifier', ['--identifier', '/api'], 1, /identifier: must be an absolute URI/],
+    ['a relative identifier', ['--identifier', '/api'], 1, /--identifier: must be an absolute URI/],
     ['a fragment', ['--identifier', 'https://api.example.org/#x'], 1, /must not contain a fragment/],
     ['a duplicate', ['--identifier', 'https://api.example.org'], 1, /already exists/],
     ['a non-numeric TTL', ['--identifier', 'https://b.example.org', '--access-token-ttl', 'soon'], 1, /--access-token-ttl must be a whole number/],
@@ -108,7 +110,8 @@ describe('idp clients create', () => {
   it('shows a confidential client secret once and stores only its hash', async () => {
     const res = await idp(['clients', 'create', '--name', 'Web', '--redirect-uri', 'https://app.example.com/cb', '--redirect-uri', 'http://localhost:3001/cb', '--json'], env);
     expect(res.code).toBe(0);
-    const { client_id, client_secret } = res.json<{ client_id: string; client_secret: string }>();
+    const { client, clientSecret: client_secret } = res.json<{ client: { clientId: string }; clientSecret: string }>();
+    const client_id = client.clientId;
     // Letters and digits only: an id starting with "-" would read as an option on command lines.
     expect(client_id).toMatch(/^[A-Za-z0-9]{22}$/);
     expect(client_secret.length).toBeGreaterThanOrEqual(43);
@@ -121,7 +124,7 @@ describe('idp clients create', () => {
   it('registers a native app with a reverse-domain private-use scheme', async () => {
     const res = await idp(['clients', 'create', '--name', 'Mobile', '--redirect-uri', 'com.example.app:/callback', '--public', '--json'], env);
     expect(res.code, res.stderr).toBe(0);
-    const { client_id } = res.json<{ client_id: string }>();
+    const client_id = res.json<{ client: { clientId: string } }>().client.clientId;
     const row = await withDb((db) => db.prisma.client.findUniqueOrThrow({ where: { id: client_id } }));
     expect(JSON.parse(row.metadata)).toMatchObject({ application_type: 'native', redirect_uris: ['com.example.app:/callback'] });
   });
@@ -129,7 +132,7 @@ describe('idp clients create', () => {
   it('creates a public client without a secret', async () => {
     const res = await idp(['clients', 'create', '--name', 'SPA', '--redirect-uri', 'https://spa.example.com/cb', '--public', '--json'], env);
     expect(res.code).toBe(0);
-    expect(Object.keys(res.json())).toEqual(['client_id']);
+    expect(Object.keys(res.json())).toEqual(['client']);
   });
 
   it.each([
@@ -142,7 +145,7 @@ describe('idp clients create', () => {
     ['a private-use scheme not in reverse-domain form', ['--name', 'x', '--redirect-uri', 'myapp:/cb'], 1, /reverse-domain form/],
     ['no redirect URI for the code flow', ['--name', 'x'], 1, /at least one redirect URI/],
     ['a public client with client_credentials', ['--name', 'x', '--public', '--grant-type', 'client_credentials'], 1, /public client cannot use client_credentials/],
-    ['an unknown grant type', ['--name', 'x', '--grant-type', 'password'], 1, /grantTypes.0: Invalid option: expected one of "authorization_code"\|"refresh_token"\|"client_credentials"/],
+    ['an unknown grant type', ['--name', 'x', '--grant-type', 'password'], 1, /--grant-type: Invalid option: expected one of "authorization_code"\|"refresh_token"\|"client_credentials"/],
     ['a bad allowed origin', ['--name', 'x', '--redirect-uri', 'https://a.example.com/cb', '--allowed-origin', 'https://a.example.com/path'], 1, /must be an origin/],
   ])('refuses %s', async (_name, args, code, message) => {
     const res = await idp(['clients', 'create', ...args], env);

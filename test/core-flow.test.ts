@@ -158,11 +158,11 @@ describe('JWT access tokens for a registered API (RFC 9068)', () => {
   });
 
   it('client_credentials yields a JWT for the API', async () => {
-    const { idp } = await import('./helpers/cli.ts');
+    const { createdClient, idp } = await import('./helpers/cli.ts');
     const created = await idp(['clients', 'create', '--name', 'backend', '--grant-type', 'client_credentials', '--scope', '', '--api', `${API} read`, '--json'], server.env);
     expect(created.code).toBe(0);
-    const { client_id, client_secret } = created.json<{ client_id: string; client_secret: string }>();
-    const m2m = await discover(server.issuer, client_id, client_secret);
+    const { clientId: client_id, clientSecret } = createdClient(created);
+    const m2m = await discover(server.issuer, client_id, clientSecret);
     const tokens = await oidc.clientCredentialsGrant(m2m, { scope: 'read', resource: API });
     const { payload } = await jwtVerify(tokens.access_token, jwks(), { issuer: server.issuer, audience: API, typ: 'at+jwt' });
     expect(payload).toMatchObject({ client_id, scope: 'read', sub: client_id });

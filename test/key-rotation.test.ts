@@ -1,7 +1,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from './helpers/admin.ts';
-import { idp } from './helpers/cli.ts';
+import { createdClient, idp } from './helpers/cli.ts';
 import { startInstance, startServer, type Instance, type TestServer } from './helpers/server.ts';
 
 const API = 'https://rotation.example.com';
@@ -9,14 +9,14 @@ const API = 'https://rotation.example.com';
 let a: TestServer;
 let b: Instance;
 let admin: AdminApi;
-let client: { client_id: string; client_secret: string };
+let client: { clientId: string; clientSecret: string };
 
 beforeAll(async () => {
   a = await startServer({ KEY_REFRESH_SECONDS: '1', JWKS_CACHE_SECONDS: '300', KEY_PREPUBLICATION_SECONDS: '900' });
   b = await startInstance(a.env);
   admin = await adminApi(a);
   await idp(['resources', 'create', '--identifier', API, '--scope', 'read', '--json'], a.env);
-  client = (await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--api', `${API} read`, '--json'], a.env)).json();
+  client = createdClient(await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--api', `${API} read`, '--json'], a.env));
 });
 afterAll(async () => {
   await b?.close();
@@ -27,7 +27,7 @@ afterAll(async () => {
 async function token(origin: string): Promise<string> {
   const res = await fetch(`${origin}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'client_credentials', resource: API, scope: 'read' }),
   });
   expect(res.status).toBe(200);

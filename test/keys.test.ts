@@ -24,7 +24,7 @@ describe('signing keys', () => {
 
     const listed = await idp(['keys', 'list', '--json'], server.env);
     expect(listed.code).toBe(0);
-    const { keys } = listed.json<{ keys: { kid: string; alg: string; state: string }[] }>();
+    const { items: keys } = listed.json<{ items: { kid: string; alg: string; state: string }[] }>();
     expect(keys.map((k) => k.kid).sort()).toEqual(jwks.keys.map((k) => k.kid).sort());
     expect(keys.every((k) => k.state === 'active')).toBe(true);
     expect(listed.stdout).not.toMatch(/"d":/);

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idp, seed } from './helpers/cli.ts';
+import { createdClient, idp, seed } from './helpers/cli.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
 import { freePort, startServer, type TestServer } from './helpers/server.ts';
@@ -37,7 +37,7 @@ describe('metrics', () => {
   it('counts requests by route, tokens by grant type, logins, refresh-token reuse and database queries', async () => {
     const app = await seed(server.env, { redirectUri: REDIRECT_URI });
     const config = await discover(server.issuer, app.clientId, app.clientSecret);
-    const m2m = (await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--json'], server.env)).json<{ client_id: string; client_secret: string }>();
+    const m2m = createdClient(await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--json'], server.env));
 
     const before = {
       cc: await metric('idp_tokens_issued_total', { grant_type: 'client_credentials' }),
@@ -46,7 +46,7 @@ describe('metrics', () => {
       reuse: await metric('idp_refresh_token_reuse_total'),
       token: await metric('idp_http_request_duration_seconds_count', { route: '/token', status_code: '200' }),
     };
-    await oidc.clientCredentialsGrant(await discover(server.issuer, m2m.client_id, m2m.client_secret));
+    await oidc.clientCredentialsGrant(await discover(server.issuer, m2m.clientId, m2m.clientSecret));
     await loginAndExchange(new UserAgent(), config, { login: { email: app.email, password: 'wrong password' } }).catch(() => undefined);
     const { tokens } = await loginAndExchange(new UserAgent(), config, { login: app });
     await oidc.refreshTokenGrant(config, tokens.refresh_token!);

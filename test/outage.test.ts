@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idp } from './helpers/cli.ts';
+import { createdClient, idp } from './helpers/cli.ts';
 import { createTestDatabase, TEST_PROVIDER, type TestDatabase } from './helpers/database.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -54,7 +54,7 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
   let database: TestDatabase;
   let proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
   let server: TestServer;
-  let client: { client_id: string; client_secret: string };
+  let client: { clientId: string; clientSecret: string };
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -62,7 +62,7 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
     proxy = await startCuttableProxy(new URL(database.url));
     url.host = `127.0.0.1:${proxy.port}`;
     server = await startServer({ DATABASE_URL: url.href, LOG_LEVEL: 'info' }, { logDestination: capture });
-    client = (await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--json'], server.env)).json();
+    client = createdClient(await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--json'], server.env));
   });
   afterAll(async () => {
     await server?.close().catch(() => undefined);
@@ -73,7 +73,7 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
   const tokenRequest = () =>
     fetch(`${server.issuer}/token`, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: 'client_credentials' }),
     });
 

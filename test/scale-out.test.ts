@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idp, seed } from './helpers/cli.ts';
+import { createdClient, idp, seed } from './helpers/cli.ts';
 import { discover, REDIRECT_URI } from './helpers/flow.ts';
 import { startInstance, startServer, type Instance, type TestServer } from './helpers/server.ts';
 import { csrfToken, formAction, UserAgent } from './helpers/user-agent.ts';
@@ -100,7 +100,7 @@ describe('several instances on one database', () => {
     expect(jwksB).toEqual(jwksA);
 
     const m2m = await idp(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials', '--scope', '', '--json'], a.env);
-    const { client_id, client_secret } = m2m.json<{ client_id: string; client_secret: string }>();
+    const { clientId: client_id, clientSecret: client_secret } = createdClient(m2m);
     const onB = async () => {
       const res = await fetch(`${b.url}/token`, {
         method: 'POST',
@@ -113,8 +113,8 @@ describe('several instances on one database', () => {
 
     // Disabled through the admin API of instance A...
     const ops = await idp(['clients', 'create', '--name', 'ops', '--admin', '--json'], a.env);
-    const opsCreds = ops.json<{ client_id: string; client_secret: string }>();
-    const adminToken = (await oidc.clientCredentialsGrant(await discover(a.issuer, opsCreds.client_id, opsCreds.client_secret), { scope: 'admin' })).access_token;
+    const opsCreds = createdClient(ops);
+    const adminToken = (await oidc.clientCredentialsGrant(await discover(a.issuer, opsCreds.clientId, opsCreds.clientSecret), { scope: 'admin' })).access_token;
     const disabled = await fetch(`${a.issuer}/admin/v1/clients/${client_id}/disable`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } });
     expect(disabled.status).toBe(200);
     // ...and refused by instance B, which had the client cached, once it polls the change (1 s by default).

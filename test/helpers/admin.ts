@@ -1,5 +1,5 @@
 import * as oidc from 'openid-client';
-import { idp } from './cli.ts';
+import { createdClient, idp } from './cli.ts';
 import { discover } from './flow.ts';
 import type { TestServer } from './server.ts';
 
@@ -15,7 +15,7 @@ export interface AdminApi {
 export async function adminApi(server: TestServer): Promise<AdminApi> {
   const created = await idp(['clients', 'create', '--name', 'ops', '--admin', '--json'], server.env);
   if (created.code !== 0) throw new Error(created.stderr);
-  const { client_id: clientId, client_secret: clientSecret } = created.json<{ client_id: string; client_secret: string }>();
+  const { clientId, clientSecret } = createdClient(created);
   const config = await discover(server.issuer, clientId, clientSecret);
   const tokens = new Map<string, string>();
   const token = async (scope: 'admin' | 'admin:read' = 'admin') => {

@@ -26,6 +26,13 @@ export function idp(args: string[], env: Record<string, string>, stdin?: string)
   });
 }
 
+/** The credentials `idp clients create --json` printed (`{"client": {…}, "clientSecret"}`). */
+export function createdClient(res: CliResult): { clientId: string; clientSecret: string } {
+  if (res.code !== 0) throw new Error(`clients create failed: ${res.stderr}`);
+  const { client, clientSecret } = res.json<{ client: { clientId: string }; clientSecret?: string }>();
+  return { clientId: client.clientId, clientSecret: clientSecret ?? '' };
+}
+
 /** Creates a user, an API and a client through the CLI, as the README walkthrough does. */
 export async function seed(env: Record<string, string>, opts: { redirectUri: string; public?: boolean; extraClientArgs?: string[] }) {
   const email = `user-${Math.random().toString(36).slice(2)}@example.com`;
@@ -44,7 +51,6 @@ export async function seed(env: Record<string, string>, opts: { redirectUri: str
     ],
     env,
   );
-  if (client.code !== 0) throw new Error(`clients create failed: ${client.stderr}`);
-  const { client_id, client_secret } = client.json<{ client_id: string; client_secret?: string }>();
-  return { email, password, userId: user.json<{ id: string }>().id, clientId: client_id, clientSecret: client_secret };
+  const { clientId, clientSecret } = createdClient(client);
+  return { email, password, userId: user.json<{ id: string }>().id, clientId, clientSecret: opts.public ? undefined : clientSecret };
 }

@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from '../helpers/admin.ts';
-import { idp } from '../helpers/cli.ts';
+import { createdClient, idp } from '../helpers/cli.ts';
 import { authorize, discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
@@ -112,7 +112,7 @@ describe('only admin clients reach the admin API', () => {
     expect(cliUpdate.code).toBe(1);
     expect((await admin.call<{ admin: boolean; apis: object }>('GET', `/admin/v1/clients/${svc.id}`)).body).toMatchObject({ admin: false, apis: { [ORDERS]: ['read'] } });
 
-    const iat = (await idp(['clients', 'initial-access-token', 'create', '--json'], server.env)).json<{ initial_access_token: string }>().initial_access_token;
+    const iat = (await idp(['clients', 'initial-access-token', 'create', '--json'], server.env)).json<{ initialAccessToken: string }>().initialAccessToken;
     const registered = await fetch(new URL('/register', server.issuer), {
       method: 'POST',
       headers: { authorization: `Bearer ${iat}`, 'content-type': 'application/json' },
@@ -123,10 +123,10 @@ describe('only admin clients reach the admin API', () => {
   });
 
   it('SEC-AA-05 the admin API refuses the token of a client that is no longer an admin client, even before it expires', async () => {
-    const ops = (await idp(['clients', 'create', '--name', 'ops2', '--admin', '--json'], server.env)).json<{ client_id: string; client_secret: string }>();
-    const token = await clientCredentials({ id: ops.client_id, secret: ops.client_secret }, { scope: 'admin' });
+    const ops = createdClient(await idp(['clients', 'create', '--name', 'ops2', '--admin', '--json'], server.env));
+    const token = await clientCredentials({ id: ops.clientId, secret: ops.clientSecret }, { scope: 'admin' });
     expect(await adminApiAnswers(token.body.access_token)).toBe(200);
-    await server.current.db.prisma.client.update({ where: { id: ops.client_id }, data: { admin: false } });
+    await server.current.db.prisma.client.update({ where: { id: ops.clientId }, data: { admin: false } });
     const res = await admin.call('GET', '/admin/v1/users', undefined, token.body.access_token);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');

@@ -2,7 +2,7 @@
 // OpenID conformance oidcc-* (state, nonce, ensure-request-without-*).
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
-import { idp, seed } from '../helpers/cli.ts';
+import { createdClient, idp, seed } from '../helpers/cli.ts';
 import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, rowCounts, securityContext } from './setup.ts';
@@ -132,8 +132,7 @@ describe('redirect_uri: exact match against the registered value', () => {
       ['clients', 'create', '--name', 'CLI tool', '--public', '--application-type', 'native', '--redirect-uri', 'http://127.0.0.1/callback', '--redirect-uri', 'http://[::1]/callback', '--scope', 'openid', '--json'],
       ctx.server.env,
     );
-    expect(app.code, app.stderr).toBe(0);
-    const clientId = app.json<{ client_id: string }>().client_id;
+    const { clientId } = createdClient(app);
     const at = (redirectUri: string) => errorOf(authorizationUrl({ client_id: clientId, redirect_uri: redirectUri }));
     for (const accepted of ['http://127.0.0.1:54321/callback', 'http://127.0.0.1/callback', 'http://[::1]:8080/callback']) {
       const { status, location } = await at(accepted);

@@ -1,6 +1,6 @@
 // Client authentication at the token endpoint: RFC 6749 §2.3 / §5.2, RFC 9700 §2.5, ASVS V51.
 import { describe, expect, it } from 'vitest';
-import { idp } from '../helpers/cli.ts';
+import { createdClient, idp } from '../helpers/cli.ts';
 import { basic, post, securityContext } from './setup.ts';
 
 const ctx = securityContext();
@@ -52,18 +52,18 @@ describe('client authentication', () => {
   });
 
   it('SEC-CA-08 a disabled client cannot authenticate', async () => {
-    const svc = (await idp(['clients', 'create', '--name', 'to-disable', '--grant-type', 'client_credentials', '--scope', '', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
-    expect((await post(ctx, '/token', cc, { authorization: basic(svc.client_id, svc.client_secret) })).status).toBe(200);
-    await idp(['clients', 'disable', svc.client_id], ctx.server.env);
+    const svc = createdClient(await idp(['clients', 'create', '--name', 'to-disable', '--grant-type', 'client_credentials', '--scope', '', '--json'], ctx.server.env));
+    expect((await post(ctx, '/token', cc, { authorization: basic(svc.clientId, svc.clientSecret) })).status).toBe(200);
+    await idp(['clients', 'disable', svc.clientId], ctx.server.env);
     // The CLI is another process: the server sees the change within CONFIG_REFRESH_SECONDS.
-    const attempt = () => post(ctx, '/token', cc, { authorization: basic(svc.client_id, svc.client_secret) });
+    const attempt = () => post(ctx, '/token', cc, { authorization: basic(svc.clientId, svc.clientSecret) });
     await expect.poll(async () => (await attempt()).status, { timeout: 5000 }).toBe(401);
     expect((await attempt()).body.error).toBe('invalid_client');
   });
 
   it('SEC-CA-09 a public client cannot use client_credentials', async () => {
-    const spa = (await idp(['clients', 'create', '--name', 'spa', '--public', '--redirect-uri', 'https://spa.example.com/cb', '--json'], ctx.server.env)).json<{ client_id: string }>();
-    const res = await post(ctx, '/token', { ...cc, client_id: spa.client_id });
+    const spa = createdClient(await idp(['clients', 'create', '--name', 'spa', '--public', '--redirect-uri', 'https://spa.example.com/cb', '--json'], ctx.server.env));
+    const res = await post(ctx, '/token', { ...cc, client_id: spa.clientId });
     // oidc-provider answers invalid_request ("requested grant type is not allowed for this client").
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
@@ -85,8 +85,8 @@ describe('token endpoint', () => {
   });
 
   it('SEC-TE-04 client_credentials for an unregistered resource: 400 invalid_target, no token', async () => {
-    const m2m = (await idp(['clients', 'create', '--name', 'm2m', '--grant-type', 'client_credentials', '--scope', '', '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
-    const res = await post(ctx, '/token', { ...cc, resource: 'https://unknown.example.com' }, { authorization: basic(m2m.client_id, m2m.client_secret) });
+    const m2m = createdClient(await idp(['clients', 'create', '--name', 'm2m', '--grant-type', 'client_credentials', '--scope', '', '--json'], ctx.server.env));
+    const res = await post(ctx, '/token', { ...cc, resource: 'https://unknown.example.com' }, { authorization: basic(m2m.clientId, m2m.clientSecret) });
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_target');
     expect(res.body.access_token).toBeUndefined();

@@ -2,7 +2,7 @@
 // and how to validate them"): every forgery below must fail. RFC 8725, RFC 9068 §4, RFC 9700 §2.2.
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, base64url, type JWTVerifyOptions } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { idp } from '../helpers/cli.ts';
+import { createdClient, idp } from '../helpers/cli.ts';
 import { loginAndExchange } from '../helpers/flow.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, securityContext } from './setup.ts';
@@ -19,8 +19,8 @@ const encode = (o: unknown) => base64url.encode(JSON.stringify(o));
 
 beforeAll(async () => {
   recipe = () => ({ issuer: ctx.server.issuer, audience: API, typ: 'at+jwt', algorithms: ['RS256'] });
-  const m2m = (await idp(['clients', 'create', '--name', 'rs-test', '--grant-type', 'client_credentials', '--scope', '', '--api', `${API} read`, '--json'], ctx.server.env)).json<{ client_id: string; client_secret: string }>();
-  const t = await post(ctx, '/token', { grant_type: 'client_credentials', resource: API, scope: 'read' }, { authorization: basic(m2m.client_id, m2m.client_secret) });
+  const m2m = createdClient(await idp(['clients', 'create', '--name', 'rs-test', '--grant-type', 'client_credentials', '--scope', '', '--api', `${API} read`, '--json'], ctx.server.env));
+  const t = await post(ctx, '/token', { grant_type: 'client_credentials', resource: API, scope: 'read' }, { authorization: basic(m2m.clientId, m2m.clientSecret) });
   accessToken = t.body.access_token!;
   idToken = (await loginAndExchange(new UserAgent(), ctx.config, { login: ctx.app })).tokens.id_token!;
 });

@@ -109,7 +109,7 @@ describe('the Host header', () => {
   });
 
   it('SEC-PX-06 registration_client_uri and the authorization redirect are built from the issuer, not the Host header', async () => {
-    const iat = (await idp(['clients', 'initial-access-token', 'create', '--json'], oneProxy.env)).json<{ initial_access_token: string }>().initial_access_token;
+    const iat = (await idp(['clients', 'initial-access-token', 'create', '--json'], oneProxy.env)).json<{ initialAccessToken: string }>().initialAccessToken;
     const registered = await raw(
       `${oneProxy.issuer}/register`,
       { ...FORGED, authorization: `Bearer ${iat}`, 'content-type': 'application/json' },

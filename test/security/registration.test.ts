@@ -14,7 +14,7 @@ beforeAll(async () => {
   admin = await adminApi(server);
   const created = await idp(['clients', 'initial-access-token', 'create', '--expires-in', '600', '--uses', 'unlimited', '--json'], server.env);
   expect(created.code).toBe(0);
-  initialAccessToken = created.json<{ initial_access_token: string }>().initial_access_token;
+  initialAccessToken = created.json<{ initialAccessToken: string }>().initialAccessToken;
 });
 afterAll(() => server?.close());
 
@@ -144,26 +144,26 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
   });
 
   it('SEC-RG-08 an initial access token registers one client by default: a second use is refused, and of parallel uses exactly one wins', async () => {
-    const token = async (...extra: string[]) => (await idp(['clients', 'initial-access-token', 'create', ...extra, '--json'], server.env)).json<{ initial_access_token: string; uses: number | string }>();
+    const token = async (...extra: string[]) => (await idp(['clients', 'initial-access-token', 'create', ...extra, '--json'], server.env)).json<{ initialAccessToken: string; uses: number | string }>();
     const single = await token();
     expect(single.uses).toBe(1);
-    expect((await register(APP, single.initial_access_token)).status).toBe(201);
-    const again = await register(APP, single.initial_access_token);
+    expect((await register(APP, single.initialAccessToken)).status).toBe(201);
+    const again = await register(APP, single.initialAccessToken);
     expect(again.status).toBe(401);
     expect(again.body.error).toBe('invalid_token');
 
     const before = await server.current.db.prisma.client.count();
     const raced = await token();
-    const statuses = await Promise.all(Array.from({ length: 6 }, () => register(APP, raced.initial_access_token).then((r) => r.status)));
+    const statuses = await Promise.all(Array.from({ length: 6 }, () => register(APP, raced.initialAccessToken).then((r) => r.status)));
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     expect(statuses.filter((s) => s !== 201).every((s) => s === 401)).toBe(true);
     expect(await server.current.db.prisma.client.count()).toBe(before + 1);
 
     // A failed registration does not use it up; a counted token registers exactly that many.
     const three = await token('--uses', '3');
-    expect((await register({ ...APP, redirect_uris: ['http://app.example.com/cb'] }, three.initial_access_token)).status).toBe(400);
-    for (let i = 0; i < 3; i++) expect((await register(APP, three.initial_access_token)).status).toBe(201);
-    expect((await register(APP, three.initial_access_token)).status).toBe(401);
+    expect((await register({ ...APP, redirect_uris: ['http://app.example.com/cb'] }, three.initialAccessToken)).status).toBe(400);
+    for (let i = 0; i < 3; i++) expect((await register(APP, three.initialAccessToken)).status).toBe(201);
+    expect((await register(APP, three.initialAccessToken)).status).toBe(401);
     expect((await idp(['clients', 'initial-access-token', 'create', '--uses', '0'], server.env)).stderr).toContain('--uses must be');
   });
 

@@ -2,15 +2,15 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
-import { auditEventSchema, errorSchema, json, keySchema, page, pageQuery } from './schemas.ts';
+import { all, auditEventSchema, errorSchema, json, keySchema, listOf, page, pageQuery } from './schemas.ts';
 
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema };
 
 export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { keys, audit } }) => {
   app.get('/keys', {
     config: { scope: 'admin:read' },
-    schema: { tags: ['keys'], summary: 'List signing keys (no private material)', response: { 200: z.object({ items: z.array(keySchema) }), ...errors } },
-    handler: async () => json({ items: await keys.list() }),
+    schema: { tags: ['keys'], summary: 'List signing keys (no private material)', response: { 200: all(keySchema), ...errors } },
+    handler: async () => json(listOf(await keys.list())),
   });
 
   app.post('/keys/rotate', {
@@ -18,9 +18,9 @@ export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = 
       tags: ['keys'],
       summary: 'Start a key rotation',
       description: 'New keys are published at once and sign after the pre-publication period (KEY_PREPUBLICATION_SECONDS); the keys they replace stay published until every token they signed has expired.',
-      response: { 201: z.object({ items: z.array(keySchema) }), 409: errorSchema, ...errors },
+      response: { 201: all(keySchema), 409: errorSchema, ...errors },
     },
-    handler: async (req, reply) => reply.code(201).send(json({ items: await keys.rotate(adminActor(req)) })),
+    handler: async (req, reply) => reply.code(201).send(json(listOf(await keys.rotate(adminActor(req))))),
   });
 
   app.get('/audit', {

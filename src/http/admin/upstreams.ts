@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createProviderSchema, updateProviderSchema } from '../../federation/upstreams.ts';
 import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
-import { errorSchema, json, providerSchema } from './schemas.ts';
+import { all, errorSchema, json, listOf, providerSchema } from './schemas.ts';
 
 const tags = ['identity providers'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
@@ -23,8 +23,8 @@ export const upstreamRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> 
 
   app.get('/providers', {
     config: { scope: 'admin:read' },
-    schema: { tags, summary: 'List upstream providers configured here (Google from GOOGLE_* variables is not listed)', response: { 200: z.object({ items: z.array(providerSchema) }), ...errors } },
-    handler: async () => json({ items: await upstreams.list() }),
+    schema: { tags, summary: 'List upstream providers configured here (Google from GOOGLE_* variables is not listed)', response: { 200: all(providerSchema), ...errors } },
+    handler: async () => json(listOf(await upstreams.list())),
   });
 
   app.get('/providers/:id', {

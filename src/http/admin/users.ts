@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AdminServices } from './deps.ts';
 import { createUserSchema, updateUserSchema } from '../../users/service.ts';
 import { adminActor } from './auth.ts';
-import { errorSchema, grantSchema, identitySchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
+import { all, errorSchema, grantSchema, identitySchema, idParam, json, listOf, page, pageQuery, userSchema } from './schemas.ts';
 
 const tags = ['users'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
@@ -70,8 +70,8 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
 
   app.get('/users/:id/grants', {
     config: { scope: 'admin:read' },
-    schema: { tags, summary: 'List the clients that hold the user’s consent, with which scopes', params: idParam, response: { 200: z.object({ items: z.array(grantSchema) }), ...errors } },
-    handler: async (req) => json({ items: await users.listGrants(req.params.id) }),
+    schema: { tags, summary: 'List the clients that hold the user’s consent, with which scopes', params: idParam, response: { 200: all(grantSchema), ...errors } },
+    handler: async (req) => json(listOf(await users.listGrants(req.params.id))),
   });
 
   app.delete('/users/:id/grants/:grantId', {
@@ -94,8 +94,8 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
 
   app.get('/users/:id/identities', {
     config: { scope: 'admin:read' },
-    schema: { tags, summary: 'List the upstream accounts (Google, …) linked to the user', params: idParam, response: { 200: z.object({ items: z.array(identitySchema) }), ...errors } },
-    handler: async (req) => json({ items: await federation.identities(req.params.id) }),
+    schema: { tags, summary: 'List the upstream accounts (Google, …) linked to the user', params: idParam, response: { 200: all(identitySchema), ...errors } },
+    handler: async (req) => json(listOf(await federation.identities(req.params.id))),
   });
 
   app.delete('/users/:id/identities/:identityId', {

@@ -1,0 +1,164 @@
+import { type Command, Option } from 'commander';
+import { badRequest } from '../lib/errors.ts';
+import { cookieSecrets } from '../lib/server-secrets.ts';
+import { createLogger } from '../logger.ts';
+import { providerPorts } from '../services.ts';
+import { choice, collect, given, integer, jsonOption, list, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+
+type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+
+/** `--api "<identifier> <scope> …"` (repeatable) → { identifier: [scopes] }; `--no-api` → no API at all. */
+function apisOption(specs: string[] | false | undefined): Record<string, string[]> | undefined {
+  if (specs === undefined) return undefined;
+  if (specs === false) return {};
+  const apis: Record<string, string[]> = {};
+  for (const spec of specs) {
+    const [identifier, ...scopes] = spec.split(/\s+/).filter(Boolean);
+    if (!identifier) throw badRequest('--api expects "<API identifier> [scope ...]"');
+    apis[identifier] = [...(apis[identifier] ?? []), ...scopes];
+  }
+  return apis;
+}
+
+const API_HELP = 'an API the client may get tokens for, with the scopes it may receive there: "https://api.example.com read write" (repeatable)';
+const grantTypeOption = () => new Option('--grant-type <type>', 'allowed grant type (repeatable): authorization_code, refresh_token, client_credentials').argParser(collect);
+
+/** `idp clients …`: mirrors /admin/v1/clients, plus initial access tokens for dynamic registration. */
+export function clientCommands(program: Command) {
+  const clients = program.command('clients').description('manage OAuth clients');
+  jsonOption(
+    clients
+      .command('create')
+      .description('register a client; its secret is printed once and never stored')
+      .requiredOption('--name <name>', 'display name, shown on the login and consent pages')
+      .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
+      .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
+      .option('--allowed-origin <origin>', 'extra browser origin allowed to call the token endpoint (repeatable)', collect)
+      .option('--public', 'a public client (single-page or native app): no secret, PKCE only')
+      .addOption(choice('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)', ['web', 'native']))
+      .option('--admin', 'an admin client: client_credentials for the admin API (scopes admin and admin:read)')
+      .addOption(grantTypeOption())
+      .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request', 'openid profile email offline_access')
+      .option('--api <spec>', API_HELP, collect),
+  ).action(
+    async (opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; applicationType?: 'web' | 'native'; admin?: boolean; grantType?: string[]; scope: string; api?: string[] }) => {
+      if (opts.admin && (opts.public || opts.redirectUri)) throw badRequest('an admin client is confidential and has no redirect URIs');
+      if (opts.admin && opts.api) throw badRequest('an admin client is for the admin API only: --api does not apply');
+      const created = await withServices(({ clients }) =>
+        clients.create(
+          {
+            name: opts.name,
+            redirectUris: opts.redirectUri,
+            postLogoutRedirectUris: opts.postLogoutRedirectUri,
+            allowedOrigins: opts.allowedOrigin,
+            public: Boolean(opts.public),
+            applicationType: opts.applicationType,
+            grantTypes: opts.grantType as GrantType[] | undefined,
+            scope: opts.scope,
+            apis: apisOption(opts.api),
+          },
+          who,
+          { admin: opts.admin },
+        ),
+      );
+      const { clientId } = created.client;
+      print(
+        opts,
+        { ...created },
+        created.clientSecret
+          ? `clientId:     ${clientId}\nclientSecret: ${created.clientSecret}\nStore the secret now: it cannot be shown again.`
+          : `clientId: ${clientId} (public client, no secret)`,
+      );
+    },
+  );
+  jsonOption(pageOptions(clients.command('list').description('list clients').option('--name <text>', 'part of the name'))).action(async (opts: JsonOption & { name?: string; limit: number; offset: number }) => {
+    const result = await withServices(({ clients }) => clients.list(opts));
+    print(opts, list(result.items, { ...opts, total: result.total }), result.items.map((c) => `${c.clientId}  ${c.name}${c.disabled ? '  (disabled)' : ''}`).join('\n') || 'No clients.');
+  });
+  jsonOption(clients.command('show <client_id>').description('show a client (never its secret)')).action(async (id: string, opts: JsonOption) =>
+    print(opts, { ...(await withServices(({ clients }) => clients.get(id))) }),
+  );
+  jsonOption(
+    clients
+      .command('update <client_id>')
+      .description('change a client’s metadata; a list given replaces the registered one')
+      .option('--name <name>', 'display name')
+      .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
+      .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
+      .option('--allowed-origin <origin>', 'extra browser origin (repeatable)', collect)
+      .addOption(choice('--application-type <type>', 'web, or native (loopback redirect URIs match any port)', ['web', 'native']))
+      .addOption(grantTypeOption())
+      .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
+      .option('--api <spec>', `${API_HELP}; replaces the client's APIs`, collect)
+      .option('--no-api', 'remove every API the client may use'),
+  ).action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; applicationType?: 'web' | 'native'; grantType?: string[]; scope?: string; api?: string[] | false }) => {
+    const patch = given({
+      name: opts.name,
+      redirectUris: opts.redirectUri,
+      postLogoutRedirectUris: opts.postLogoutRedirectUri,
+      allowedOrigins: opts.allowedOrigin,
+      applicationType: opts.applicationType,
+      grantTypes: opts.grantType as GrantType[] | undefined,
+      scope: opts.scope,
+      apis: apisOption(opts.api),
+    });
+    if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
+    print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });
+  });
+  for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
+    jsonOption(clients.command(`${name} <client_id>`).description(disabled ? 'disable a client: its grants and tokens are revoked at once' : 'enable a client')).action(async (id: string, opts: JsonOption) =>
+      print(opts, { ...(await withServices(({ clients }) => clients.setDisabled(id, disabled, who))) }),
+    );
+  }
+  jsonOption(clients.command('delete <client_id>').description('delete a client and revoke its grants and tokens')).action(async (id: string, opts: JsonOption) => {
+    await withServices(({ clients }) => clients.delete(id, who));
+    print(opts, { deleted: id }, `Deleted client ${id}`);
+  });
+  jsonOption(
+    clients
+      .command('rotate-secret <client_id>')
+      .description('issue a new secret, printed once')
+      .option('--overlap <seconds>', 'keep the old secret valid this long (default 0: it stops at once)', integer('--overlap'), 0),
+  ).action(async (id: string, opts: JsonOption & { overlap: number }) => {
+    const rotated = await withServices(({ clients }) => clients.rotateSecret(id, opts.overlap, who));
+    const until = rotated.client.previousSecretExpiresAt;
+    print(opts, { ...rotated }, `clientSecret: ${rotated.clientSecret}\n${until ? `The old secret works until ${until.toISOString()}.` : 'The old secret no longer works.'}`);
+  });
+  jsonOption(
+    clients
+      .command('initial-access-token')
+      .description('initial access tokens for dynamic client registration (RFC 7591)')
+      .command('create')
+      .description('create a token that allows registering clients at /register')
+      .option('--expires-in <seconds>', 'lifetime in seconds (60 to one year)', integer('--expires-in', 60, 365 * 24 * 3600), 3600)
+      .option('--uses <n>', 'how many clients it may register: a number (default 1), or "unlimited" until it expires', '1'),
+  ).action(async (opts: JsonOption & { expiresIn: number; uses: string }) => {
+    if (opts.uses !== 'unlimited' && !(/^\d+$/.test(opts.uses) && Number(opts.uses) >= 1 && Number(opts.uses) <= 10_000)) {
+      throw badRequest('--uses must be a number from 1 to 10000, or "unlimited"');
+    }
+    const uses = opts.uses === 'unlimited' ? null : Number(opts.uses);
+    const token = await withServices(async (services, db, config) => {
+      // The provider mints the token in its own format (loaded only for this command).
+      const [{ createProvider }, { createViews }, { providerPages }] = await Promise.all([import('../oidc/provider.ts'), import('../http/views.ts'), import('../http/provider-pages.ts')]);
+      const provider = createProvider({
+        config,
+        jwks: await services.keys.loadPrivateJwks(),
+        cookieSecrets: await cookieSecrets(config, db.prisma),
+        ports: providerPorts(services),
+        pages: providerPages(createViews()),
+        log: createLogger('silent'),
+      });
+      const iat = new provider.InitialAccessToken({ expiresIn: opts.expiresIn });
+      const value = await iat.save();
+      await services.artifacts.limitInitialAccessToken(iat.jti, uses);
+      await services.audit.record(who, 'initial_access_token.created', null, { expiresIn: opts.expiresIn, uses: uses ?? 'unlimited' });
+      return value;
+    });
+    const expiresAt = new Date(Date.now() + opts.expiresIn * 1000).toISOString();
+    print(
+      opts,
+      { initialAccessToken: token, expiresAt, uses: uses ?? 'unlimited' },
+      `initialAccessToken: ${token}\nexpires: ${expiresAt}\nregisters: ${uses === null ? 'any number of clients until then' : `${uses} client${uses === 1 ? '' : 's'}`}`,
+    );
+  });
+}

@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { API_SIGNING_ALGS } from '../lib/constants.ts';
+import { badRequest, notFound } from '../lib/errors.ts';
+import type { Services } from '../services.ts';
+import { choice, given, integer, jsonOption, list, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+
+type SigningAlg = (typeof API_SIGNING_ALGS)[number];
+
+/** An API named by id or by identifier (a URI). */
+async function apiId(services: Services, ref: string): Promise<string> {
+  if (!ref.includes(':')) return ref;
+  const api = await services.resources.findByIdentifier(ref);
+  if (!api) throw notFound(`no API with identifier ${ref}`);
+  return api.id;
+}
+
+/** `idp resources …`: mirrors /admin/v1/resources. */
+export function resourceCommands(program: Command) {
+  const resources = program.command('resources').description('manage APIs (resource servers; API: an id or an identifier)');
+  jsonOption(
+    resources
+      .command('create')
+      .description('register an API that access tokens are issued for')
+      .requiredOption('--identifier <uri>', 'the API identifier (the `resource` and `aud` value), an absolute URI')
+      .option('--scope <scopes>', 'space-separated scopes the API defines', '')
+      .option('--name <name>', 'display name')
+      .option('--access-token-ttl <seconds>', 'access token lifetime in seconds (default: ACCESS_TOKEN_TTL)', integer('--access-token-ttl'))
+      .addOption(choice('--signing-alg <alg>', 'access token signing algorithm', API_SIGNING_ALGS).default('RS256')),
+  ).action(async (opts: JsonOption & { identifier: string; scope: string; name?: string; accessTokenTtl?: number; signingAlg: SigningAlg }) => {
+    const api = await withServices(({ resources }) => resources.create({ identifier: opts.identifier, scopes: opts.scope, name: opts.name, accessTokenTtl: opts.accessTokenTtl, signingAlg: opts.signingAlg }, who));
+    print(opts, { ...api }, `Registered API ${api.identifier} (id ${api.id}; scopes: ${api.scopes.join(' ') || 'none'}, tokens live ${api.accessTokenTtl}s, ${api.signingAlg})`);
+  });
+  jsonOption(pageOptions(resources.command('list').description('list APIs'))).action(async (opts: JsonOption & { limit: number; offset: number }) => {
+    const result = await withServices(({ resources }) => resources.list(opts));
+    print(opts, list(result.items, { ...opts, total: result.total }), result.items.map((r) => `${r.id}  ${r.identifier}  ${r.scopes.join(' ')}`).join('\n') || 'No APIs.');
+  });
+  jsonOption(resources.command('show <api>').description('show an API')).action(async (ref: string, opts: JsonOption) =>
+    print(opts, { ...(await withServices(async (s) => s.resources.get(await apiId(s, ref)))) }),
+  );
+  jsonOption(
+    resources
+      .command('update <api>')
+      .description('change an API’s scopes, access-token lifetime, signing algorithm or name')
+      .option('--scope <scopes>', 'the new space-separated scopes (replaces the list)')
+      .option('--name <name>', 'display name')
+      .option('--access-token-ttl <seconds>', 'access token lifetime in seconds', integer('--access-token-ttl'))
+      .addOption(choice('--signing-alg <alg>', 'access token signing algorithm', API_SIGNING_ALGS)),
+  ).action(async (ref: string, opts: JsonOption & { scope?: string; name?: string; accessTokenTtl?: number; signingAlg?: SigningAlg }) => {
+    const patch = given({ scopes: opts.scope, name: opts.name, accessTokenTtl: opts.accessTokenTtl, signingAlg: opts.signingAlg });
+    if (!Object.keys(patch).length) throw badRequest('nothing to update: give --scope, --name, --access-token-ttl or --signing-alg');
+    print(opts, { ...(await withServices(async (s) => s.resources.update(await apiId(s, ref), patch, who))) });
+  });
+  jsonOption(resources.command('delete <api>').description('delete an API')).action(async (ref: string, opts: JsonOption) => {
+    const id = await withServices(async (s) => {
+      const found = await apiId(s, ref);
+      await s.resources.delete(found, who);
+      return found;
+    });
+    print(opts, { deleted: id }, `Deleted API ${id}`);
+  });
+}

@@ -1,0 +1,113 @@
+import type { Command } from 'commander';
+import { badRequest, notFound } from '../lib/errors.ts';
+import type { Services } from '../services.ts';
+import { bool, given, jsonOption, list, pageOptions, password, print, who, withServices, type JsonOption } from './kit.ts';
+
+/** A user named by id or by email address. */
+async function userId(services: Services, ref: string): Promise<string> {
+  if (!ref.includes('@')) return ref;
+  const user = await services.users.findByEmail(ref);
+  if (!user) throw notFound(`no user with email ${ref}`);
+  return user.id;
+}
+
+/** `idp users …`: mirrors /admin/v1/users. */
+export function userCommands(program: Command) {
+  const users = program.command('users').description('manage users (USER: an id or an email address)');
+  jsonOption(
+    users
+      .command('create')
+      .description('create a user with a password')
+      .requiredOption('--email <email>', 'email address (normalized: trimmed, NFKC, lower case)')
+      .option('--password <password>', 'password (prefer --password-stdin: arguments show up in process lists)')
+      .option('--password-stdin', 'read the password from standard input')
+      .option('--name <name>', 'display name')
+      .option('--email-verified', 'mark the email address as verified'),
+  ).action(async (opts: JsonOption & { email: string; password?: string; passwordStdin?: boolean; name?: string; emailVerified?: boolean }) => {
+    const pw = await password(opts);
+    const user = await withServices(({ users }) => users.create({ email: opts.email, password: pw, name: opts.name, emailVerified: Boolean(opts.emailVerified) }, who));
+    print(opts, { ...user }, `Created user ${user.email} (id ${user.id})`);
+  });
+  jsonOption(pageOptions(users.command('list').description('list users').option('--q <text>', 'part of the email or name'))).action(async (opts: JsonOption & { q?: string; limit: number; offset: number }) => {
+    const result = await withServices(({ users }) => users.list(opts));
+    print(opts, list(result.items, { ...opts, total: result.total }), result.items.map((u) => `${u.id}  ${u.email}${u.disabled ? '  (disabled)' : ''}`).join('\n') || 'No users.');
+  });
+  jsonOption(users.command('show <user>').description('show a user')).action(async (ref: string, opts: JsonOption) =>
+    print(opts, { ...(await withServices(async (s) => s.users.get(await userId(s, ref)))) }),
+  );
+  jsonOption(
+    users
+      .command('update <user>')
+      .description('change a user’s email, name or email_verified')
+      .option('--email <email>', 'new email address (becomes unverified unless --email-verified true)')
+      .option('--name <name>', 'new display name')
+      .option('--email-verified <bool>', 'true or false', bool('--email-verified')),
+  ).action(async (ref: string, opts: JsonOption & { email?: string; name?: string; emailVerified?: boolean }) => {
+    const patch = given({ email: opts.email, name: opts.name, emailVerified: opts.emailVerified });
+    if (!Object.keys(patch).length) throw badRequest('nothing to update: give --email, --name or --email-verified');
+    print(opts, { ...(await withServices(async (s) => s.users.update(await userId(s, ref), patch, who))) });
+  });
+  for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
+    jsonOption(users.command(`${name} <user>`).description(disabled ? 'disable a user: their sessions and tokens end at once' : 'enable a user')).action(async (ref: string, opts: JsonOption) =>
+      print(opts, { ...(await withServices(async (s) => s.users.setDisabled(await userId(s, ref), disabled, who))) }),
+    );
+  }
+  jsonOption(users.command('delete <user>').description('delete a user with their sessions, grants and tokens')).action(async (ref: string, opts: JsonOption) => {
+    const id = await withServices(async (s) => {
+      const found = await userId(s, ref);
+      await s.users.delete(found, who);
+      return found;
+    });
+    print(opts, { deleted: id }, `Deleted user ${id}`);
+  });
+  jsonOption(
+    users
+      .command('set-password <user>')
+      .description('set a user’s password (argon2id); signs them out everywhere')
+      .option('--password <password>', 'the new password (prefer --password-stdin)')
+      .option('--password-stdin', 'read the new password from standard input'),
+  ).action(async (ref: string, opts: JsonOption & { password?: string; passwordStdin?: boolean }) => {
+    const pw = await password(opts);
+    const id = await withServices(async (s) => {
+      const found = await userId(s, ref);
+      await s.users.setPassword(found, pw, who);
+      return found;
+    });
+    print(opts, { id, passwordSet: true }, `Password set for ${id}; their sessions and refresh tokens have ended.`);
+  });
+  jsonOption(users.command('grants <user>').description('list the clients that hold the user’s consent')).action(async (ref: string, opts: JsonOption) => {
+    const items = await withServices(async (s) => s.users.listGrants(await userId(s, ref)));
+    print(opts, list(items), items.map((g) => `${g.grantId}  ${g.clientName ?? g.clientId}  ${g.scopes.join(' ')}`).join('\n') || 'No grants.');
+  });
+  jsonOption(
+    users
+      .command('revoke-grants <user>')
+      .description('revoke the user’s grants (all of them, or one with --grant) and their tokens')
+      .option('--grant <grantId>', 'revoke only this grant'),
+  ).action(async (ref: string, opts: JsonOption & { grant?: string }) => {
+    const revoked = await withServices(async (s) => {
+      const id = await userId(s, ref);
+      if (!opts.grant) return s.users.revokeAllGrants(id, who);
+      await s.users.revokeGrant(id, opts.grant, who);
+      return 1;
+    });
+    print(opts, { revoked }, `Revoked ${revoked} grant(s).`);
+  });
+  jsonOption(users.command('revoke-sessions <user>').description('sign the user out of every browser session')).action(async (ref: string, opts: JsonOption) => {
+    const revoked = await withServices(async (s) => s.users.revokeSessions(await userId(s, ref), who));
+    print(opts, { revoked }, `Ended ${revoked} session(s).`);
+  });
+  jsonOption(users.command('identities <user>').description('list the upstream accounts (Google, …) linked to the user')).action(async (ref: string, opts: JsonOption) => {
+    const items = await withServices(async (s) => s.federation.identities(await userId(s, ref)));
+    print(opts, list(items), items.map((i) => `${i.id}  ${i.providerId}  ${i.email ?? ''}  ${i.subject}`).join('\n') || 'No linked accounts.');
+  });
+  jsonOption(
+    users
+      .command('unlink <user>')
+      .description('unlink an upstream account, unless it is the user’s last way to sign in')
+      .requiredOption('--identity <identityId>', 'the linked identity to remove (see `idp users identities`)'),
+  ).action(async (ref: string, opts: JsonOption & { identity: string }) => {
+    await withServices(async (s) => s.federation.unlink(await userId(s, ref), opts.identity, who));
+    print(opts, { unlinked: opts.identity }, `Unlinked ${opts.identity}`);
+  });
+}
