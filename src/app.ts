@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { DestinationStream, Logger } from 'pino';
+import { createBackground, type Background } from './background.ts';
 import type { Config } from './config.ts';
 import { availabilityLog, openDatabase, type Database } from './db/index.ts';
 import { migrate, pendingMigrations } from './db/migrate.ts';
@@ -26,6 +27,8 @@ export interface App {
   /** The provider in service (rebuilt when signing keys change) and its keys. */
   oidc: OidcHolder;
   keyring: Keyring;
+  /** The periodic work: configuration and key refresh, purge (src/background.ts). */
+  background: Background;
   db: Database;
   services: Services;
   metrics: Metrics;
@@ -71,7 +74,10 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
   }
 }
 
-/** Wires database → services → provider → routes. Never listens: server.ts and the tests do. */
+/**
+ * Wires database → services → provider → routes → background work. Never listens: server.ts and
+ * the tests do; the background work starts when the app is ready and stops when it closes.
+ */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const log = createLogger(config.logLevel, options.logDestination);
   const metrics = createMetrics();
@@ -87,7 +93,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const views = createViews({ secure: config.secure });
     const keyring = await createKeyring({
       keys: services.keys,
-      housekeeping: services.housekeeping,
+      leases: services.leases,
       config,
       log,
       build: (jwks) => createProvider({ config, jwks, cookieSecrets: secrets, ports: providerPorts(services), pages: providerPages(views), log, metrics }),
@@ -110,9 +116,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     app.server.maxHeadersCount = 100;
     app.server.maxConnections = http.maxConnections;
-    const stopConfigRefresh = services.configCache.watch(config.configRefreshSeconds);
+    const background = createBackground(
+      [
+        { name: 'config-refresh', everySeconds: config.configRefreshSeconds, firstAfterSeconds: 0, run: () => services.configCache.refresh() },
+        { name: 'key-refresh', everySeconds: config.keys.refreshSeconds, run: () => keyring.refresh() },
+        ...(config.purgeIntervalSeconds
+          ? [{ name: 'purge', everySeconds: config.purgeIntervalSeconds, firstAfterSeconds: Math.min(5, config.purgeIntervalSeconds), once: true, run: async () => log.info({ purged: await services.housekeeping.purge() }, 'purged expired artifacts') }]
+          : []),
+      ],
+      { leases: services.leases, log },
+    );
+    app.addHook('onReady', async () => background.start());
     app.addHook('onClose', async () => {
-      stopConfigRefresh();
+      await background.stop();
       await services.throttle.close();
       await db.close();
     });
@@ -145,7 +161,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const database = { ping: () => db.ping(), pendingMigrations: () => pendingMigrations(db) };
     await app.register(healthRoutes, { database, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0, metricsToken: config.metricsToken, production: config.env === 'production' });
 
-    return { app, oidc, keyring, db, services, metrics, lifecycle };
+    return { app, oidc, keyring, background, db, services, metrics, lifecycle };
   } catch (err) {
     await db.close();
     throw err;

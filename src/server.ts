@@ -5,7 +5,6 @@ import { loadConfig, loadDotEnv, type Config } from './config.ts';
 import { isExposed, StartupError } from './lib/errors.ts';
 import { createLogger } from './logger.ts';
 
-
 /** Why the server could not listen, in one line that names the setting. */
 function listenFailure(err: unknown, config: Config): unknown {
   const code = (err as { code?: string }).code;
@@ -17,23 +16,19 @@ function listenFailure(err: unknown, config: Config): unknown {
 
 /** One serving process: the only place that listens. */
 async function serve(config: Config) {
-  const { app, lifecycle, services, keyring } = await buildApp(config);
+  const { app, lifecycle } = await buildApp(config);
   const address = await app.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
     await app.close();
     throw listenFailure(err, config);
   });
   app.log.info({ issuer: config.issuer, address }, 'identity provider ready');
-  const stopPurge = config.purgeIntervalSeconds ? services.housekeeping.schedule(config.purgeIntervalSeconds) : () => {};
-  const stopKeys = keyring.schedule();
 
   // Graceful shutdown: readiness fails first (load balancers stop sending traffic during the
   // drain period), then the server stops accepting, in-flight requests finish within the
-  // timeout, and the database connections close.
+  // timeout, the background work stops, and the database connections close.
   const shutdown = async (signal: string) => {
     if (lifecycle.closing) return;
     lifecycle.closing = true;
-    stopPurge();
-    stopKeys();
     app.log.info({ signal, drainSeconds: config.shutdown.drainSeconds }, 'shutting down');
     setTimeout(() => {
       app.log.error('in-flight requests did not finish in time; exiting');

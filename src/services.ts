@@ -12,6 +12,7 @@ import { createUpstreamService } from './federation/upstreams.ts';
 import { createFederationService } from './federation/service.ts';
 import { createConfigCache } from './lib/config-cache.ts';
 import { persistedSecret } from './lib/server-secrets.ts';
+import { createLeases } from './housekeeping/leases.ts';
 import { createHousekeeping } from './housekeeping/service.ts';
 import { createSignIn } from './users/sign-in.ts';
 import { createLoginThrottle } from './users/throttle.ts';
@@ -55,7 +56,8 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     ),
     throttle,
     signIn: createSignIn({ users, throttle, audit }),
-    housekeeping: createHousekeeping(db.prisma, { artifacts, audit, throttle }, { auditRetentionDays: config.auditRetentionDays, ...(log ? { log } : {}) }),
+    housekeeping: createHousekeeping({ artifacts, audit, throttle }, { auditRetentionDays: config.auditRetentionDays }),
+    leases: createLeases(db.prisma),
   };
 }
 

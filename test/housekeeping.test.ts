@@ -2,7 +2,10 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArtifactStore } from '../src/artifacts/store.ts';
 import { openDatabase } from '../src/db/index.ts';
+import { createBackground } from '../src/background.ts';
+import { createLeases } from '../src/housekeeping/leases.ts';
 import { createHousekeeping } from '../src/housekeeping/service.ts';
+import { createLogger } from '../src/logger.ts';
 import { idp, seed } from './helpers/cli.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
@@ -46,18 +49,46 @@ describe('housekeeping', () => {
   it('runs once across instances: only the holder of the lease purges', async () => {
     const dbs = await Promise.all([openDatabase(server.databaseUrl), openDatabase(server.databaseUrl), openDatabase(server.databaseUrl)]);
     try {
-      const instances = dbs.map((db) => createHousekeeping(db.prisma, { artifacts: createArtifactStore(db.prisma), audit: { purge: async () => 0 }, throttle: { purge: async () => 0 } }, { auditRetentionDays: 90 }));
-      const results = await Promise.all(instances.map((h) => h.purgeOnce(600)));
-      expect(results.filter((r) => r !== null)).toHaveLength(1);
+      const instances = dbs.map((db) => {
+        const housekeeping = createHousekeeping({ artifacts: createArtifactStore(db.prisma), audit: { purge: async () => 0 }, throttle: { purge: async () => 0 } }, { auditRetentionDays: 90 });
+        return createBackground([{ name: 'purge', everySeconds: 600, once: true, run: () => housekeeping.purge() }], { leases: createLeases(db.prisma), log: createLogger('silent') });
+      });
+      const results = await Promise.all(instances.map((b) => b.runNow('purge')));
+      expect(results.filter(Boolean)).toHaveLength(1);
       // The same holder renews its lease; the others still wait.
-      const winner = results.findIndex((r) => r !== null);
-      expect(await instances[winner]!.purgeOnce(600)).not.toBeNull();
-      expect(await instances[(winner + 1) % 3]!.purgeOnce(600)).toBeNull();
+      const winner = results.indexOf(true);
+      expect(await instances[winner]!.runNow('purge')).toBe(true);
+      expect(await instances[(winner + 1) % 3]!.runNow('purge')).toBe(false);
       // When the lease runs out (aged here rather than waited for), another instance takes over.
       await dbs[0]!.prisma.lease.update({ where: { name: 'purge' }, data: { expiresAt: new Date(Date.now() - 1000) } });
-      expect(await instances[(winner + 1) % 3]!.purgeOnce(600)).not.toBeNull();
+      expect(await instances[(winner + 1) % 3]!.runNow('purge')).toBe(true);
     } finally {
       await Promise.all(dbs.map((db) => db.close()));
+    }
+  });
+
+  it('is the app’s own background work: it purges by itself every PURGE_INTERVAL_SECONDS, and stops when the app closes', async () => {
+    const purging = await startServer({ PURGE_INTERVAL_SECONDS: '1' });
+    try {
+      const prisma = purging.current.db.prisma;
+      const expired = () => prisma.oidcPayload.count({ where: { id: { startsWith: 'stale-' } } });
+      const stale = (i: number) => ({ model: 'AccessToken', id: `stale-${i}`, payload: '{}', expiresAt: new Date(Date.now() - 60_000) });
+      await prisma.oidcPayload.create({ data: stale(1) });
+      for (let i = 0; i < 100 && (await expired()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await expired()).toBe(0);
+
+      // Closed, the app leaves the database alone; another process still finds the row later.
+      await purging.current.app.close();
+      const db = await openDatabase(purging.databaseUrl);
+      try {
+        await db.prisma.oidcPayload.create({ data: stale(2) });
+        await new Promise((r) => setTimeout(r, 2500));
+        expect(await db.prisma.oidcPayload.count({ where: { id: 'stale-2' } })).toBe(1);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await purging.close().catch(() => {});
     }
   });
 });

@@ -62,7 +62,6 @@ describe('key rotation without restarts', () => {
     await verifyAll(before, t1, 'before');
 
     // A rotation starts through the admin API of A; instance B notices by itself (KEY_REFRESH_SECONDS).
-    b.app.keyring.schedule();
     const rotated = await admin.call<{ items: { kid: string; alg: string; state: string }[] }>('POST', '/admin/v1/keys/rotate');
     expect(rotated.status).toBe(201);
     const newKid = rotated.body.items.find((k) => k.alg === 'RS256')!.kid;

@@ -13,8 +13,8 @@ export interface ConfigCache {
    * within its refresh interval. Creations need no call: misses are never cached.
    */
   changed(): Promise<void>;
-  /** Polls the shared version every `seconds`, forgetting everything when another process moved it. */
-  watch(seconds: number): () => void;
+  /** Reads the shared version, forgetting everything when another process moved it (every `CONFIG_REFRESH_SECONDS`). */
+  refresh(): Promise<void>;
 }
 
 /**
@@ -32,7 +32,7 @@ export function createConfigCache(prisma: PrismaClient): ConfigCache {
     entries = new Map();
   };
 
-  async function check(): Promise<void> {
+  async function refresh(): Promise<void> {
     const row = await prisma.configVersion.findUnique({ where: { id: ROW }, select: { version: true } });
     const version = row?.version ?? 0;
     // The first check forgets too: whatever was loaded before it may predate the version it reads.
@@ -61,11 +61,6 @@ export function createConfigCache(prisma: PrismaClient): ConfigCache {
       await prisma.configVersion.upsert({ where: { id: ROW }, create: { id: ROW, version: 1 }, update: { version: { increment: 1 } } });
     },
 
-    watch(seconds: number): () => void {
-      const timer = setInterval(() => void check().catch(() => {}), seconds * 1000);
-      timer.unref();
-      void check().catch(() => {});
-      return () => clearInterval(timer);
-    },
+    refresh,
   };
 }
