@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, authorize, basicAuth, FORM, fullLogin, inParallel, isJwt, redeem, type AuthorizeOptions, type Code, type Target } from './lib/agent.ts';
+import { authorize, basicAuth, FORM, fullLogin, inParallel, isJwt, redeem, type AuthorizeOptions, type Code, type Target } from './lib/agent.ts';
+import { UserAgent } from '../test/helpers/user-agent.ts';
 import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, type BenchDatabase, type DatabaseKind } from './lib/db.ts';
 import { API_IDENTIFIER, API_SCOPES, CLIENT_SCOPE, REDIRECT_URI, TTL, ttlEnv, USER, type Fixture } from './lib/fixture.ts';
 import { argon2Ceiling, runHttp, runLoop, type HttpLoad, type Stats } from './lib/load.ts';
@@ -76,7 +77,7 @@ interface Subject {
   /** Ours only: the environment of the server (and of the CLI). */
   env?: Record<string, string>;
   /** Signed-in browsers whose grant covers the code requests: each mints codes without pages. */
-  codeAgents: Agent[];
+  codeAgents: UserAgent[];
   /** Codes not redeemed yet. */
   codes: Code[];
   /** Refresh tokens not used yet; each answer's new refresh token goes back in (rotation). */
@@ -225,7 +226,7 @@ async function mintCodes(s: Subject, total: number): Promise<void> {
   if (before >= total) return;
   if (!s.codeAgents.length) {
     s.codeAgents = await inParallel(Array.from({ length: MINTERS }), MINTERS, async () => {
-      const agent = new Agent(s.target.url);
+      const agent = new UserAgent();
       codes.push(await authorize(s.target, agent, CODE_REQUEST));
       return agent;
     });
@@ -246,7 +247,7 @@ async function fillRefreshPool(s: Subject, size: number) {
   const missing = size - s.refreshPool.length;
   if (missing <= 0) return;
   const started = performance.now();
-  const agents = Array.from({ length: MINTERS }, () => new Agent(s.target.url));
+  const agents = Array.from({ length: MINTERS }, () => new UserAgent());
   let remaining = missing;
   await Promise.all(
     agents.map(async (agent) => {

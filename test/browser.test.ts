@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import * as oidc from 'openid-client';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed } from './helpers/cli.ts';
+import { seed } from './helpers/seed.ts';
 import { discover } from './helpers/flow.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 

@@ -1,7 +1,8 @@
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idp, seed } from './helpers/cli.ts';
+import { idp } from './helpers/cli.ts';
+import { seed } from './helpers/seed.ts';
 import { discover, loginAndExchange, authorize, REDIRECT_URI } from './helpers/flow.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { UserAgent } from './helpers/user-agent.ts';

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
-import { seed } from './helpers/cli.ts';
+import { seed } from './helpers/seed.ts';
 import { authorize, discover, REDIRECT_URI } from './helpers/flow.ts';
 import { account, federationContext, finishAtApp, loginPage, pressButton } from './helpers/federation.ts';
 import { freePort, startServer } from './helpers/server.ts';

@@ -1,7 +1,8 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createdClient, idp, seed } from './helpers/cli.ts';
+import { createdClient, idp } from './helpers/cli.ts';
+import { seed } from './helpers/seed.ts';
 import { discover, REDIRECT_URI } from './helpers/flow.ts';
 import { startInstance, startServer, type Instance, type TestServer } from './helpers/server.ts';
 import { csrfToken, formAction, UserAgent } from './helpers/user-agent.ts';

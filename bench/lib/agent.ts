@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { UserAgent } from '../../test/helpers/user-agent.ts';
 
 /** A server under test, as a client and a user of it see it. */
 export interface Target {
@@ -15,36 +16,6 @@ export interface Target {
 export const basicAuth = (t: Target) => `Basic ${Buffer.from(`${encodeURIComponent(t.clientId)}:${encodeURIComponent(t.clientSecret)}`).toString('base64')}`;
 
 export const FORM = 'application/x-www-form-urlencoded';
-
-/**
- * A browser without a browser: one cookie jar (the provider's host), redirects followed one at a
- * time so that the flow can stop at the client's redirect URI, and forms filled from the real
- * pages with their CSRF token and an Origin header, as a browser sends them.
- */
-export class Agent {
-  readonly cookies = new Map<string, string>();
-  readonly origin: string;
-
-  constructor(origin: string) {
-    this.origin = origin;
-  }
-
-  async request(url: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const line of res.headers.getSetCookie()) {
-      const pair = line.split(';', 1)[0]!;
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = /;\s*expires=Thu, 01 Jan 1970/i.test(line) || /;\s*max-age=0/i.test(line);
-      if (!value || expired) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    return res;
-  }
-}
 
 function pkce() {
   const verifier = randomBytes(32).toString('base64url');
@@ -70,7 +41,7 @@ export interface Code {
  * Pages are only met when the provider asks for them: with a signed-in session and a grant
  * that covers the request, /authorize redirects straight to the callback with a code.
  */
-export async function authorize(target: Target, agent: Agent, opts: AuthorizeOptions): Promise<Code> {
+export async function authorize(target: Target, agent: UserAgent, opts: AuthorizeOptions): Promise<Code> {
   const { verifier, challenge } = pkce();
   const params = new URLSearchParams({
     client_id: target.clientId,
@@ -109,7 +80,7 @@ export async function authorize(target: Target, agent: Agent, opts: AuthorizeOpt
     res = await agent.request(url, {
       method: 'POST',
       body: new URLSearchParams({ _csrf: token, ...fields }),
-      headers: { 'content-type': FORM, origin: agent.origin },
+      headers: { 'content-type': FORM, origin: target.url },
     });
   }
   throw new Error(`${target.name}: too many steps in the authorization flow`);
@@ -139,9 +110,9 @@ export function redeem(target: Target, code: Code, extra: Record<string, string>
   return tokenRequest(target, { grant_type: 'authorization_code', code: code.code, redirect_uri: target.redirectUri, code_verifier: code.verifier, ...extra });
 }
 
-/** The full sign-in of a new browser: login with the password, consent, code exchange. */
-export async function fullLogin(target: Target, opts: AuthorizeOptions): Promise<{ agent: Agent; tokens: TokenResponse }> {
-  const agent = new Agent(target.url);
+/** The full sign-in of a new browser (the tests' user agent): login with the password, consent, code exchange. */
+export async function fullLogin(target: Target, opts: AuthorizeOptions): Promise<{ agent: UserAgent; tokens: TokenResponse }> {
+  const agent = new UserAgent();
   const code = await authorize(target, agent, opts);
   return { agent, tokens: await redeem(target, code) };
 }

@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { adminApi, type AdminApi } from './admin.ts';
-import { seed } from './cli.ts';
+import { seed } from './seed.ts';
 import { authorize, discover, REDIRECT_URI } from './flow.ts';
 import { freePort, startServer, type TestServer } from './server.ts';
 import { startGoogleStandIn, type GoogleAccount, type Upstream } from './upstream.ts';

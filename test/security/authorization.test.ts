@@ -2,7 +2,8 @@
 // OpenID conformance oidcc-* (state, nonce, ensure-request-without-*).
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
-import { createdClient, idp, seed } from '../helpers/cli.ts';
+import { createdClient, idp } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, rowCounts, securityContext } from './setup.ts';

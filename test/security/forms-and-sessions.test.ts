@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
-import { seed } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { freePort, startServer } from '../helpers/server.ts';
 import { csrfToken, formAction, UserAgent } from '../helpers/user-agent.ts';

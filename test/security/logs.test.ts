@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';

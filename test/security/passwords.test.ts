@@ -1,6 +1,7 @@
 // Password storage and policy: ASVS V6.2 (2.1), V11.4.2 (2.4.1); NIST SP 800-63B §5.1.1.2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idp, seed } from '../helpers/cli.ts';
+import { idp } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { startInstance, startServer, type TestServer } from '../helpers/server.ts';
 import { UserAgent } from '../helpers/user-agent.ts';

@@ -2,7 +2,8 @@
 // OpenID Connect Discovery 1.0 §3–4 and RFC 8414 §3 (endpoints belong to the issuer); CWE-348, CWE-644.
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { idp, seed } from '../helpers/cli.ts';
+import { idp } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';

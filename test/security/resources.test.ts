@@ -2,7 +2,7 @@
 // OWASP API Security Top 10 API4:2023 (unrestricted resource consumption); CWE-400; RFC 9110 §15.5.9.
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { authorize, discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { UserAgent } from '../helpers/user-agent.ts';

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll } from 'vitest';
-import { seed } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import type { UserAgent } from '../helpers/user-agent.ts';

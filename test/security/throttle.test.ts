@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idp, seed } from '../helpers/cli.ts';
+import { idp } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { startInstance, startServer, type TestServer } from '../helpers/server.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';

@@ -1,7 +1,7 @@
 // Refresh tokens, userinfo, disabled grants: RFC 9700 §2.2.2 / §4.14, OIDC Core §5.3, RFC 6750 §2.3.
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
-import { seed } from '../helpers/cli.ts';
+import { seed } from '../helpers/seed.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, rowCounts, securityContext, signOut } from './setup.ts';
