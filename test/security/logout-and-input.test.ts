@@ -280,4 +280,19 @@ describe('malformed input', () => {
     expect((await ua.submit(started.last.url, html, action, { email: ctx.app.email, password: 'x'.repeat(5000) })).res.status).toBe(401);
     expect(ua.cookies.has('_session')).toBe(false);
   });
+
+  it.each([
+    ['repeated email fields', 'application/x-www-form-urlencoded', (csrf: string, email: string) => `_csrf=${encodeURIComponent(csrf)}&email=${encodeURIComponent(email)}&email=${encodeURIComponent(email)}&password=a+long+enough+password`],
+    ['a JSON body with an object as email', 'application/json', (csrf: string, email: string) => JSON.stringify({ _csrf: csrf, email: { $ne: email }, password: 'a long enough password' })],
+    ['a JSON body with a number as password', 'application/json', (csrf: string, email: string) => JSON.stringify({ _csrf: csrf, email, password: 12345678 })],
+  ])('SEC-MI-10 a login form with %s: the ordinary failed-login page (401), never a sign-in or a 5xx', async (_name, type, body) => {
+    const ua = new UserAgent();
+    const started = await authorize(ua, ctx.config, { consent: false });
+    const html = await started.last.res.text();
+    const action = new URL(formAction(html, '/login'), started.last.url);
+    const res = await ua.request(action, { method: 'POST', headers: { 'content-type': type, origin: ctx.server.issuer }, body: body(/name="_csrf" value="([^"]+)"/.exec(html)![1]!, ctx.app.email) });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain('Incorrect email or password.');
+    expect(ua.cookies.has('_session')).toBe(false);
+  });
 });

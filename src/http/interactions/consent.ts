@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
 import { INTERACTION_PATH } from '../../oidc/provider.ts';
 import { grantConsent } from '../../oidc/consent.ts';
-import { formRejected, type InteractionDeps, type InteractionKit, type Params, type Req } from './kit.ts';
+import { formRejected, type InteractionDeps, type InteractionKit, type PagesApp } from './kit.ts';
+import { csrfForm, interactionParams } from './schemas.ts';
 
 const OPENID_SCOPE_TEXT: Record<string, string> = {
   openid: 'Sign you in',
@@ -11,9 +11,9 @@ const OPENID_SCOPE_TEXT: Record<string, string> = {
 };
 
 /** The page an interaction opens on (login or consent), and the consent and cancel forms. */
-export function consentRoutes(app: FastifyInstance, kit: InteractionKit, deps: InteractionDeps) {
-  app.get<{ Params: Params }>(`${INTERACTION_PATH}/:uid`, async (req, reply) => {
-    const interaction = await kit.details(req as Req, reply);
+export function consentRoutes(app: PagesApp, kit: InteractionKit, deps: InteractionDeps) {
+  app.get(`${INTERACTION_PATH}/:uid`, { schema: { params: interactionParams } }, async (req, reply) => {
+    const interaction = await kit.details(req, reply);
     if (interaction.prompt.name === 'login') return kit.loginPage(reply, 200, interaction);
     if (interaction.prompt.name === 'consent') {
       const name = await kit.clientName(interaction.params.client_id);
@@ -27,13 +27,13 @@ export function consentRoutes(app: FastifyInstance, kit: InteractionKit, deps: I
     throw formRejected();
   });
 
-  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/confirm`, kit.formGuards, async (request, reply) => {
-    const interaction = await kit.details(request as Req, reply, 'consent');
+  app.post(`${INTERACTION_PATH}/:uid/confirm`, { ...kit.formGuards, schema: { params: interactionParams, body: csrfForm } }, async (req, reply) => {
+    const interaction = await kit.details(req, reply, 'consent');
     const grantId = await grantConsent(deps.oidc.current, interaction);
     return kit.finish(interaction, reply, { consent: { grantId } }, true);
   });
 
-  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/abort`, kit.formGuards, async (request, reply) => {
-    return kit.finish(await kit.details(request as Req, reply), reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+  app.post(`${INTERACTION_PATH}/:uid/abort`, { ...kit.formGuards, schema: { params: interactionParams, body: csrfForm } }, async (req, reply) => {
+    return kit.finish(await kit.details(req, reply), reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
   });
 }

@@ -1,12 +1,11 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../../federation/service.ts';
 import { INTERACTION_PATH } from '../../oidc/provider.ts';
-import { field, type Interaction, type InteractionDeps, type InteractionKit, type Params, type Req } from './kit.ts';
-
-type UpstreamParams = Params & { provider: string };
+import type { Interaction, InteractionDeps, InteractionKit, PagesApp } from './kit.ts';
+import { csrfForm, interactionParams, linkForm, upstreamCallbackParams, upstreamParams } from './schemas.ts';
 
 /** Signing in through an upstream provider (Google, …), and linking it to an account here. */
-export function federationRoutes(app: FastifyInstance, kit: InteractionKit, deps: InteractionDeps) {
+export function federationRoutes(app: PagesApp, kit: InteractionKit, deps: InteractionDeps) {
   const { federation, audit, signIn } = deps.services;
 
   const upstreamDown = (reply: FastifyReply, interaction: Interaction, err: UpstreamUnavailable) =>
@@ -15,7 +14,7 @@ export function federationRoutes(app: FastifyInstance, kit: InteractionKit, deps
   const linkPage = (reply: FastifyReply, status: number, interaction: Interaction, link: { linkId: string; email: string; providerName: string }, error?: string) =>
     kit.page(reply, status, 'link', { uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), ...link, ...(error ? { error } : {}) });
 
-  async function outcomePage(req: Req, reply: FastifyReply, interaction: Interaction, outcome: FederationOutcome | { kind: 'cancelled' }) {
+  async function outcomePage(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, outcome: FederationOutcome | { kind: 'cancelled' }) {
     switch (outcome.kind) {
       case 'signed_in':
         deps.metrics?.logins.inc({ method: 'federated', result: 'succeeded' });
@@ -31,10 +30,10 @@ export function federationRoutes(app: FastifyInstance, kit: InteractionKit, deps
     }
   }
 
-  app.post<{ Params: UpstreamParams }>(`${INTERACTION_PATH}/:uid/federated/:provider`, kit.formGuards, async (request, reply) => {
-    const interaction = await kit.details(request as unknown as Req, reply, 'login');
+  app.post(`${INTERACTION_PATH}/:uid/federated/:provider`, { ...kit.formGuards, schema: { params: upstreamParams, body: csrfForm } }, async (req, reply) => {
+    const interaction = await kit.details(req, reply, 'login');
     try {
-      return reply.redirect(await federation.start(interaction.uid, request.params.provider), 303);
+      return reply.redirect(await federation.start(interaction.uid, req.params.provider), 303);
     } catch (err) {
       if (err instanceof UpstreamUnavailable) return upstreamDown(reply, interaction, err);
       throw err;
@@ -44,20 +43,20 @@ export function federationRoutes(app: FastifyInstance, kit: InteractionKit, deps
   // The redirect URI registered at the upstream. It carries no interaction id (the upstream
   // needs one fixed URI), so it sends the browser on to the interaction that `state` names,
   // where the interaction cookie is sent and checked.
-  app.get<{ Params: { provider: string } }>(`${INTERACTION_PATH}/callback/:provider`, async (req, reply) => {
+  // The query is the upstream's answer, read whole by the federation service (openid-client).
+  app.get(`${INTERACTION_PATH}/callback/:provider`, { schema: { params: upstreamCallbackParams } }, async (req, reply) => {
     const query = new URLSearchParams(req.url.split('?')[1] ?? '');
     const uid = await federation.interactionFor(query.get('state') ?? '');
     if (!uid) throw new FederationRejected('unknown or expired state');
     return reply.redirect(`${INTERACTION_PATH}/${uid}/federated/${encodeURIComponent(req.params.provider)}/callback?${query}`, 303);
   });
 
-  app.get<{ Params: UpstreamParams }>(`${INTERACTION_PATH}/:uid/federated/:provider/callback`, async (request, reply) => {
-    const req = request as unknown as Req;
+  app.get(`${INTERACTION_PATH}/:uid/federated/:provider/callback`, { schema: { params: upstreamParams } }, async (req, reply) => {
     const interaction = await kit.details(req, reply, 'login');
-    const query = new URLSearchParams(request.url.split('?')[1] ?? '');
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
     let outcome: Awaited<ReturnType<typeof federation.complete>>;
     try {
-      outcome = await federation.complete(interaction.uid, request.params.provider, query);
+      outcome = await federation.complete(interaction.uid, req.params.provider, query);
     } catch (err) {
       if (err instanceof UpstreamUnavailable) return upstreamDown(reply, interaction, err);
       throw err;
@@ -66,13 +65,12 @@ export function federationRoutes(app: FastifyInstance, kit: InteractionKit, deps
   });
 
   // The password typed here is a sign-in attempt like any other: the same throttling applies.
-  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/link`, kit.formGuards, async (request, reply) => {
-    const req = request as Req;
+  app.post(`${INTERACTION_PATH}/:uid/link`, { ...kit.formGuards, schema: { params: interactionParams, body: linkForm } }, async (req, reply) => {
     const interaction = await kit.details(req, reply, 'login');
-    const linkId = field(req.body, 'link', 200);
+    const { link: linkId, password } = req.body;
     const email = await federation.linkEmail(interaction.uid, linkId);
     const attempt = await signIn.throttled({ ip: req.ip, email }, async () => {
-      const outcome = await federation.link(interaction.uid, linkId, field(req.body, 'password', 4096));
+      const outcome = await federation.link(interaction.uid, linkId, password);
       return { ok: outcome.kind !== 'wrong_password', value: outcome };
     });
     if (attempt.kind === 'throttled') {

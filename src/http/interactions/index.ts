@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
+import { type ZodTypeProvider, validatorCompiler } from 'fastify-type-provider-zod';
 import { FederationRejected } from '../../federation/service.ts';
 import { INTERACTION_PATH } from '../../oidc/provider.ts';
 import { pageFor } from '../errors.ts';
@@ -31,6 +32,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     },
   });
 
+  app.setValidatorCompiler(validatorCompiler);
+  const pages = app.withTypeProvider<ZodTypeProvider>();
   const kit = interactionKit(app, deps);
   app.setErrorHandler((err, req, reply) => {
     const answer = pageFor(err);
@@ -41,7 +44,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     return kit.page(reply.headers(answer.headers), answer.status, 'error', { title: answer.title, message: answer.message, ...retry });
   });
 
-  consentRoutes(app, kit, deps);
-  loginRoutes(app, kit, deps);
-  federationRoutes(app, kit, deps);
+  consentRoutes(pages, kit, deps);
+  loginRoutes(pages, kit, deps);
+  federationRoutes(pages, kit, deps);
 }

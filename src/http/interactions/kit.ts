@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import type { AuditService } from '../../audit/service.ts';
 import type { Config } from '../../config.ts';
@@ -24,19 +25,17 @@ export interface InteractionDeps {
   metrics?: Metrics;
 }
 
+/** The interaction pages' Fastify instance: route schemas are zod schemas (./schemas.ts). */
+export type PagesApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
 export type Params = { uid: string };
-export type Req = FastifyRequest<{ Params: Params; Body: Record<string, unknown> | undefined }>;
+/** A request to a page of the interaction its URL names (params validated: src/http/interactions/schemas.ts). */
+export type InteractionRequest = FastifyRequest & { params: Params };
 
 /** The interaction is gone, or is not the one this page was for. */
 const interactionExpired = () => new AppError(400, 'interaction_expired', 'interaction expired or not this one', { expose: false });
 /** A form from elsewhere, or for another step of the sign-in. */
 export const formRejected = () => new AppError(403, 'form_rejected', 'form rejected', { expose: false });
-
-/** A form field: a string of at most `max` characters, or '' (anything else is treated as not given). */
-export function field(body: Req['body'], name: string, max: number): string {
-  const value = body?.[name];
-  return typeof value === 'string' && value.length <= max ? value : '';
-}
 
 /** What every interaction page shares: the pending interaction, its guards, its pages, and finishing it. */
 export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
@@ -47,7 +46,7 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
     reply.code(status).headers(views.headers).type('text/html; charset=utf-8').send(views.render(template, data));
 
   /** The pending interaction, which must be the one this URL names and at the expected prompt. */
-  async function details(req: Req, reply: FastifyReply, prompt?: 'login' | 'consent') {
+  async function details(req: InteractionRequest, reply: FastifyReply, prompt?: 'login' | 'consent') {
     let interaction: Awaited<ReturnType<Provider['interactionDetails']>>;
     try {
       pinToIssuer(req, issuerUrl);

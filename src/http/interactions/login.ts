@@ -1,27 +1,27 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { INTERACTION_PATH } from '../../oidc/provider.ts';
-import { field, type InteractionDeps, type InteractionKit, type Params, type Req } from './kit.ts';
+import type { InteractionDeps, InteractionKit, PagesApp } from './kit.ts';
+import { interactionParams, loginForm } from './schemas.ts';
 
 /** The login form: email and password (the rules are in src/users/sign-in.ts). */
-export function loginRoutes(app: FastifyInstance, kit: InteractionKit, deps: InteractionDeps) {
+export function loginRoutes(app: PagesApp, kit: InteractionKit, deps: InteractionDeps) {
   const { secure } = deps.config;
   const DEVICE_COOKIE = secure ? '__Host-idp_device' : 'idp_device';
 
   /** The account this browser signed in to before (a signed, HttpOnly cookie), if any. */
-  const deviceUser = (req: Req): string | null => {
+  const deviceUser = (req: FastifyRequest): string | null => {
     const raw = req.cookies[DEVICE_COOKIE];
     if (!raw) return null;
     const unsigned = req.unsignCookie(raw);
     return unsigned.valid ? unsigned.value : null;
   };
 
-  app.post<{ Params: Params }>(`${INTERACTION_PATH}/:uid/login`, kit.formGuards, async (request, reply) => {
-    const req = request as Req;
+  app.post(`${INTERACTION_PATH}/:uid/login`, { ...kit.formGuards, schema: { params: interactionParams, body: loginForm } }, async (req, reply) => {
     const interaction = await kit.details(req, reply, 'login');
-    const email = field(req.body, 'email', 320);
+    const { email, password } = req.body;
     const outcome = await deps.services.signIn.withPassword({
       email,
-      password: field(req.body, 'password', 4096),
+      password,
       ip: req.ip,
       deviceUserId: deviceUser(req),
       clientId: String(interaction.params.client_id),
