@@ -1,11 +1,11 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { isGrantable, MODEL, type ArtifactStore, type ArtifactWithGrant } from '../artifacts/store.ts';
 import type { ClientMetadata, ClientService } from '../clients/service.ts';
+import { AppError } from '../lib/errors.ts';
+import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 /** What the Client adapter needs of the client service. */
 export type ClientStore = Pick<ClientService, 'findEnabled' | 'upsertRegistered' | 'delete'>;
-import { AppError } from '../lib/errors.ts';
-import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 const isLive = (expiresAt: Date | null) => !expiresAt || expiresAt.getTime() > Date.now();
 
