@@ -372,10 +372,16 @@ async function measuredWindow(s: Subject, name: Scenario, withQueries: boolean, 
   return { stats, rssMaxMb, cpuMsPerRequest, loadGeneratorCores, ...(db ? { db } : {}) };
 }
 
-/** authorize → login page → POST password (argon2id) → consent page → POST allow → callback → token. */
+/**
+ * authorize → login page → POST password (argon2id) → consent page → POST allow → callback → token.
+ * prompt=consent keeps the consent page in every sign-in (a returning person's consent is
+ * remembered, which would otherwise skip it after the first).
+ */
+const LOGIN_REQUEST: AuthorizeOptions = { ...CODE_REQUEST, prompt: 'consent' };
+
 async function measureLoginFlow(s: Subject): Promise<ScenarioResult> {
   const op = async () => {
-    const { tokens } = await fullLogin(s.target, CODE_REQUEST);
+    const { tokens } = await fullLogin(s.target, LOGIN_REQUEST);
     if (!tokens.id_token) throw new Error('no ID token');
   };
   await op();

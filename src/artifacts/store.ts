@@ -153,6 +153,16 @@ export function createArtifactStore(prisma: PrismaClient) {
       return prisma.grant.findUnique({ where: { id }, select: { payload: true, expiresAt: true } });
     },
 
+    /** The newest live grant an account gave a client: the consent a new browser session reuses. */
+    async grantFor(accountId: string, clientId: string): Promise<string | null> {
+      const row = await prisma.grant.findFirst({
+        where: { accountId, clientId, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
+        orderBy: { updatedAt: 'desc' },
+        select: { id: true },
+      });
+      return row?.id ?? null;
+    },
+
     async destroyGrant(id: string): Promise<void> {
       await prisma.grant.deleteMany({ where: { id } });
     },

@@ -3,7 +3,7 @@ import { badRequest } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
 import { providerPorts } from '../services.ts';
-import { choice, collect, given, integer, jsonOption, list, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+import { bool, choice, collect, given, integer, jsonOption, list, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
 
 type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 
@@ -37,12 +37,14 @@ export function clientCommands(program: Command) {
       .option('--public', 'a public client (single-page or native app): no secret, PKCE only')
       .addOption(choice('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)', ['web', 'native']))
       .option('--admin', 'an admin client: client_credentials for the admin API (scopes admin and admin:read)')
+      .option('--first-party', 'your own app: its users are not asked for consent (the grant is recorded all the same)')
       .addOption(grantTypeOption())
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request', 'openid profile email offline_access')
       .option('--api <spec>', API_HELP, collect),
   ).action(
-    async (opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; applicationType?: 'web' | 'native'; admin?: boolean; grantType?: string[]; scope: string; api?: string[] }) => {
+    async (opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; applicationType?: 'web' | 'native'; admin?: boolean; firstParty?: boolean; grantType?: string[]; scope: string; api?: string[] }) => {
       if (opts.admin && (opts.public || opts.redirectUri)) throw badRequest('an admin client is confidential and has no redirect URIs');
+      if (opts.admin && opts.firstParty) throw badRequest('an admin client signs nobody in: --first-party does not apply');
       if (opts.admin && opts.api) throw badRequest('an admin client is for the admin API only: --api does not apply');
       const created = await withServices(({ clients }) =>
         clients.create(
@@ -56,6 +58,7 @@ export function clientCommands(program: Command) {
             grantTypes: opts.grantType as GrantType[] | undefined,
             scope: opts.scope,
             apis: apisOption(opts.api),
+            firstParty: Boolean(opts.firstParty),
           },
           who,
           { admin: opts.admin },
@@ -90,8 +93,9 @@ export function clientCommands(program: Command) {
       .addOption(grantTypeOption())
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
       .option('--api <spec>', `${API_HELP}; replaces the client's APIs`, collect)
-      .option('--no-api', 'remove every API the client may use'),
-  ).action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; applicationType?: 'web' | 'native'; grantType?: string[]; scope?: string; api?: string[] | false }) => {
+      .option('--no-api', 'remove every API the client may use')
+      .option('--first-party <bool>', 'true: your own app, its users are not asked for consent; false: they are', bool('--first-party')),
+  ).action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; applicationType?: 'web' | 'native'; grantType?: string[]; scope?: string; api?: string[] | false; firstParty?: boolean }) => {
     const patch = given({
       name: opts.name,
       redirectUris: opts.redirectUri,
@@ -101,6 +105,7 @@ export function clientCommands(program: Command) {
       grantTypes: opts.grantType as GrantType[] | undefined,
       scope: opts.scope,
       apis: apisOption(opts.api),
+      firstParty: opts.firstParty,
     });
     if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
     print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });

@@ -89,6 +89,8 @@ const clientFields = {
   scope: scopeSchema,
   apis: apisSchema,
   applicationType: z.enum(['web', 'native']),
+  /** The operator's own app: its users are not asked for consent (the grant is still recorded). */
+  firstParty: z.boolean(),
 };
 
 interface ClientShape {
@@ -140,6 +142,7 @@ export const createClientSchema = z
     scope: clientFields.scope.default('openid profile email offline_access'),
     apis: clientFields.apis.default({}),
     applicationType: clientFields.applicationType.optional(),
+    firstParty: clientFields.firstParty.default(false),
   })
   .strict()
   .superRefine(checkConsistency);
@@ -154,6 +157,7 @@ export const updateClientSchema = z
     scope: clientFields.scope,
     apis: clientFields.apis,
     applicationType: clientFields.applicationType,
+    firstParty: clientFields.firstParty,
   })
   .partial()
   .strict();
@@ -193,6 +197,10 @@ export interface ClientView {
   apis: Record<string, string[]>;
   /** An admin client: client_credentials tokens for the admin API. */
   admin: boolean;
+  /** The operator's own app: its users are not asked for consent. */
+  firstParty: boolean;
+  /** Registered through dynamic client registration (RFC 7591), not by an admin. */
+  dynamic: boolean;
   disabled: boolean;
   /** Set while a rotated-out secret is still accepted. */
   previousSecretExpiresAt: Date | null;
@@ -247,6 +255,8 @@ function toClientView(row: Client): ClientView {
     scope: m.scope ?? '',
     apis: m.resource_scopes ?? {},
     admin: row.admin,
+    firstParty: row.firstParty,
+    dynamic: row.dynamic,
     disabled: row.disabled,
     previousSecretExpiresAt: row.previousSecretExpiresAt && row.previousSecretExpiresAt > new Date() ? row.previousSecretExpiresAt : null,
     createdAt: row.createdAt,
@@ -293,7 +303,7 @@ export function createClientService(
     }
   }
 
-  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null; admin?: boolean }) {
+  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null; admin?: boolean; firstParty?: boolean; dynamic?: boolean }) {
     const origins = [...clientOrigins(metadata)].map((origin) => ({ origin }));
     return prisma.$transaction(async (tx) => {
       await tx.clientOrigin.deleteMany({ where: { clientId } });
@@ -308,6 +318,7 @@ export function createClientService(
   return {
     async create(input: CreateClientInput, who: Actor, opts: { admin?: boolean } = {}): Promise<CreatedClient> {
       if (opts.admin && input.apis && Object.keys(input.apis).length) throw badRequest('apis: an admin client is for the admin API only; register another client for other APIs');
+      if (opts.admin && input.firstParty) throw badRequest('firstParty: an admin client signs nobody in, so consent does not apply');
       // An admin client is a machine: confidential, client_credentials only, for the admin API.
       const c = parseInput(
         createClientSchema,
@@ -316,8 +327,9 @@ export function createClientService(
       await checkApis(c.apis);
       const clientId = randomId();
       const secret = c.public ? undefined : randomToken(32);
-      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin) });
-      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), apis: Object.keys(c.apis) });
+      const firstParty = c.firstParty && !opts.admin;
+      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin), firstParty });
+      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), firstParty, apis: Object.keys(c.apis) });
       return { client: toClientView(row), ...(secret ? { clientSecret: secret } : {}) };
     },
 
@@ -348,6 +360,7 @@ export function createClientService(
       // A new registration carries the freshly generated secret; updates never do (see provider.ts).
       await write(clientId, buildMetadata(clientId, c, rest), {
         name: c.name,
+        dynamic: true,
         ...(typeof secret === 'string' && !isSecretHash(secret) ? { secretHash: hashSecret(secret) } : {}),
       });
       if (existing) await cache.changed();
@@ -416,10 +429,13 @@ export function createClientService(
         scope: current.scope,
         apis: current.apis,
         applicationType: current.applicationType,
+        firstParty: current.firstParty,
         ...changes,
       });
       if (changes.apis) await checkApis(merged.apis);
-      const updated = await write(clientId, buildMetadata(clientId, merged, JSON.parse(row.metadata) as ClientMetadata), { name: merged.name });
+      // Consent protects people from apps the operator does not vouch for: a registrant is one.
+      if (merged.firstParty && row.dynamic) throw badRequest('firstParty: a dynamically registered client cannot be first-party; its users are always asked for consent');
+      const updated = await write(clientId, buildMetadata(clientId, merged, JSON.parse(row.metadata) as ClientMetadata), { name: merged.name, firstParty: merged.firstParty });
       await cache.changed();
       await audit.record(who, 'client.updated', clientId, { fields: Object.keys(changes) });
       return toClientView(updated);
@@ -479,6 +495,11 @@ export function createClientService(
         const row = await prisma.client.findUnique({ where: { id: clientId } });
         return row && !row.disabled ? row : null;
       });
+    },
+
+    /** Whether the client is the operator's own app, whose users are not asked for consent (cached). */
+    async isFirstParty(clientId: string): Promise<boolean> {
+      return (await this.findEnabled(clientId))?.firstParty ?? false;
     },
 
     /** Whether the client exists, is enabled and is an admin client: read from the database on every admin API call. */

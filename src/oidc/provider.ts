@@ -228,6 +228,17 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       };
     },
+    // Consent is remembered across browser sessions: a new session reuses the newest grant this
+    // person gave this client, so only what it does not cover yet brings the consent page back.
+    // A revoked grant is gone, and the next sign-in asks again.
+    async loadExistingGrant(ctx) {
+      const { client, session, result } = ctx.oidc;
+      const known = (result?.consent as { grantId?: string } | undefined)?.grantId ?? session?.grantIdFor(client!.clientId);
+      const grant = known ? await ctx.oidc.provider.Grant.find(known) : undefined;
+      if (grant || !session?.accountId) return grant;
+      const stored = await ports.artifacts.grantFor(session.accountId, client!.clientId);
+      return stored ? ctx.oidc.provider.Grant.find(stored) : undefined;
+    },
     features: {
       // Its built-in login accepts any password.
       devInteractions: { enabled: false },

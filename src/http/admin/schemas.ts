@@ -18,6 +18,8 @@ export const clientSchema = z
     scope: z.string().describe('the OpenID Connect scopes it may ask for'),
     apis: z.record(z.string(), z.array(z.string())).describe('API identifier → the scopes of that API it may receive'),
     admin: z.boolean().describe('an admin client: client_credentials tokens for the admin API'),
+    firstParty: z.boolean().describe('the operator’s own app: its users are not asked for consent (the grant is recorded all the same)'),
+    dynamic: z.boolean().describe('registered through dynamic client registration (RFC 7591); such a client cannot be first-party'),
     disabled: z.boolean(),
     previousSecretExpiresAt: timestamp.nullable(),
     createdAt: timestamp,

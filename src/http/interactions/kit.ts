@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import type { AuditService } from '../../audit/service.ts';
+import type { ClientService } from '../../clients/service.ts';
 import type { Config } from '../../config.ts';
 import type { UpstreamService } from '../../federation/upstreams.ts';
 import type { FederationService } from '../../federation/service.ts';
@@ -18,7 +19,7 @@ import type { Views } from '../views.ts';
 export interface InteractionDeps {
   /** The provider in service; read per request, since a key change swaps it. */
   oidc: OidcHolder;
-  services: { users: UserService; audit: AuditService; upstreams: UpstreamService; federation: FederationService; signIn: SignIn };
+  services: { users: UserService; clients: Pick<ClientService, 'isFirstParty'>; audit: AuditService; upstreams: UpstreamService; federation: FederationService; signIn: SignIn };
   views: Views;
   config: Config;
   csrfKey: string;
