@@ -3,7 +3,8 @@ import { badRequest } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
 import { providerPorts } from '../services.ts';
-import { bool, choice, collect, given, integer, jsonOption, list, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+import { listOf } from '../lib/lists.ts';
+import { bool, choice, collect, given, integer, jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
 
 type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 
@@ -21,45 +22,55 @@ function apisOption(specs: string[] | false | undefined): Record<string, string[
 }
 
 const API_HELP = 'an API the client may get tokens for, with the scopes it may receive there: "https://api.example.com read write" (repeatable)';
-const grantTypeOption = () => new Option('--grant-type <type>', 'allowed grant type (repeatable): authorization_code, refresh_token, client_credentials').argParser(collect);
+
+/** The metadata options `create` and `update` share (on update, a list given replaces the registered one). */
+interface MetadataOptions {
+  redirectUri?: string[];
+  postLogoutRedirectUri?: string[];
+  allowedOrigin?: string[];
+  applicationType?: 'web' | 'native';
+  grantType?: GrantType[];
+  scope?: string;
+  api?: string[] | false;
+}
+
+const metadataOptions = (cmd: Command) =>
+  cmd
+    .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
+    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
+    .option('--allowed-origin <origin>', 'extra browser origin allowed to call the token endpoint (repeatable)', collect)
+    .addOption(choice('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)', ['web', 'native']))
+    .addOption(new Option('--grant-type <type>', 'allowed grant type (repeatable): authorization_code, refresh_token, client_credentials').argParser(collect));
+
+/** Those options, as the client service's fields (undefined where not given). */
+const metadataInput = (opts: MetadataOptions) => ({
+  redirectUris: opts.redirectUri,
+  postLogoutRedirectUris: opts.postLogoutRedirectUri,
+  allowedOrigins: opts.allowedOrigin,
+  applicationType: opts.applicationType,
+  grantTypes: opts.grantType,
+  scope: opts.scope,
+  apis: apisOption(opts.api),
+});
 
 /** `idp clients …`: mirrors /admin/v1/clients, plus initial access tokens for dynamic registration. */
 export function clientCommands(program: Command) {
   const clients = program.command('clients').description('manage OAuth clients');
   jsonOption(
-    clients
-      .command('create')
-      .description('register a client; its secret is printed once and never stored')
-      .requiredOption('--name <name>', 'display name, shown on the login and consent pages')
-      .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
-      .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
-      .option('--allowed-origin <origin>', 'extra browser origin allowed to call the token endpoint (repeatable)', collect)
+    metadataOptions(clients.command('create').description('register a client; its secret is printed once and never stored').requiredOption('--name <name>', 'display name, shown on the login and consent pages'))
       .option('--public', 'a public client (single-page or native app): no secret, PKCE only')
-      .addOption(choice('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)', ['web', 'native']))
       .option('--admin', 'an admin client: client_credentials for the admin API (scopes admin and admin:read)')
       .option('--first-party', 'your own app: its users are not asked for consent (the grant is recorded all the same)')
-      .addOption(grantTypeOption())
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request', 'openid profile email offline_access')
       .option('--api <spec>', API_HELP, collect),
   ).action(
-    async (opts: JsonOption & { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; public?: boolean; applicationType?: 'web' | 'native'; admin?: boolean; firstParty?: boolean; grantType?: string[]; scope: string; api?: string[] }) => {
+    async (opts: JsonOption & MetadataOptions & { name: string; public?: boolean; admin?: boolean; firstParty?: boolean }) => {
       if (opts.admin && (opts.public || opts.redirectUri)) throw badRequest('an admin client is confidential and has no redirect URIs');
       if (opts.admin && opts.firstParty) throw badRequest('an admin client signs nobody in: --first-party does not apply');
       if (opts.admin && opts.api) throw badRequest('an admin client is for the admin API only: --api does not apply');
       const created = await withServices(({ clients }) =>
         clients.create(
-          {
-            name: opts.name,
-            redirectUris: opts.redirectUri,
-            postLogoutRedirectUris: opts.postLogoutRedirectUri,
-            allowedOrigins: opts.allowedOrigin,
-            public: Boolean(opts.public),
-            applicationType: opts.applicationType,
-            grantTypes: opts.grantType as GrantType[] | undefined,
-            scope: opts.scope,
-            apis: apisOption(opts.api),
-            firstParty: Boolean(opts.firstParty),
-          },
+          { ...metadataInput(opts), name: opts.name, public: Boolean(opts.public), firstParty: Boolean(opts.firstParty) },
           who,
           { admin: opts.admin },
         ),
@@ -76,37 +87,19 @@ export function clientCommands(program: Command) {
   );
   jsonOption(pageOptions(clients.command('list').description('list clients').option('--name <text>', 'part of the name'))).action(async (opts: JsonOption & { name?: string; limit: number; offset: number }) => {
     const result = await withServices(({ clients }) => clients.list(opts));
-    print(opts, list(result.items, { ...opts, total: result.total }), result.items.map((c) => `${c.clientId}  ${c.name}${c.disabled ? '  (disabled)' : ''}`).join('\n') || 'No clients.');
+    print(opts, listOf(result.items, { ...opts, total: result.total }), result.items.map((c) => `${c.clientId}  ${c.name}${c.disabled ? '  (disabled)' : ''}`).join('\n') || 'No clients.');
   });
   jsonOption(clients.command('show <client_id>').description('show a client (never its secret)')).action(async (id: string, opts: JsonOption) =>
     print(opts, { ...(await withServices(({ clients }) => clients.get(id))) }),
   );
   jsonOption(
-    clients
-      .command('update <client_id>')
-      .description('change a client’s metadata; a list given replaces the registered one')
-      .option('--name <name>', 'display name')
-      .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
-      .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
-      .option('--allowed-origin <origin>', 'extra browser origin (repeatable)', collect)
-      .addOption(choice('--application-type <type>', 'web, or native (loopback redirect URIs match any port)', ['web', 'native']))
-      .addOption(grantTypeOption())
+    metadataOptions(clients.command('update <client_id>').description('change a client’s metadata; a list given replaces the registered one').option('--name <name>', 'display name'))
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
       .option('--api <spec>', `${API_HELP}; replaces the client's APIs`, collect)
       .option('--no-api', 'remove every API the client may use')
       .option('--first-party <bool>', 'true: your own app, its users are not asked for consent; false: they are', bool('--first-party')),
-  ).action(async (id: string, opts: JsonOption & { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; allowedOrigin?: string[]; applicationType?: 'web' | 'native'; grantType?: string[]; scope?: string; api?: string[] | false; firstParty?: boolean }) => {
-    const patch = given({
-      name: opts.name,
-      redirectUris: opts.redirectUri,
-      postLogoutRedirectUris: opts.postLogoutRedirectUri,
-      allowedOrigins: opts.allowedOrigin,
-      applicationType: opts.applicationType,
-      grantTypes: opts.grantType as GrantType[] | undefined,
-      scope: opts.scope,
-      apis: apisOption(opts.api),
-      firstParty: opts.firstParty,
-    });
+  ).action(async (id: string, opts: JsonOption & MetadataOptions & { name?: string; firstParty?: boolean }) => {
+    const patch = given({ ...metadataInput(opts), name: opts.name, firstParty: opts.firstParty });
     if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
     print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });
   });

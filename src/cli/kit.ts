@@ -42,8 +42,6 @@ export function print(opts: JsonOption, value: Plain, text?: string) {
   process.stdout.write(opts.json ? `${JSON.stringify(value)}\n` : `${text ?? human(value)}\n`);
 }
 
-/** A list, in the one list envelope. */
-export const list = <T>(items: T[], page?: { total: number; limit: number; offset: number }) => ({ items, total: page?.total ?? items.length, ...(page ? { limit: page.limit, offset: page.offset } : {}) });
 
 /** A secret piped to standard input (the trailing newline dropped); never empty. */
 export async function readStdin(flag: string): Promise<string> {
@@ -97,21 +95,17 @@ export const given = <T extends Plain>(o: T) => Object.fromEntries(Object.entrie
 
 export const choice = (flags: string, description: string, choices: readonly string[]) => new Option(flags, description).choices(choices);
 
-/** The service's field names, as the flags that set them: errors name what the person typed. */
+/**
+ * The service's field names whose flag is not simply the name in kebab case (lists are set one
+ * item per flag, so their flags are singular): errors name what the person typed.
+ */
 const FLAGS: Readonly<Record<string, string>> = {
   redirectUris: '--redirect-uri',
   postLogoutRedirectUris: '--post-logout-redirect-uri',
   allowedOrigins: '--allowed-origin',
   grantTypes: '--grant-type',
-  applicationType: '--application-type',
   apis: '--api',
   scopes: '--scope',
-  accessTokenTtl: '--access-token-ttl',
-  signingAlg: '--signing-alg',
-  emailVerified: '--email-verified',
-  clientId: '--client-id',
-  clientSecret: '--client-secret',
-  buttonLabel: '--button-label',
   hostedDomains: '--hosted-domain',
 };
 

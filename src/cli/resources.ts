@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { API_SIGNING_ALGS } from '../lib/constants.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
-import { choice, given, integer, jsonOption, list, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+import { listOf } from '../lib/lists.ts';
+import { choice, given, integer, jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
 
 type SigningAlg = (typeof API_SIGNING_ALGS)[number];
 
@@ -32,7 +33,7 @@ export function resourceCommands(program: Command) {
   });
   jsonOption(pageOptions(resources.command('list').description('list APIs'))).action(async (opts: JsonOption & { limit: number; offset: number }) => {
     const result = await withServices(({ resources }) => resources.list(opts));
-    print(opts, list(result.items, { ...opts, total: result.total }), result.items.map((r) => `${r.id}  ${r.identifier}  ${r.scopes.join(' ')}`).join('\n') || 'No APIs.');
+    print(opts, listOf(result.items, { ...opts, total: result.total }), result.items.map((r) => `${r.id}  ${r.identifier}  ${r.scopes.join(' ')}`).join('\n') || 'No APIs.');
   });
   jsonOption(resources.command('show <api>').description('show an API')).action(async (ref: string, opts: JsonOption) =>
     print(opts, { ...(await withServices(async (s) => s.resources.get(await apiId(s, ref)))) }),

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { openDatabase } from '../db/index.ts';
 import { migrate } from '../db/migrate.ts';
-import { jsonOption, list, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+import { listOf } from '../lib/lists.ts';
+import { jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
 
 /** `idp migrate`, `idp purge`, `idp keys …`, `idp audit …`: mirrors /admin/v1/keys and /admin/v1/audit. */
 export function systemCommands(program: Command) {
@@ -28,13 +29,13 @@ export function systemCommands(program: Command) {
   const keys = program.command('keys').description('signing keys');
   jsonOption(keys.command('rotate').description('start a key rotation: new keys are published now and sign after KEY_PREPUBLICATION_SECONDS')).action(async (opts: JsonOption) => {
     const items = await withServices(({ keys }) => keys.rotate(who));
-    print(opts, list(items), `New keys ${items.map((k) => `${k.kid} (${k.alg})`).join(', ')} are published and sign from ${items[0]?.activatesAt?.toISOString()}; every instance picks them up by itself.`);
+    print(opts, listOf(items), `New keys ${items.map((k) => `${k.kid} (${k.alg})`).join(', ')} are published and sign from ${items[0]?.activatesAt?.toISOString()}; every instance picks them up by itself.`);
   });
   jsonOption(keys.command('list').description('list the signing keys (no private material); the server creates them on first start')).action(async (opts: JsonOption) => {
     const items = await withServices(({ keys }) => keys.list());
     const line = (k: (typeof items)[number]) =>
       `${k.kid}  ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${k.createdAt.toISOString()}${k.activatesAt && k.state === 'next' ? `  signs from ${k.activatesAt.toISOString()}` : ''}${k.removeAfter ? `  removed after ${k.removeAfter.toISOString()}` : ''}`;
-    print(opts, list(items), items.map(line).join('\n') || 'No keys yet.');
+    print(opts, listOf(items), items.map(line).join('\n') || 'No keys yet.');
   });
 
   jsonOption(
@@ -50,6 +51,6 @@ export function systemCommands(program: Command) {
     ),
   ).action(async (opts: JsonOption & { action?: string; actor?: string; target?: string; limit: number; offset: number }) => {
     const result = await withServices(({ audit }) => audit.list(opts));
-    print(opts, list(result.items, { ...opts, total: result.total }), result.items.map((e) => `${e.at.toISOString()}  ${e.action.padEnd(28)} ${e.actor}  ${e.target ?? ''}`).join('\n') || 'No events.');
+    print(opts, listOf(result.items, { ...opts, total: result.total }), result.items.map((e) => `${e.at.toISOString()}  ${e.action.padEnd(28)} ${e.actor}  ${e.target ?? ''}`).join('\n') || 'No events.');
   });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { badRequest } from '../lib/errors.ts';
-import { bool, choice, collect, given, jsonOption, list, print, readStdin, who, withServices, type JsonOption } from './kit.ts';
+import { listOf } from '../lib/lists.ts';
+import { bool, choice, collect, given, jsonOption, print, readStdin, who, withServices, type JsonOption } from './kit.ts';
 
 /** `idp providers …`: the upstream sign-in services (sign-in buttons); mirrors /admin/v1/providers. */
 export function upstreamCommands(program: Command) {
@@ -38,7 +39,7 @@ export function upstreamCommands(program: Command) {
   );
   jsonOption(providers.command('list').description('list providers configured here')).action(async (opts: JsonOption) => {
     const items = await withServices(({ upstreams }) => upstreams.list());
-    print(opts, list(items), items.map((p) => `${p.id}  ${p.issuer}${p.enabled ? '' : '  (disabled)'}`).join('\n') || 'No providers.');
+    print(opts, listOf(items), items.map((p) => `${p.id}  ${p.issuer}${p.enabled ? '' : '  (disabled)'}`).join('\n') || 'No providers.');
   });
   jsonOption(providers.command('show <id>').description('show a provider (never its secret)')).action(async (id: string, opts: JsonOption) =>
     print(opts, { ...(await withServices(({ upstreams }) => upstreams.get(id))) }),

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
-import { bool, given, jsonOption, list, pageOptions, password, print, who, withServices, type JsonOption } from './kit.ts';
+import { listOf } from '../lib/lists.ts';
+import { bool, given, jsonOption, pageOptions, password, print, who, withServices, type JsonOption } from './kit.ts';
 
 /** A user named by id or by email address. */
 async function userId(services: Services, ref: string): Promise<string> {
@@ -30,7 +31,7 @@ export function userCommands(program: Command) {
   });
   jsonOption(pageOptions(users.command('list').description('list users').option('--q <text>', 'part of the email or name'))).action(async (opts: JsonOption & { q?: string; limit: number; offset: number }) => {
     const result = await withServices(({ users }) => users.list(opts));
-    print(opts, list(result.items, { ...opts, total: result.total }), result.items.map((u) => `${u.id}  ${u.email}${u.disabled ? '  (disabled)' : ''}`).join('\n') || 'No users.');
+    print(opts, listOf(result.items, { ...opts, total: result.total }), result.items.map((u) => `${u.id}  ${u.email}${u.disabled ? '  (disabled)' : ''}`).join('\n') || 'No users.');
   });
   jsonOption(users.command('show <user>').description('show a user')).action(async (ref: string, opts: JsonOption) =>
     print(opts, { ...(await withServices(async (s) => s.users.get(await userId(s, ref)))) }),
@@ -77,7 +78,7 @@ export function userCommands(program: Command) {
   });
   jsonOption(users.command('grants <user>').description('list the clients that hold the user’s consent')).action(async (ref: string, opts: JsonOption) => {
     const items = await withServices(async (s) => s.users.listGrants(await userId(s, ref)));
-    print(opts, list(items), items.map((g) => `${g.grantId}  ${g.clientName ?? g.clientId}  ${g.scopes.join(' ')}`).join('\n') || 'No grants.');
+    print(opts, listOf(items), items.map((g) => `${g.grantId}  ${g.clientName ?? g.clientId}  ${g.scopes.join(' ')}`).join('\n') || 'No grants.');
   });
   jsonOption(
     users
@@ -99,7 +100,7 @@ export function userCommands(program: Command) {
   });
   jsonOption(users.command('identities <user>').description('list the upstream accounts (Google, …) linked to the user')).action(async (ref: string, opts: JsonOption) => {
     const items = await withServices(async (s) => s.federation.identities(await userId(s, ref)));
-    print(opts, list(items), items.map((i) => `${i.id}  ${i.providerId}  ${i.email ?? ''}  ${i.subject}`).join('\n') || 'No linked accounts.');
+    print(opts, listOf(items), items.map((i) => `${i.id}  ${i.providerId}  ${i.email ?? ''}  ${i.subject}`).join('\n') || 'No linked accounts.');
   });
   jsonOption(
     users

@@ -327,9 +327,8 @@ export function createClientService(
       await checkApis(c.apis);
       const clientId = randomId();
       const secret = c.public ? undefined : randomToken(32);
-      const firstParty = c.firstParty && !opts.admin;
-      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin), firstParty });
-      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), firstParty, apis: Object.keys(c.apis) });
+      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin), firstParty: c.firstParty });
+      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), firstParty: c.firstParty, apis: Object.keys(c.apis) });
       return { client: toClientView(row), ...(secret ? { clientSecret: secret } : {}) };
     },
 

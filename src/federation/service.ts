@@ -70,7 +70,6 @@ interface UpstreamClaims {
   name?: unknown;
 }
 
-
 /** A failure to reach the upstream (as opposed to an answer that failed validation). */
 function isNetworkError(err: unknown): boolean {
   const e = err as { name?: string; message?: string; cause?: { code?: string; name?: string } } | null;

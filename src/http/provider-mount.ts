@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.ts';
 import type { Config } from '../config.ts';
@@ -24,7 +24,7 @@ const PROVIDER_BODY_LIMIT = 56 * 1024;
  * parses it itself), and the URL is not rewritten, so the endpoints it advertises are the
  * ones it serves.
  */
-export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHolder; clients: ClientService; config: Pick<Config, 'issuer' | 'issuerOrigin' | 'secure' | 'keys'>; views: Views }) {
+export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHolder; clients: Pick<ClientService, 'isRegisteredOrigin'>; config: Pick<Config, 'issuer' | 'issuerOrigin' | 'secure' | 'keys'>; views: Views }) {
   const { issuer, issuerOrigin, secure: secureIssuer } = opts.config;
   const issuerUrl = new URL(issuer);
   const jwksCacheSeconds = opts.config.keys.jwksCacheSeconds;
@@ -36,6 +36,8 @@ export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHold
     if (!handlers.has(provider)) handlers.set(provider, provider.callback());
     return handlers.get(provider)!;
   };
+  const errorPage = (reply: FastifyReply, status: number, title: string, message: string) =>
+    reply.code(status).headers(opts.views.headers).type('text/html; charset=utf-8').send(opts.views.render('error', { title, message }));
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
@@ -58,19 +60,11 @@ export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHold
         // Over https the browser endpoints set Secure cookies, which cannot be sent over plain
         // http: say what is wrong instead of failing inside the provider.
         if (secureIssuer && request.protocol !== 'https' && BROWSER_ROUTES.some((route) => path === route || path.startsWith(`${route}/`))) {
-          return reply
-            .code(400)
-            .headers(opts.views.headers)
-            .type('text/html; charset=utf-8')
-            .send(opts.views.render('error', { title: 'Use https', message: `This page is only served over https. Open ${issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.)` }));
+          return errorPage(reply, 400, 'Use https', `This page is only served over https. Open ${issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.)`);
         }
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
         if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
-          return reply
-            .code(403)
-            .headers(opts.views.headers)
-            .type('text/html; charset=utf-8')
-            .send(opts.views.render('error', { title: 'This form cannot be accepted', message: 'The form was not sent from this site. You are still signed in.' }));
+          return errorPage(reply, 403, 'This form cannot be accepted', 'The form was not sent from this site. You are still signed in.');
         }
         // A preflight names an origin but no client, and the provider would allow any origin.
         // Only origins that some enabled client registered get an answer with CORS headers;

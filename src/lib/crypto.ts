@@ -22,13 +22,16 @@ export function randomId(length = 22): string {
   return id;
 }
 
+/** SHA-256 of a string, base64url (stored secret hashes, a DPoP proof's `ath`). */
+export const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('base64url');
+
 /**
  * Client secrets are 256-bit random values, so a single SHA-256 is enough to make the stored
  * value useless to whoever reads the database (no dictionary to try), and it keeps the token
  * endpoint fast. Passwords, which people choose, use argon2id instead.
  */
 export function hashSecret(secret: string): string {
-  return `${HASH_PREFIX}${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
+  return `${HASH_PREFIX}${sha256(secret)}`;
 }
 
 const HASH_PREFIX = 'sha256:';

@@ -70,7 +70,6 @@ export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
   PROVIDER_ROUTES.pushed_authorization_request,
 ]);
 
-
 /**
  * The longest value each authorization request parameter may have (every other: 4096). An
  * anonymous request is stored for the life of its interaction, so its size is bounded before it is.

@@ -8,7 +8,6 @@ import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors
 import { parseInput } from '../lib/validation.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
-
 const scopeToken = z
   .string()
   .max(128)

@@ -39,7 +39,10 @@ export function createSignIn(deps: { users: UserService; throttle: LoginThrottle
    */
   async function withPassword(input: { email: string; password: string; ip: string; deviceUserId: string | null; clientId: string }): Promise<PasswordSignIn> {
     const { email, ip, clientId } = input;
-    const trusted = input.deviceUserId !== null && input.deviceUserId === (await users.idForEmail(email));
+    // The account the email names: read at most once per attempt (the device check, the audit).
+    let accountId: Promise<string | null> | undefined;
+    const idForEmail = () => (accountId ??= users.idForEmail(email));
+    const trusted = input.deviceUserId !== null && input.deviceUserId === (await idForEmail());
     const outcome = await throttled({ ip, email, trusted }, async () => {
       const user = await users.authenticate(email, input.password);
       return { ok: user !== null, value: user };
@@ -49,7 +52,7 @@ export function createSignIn(deps: { users: UserService; throttle: LoginThrottle
     if (!user) {
       // What was typed into the email field is never recorded: it may be a password. An unknown
       // identifier is recorded as a keyed hash, so that repeated attempts can still be correlated.
-      const knownId = await users.idForEmail(email);
+      const knownId = await idForEmail();
       await audit.record({ actor: 'anonymous', ip }, 'login.failed', knownId, { clientId, ...(knownId ? {} : { identifier: await throttle.accountKey(email) }) });
       return { kind: 'wrong' };
     }

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import type { ClientService } from '../../clients/service.ts';
 import { API_SIGNING_ALGS, ASYMMETRIC_ALGS } from '../../lib/constants.ts';
+import { sha256 } from '../../lib/crypto.ts';
 import { ADMIN_API } from '../../lib/scopes.ts';
 
 type AdminScope = 'admin' | 'admin:read';
@@ -26,8 +26,6 @@ const PUBLIC_PARTS = ['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'] as 
 
 /** How far a proof's `iat` may be from now, in seconds; a proof's `jti` is remembered twice as long. */
 const DPOP_WINDOW = 60;
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 export interface AdminAuthDeps {
   issuer: string;

@@ -127,8 +127,6 @@ export const page = <T extends z.ZodType>(item: T) =>
 /** A list that is not paged: the same envelope, without limit and offset. */
 export const all = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), total: z.number().int() });
 
-export const listOf = <T>(items: T[]) => ({ items, total: items.length });
-
 export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(200).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),

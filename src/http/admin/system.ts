@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
-import { all, auditEventSchema, errorSchema, json, keySchema, listOf, page, pageQuery } from './schemas.ts';
+import { listOf } from '../../lib/lists.ts';
+import { all, auditEventSchema, errorSchema, json, keySchema, page, pageQuery } from './schemas.ts';
 
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema };
 

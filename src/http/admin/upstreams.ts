@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createProviderSchema, updateProviderSchema } from '../../federation/upstreams.ts';
 import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
-import { all, errorSchema, json, listOf, providerSchema } from './schemas.ts';
+import { listOf } from '../../lib/lists.ts';
+import { all, errorSchema, json, providerSchema } from './schemas.ts';
 
 const tags = ['identity providers'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };

@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AdminServices } from './deps.ts';
 import { createUserSchema, updateUserSchema } from '../../users/service.ts';
 import { adminActor } from './auth.ts';
-import { all, errorSchema, grantSchema, identitySchema, idParam, json, listOf, page, pageQuery, userSchema } from './schemas.ts';
+import { listOf } from '../../lib/lists.ts';
+import { all, errorSchema, grantSchema, identitySchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
 
 const tags = ['users'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
