@@ -8,6 +8,10 @@ import { seed } from './helpers/seed.ts';
 import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { UserAgent } from './helpers/user-agent.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/index.ts';
+import type { ApiDescription } from '../src/resources/service.ts';
+import { createServices } from '../src/services.ts';
 
 let server: TestServer;
 let admin: AdminApi;
@@ -175,6 +179,40 @@ describe('clients', () => {
   });
 });
 
+describe('client links (logo, privacy policy, terms of service, home page)', () => {
+  const links = {
+    logoUri: 'https://app.example.com/logo.png',
+    policyUri: 'https://app.example.com/privacy',
+    tosUri: 'https://app.example.com/legal#terms',
+    clientUri: 'https://app.example.com/',
+  };
+  type View = typeof links & { clientId: string; name: string };
+  const providerLinks = async (clientId: string) => {
+    const client = await server.current.oidc.current.Client.find(clientId);
+    return { logoUri: client?.logoUri, policyUri: client?.policyUri, tosUri: client?.tosUri, clientUri: client?.clientUri };
+  };
+
+  it('are https URLs, returned by the admin API, exposed on the provider’s client, and removed with null', async () => {
+    const created = await admin.call<{ client: View }>('POST', '/admin/v1/clients', { name: 'Linked App', redirectUris: [REDIRECT_URI], ...links });
+    expect(created.status).toBe(201);
+    expect(created.body.client).toMatchObject(links);
+    const { clientId } = created.body.client;
+    expect((await admin.call('GET', `/admin/v1/clients/${clientId}`)).body).toMatchObject(links);
+    expect(await providerLinks(clientId)).toEqual(links);
+
+    const patched = await admin.call<View>('PATCH', `/admin/v1/clients/${clientId}`, { logoUri: null, tosUri: 'https://app.example.com/terms' });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ ...links, logoUri: null, tosUri: 'https://app.example.com/terms' });
+    expect(await providerLinks(clientId)).toEqual({ ...links, logoUri: undefined, tosUri: 'https://app.example.com/terms' });
+    // An update that does not name them keeps them.
+    expect((await admin.call<View>('PATCH', `/admin/v1/clients/${clientId}`, { name: 'Linked App 2' })).body).toMatchObject({ name: 'Linked App 2', policyUri: links.policyUri, logoUri: null });
+
+    // A client without links shows them as null.
+    const bare = await admin.call<{ client: View }>('POST', '/admin/v1/clients', { name: 'Bare App', redirectUris: [REDIRECT_URI] });
+    expect(bare.body.client).toMatchObject({ logoUri: null, policyUri: null, tosUri: null, clientUri: null });
+  });
+});
+
 describe('APIs (resource servers)', () => {
   it('go through their lifecycle, and changes apply to the very next token', async () => {
     const created = await admin.call<{ id: string }>('POST', '/admin/v1/resources', { identifier: 'https://orders.example.com', scopes: ['orders:read'], accessTokenTtl: 120 });
@@ -216,6 +254,106 @@ describe('APIs (resource servers)', () => {
     expect((await admin.call('DELETE', `/admin/v1/resources/${self.id}`)).status).toBe(400);
     expect((await admin.call('PATCH', `/admin/v1/resources/${self.id}`, { scopes: [] })).status).toBe(400);
     expect((await admin.call('POST', '/admin/v1/resources', { identifier: 'urn:idp:admin' })).status).toBe(409);
+  });
+});
+
+describe('scope descriptions (what the consent page says an app asks for)', () => {
+  type Api = { id: string; identifier: string; scopes: string[]; scopeDescriptions: Record<string, string> };
+
+  it('are registered with an API, as objects or beside plain names, read back, and replaced with the scopes', async () => {
+    const created = await admin.call<Api>('POST', '/admin/v1/resources', {
+      identifier: 'https://docs.example.com',
+      name: 'Docs',
+      scopes: [{ name: 'docs:read', description: '  Read your documents ' }, 'docs:write', { name: 'docs:share', description: 'Share your documents with others' }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.scopes).toEqual(['docs:read', 'docs:write', 'docs:share']);
+    expect(created.body.scopeDescriptions).toEqual({ 'docs:read': 'Read your documents', 'docs:share': 'Share your documents with others' });
+    const { id } = created.body;
+    expect((await admin.call('GET', `/admin/v1/resources/${id}`)).body).toEqual(created.body);
+
+    // Today's forms are kept: a space-separated string, or an array of names.
+    const plain = await admin.call<Api>('POST', '/admin/v1/resources', { identifier: 'https://plain.example.com', scopes: 'a b' });
+    expect(plain.body).toMatchObject({ scopes: ['a', 'b'], scopeDescriptions: {} });
+
+    // New scopes replace the descriptions: a name given without one loses it.
+    const replaced = await admin.call<Api>('PATCH', `/admin/v1/resources/${id}`, { scopes: ['docs:read', { name: 'docs:write', description: 'Change your documents' }] });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body).toMatchObject({ scopes: ['docs:read', 'docs:write'], scopeDescriptions: { 'docs:write': 'Change your documents' } });
+    expect(replaced.body.scopeDescriptions).not.toHaveProperty('docs:read');
+    // An update that leaves the scopes out keeps them and their descriptions.
+    expect((await admin.call<Api>('PATCH', `/admin/v1/resources/${id}`, { accessTokenTtl: 600 })).body.scopeDescriptions).toEqual({ 'docs:write': 'Change your documents' });
+
+    // The admin API's own scopes come with words of their own.
+    const list = await admin.call<Page<Api>>('GET', '/admin/v1/resources?limit=200');
+    expect(list.body.items.find((r) => r.identifier === 'urn:idp:admin')!.scopeDescriptions).toEqual({
+      admin: 'Manage this identity provider',
+      'admin:read': "View this identity provider's configuration",
+    });
+
+    // The OpenAPI document says so.
+    const doc = (await (await fetch(new URL('/admin/openapi.json', server.issuer))).json()) as {
+      components: { schemas: Record<string, { properties: Record<string, unknown> }> };
+      paths: Record<string, Record<string, { description?: string }>>;
+    };
+    expect(doc.components.schemas.Api!.properties).toHaveProperty('scopeDescriptions');
+    expect(doc.paths['/admin/v1/resources/{id}']!.patch!.description).toContain('a scope given without a description loses the one it had');
+  });
+
+  let target: Api | undefined;
+  it.each([
+    ['an empty description', [{ name: 'read', description: '   ' }], 'scopes.0.description: must not be empty'],
+    ['a description over 200 characters', ['write', { name: 'read', description: 'x'.repeat(201) }], 'scopes.1.description: must be at most 200 characters'],
+    ['a control character', [{ name: 'read', description: 'Read\u0007 your documents' }], 'scopes.0.description: must not contain control characters'],
+    ['a line break', [{ name: 'read', description: 'Read\nyour documents' }], 'scopes.0.description: must not contain control characters'],
+    ['a bidirectional override', [{ name: 'read', description: 'Read \u202Estnemucod' }], 'scopes.0.description: must not contain control characters'],
+    ['a description that is not text', [{ name: 'read', description: 42 }], 'scopes.0.description'],
+    ['an unknown field', [{ name: 'read', text: 'Read' }], 'scopes.0'],
+    ['two descriptions of one scope', [{ name: 'read', description: 'Read' }, { name: 'read', description: 'Look' }], 'read is given twice with different descriptions'],
+    ['a described OpenID Connect scope', [{ name: 'openid', description: 'Sign you in' }], 'scopes.0.name: OpenID Connect scopes'],
+  ])('refuse %s with a 400 naming the field, on create and update, changing nothing', async (_name, scopes, message) => {
+    target ??= (await admin.call<Api>('POST', '/admin/v1/resources', { identifier: 'https://target.example.com', scopes: [{ name: 'read', description: 'Read your files' }] })).body;
+    const before = (await admin.call<Page<Api>>('GET', '/admin/v1/resources')).body.total;
+    for (const res of [
+      await admin.call<{ error: string; error_description: string }>('POST', '/admin/v1/resources', { identifier: 'https://refused.example.com', scopes }),
+      await admin.call<{ error: string; error_description: string }>('PATCH', `/admin/v1/resources/${target.id}`, { scopes }),
+    ]) {
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_request');
+      expect(res.body.error_description).toContain(message);
+    }
+    expect((await admin.call<Page<Api>>('GET', '/admin/v1/resources')).body.total).toBe(before);
+    expect((await admin.call<Api>('GET', `/admin/v1/resources/${target.id}`)).body.scopeDescriptions).toEqual({ read: 'Read your files' });
+  });
+
+  it('are read for the consent page through the configuration cache: one query for what it lacks, none for what it holds', async () => {
+    await admin.call('POST', '/admin/v1/resources', { identifier: 'https://photos.example.com', name: 'Photos', scopes: [{ name: 'photos:read', description: 'See your photos' }, 'photos:write'] });
+    const reads: string[] = [];
+    const db = await openDatabase(server.databaseUrl, (model, operation) => {
+      if (model === 'ResourceServer') reads.push(operation);
+    });
+    try {
+      const { resources } = createServices(db, loadConfig(server.env));
+      const asked = ['https://photos.example.com', 'urn:idp:admin', 'https://unknown.example.com', 'https://photos.example.com'];
+      const expected: ApiDescription[] = [
+        { identifier: 'https://photos.example.com', name: 'Photos', scopeDescriptions: { 'photos:read': 'See your photos' } },
+        { identifier: 'urn:idp:admin', name: 'Admin API', scopeDescriptions: { admin: 'Manage this identity provider', 'admin:read': "View this identity provider's configuration" } },
+      ];
+      expect(await resources.describe(asked)).toEqual(expected);
+      expect(reads).toEqual(['findMany']);
+      // Now cached, as for token requests (the same entries): no query at all.
+      expect(await resources.describe(asked.slice(0, 2))).toEqual(expected);
+      expect(await resources.findByIdentifier('https://photos.example.com')).toMatchObject({ scopes: ['photos:read', 'photos:write'] });
+      expect(reads).toEqual(['findMany']);
+      // An API a token request has read is described from the cache too.
+      await resources.findByIdentifier('https://docs.example.com');
+      const before = reads.length;
+      expect((await resources.describe(['https://docs.example.com']))[0]).toMatchObject({ identifier: 'https://docs.example.com', name: 'Docs' });
+      expect(reads).toHaveLength(before);
+      expect(await resources.describe([])).toEqual([]);
+    } finally {
+      await db.close();
+    }
   });
 });
 

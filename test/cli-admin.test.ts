@@ -98,6 +98,51 @@ describe('the CLI has the admin API’s powers', () => {
     await fails(['resources', 'show', api.id], /no API with id/);
   });
 
+  it('describes an API’s scopes: repeatable --scope, lists of names or one described scope each', async () => {
+    const created = await idp(
+      ['resources', 'create', '--identifier', 'https://cli-docs.example.com', '--name', 'Docs', '--scope', 'docs:read:Read your documents', '--scope', 'write share', '--scope', 'read: Documents'],
+      server.env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toContain('docs:read  Read your documents');
+    expect(created.stdout).toContain('read  Documents');
+    const api = await run<{ id: string }>('resources', 'show', 'https://cli-docs.example.com');
+    expect(api).toMatchObject({ scopes: ['docs:read', 'write', 'share', 'read'], scopeDescriptions: { 'docs:read': 'Read your documents', read: 'Documents' } });
+    expect(Object.keys((api as unknown as { scopeDescriptions: object }).scopeDescriptions)).toEqual(['docs:read', 'read']);
+    expect((await idp(['resources', 'show', api.id], server.env)).stdout).toContain('docs:read: Read your documents');
+
+    // Names with colons and no description: separate --scope options.
+    expect(await run('resources', 'update', api.id, '--scope', 'docs:read', '--scope', 'docs:write:Change your documents', '--scope', 'a:b')).toMatchObject({
+      scopes: ['docs:read', 'docs:write', 'a:b'],
+      scopeDescriptions: { 'docs:write': 'Change your documents' },
+    });
+    expect((await run<{ scopeDescriptions: object }>('resources', 'show', api.id)).scopeDescriptions).not.toHaveProperty('docs:read');
+
+    await fails(['resources', 'update', api.id, '--scope', 'read:   '], /--scope: must not be empty/);
+    await fails(['resources', 'update', api.id, '--scope', 'read:Read\u0007 your documents'], /--scope: must not contain control characters/);
+    await fails(['resources', 'create', '--identifier', 'https://cli-long.example.com', '--scope', `read:${'x'.repeat(201)} more`], /--scope: must be at most 200 characters/);
+    await fails(['resources', 'create', '--identifier', 'https://cli-oidc.example.com', '--scope', 'openid:Sign you in'], /--scope: OpenID Connect scopes/);
+    expect((await run<{ scopes: string[] }>('resources', 'show', api.id)).scopes).toEqual(['docs:read', 'docs:write', 'a:b']);
+    const help = await idp(['resources', 'create', '--help'], server.env);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('named by that word up to its last colon');
+  });
+
+  it('manages a client’s links to its logo, privacy policy, terms and home page', async () => {
+    const links = { logoUri: 'https://cli-app.example.com/logo.png', policyUri: 'https://cli-app.example.com/privacy', tosUri: 'https://cli-app.example.com/terms', clientUri: 'https://cli-app.example.com/' };
+    const { client } = await run<{ client: { clientId: string } }>(
+      'clients', 'create', '--name', 'Linked CLI App', '--redirect-uri', REDIRECT_URI,
+      '--logo-uri', links.logoUri, '--policy-uri', links.policyUri, '--tos-uri', links.tosUri, '--client-uri', links.clientUri,
+    );
+    expect(client).toMatchObject(links);
+    expect(await run('clients', 'update', client.clientId, '--no-logo-uri', '--tos-uri', 'https://cli-app.example.com/tos')).toMatchObject({
+      ...links,
+      logoUri: null,
+      tosUri: 'https://cli-app.example.com/tos',
+    });
+    expect((await idp(['clients', 'show', client.clientId], server.env)).stdout).toContain(`policyUri: ${links.policyUri}`);
+    expect((await idp(['clients', 'update', '--help'], server.env)).stdout).toContain('--no-policy-uri');
+  });
+
   it('manages a user: update, grants, sessions, password, disable and delete', async () => {
     const app = await seed(server.env, { redirectUri: REDIRECT_URI });
     const { id } = await run<{ id: string }>('users', 'create', '--email', 'dora@example.com', '--password', 'dora password');

@@ -32,15 +32,40 @@ interface MetadataOptions {
   grantType?: GrantType[];
   scope?: string;
   api?: string[] | false;
+  /** false: `--no-logo-uri` (update only), the link removed. */
+  logoUri?: string | false;
+  policyUri?: string | false;
+  tosUri?: string | false;
+  clientUri?: string | false;
 }
 
+/** The links to the app's pages (https URLs only): field, flag, help, and what `--no-<flag>` removes. */
+const LINKS = [
+  ['logoUri', 'logo-uri', "the app's logo, shown on the consent page", 'logo'],
+  ['policyUri', 'policy-uri', "the app's privacy policy, linked from the consent page", 'privacy policy'],
+  ['tosUri', 'tos-uri', "the app's terms of service, linked from the consent page", 'terms of service'],
+  ['clientUri', 'client-uri', "the app's home page", 'home page'],
+] as const;
+
 const metadataOptions = (cmd: Command) =>
-  cmd
-    .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
-    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
-    .option('--allowed-origin <origin>', 'extra browser origin allowed to call the token endpoint (repeatable)', collect)
-    .addOption(choice('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)', ['web', 'native']))
-    .addOption(new Option('--grant-type <type>', 'allowed grant type (repeatable): authorization_code, refresh_token, client_credentials').argParser(collect));
+  LINKS.reduce(
+    (c, [, flag, help]) => c.option(`--${flag} <url>`, `${help} (an absolute https URL)`),
+    cmd
+      .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
+      .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
+      .option('--allowed-origin <origin>', 'extra browser origin allowed to call the token endpoint (repeatable)', collect)
+      .addOption(choice('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)', ['web', 'native']))
+      .addOption(new Option('--grant-type <type>', 'allowed grant type (repeatable): authorization_code, refresh_token, client_credentials').argParser(collect)),
+  );
+
+/** `--no-logo-uri` and the others (update): each removes its link. */
+const removeLinkOptions = (cmd: Command) => LINKS.reduce((c, [, flag, , what]) => c.option(`--no-${flag}`, `remove the ${what} link`), cmd);
+
+/** The links removed with `--no-…`, as the client service's fields (null removes). */
+const removedLinks = (opts: MetadataOptions) => Object.fromEntries(LINKS.filter(([field]) => opts[field] === false).map(([field]) => [field, null])) as Partial<Record<(typeof LINKS)[number][0], null>>;
+
+/** A link option as given (`--no-…` is read by removedLinks). */
+const link = (value: string | false | undefined) => (value === false ? undefined : value);
 
 /** Those options, as the client service's fields (undefined where not given). */
 const metadataInput = (opts: MetadataOptions) => ({
@@ -51,6 +76,10 @@ const metadataInput = (opts: MetadataOptions) => ({
   grantTypes: opts.grantType,
   scope: opts.scope,
   apis: apisOption(opts.api),
+  logoUri: link(opts.logoUri),
+  policyUri: link(opts.policyUri),
+  tosUri: link(opts.tosUri),
+  clientUri: link(opts.clientUri),
 });
 
 /** `idp clients …`: mirrors /admin/v1/clients, plus initial access tokens for dynamic registration. */
@@ -93,13 +122,13 @@ export function clientCommands(program: Command) {
     print(opts, { ...(await withServices(({ clients }) => clients.get(id))) }),
   );
   jsonOption(
-    metadataOptions(clients.command('update <client_id>').description('change a client’s metadata; a list given replaces the registered one').option('--name <name>', 'display name'))
+    removeLinkOptions(metadataOptions(clients.command('update <client_id>').description('change a client’s metadata; a list given replaces the registered one').option('--name <name>', 'display name')))
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
       .option('--api <spec>', `${API_HELP}; replaces the client's APIs`, collect)
       .option('--no-api', 'remove every API the client may use')
       .option('--first-party <bool>', 'true: your own app, its users are not asked for consent; false: they are', bool('--first-party')),
   ).action(async (id: string, opts: JsonOption & MetadataOptions & { name?: string; firstParty?: boolean }) => {
-    const patch = given({ ...metadataInput(opts), name: opts.name, firstParty: opts.firstParty });
+    const patch = given({ ...metadataInput(opts), ...removedLinks(opts), name: opts.name, firstParty: opts.firstParty });
     if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
     print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });
   });

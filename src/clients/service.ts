@@ -41,6 +41,33 @@ export function redirectUriIssues(value: string): string[] {
   return [];
 }
 
+/** Characters a URL given as a link must not hold (the URL parser would drop or re-encode them silently). */
+const LINK_UNSAFE = /[\p{Cc}\s]/u;
+
+/**
+ * A link shown to people on the consent and sign-in pages (logo, privacy policy, terms of
+ * service, home page): an absolute https URL without credentials, at most 2048 characters.
+ * Plain http is refused everywhere, in development too.
+ */
+export function linkUriIssues(value: string): string[] {
+  if (value.length > 2048) return ['must be at most 2048 characters'];
+  if (LINK_UNSAFE.test(value)) return ['must not contain spaces or control characters'];
+  const url = URL.parse(value);
+  if (!url) return ['must be an absolute https URL'];
+  if (url.protocol !== 'https:') return [`must use https (${JSON.stringify(url.protocol.slice(0, 20))} is not allowed)`];
+  if (url.username || url.password) return ['must not contain credentials'];
+  return [];
+}
+
+/** The client metadata that links to the app's pages, in the admin API's names and the registered (RFC 7591) ones. */
+export const CLIENT_LINKS = { logoUri: 'logo_uri', policyUri: 'policy_uri', tosUri: 'tos_uri', clientUri: 'client_uri' } as const;
+type LinkField = keyof typeof CLIENT_LINKS;
+const LINK_FIELDS = Object.keys(CLIENT_LINKS) as LinkField[];
+
+const linkSchema = z.string().superRefine((value, ctx) => {
+  for (const message of linkUriIssues(value)) ctx.addIssue({ code: 'custom', message });
+});
+
 const redirectUriSchema = z
   .string()
   .max(2048, 'must be at most 2048 characters')
@@ -91,6 +118,10 @@ const clientFields = {
   applicationType: z.enum(['web', 'native']),
   /** The operator's own app: its users are not asked for consent (the grant is still recorded). */
   firstParty: z.boolean(),
+  logoUri: linkSchema.describe("the app's logo, shown on the consent page (an https URL)"),
+  policyUri: linkSchema.describe("the app's privacy policy, linked from the consent page (an https URL)"),
+  tosUri: linkSchema.describe("the app's terms of service, linked from the consent page (an https URL)"),
+  clientUri: linkSchema.describe("the app's home page (an https URL)"),
 };
 
 interface ClientShape {
@@ -143,6 +174,10 @@ export const createClientSchema = z
     apis: clientFields.apis.default({}),
     applicationType: clientFields.applicationType.optional(),
     firstParty: clientFields.firstParty.default(false),
+    logoUri: clientFields.logoUri.optional(),
+    policyUri: clientFields.policyUri.optional(),
+    tosUri: clientFields.tosUri.optional(),
+    clientUri: clientFields.clientUri.optional(),
   })
   .strict()
   .superRefine(checkConsistency);
@@ -158,6 +193,11 @@ export const updateClientSchema = z
     apis: clientFields.apis,
     applicationType: clientFields.applicationType,
     firstParty: clientFields.firstParty,
+    // null removes a link.
+    logoUri: clientFields.logoUri.nullable(),
+    policyUri: clientFields.policyUri.nullable(),
+    tosUri: clientFields.tosUri.nullable(),
+    clientUri: clientFields.clientUri.nullable(),
   })
   .partial()
   .strict();
@@ -201,6 +241,11 @@ export interface ClientView {
   firstParty: boolean;
   /** Registered through dynamic client registration (RFC 7591), not by an admin. */
   dynamic: boolean;
+  /** Links to the app's logo, privacy policy, terms of service and home page (https URLs), or null. */
+  logoUri: string | null;
+  policyUri: string | null;
+  tosUri: string | null;
+  clientUri: string | null;
   disabled: boolean;
   /** Set while a rotated-out secret is still accepted. */
   previousSecretExpiresAt: Date | null;
@@ -223,10 +268,27 @@ export function clientOrigins(metadata: { redirect_uris?: string[]; allowed_orig
   return origins;
 }
 
+/**
+ * The registered links that are valid https URLs; any other (stored before links had to be https)
+ * is left out, so that no page ever links to it.
+ */
+export function clientLinks(metadata: Record<string, unknown>): Partial<Record<(typeof CLIENT_LINKS)[LinkField], string>> {
+  const links: Partial<Record<(typeof CLIENT_LINKS)[LinkField], string>> = {};
+  for (const key of Object.values(CLIENT_LINKS)) {
+    const value = metadata[key];
+    if (typeof value === 'string' && !linkUriIssues(value).length) links[key] = value;
+  }
+  return links;
+}
+
 function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>, extra: Record<string, unknown> = {}): ClientMetadata {
   const usesCode = c.grantTypes.includes('authorization_code');
+  // The links are what `c` says: one it leaves out is removed.
+  const others = Object.fromEntries(Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key)));
+  const links = Object.fromEntries(LINK_FIELDS.flatMap((field) => (c[field] === undefined ? [] : [[CLIENT_LINKS[field], c[field]]])));
   return {
-    ...extra,
+    ...others,
+    ...links,
     client_id: clientId,
     client_name: c.name,
     application_type: applicationTypeOf(c),
@@ -243,6 +305,7 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
 
 function toClientView(row: Client): ClientView {
   const m = JSON.parse(row.metadata) as ClientMetadata;
+  const links = clientLinks(m);
   return {
     clientId: row.id,
     name: row.name,
@@ -257,6 +320,10 @@ function toClientView(row: Client): ClientView {
     admin: row.admin,
     firstParty: row.firstParty,
     dynamic: row.dynamic,
+    logoUri: links.logo_uri ?? null,
+    policyUri: links.policy_uri ?? null,
+    tosUri: links.tos_uri ?? null,
+    clientUri: links.client_uri ?? null,
     disabled: row.disabled,
     previousSecretExpiresAt: row.previousSecretExpiresAt && row.previousSecretExpiresAt > new Date() ? row.previousSecretExpiresAt : null,
     createdAt: row.createdAt,
@@ -352,6 +419,8 @@ export function createClientService(
         scope: String(metadata.scope ?? 'openid'),
         applicationType: metadata.application_type === 'native' ? 'native' : 'web',
         apis: existing ? ((JSON.parse(existing.metadata) as ClientMetadata).resource_scopes ?? {}) : {},
+        // Checked by the provider already (provider.ts); checked again here, as on every path that writes a client.
+        ...Object.fromEntries(LINK_FIELDS.map((field) => [field, metadata[CLIENT_LINKS[field]]])),
       });
       assertNoScriptUris(rest);
       // Valid: what must allow the write (an initial access token's use) is taken only now.
@@ -430,6 +499,8 @@ export function createClientService(
         applicationType: current.applicationType,
         firstParty: current.firstParty,
         ...changes,
+        // A link set to null is removed; one left out keeps its value.
+        ...Object.fromEntries(LINK_FIELDS.map((field) => [field, (changes[field] === undefined ? current[field] : changes[field]) ?? undefined])),
       });
       if (changes.apis) await checkApis(merged.apis);
       // Consent protects people from apps the operator does not vouch for: a registrant is one.

@@ -1,6 +1,6 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { isGrantable, MODEL, type ArtifactStore, type ArtifactWithGrant } from '../artifacts/store.ts';
-import type { ClientMetadata, ClientService } from '../clients/service.ts';
+import { CLIENT_LINKS, clientLinks, type ClientMetadata, type ClientService } from '../clients/service.ts';
 import { AppError } from '../lib/errors.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
@@ -217,6 +217,9 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
     const { [ADMIN_API]: _never, ...apis } = metadata.resource_scopes ?? {};
     return {
       ...metadata,
+      // Only links that are https URLs (one stored before that rule is left out).
+      ...Object.fromEntries(Object.values(CLIENT_LINKS).map((key) => [key, undefined])),
+      ...clientLinks(metadata),
       scope: oidcScopes.length ? oidcScopes.join(' ') : undefined,
       resource_scopes: row.admin ? { ...apis, [ADMIN_API]: [...ADMIN_SCOPES] } : apis,
       ...(row.secretHash ? { client_secret: row.secretHash } : {}),

@@ -10,7 +10,7 @@ import type { ResourceService } from '../resources/service.ts';
 import type { UserService } from '../users/service.ts';
 import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
-import { clientOrigins } from '../clients/service.ts';
+import { CLIENT_LINKS, clientOrigins, linkUriIssues } from '../clients/service.ts';
 import { ASYMMETRIC_ALGS } from '../lib/constants.ts';
 import { randomId } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
@@ -114,6 +114,9 @@ function send(ctx: { status: number; type: string; body: unknown; set(headers: R
 
 const isStringList = (value: unknown) => Array.isArray(value) && value.every((v) => typeof v === 'string');
 
+/** logo_uri, policy_uri, tos_uri, client_uri: links the consent page shows, https only. */
+const LINK_METADATA: ReadonlySet<string> = new Set(Object.values(CLIENT_LINKS));
+
 /**
  * Our own client metadata, as the provider sees it. A registrant (RFC 7591/7592) can set browser
  * origins, never its API access, and no field that would make the provider fetch a URL at
@@ -128,6 +131,12 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
     }
   }
   if (value === undefined) return;
+  if (LINK_METADATA.has(key)) {
+    // Stricter than the provider's own check (http or https): a page must never link to http.
+    const [issue] = typeof value === 'string' ? linkUriIssues(value) : ['must be a string'];
+    if (issue) throw new errors.InvalidClientMetadata(`${key} ${issue}`);
+    return;
+  }
   if (key === 'allowed_origins' && !isStringList(value)) throw new errors.InvalidClientMetadata('allowed_origins must be an array of strings');
   if (key === 'resource_scopes' && !(value && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every(isStringList))) {
     throw new errors.InvalidClientMetadata('resource_scopes must map API identifiers to arrays of scopes');
@@ -196,9 +205,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     extraParams: { state: checkParamSizes },
     // allowed_origins: browser origins beyond the redirect URIs'; resource_scopes: the APIs the
     // client may get tokens for, each with the scopes it may receive there (the provider's own
-    // `scope` metadata only gates OpenID Connect scopes).
+    // `scope` metadata only gates OpenID Connect scopes). The link metadata (logo_uri, …) is
+    // standard, listed here only so that our validator sees it: the provider keeps it under its
+    // usual names (client.logoUri, client.policyUri, client.tosUri, client.clientUri).
     extraClientMetadata: {
-      properties: ['allowed_origins', 'resource_scopes'],
+      properties: ['allowed_origins', 'resource_scopes', ...LINK_METADATA],
       validator: (ctx, key, value, metadata) => validateExtraMetadata(ctx, key, value, metadata as Record<string, unknown>),
     },
     // CORS on token, userinfo, revocation and introspection only for origins the client registered.

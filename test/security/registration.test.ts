@@ -191,6 +191,114 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     }
   });
 
+  /** Links a consent page shows (logo, privacy policy, terms, home page): absolute https URLs only, on every path. */
+  const BAD_LINKS = [
+    ['an http', 'http://app.example.com/page'],
+    ['a loopback http', 'http://localhost/page'],
+    ['a javascript:', 'javascript:alert(1)'],
+    ['a data:', 'data:text/html,<script>alert(1)</script>'],
+    ['a relative', '/page'],
+    ['a credentialed', 'https://user:secret@app.example.com/page'],
+    ['an over-2048-character', `https://app.example.com/${'x'.repeat(2030)}`],
+  ] as const;
+  const LINK_FIELDS = [
+    ['logo_uri', 'logoUri', '--logo-uri'],
+    ['policy_uri', 'policyUri', '--policy-uri'],
+    ['tos_uri', 'tosUri', '--tos-uri'],
+    ['client_uri', 'clientUri', '--client-uri'],
+  ] as const;
+  const HTTPS_LINKS = { logo_uri: 'https://app.example.com/logo.png', policy_uri: 'https://app.example.com/privacy', tos_uri: 'https://app.example.com/terms', client_uri: 'https://app.example.com/' };
+  // Each bad value on one field, the fields taken in turn.
+  const badLinkCases = BAD_LINKS.map(([kind, value], i) => [`${kind} ${LINK_FIELDS[i % 4]![0]}`, LINK_FIELDS[i % 4]!, value] as const);
+
+  it('SEC-RG-09 dynamic registration stores https links (logo, policy, terms, home page) and the provider’s client exposes them (control)', async () => {
+    const created = await register({ ...APP, ...HTTPS_LINKS });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject(HTTPS_LINKS);
+    const read = await fetch(created.body.registration_client_uri!, { headers: { authorization: `Bearer ${created.body.registration_access_token}` } });
+    expect(await read.json()).toMatchObject(HTTPS_LINKS);
+    const client = await server.current.oidc.current.Client.find(created.body.client_id!);
+    expect([client?.logoUri, client?.policyUri, client?.tosUri, client?.clientUri]).toEqual(Object.values(HTTPS_LINKS));
+    expect((await admin.call('GET', `/admin/v1/clients/${created.body.client_id}`)).body).toMatchObject({
+      logoUri: HTTPS_LINKS.logo_uri,
+      policyUri: HTTPS_LINKS.policy_uri,
+      tosUri: HTTPS_LINKS.tos_uri,
+      clientUri: HTTPS_LINKS.client_uri,
+    });
+  });
+
+  it.each(badLinkCases)('SEC-RG-09 dynamic registration refuses %s with invalid_client_metadata and stores nothing', async (_name, [field], value) => {
+    const before = await server.current.db.prisma.client.count();
+    const res = await register({ ...APP, [field]: value });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_client_metadata');
+    expect(res.body.error_description).toContain(field);
+    expect(await server.current.db.prisma.client.count()).toBe(before);
+  });
+
+  it('SEC-RG-09 an update through the registration endpoint (RFC 7592) refuses an http link and changes nothing', async () => {
+    const created = await register({ ...APP, ...HTTPS_LINKS });
+    const { client_id, registration_client_uri, registration_access_token } = created.body;
+    const res = await fetch(registration_client_uri!, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${registration_access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...APP, ...HTTPS_LINKS, client_id, policy_uri: 'http://app.example.com/privacy' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_client_metadata');
+    expect((await admin.call('GET', `/admin/v1/clients/${client_id}`)).body).toMatchObject({ policyUri: HTTPS_LINKS.policy_uri });
+  });
+
+  it.each(badLinkCases)('SEC-RG-10 the admin API refuses %s with a 400 naming the field, on create and update, changing nothing', async (_name, [, field], value) => {
+    await admin.token();
+    const before = await server.current.db.prisma.client.count();
+    const created = await admin.call<{ error: string; error_description: string }>('POST', '/admin/v1/clients', { name: 'Links', redirectUris: ['https://app.example.com/cb'], [field]: value });
+    expect(created.status).toBe(400);
+    expect(created.body.error).toBe('invalid_request');
+    expect(created.body.error_description).toContain(`${field}:`);
+    expect(await server.current.db.prisma.client.count()).toBe(before);
+
+    const target = await admin.call<{ client: { clientId: string } }>('POST', '/admin/v1/clients', { name: 'Links', redirectUris: ['https://app.example.com/cb'], [field]: 'https://app.example.com/ok' });
+    const { clientId } = target.body.client;
+    const updated = await admin.call<{ error_description: string }>('PATCH', `/admin/v1/clients/${clientId}`, { [field]: value });
+    expect(updated.status).toBe(400);
+    expect(updated.body.error_description).toContain(`${field}:`);
+    expect((await admin.call<Record<string, unknown>>('GET', `/admin/v1/clients/${clientId}`)).body[field]).toBe('https://app.example.com/ok');
+  });
+
+  it.each([
+    ['an http', ['create', '--name', 'Links', '--redirect-uri', 'https://app.example.com/cb', '--logo-uri', 'http://app.example.com/logo.png'], /--logo-uri: must use https/],
+    ['a javascript:', ['create', '--name', 'Links', '--redirect-uri', 'https://app.example.com/cb', '--policy-uri', 'javascript:alert(1)'], /--policy-uri: must use https/],
+    ['a relative', ['create', '--name', 'Links', '--redirect-uri', 'https://app.example.com/cb', '--tos-uri', '/terms'], /--tos-uri: must be an absolute https URL/],
+    ['a credentialed', ['create', '--name', 'Links', '--redirect-uri', 'https://app.example.com/cb', '--client-uri', 'https://u:p@app.example.com/'], /--client-uri: must not contain credentials/],
+  ])('SEC-RG-11 the CLI refuses %s link with exit 1, naming the option, and stores nothing', async (_name, args, message) => {
+    const before = await server.current.db.prisma.client.count();
+    const res = await idp(['clients', ...args], server.env);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(message);
+    expect(await server.current.db.prisma.client.count()).toBe(before);
+  });
+
+  it('SEC-RG-12 a link stored before links had to be https is never handed out: the provider’s client and the admin API leave it out, and the next update drops it', async () => {
+    const created = await register({ ...APP, policy_uri: HTTPS_LINKS.policy_uri });
+    const clientId = created.body.client_id!;
+    const prisma = server.current.db.prisma;
+    const row = await prisma.client.findUniqueOrThrow({ where: { id: clientId } });
+    const legacy = { ...(JSON.parse(row.metadata) as object), logo_uri: 'http://app.example.com/logo.png', tos_uri: 'javascript:alert(1)' };
+    await prisma.client.update({ where: { id: clientId }, data: { metadata: JSON.stringify(legacy) } });
+    await server.current.services.configCache.changed();
+
+    const client = await server.current.oidc.current.Client.find(clientId);
+    expect(client).toBeDefined();
+    expect([client?.logoUri, client?.tosUri, client?.policyUri]).toEqual([undefined, undefined, HTTPS_LINKS.policy_uri]);
+    expect((await admin.call('GET', `/admin/v1/clients/${clientId}`)).body).toMatchObject({ logoUri: null, tosUri: null, policyUri: HTTPS_LINKS.policy_uri });
+    expect((await admin.call('PATCH', `/admin/v1/clients/${clientId}`, { name: 'Cleaned' })).status).toBe(200);
+    const stored = JSON.parse((await prisma.client.findUniqueOrThrow({ where: { id: clientId } })).metadata) as Record<string, unknown>;
+    expect(stored).not.toHaveProperty('logo_uri');
+    expect(stored).not.toHaveProperty('tos_uri');
+    expect(stored.policy_uri).toBe(HTTPS_LINKS.policy_uri);
+  });
+
   it('SEC-RG-06 an update through the registration endpoint keeps the API access an admin allowed, and cannot add any', async () => {
     await idp(['resources', 'create', '--identifier', 'https://rg06.example.com', '--scope', 'read', '--json'], server.env);
     const created = await register(APP);

@@ -39,7 +39,14 @@ export const clientRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = 
   });
 
   app.patch('/clients/:id', {
-    schema: { tags, summary: 'Update client metadata', params: idParam, body: updateClientSchema, response: { 200: clientSchema, ...errors } },
+    schema: {
+      tags,
+      summary: 'Update client metadata',
+      description: 'Fields left out keep their value; a list given replaces the registered one; a link (logoUri, policyUri, tosUri, clientUri) set to null is removed.',
+      params: idParam,
+      body: updateClientSchema,
+      response: { 200: clientSchema, ...errors },
+    },
     handler: async (req) => json(await clients.update(req.params.id, req.body, adminActor(req))),
   });
 

@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { JWK } from 'jose';
 import { badRequest } from '../../lib/errors.ts';
+import { problems } from '../../lib/validation.ts';
 import { sendJsonError } from '../errors.ts';
 import type { AdminServices } from './deps.ts';
 import { createAdminAuth } from './auth.ts';
@@ -35,7 +36,13 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
   app.setErrorHandler((err: Error & { validationContext?: string }, req, reply) => {
     // A schema refusal names each field (body.redirectUris.0: …) in one 400.
     if (hasZodFastifySchemaValidationErrors(err)) {
-      const detail = err.validation.map((v) => `${`${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}`.replace(/\.+$/, '')}: ${v.message}`).join('; ');
+      const detail = err.validation
+        .flatMap((v) => {
+          const at = `${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}`.replace(/\.+$/, '');
+          const issue = { ...v.params, code: v.keyword, path: [], message: v.message ?? '' } as unknown as Parameters<typeof problems>[0][number];
+          return problems([issue]).map((p) => `${[at, ...p.path].join('.')}: ${p.message}`);
+        })
+        .join('; ');
       return sendJsonError(badRequest(detail), req, reply);
     }
     return sendJsonError(err, req, reply);

@@ -27,7 +27,14 @@ export const resourceRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> 
   });
 
   app.patch('/resources/:id', {
-    schema: { tags, summary: 'Update an API (scopes, access-token TTL, signing algorithm)', params: idParam, body: updateResourceSchema, response: { 200: resourceSchema, ...errors } },
+    schema: {
+      tags,
+      summary: 'Update an API (scopes, access-token TTL, signing algorithm)',
+      description: 'Fields left out keep their value. `scopes` replaces the scopes and their descriptions together: a scope given without a description loses the one it had.',
+      params: idParam,
+      body: updateResourceSchema,
+      response: { 200: resourceSchema, ...errors },
+    },
     handler: async (req) => json(await resources.update(req.params.id, req.body, adminActor(req))),
   });
 

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ResourceServer" ADD COLUMN     "scopeDescriptions" TEXT NOT NULL DEFAULT '{}';
