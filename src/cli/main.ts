@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { loadDotEnv } from '../config.ts';
 import { isExposed } from '../lib/errors.ts';
 import { clientCommands } from './clients.ts';
+import { devCommands } from './dev.ts';
 import { inFlags } from './kit.ts';
 import { resourceCommands } from './resources.ts';
 import { systemCommands } from './system.ts';
@@ -23,6 +24,7 @@ export function buildCli(): Command {
   upstreamCommands(program);
   resourceCommands(program);
   clientCommands(program);
+  devCommands(program);
   return program;
 }
 
