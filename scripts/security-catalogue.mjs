@@ -38,6 +38,7 @@ const REFERENCES = {
   'SEC-FD': 'OIDC Core §3.1.3.7, §15.5.2; RFC 9700 §4.7; ASVS V10.5.1–V10.5.3',
   'SEC-LG': 'ASVS V16.2.5',
   'SEC-CN': 'OIDC Core §3.1.2.4; RFC 9700 §2.1, §4.1; RFC 7591 §5; RFC 7009 §2.1',
+  'SEC-PG': 'RFC 9700 §4.11; RFC 6749 §10.12; ASVS V3.2.2, V3.4.3, V1.2.1',
 };
 
 const listing = execFileSync(process.execPath, [`${root}node_modules/vitest/vitest.mjs`, 'list', 'test/security', '--project', 'sqlite'], {

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { DestinationStream, Logger } from 'pino';
@@ -18,6 +17,7 @@ import { providerMount } from './http/provider-mount.ts';
 import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';
 import { providerPages } from './http/provider-pages.ts';
+import { siteRoutes } from './http/site.ts';
 import { createServices, providerPorts, type Services } from './services.ts';
 import { healthRoutes, type Lifecycle } from './http/health.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -35,7 +35,6 @@ export interface App {
   lifecycle: Lifecycle;
 }
 
-const STYLESHEET = new URL('../public/style.css', import.meta.url);
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 function containsNul(value: unknown, depth = 0): boolean {
@@ -90,7 +89,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   try {
     const services = createServices(db, config, log);
     const secrets = await prepare(db, services, config, log);
-    const views = createViews({ secure: config.secure });
+    const views = createViews(config);
     const keyring = await createKeyring({
       keys: services.keys,
       leases: services.leases,
@@ -147,17 +146,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
 
     app.setErrorHandler(sendJsonError);
-    app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
     await app.register(cookie, { secret: [...secrets] });
     await app.register(providerMount, { oidc, clients: services.clients, config, views });
     await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: secrets[0]!, metrics });
     await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, version: PACKAGE_VERSION, pageHeaders: views.headers });
 
-    const stylesheet = await readFile(STYLESHEET);
-    app.get('/assets/style.css', (_req, reply) =>
-      reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
-    );
+    // On the root instance: its not-found handler answers every unknown path.
+    await siteRoutes(app, { views, issuer: config.issuer, secure: config.secure });
     const database = { ping: () => db.ping(), pendingMigrations: () => pendingMigrations(db) };
     await app.register(healthRoutes, { database, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0, metricsToken: config.metricsToken, production: config.env === 'production' });
 

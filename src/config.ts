@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
@@ -40,6 +40,13 @@ function parseTrustProxy(value: string, ctx: z.RefinementCtx): false | number | 
   if (bad.length) ctx.addIssue({ code: 'custom', message: `not an IP address or CIDR range: ${bad.join(', ')} (give false, the number of proxies in front, or their addresses)` });
   return list;
 }
+
+/** An image on this server (a path, e.g. a file of THEME_DIR/assets) or anywhere over https. */
+const imageUrl = z
+  .string()
+  .max(2048)
+  .refine((v) => (v.startsWith('/') && !v.startsWith('//') && !v.includes('\\')) || (URL.canParse(v) && new URL(v).protocol === 'https:'), 'must be an https URL or a path on this server such as /assets/logo.svg');
+const link = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048);
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -90,6 +97,19 @@ const envSchema = z.object({
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(0),
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().positive().max(600).default(10),
+  DEFAULT_LOCALE: z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'must be a language tag such as en or ko').default('en'),
+  PRODUCT_NAME: z.string().trim().min(1).max(100).optional(),
+  BRAND_COLOR: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a hex colour such as #2563eb').default('#2563eb'),
+  BRAND_LOGO_URL: imageUrl.optional(),
+  BRAND_FAVICON_URL: imageUrl.optional(),
+  SUPPORT_URL: link.optional(),
+  TERMS_URL: link.optional(),
+  PRIVACY_URL: link.optional(),
+  THEME_DIR: z
+    .string()
+    .min(1)
+    .refine((v) => existsSync(v) && statSync(v).isDirectory(), 'must be an existing folder')
+    .optional(),
   GOOGLE_CLIENT_ID: z.string().min(1).max(500).optional(),
   GOOGLE_CLIENT_SECRET: z.string().min(1).max(500).optional(),
   GOOGLE_ISSUER: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://accounts.google.com'),
@@ -163,6 +183,20 @@ export interface Config {
   readonly auditRetentionDays: number;
   /** On SIGTERM: seconds readiness fails before the server stops accepting, and the bound on in-flight requests. */
   readonly shutdown: { readonly drainSeconds: number; readonly timeoutSeconds: number };
+  /** The language of pages when nothing in the request chooses one. */
+  readonly defaultLocale: string;
+  /** What the pages show of the operator's brand (src/http/views.ts). */
+  readonly brand: {
+    readonly productName: string | undefined;
+    readonly colour: string;
+    readonly logoUrl: string | undefined;
+    readonly faviconUrl: string | undefined;
+    readonly supportUrl: string | undefined;
+    readonly termsUrl: string | undefined;
+    readonly privacyUrl: string | undefined;
+  };
+  /** A folder whose templates, messages and assets replace the built-in ones, file by file. */
+  readonly themeDir: string | undefined;
   /** "Continue with Google", when GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set. */
   readonly google: { readonly clientId: string; readonly clientSecret: string; readonly issuer: string; readonly hostedDomains: readonly string[] } | undefined;
 }
@@ -268,6 +302,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),
+    defaultLocale: e.DEFAULT_LOCALE,
+    brand: Object.freeze({
+      productName: e.PRODUCT_NAME,
+      colour: e.BRAND_COLOR,
+      logoUrl: e.BRAND_LOGO_URL,
+      faviconUrl: e.BRAND_FAVICON_URL,
+      supportUrl: e.SUPPORT_URL,
+      termsUrl: e.TERMS_URL,
+      privacyUrl: e.PRIVACY_URL,
+    }),
+    themeDir: e.THEME_DIR,
     google:
       e.GOOGLE_CLIENT_ID && e.GOOGLE_CLIENT_SECRET
         ? Object.freeze({ clientId: e.GOOGLE_CLIENT_ID, clientSecret: e.GOOGLE_CLIENT_SECRET, issuer: e.GOOGLE_ISSUER.replace(/\/+$/, ''), hostedDomains: Object.freeze(e.GOOGLE_HOSTED_DOMAINS) })

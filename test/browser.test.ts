@@ -65,7 +65,7 @@ describe.skipIf(!haveBrowser)('a person signs in with a real browser', () => {
 
     await page.getByLabel('Password').fill(seeded.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Allow access' }).waitFor();
+    await page.getByRole('heading', { name: 'Allow Test App access?' }).waitFor();
     expect(await page.textContent('body')).toContain('Test App');
     await page.getByRole('button', { name: 'Allow' }).click();
     await page.waitForURL((u) => u.href.startsWith(redirectUri));

@@ -89,7 +89,8 @@ describe('generic providers configured through the admin API', () => {
     const ua = new UserAgent();
     const { html } = await loginPage(ctx, ua);
     expect(html).toContain('Sign in with Second');
-    expect(html).toContain('Continue with Google');
+    // Google's own button, in Google's words.
+    expect(html).toContain('Sign in with Google');
 
     ctx.google.signInAs(account());
     const pressed = await pressButton(ctx, new UserAgent(), 'second');

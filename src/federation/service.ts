@@ -23,8 +23,11 @@ const UPSTREAM_TIMEOUT_SECONDS = 5;
 export class UpstreamUnavailable extends AppError {
   override name = 'UpstreamUnavailable';
 
-  constructor(message: string) {
-    super(503, 'upstream_unavailable', message);
+  readonly providerName: string;
+
+  constructor(providerName: string) {
+    super(503, 'upstream_unavailable', `${providerName} cannot be reached`);
+    this.providerName = providerName;
   }
 }
 
@@ -40,7 +43,10 @@ export class FederationRejected extends AppError {
 export type FederationOutcome =
   | { kind: 'signed_in'; userId: string; amr: string[]; providerId: string }
   | { kind: 'link_required'; linkId: string; email: string; providerName: string }
-  | { kind: 'refused'; message: string };
+  | { kind: 'refused'; reason: RefusalReason; providerName?: string; code?: string };
+
+/** Why an upstream sign-in was refused (each has its words in the messages catalogue: federation.refused.*). */
+type RefusalReason = 'disabled' | 'noEmail' | 'emailUnverified' | 'accountExists' | 'upstreamError' | 'organization';
 
 type PendingModel = typeof MODEL.federatedLogin | typeof MODEL.federatedLink;
 
@@ -121,7 +127,7 @@ export function createFederationService(deps: FederationDeps) {
       return config;
     } catch (err) {
       deps.log?.warn({ provider: provider.id, err: (err as Error).message }, 'upstream discovery failed');
-      throw new UpstreamUnavailable(`${provider.name} cannot be reached`);
+      throw new UpstreamUnavailable(provider.name);
     }
   }
 
@@ -140,7 +146,7 @@ export function createFederationService(deps: FederationDeps) {
 
   async function signInWith(identity: FederatedIdentity, providerId: string, amr: string[]): Promise<FederationOutcome> {
     const user = await users.findActive(identity.userId);
-    if (!user) return { kind: 'refused', message: 'This account is disabled.' };
+    if (!user) return { kind: 'refused', reason: 'disabled' };
     await prisma.federatedIdentity.update({ where: { id: identity.id }, data: { lastLoginAt: new Date() } });
     return { kind: 'signed_in', userId: user.id, amr, providerId };
   }
@@ -156,13 +162,13 @@ export function createFederationService(deps: FederationDeps) {
       }
       return signInWith(known, provider.id, ['fed']);
     }
-    if (!email) return { kind: 'refused', message: `${provider.name} did not share an email address, which an account here needs.` };
+    if (!email) return { kind: 'refused', reason: 'noEmail', providerName: provider.name };
     // An address the upstream has not verified is never linked, and never creates (and so
     // reserves) an account here: whoever typed it there may not own it. The same answer whether
     // or not an account has it (no enumeration).
     if (!emailVerified) {
       await audit.record({ actor: `federation:${provider.id}` }, 'federation.unverified_email_refused', null, { issuer });
-      return { kind: 'refused', message: `${provider.name} has not verified the email address of this account. Verify it at ${provider.name}, then sign in again, or choose another way to sign in.` };
+      return { kind: 'refused', reason: 'emailUnverified', providerName: provider.name };
     }
 
     const existing = await users.findByEmail(email);
@@ -176,7 +182,7 @@ export function createFederationService(deps: FederationDeps) {
         return { kind: 'link_required', linkId, email, providerName: provider.name };
       }
       await audit.record({ actor: `federation:${provider.id}` }, 'federation.link_refused', existing.id, { issuer });
-      return { kind: 'refused', message: `An account with this email address already exists. Sign in with the method you used before.` };
+      return { kind: 'refused', reason: 'accountExists', providerName: provider.name };
     }
 
     // Just-in-time: a new local account, with our own subject identifier.
@@ -232,7 +238,7 @@ export function createFederationService(deps: FederationDeps) {
       if (!provider) throw new FederationRejected('the identity provider is no longer enabled');
       const upstreamError = query.get('error');
       if (upstreamError === 'access_denied') return { kind: 'cancelled' };
-      if (upstreamError) return { kind: 'refused', message: `${provider.name} could not sign you in (${upstreamError.slice(0, 100)}).` };
+      if (upstreamError) return { kind: 'refused', reason: 'upstreamError', providerName: provider.name, code: upstreamError.slice(0, 100) };
 
       const config = await configFor(provider);
       const currentUrl = new URL(callbackUrl(providerId));
@@ -247,7 +253,7 @@ export function createFederationService(deps: FederationDeps) {
         });
         claims = tokens.claims() as unknown as UpstreamClaims;
       } catch (err) {
-        if (isNetworkError(err)) throw new UpstreamUnavailable(`${provider.name} cannot be reached`);
+        if (isNetworkError(err)) throw new UpstreamUnavailable(provider.name);
         await audit.record({ actor: `federation:${provider.id}` }, 'federation.id_token_rejected', null, {
           issuer: provider.issuer,
           reason: String((err as Error).message).slice(0, 300),
@@ -257,7 +263,7 @@ export function createFederationService(deps: FederationDeps) {
 
       if (provider.hostedDomains.length && !(typeof claims.hd === 'string' && provider.hostedDomains.includes(claims.hd.toLowerCase()))) {
         await audit.record({ actor: `federation:${provider.id}` }, 'federation.domain_refused', null, { issuer: provider.issuer, hd: typeof claims.hd === 'string' ? claims.hd : null });
-        return { kind: 'refused', message: `This ${provider.name} account is not from an allowed organization.` };
+        return { kind: 'refused', reason: 'organization', providerName: provider.name };
       }
       return resolve(provider, claims, uid);
     },

@@ -190,12 +190,12 @@ export function createUpstreamService(prisma: PrismaClient, audit: AuditService,
       await audit.record(who, 'identity_provider.deleted', id);
     },
 
-    /** The buttons on the login page, in order: Google from the environment first. No secret is read. */
-    async buttons(): Promise<{ id: string; label: string }[]> {
+    /** The buttons on the login page, in order: Google from the environment first. No secret is read. Google's follows its own guidelines. */
+    async buttons(): Promise<{ id: string; label: string; google: boolean }[]> {
       const env = fromEnv();
-      const rows = await prisma.identityProvider.findMany({ where: { enabled: true }, orderBy: { createdAt: 'asc' }, select: { id: true, buttonLabel: true } });
-      const fromDb = rows.filter((r) => !env || r.id !== env.id).map((r) => ({ id: r.id, label: r.buttonLabel }));
-      return env ? [{ id: env.id, label: env.buttonLabel }, ...fromDb] : fromDb;
+      const rows = await prisma.identityProvider.findMany({ where: { enabled: true }, orderBy: { createdAt: 'asc' }, select: { id: true, buttonLabel: true, issuer: true } });
+      const fromDb = rows.filter((r) => !env || r.id !== env.id).map((r) => ({ id: r.id, label: r.buttonLabel, google: r.issuer === GOOGLE.issuer }));
+      return env ? [{ id: env.id, label: env.buttonLabel, google: true }, ...fromDb] : fromDb;
     },
 
     /** One enabled provider, its client secret decrypted, for the upstream leg of a sign-in. */

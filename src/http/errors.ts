@@ -33,33 +33,31 @@ export function sendJsonError(err: unknown, req: FastifyRequest, reply: FastifyR
   return reply.code(answer.status).headers(answer.headers).send({ error: answer.code, error_description: answer.description });
 }
 
-/** What a person is shown for an error: the wording of every error page. */
+/**
+ * What a person is shown for an error: which page of the messages catalogue (`error.<page>.*`),
+ * with its status and headers. The words are in views/locales/.
+ */
 export interface ErrorPage {
   status: number;
-  title: string;
-  message: string;
+  page: string;
   headers: Record<string, string>;
+  /** A failure of ours, to be logged. */
   internal: boolean;
 }
 
-const PAGES: Readonly<Record<string, { title: string; message: string }>> = {
-  interaction_expired: { title: 'This sign-in has expired', message: 'The sign-in page you used is no longer valid. Go back to the application and start again.' },
-  form_rejected: { title: 'This form cannot be accepted', message: 'The form was not sent from this sign-in page, or it has expired. Go back to the application and start again.' },
-  federation_rejected: {
-    title: 'This sign-in cannot be completed',
-    message: 'The answer from the other sign-in service was invalid, expired or already used. You have not been signed in.',
-  },
-  temporarily_unavailable: { title: 'Temporarily unavailable', message: 'Sign-in is unavailable for a moment. Please try again shortly.' },
-  server_error: { title: 'Something went wrong', message: 'Please try again later.' },
-};
+/** Our own refusals and failures that have a page of their own. */
+const OWN_PAGES: ReadonlySet<string> = new Set(['interaction_expired', 'interaction_unknown', 'form_rejected', 'federation_rejected', 'too_many_requests', 'temporarily_unavailable', 'server_error']);
+
+/** The provider's refusals that a person may meet, worded for them; any other reads as a bad request. */
+const PROVIDER_PAGES: ReadonlySet<string> = new Set(['invalid_client', 'invalid_redirect_uri', 'invalid_scope', 'invalid_target', 'unauthorized_client']);
+
+export const providerErrorPage = (error: string) => (PROVIDER_PAGES.has(error) ? error : 'request');
 
 export function pageFor(err: unknown): ErrorPage {
-  const page = (status: number, wording: { title: string; message: string }, headers: Record<string, string> = {}, internal = false) => ({ status, ...wording, headers, internal });
   const code = (err as { code?: unknown } | null)?.code;
   // The CSRF plugin's refusals, and our own refusals of a form, read the same.
-  if (typeof code === 'string' && code.startsWith('FST_CSRF')) return page(403, PAGES.form_rejected!);
-  if (err instanceof AppError && PAGES[err.code]) return page(err.status, PAGES[err.code]!);
+  if (typeof code === 'string' && code.startsWith('FST_CSRF')) return { status: 403, page: 'form_rejected', headers: {}, internal: false };
+  if (err instanceof AppError && OWN_PAGES.has(err.code)) return { status: err.status, page: err.code, headers: {}, internal: err.status >= 500 };
   const answer = answerFor(err);
-  const wording = PAGES[answer.code] ?? { title: 'This request cannot be completed', message: isExposed(err) ? err.message : 'The request was malformed.' };
-  return page(answer.status, wording, answer.headers, answer.internal);
+  return { status: answer.status, page: OWN_PAGES.has(answer.code) ? answer.code : 'malformed', headers: answer.headers, internal: answer.internal };
 }

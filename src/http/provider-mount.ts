@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.ts';
 import type { Config } from '../config.ts';
@@ -6,7 +6,7 @@ import { CLIENT_CORS_ROUTES, PROVIDER_ROUTES } from '../oidc/provider.ts';
 import type { OidcHolder } from '../oidc/keyring.ts';
 import { pinToIssuer } from './forwarded.ts';
 import { isCrossSite } from './origin.ts';
-import { PROVIDER_PAGE_CSP, type Views } from './views.ts';
+import type { Views } from './views.ts';
 
 /** The provider's endpoints that browsers visit, where it sets cookies. */
 const BROWSER_ROUTES = [PROVIDER_ROUTES.authorization, PROVIDER_ROUTES.end_session];
@@ -29,15 +29,16 @@ export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHold
   const issuerUrl = new URL(issuer);
   const jwksCacheSeconds = opts.config.keys.jwksCacheSeconds;
   const logoutConfirm = `${PROVIDER_ROUTES.end_session}/confirm`;
-  const pageHeaders = Object.entries({ ...opts.views.headers, 'content-security-policy': PROVIDER_PAGE_CSP }).filter(([name]) => name !== 'cache-control');
+  // The provider adds the hash of the one inline script of its own pages to script-src.
+  const pageHeaders = Object.entries(opts.views.headers).filter(([name]) => name !== 'cache-control');
   // One Koa handler per provider instance (a key change swaps the provider).
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   const handlerFor = (provider: Provider) => {
     if (!handlers.has(provider)) handlers.set(provider, provider.callback());
     return handlers.get(provider)!;
   };
-  const errorPage = (reply: FastifyReply, status: number, title: string, message: string) =>
-    reply.code(status).headers(opts.views.headers).type('text/html; charset=utf-8').send(opts.views.render('error', { title, message }));
+  const errorPage = (request: FastifyRequest, reply: FastifyReply, status: number, data: Record<string, unknown>) =>
+    reply.code(status).headers(opts.views.headers).type('text/html; charset=utf-8').send(opts.views.render('error', data, { headers: request.headers }));
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
@@ -60,11 +61,15 @@ export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHold
         // Over https the browser endpoints set Secure cookies, which cannot be sent over plain
         // http: say what is wrong instead of failing inside the provider.
         if (secureIssuer && request.protocol !== 'https' && BROWSER_ROUTES.some((route) => path === route || path.startsWith(`${route}/`))) {
-          return errorPage(reply, 400, 'Use https', `This page is only served over https. Open ${issuer} instead. (Operators: behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.)`);
+          return errorPage(request, reply, 400, {
+            page: 'use_https',
+            vars: { issuer },
+            details: 'Behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.',
+          });
         }
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
         if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
-          return errorPage(reply, 403, 'This form cannot be accepted', 'The form was not sent from this site. You are still signed in.');
+          return errorPage(request, reply, 403, { page: 'logout_rejected' });
         }
         // A preflight names an origin but no client, and the provider would allow any origin.
         // Only origins that some enabled client registered get an answer with CORS headers;

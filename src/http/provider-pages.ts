@@ -1,25 +1,26 @@
 import type { ProviderPages } from '../oidc/provider.ts';
-import { pageFor } from './errors.ts';
-import type { Views } from './views.ts';
+import { pageFor, providerErrorPage } from './errors.ts';
+import type { PageRequest, Views } from './views.ts';
 
-/** The pages the embedded provider shows, rendered with ours (same templates, headers and wording). */
+/** The pages the embedded provider shows, rendered with ours (same templates, headers and words). */
 export function providerPages(views: Views): ProviderPages {
-  const html = (status: number, template: string, data: Record<string, unknown>, headers: Record<string, string> = {}) => ({
+  const html = (req: PageRequest, status: number, template: string, data: Record<string, unknown>, headers: Record<string, string> = {}) => ({
     status,
     headers: { ...views.headers, ...headers },
-    html: views.render(template, data),
+    html: views.render(template, data, req),
   });
   return {
-    logout: (form, clientName) => html(200, 'logout', { form, clientName }),
-    loggedOut: (clientName) => html(200, 'logged-out', { clientName }),
-    tooManySignIns: (retryAfterSeconds) =>
-      html(429, 'error', { title: 'Too many sign-ins', message: 'Too many sign-ins were started from your network in the last minute. Wait a minute, then try again.' }, { 'retry-after': String(retryAfterSeconds) }),
-    error(err, oauth) {
+    locales: views.catalogue.locales,
+    logout: (req, form, clientName) => html(req, 200, 'logout', { form, clientName }),
+    loggedOut: (req, clientName) => html(req, 200, 'logged-out', { clientName }),
+    tooManySignIns: (req, retryAfterSeconds) => html(req, 429, 'error', { page: 'too_many_sign_ins' }, { 'retry-after': String(retryAfterSeconds) }),
+    error(req, err, oauth) {
       const page = pageFor(err);
       // Our failures (the database out of reach, a bug) read like our pages; the provider's own
-      // refusals (invalid client, redirect URI…) say what was wrong.
-      if (page.internal || page.status === 503) return { ...html(page.status, 'error', { title: page.title, message: page.message }, page.headers), internal: page.internal };
-      return { ...html(page.status, 'error', { title: 'This request cannot be completed', message: oauth.error_description ?? 'The request was invalid.', code: oauth.error }), internal: false };
+      // refusals (unknown client, unregistered redirect URI…) say in words what was wrong, with
+      // the code for support and the provider's description for the app's developer.
+      if (page.internal || page.status === 503) return { ...html(req, page.status, 'error', { page: page.page }, page.headers), internal: page.internal };
+      return { ...html(req, page.status, 'error', { page: providerErrorPage(oauth.error), code: oauth.error, details: oauth.error_description }), internal: false };
     },
   };
 }

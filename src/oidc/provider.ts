@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { IncomingHttpHeaders } from 'node:http';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
@@ -96,14 +97,30 @@ interface RenderedPage {
   html: string;
 }
 
+/** What a page needs of the request it answers: its language, and where a language switch comes back to. */
+interface PageRequest {
+  headers: IncomingHttpHeaders;
+  uiLocales?: unknown;
+  here?: string | undefined;
+}
+
 /** The pages the provider renders itself, which the host writes for it. */
 export interface ProviderPages {
-  logout(form: string, clientName: string | undefined): RenderedPage;
-  loggedOut(clientName: string | undefined): RenderedPage;
-  tooManySignIns(retryAfterSeconds: number): RenderedPage;
+  /** The languages the pages speak (discovery's ui_locales_supported), the default first. */
+  readonly locales: readonly string[];
+  logout(req: PageRequest, form: string, clientName: string | undefined): RenderedPage;
+  loggedOut(req: PageRequest, clientName: string | undefined): RenderedPage;
+  tooManySignIns(req: PageRequest, retryAfterSeconds: number): RenderedPage;
   /** `internal`: a failure of ours, to be logged. */
-  error(err: unknown, oauth: { error: string; error_description?: string | undefined }): RenderedPage & { internal: boolean };
+  error(req: PageRequest, err: unknown, oauth: { error: string; error_description?: string | undefined }): RenderedPage & { internal: boolean };
 }
+
+/** `comeBack`: the language switcher may reload this page (not an error page, which can show what a request carried). */
+const pageRequest = (ctx: Pick<KoaContextWithOIDC, 'req' | 'method' | 'originalUrl'> & { oidc?: KoaContextWithOIDC['oidc'] }, comeBack = false): PageRequest => ({
+  headers: ctx.req.headers,
+  uiLocales: ctx.oidc?.params?.ui_locales,
+  here: comeBack && ctx.method === 'GET' ? ctx.originalUrl : undefined,
+});
 
 function send(ctx: { status: number; type: string; body: unknown; set(headers: Record<string, string>): void }, page: RenderedPage) {
   ctx.status = page.status;
@@ -199,6 +216,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     scopes: [...OIDC_SCOPES],
+    discovery: { ui_locales_supported: [...pages.locales] },
     acrValues: Object.values(ACR),
     // Not an extra parameter: `state` is standard. Its validator runs on every authorization,
     // device and pushed request before anything is stored, and bounds every parameter's size.
@@ -271,10 +289,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       rpInitiatedLogout: {
         enabled: true,
         logoutSource(ctx, form) {
-          send(ctx, pages.logout(form, ctx.oidc.client?.clientName));
+          send(ctx, pages.logout(pageRequest(ctx, true), form, ctx.oidc.client?.clientName));
         },
         postLogoutSuccessSource(ctx) {
-          send(ctx, pages.loggedOut(ctx.oidc.client?.clientName));
+          send(ctx, pages.loggedOut(pageRequest(ctx, true), ctx.oidc.client?.clientName));
         },
       },
       // RFC 8707 + RFC 9068: a registered API gets JWT access tokens; anything else is refused.
@@ -324,7 +342,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       url: (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}`,
     },
     async renderError(ctx, out, error) {
-      const page = pages.error(error, out);
+      const page = pages.error(pageRequest(ctx), error, out);
       if (page.internal) deps.log.error({ err: error }, 'provider error');
       send(ctx, page);
     },
@@ -367,7 +385,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     if ((await ports.counters.hit(`interactions:${ctx.ip}`, 60)) <= config.interactionsPerMinute) return;
     await started.destroy();
     ctx.remove('location');
-    send(ctx, pages.tooManySignIns(60));
+    send(ctx, pages.tooManySignIns(pageRequest(ctx), 60));
   });
   provider.on('grant.success', (ctx) => deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
   // The provider revokes a grant when a used refresh token or code is presented again.

@@ -5,7 +5,7 @@ import { AppError } from '../../src/lib/errors.ts';
 import { createServices, type Services } from '../../src/services.ts';
 
 /** Runs `fn` with the services on the database of a server under test (its environment), in this process. */
-async function withServices<T>(env: Record<string, string>, fn: (services: Services) => Promise<T>): Promise<T> {
+export async function withServices<T>(env: Record<string, string>, fn: (services: Services) => Promise<T>): Promise<T> {
   const config = loadConfig(env);
   const db = await openDatabase(config.databaseUrl);
   try {

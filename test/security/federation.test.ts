@@ -178,7 +178,7 @@ describe('linking by (issuer, subject)', () => {
         body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html)![1]! }),
       });
       presses.push(res.status);
-      if (res.status === 429) expect(await res.text()).toContain('Too many attempts to sign in with another service');
+      if (res.status === 429) expect(await res.text()).toContain('Too many sign-ins with another service were started from this page');
     }
     expect(presses).toEqual([...Array(10).fill(303), 429, 429]);
     expect(await pending()).toBe(before + 10);

@@ -250,7 +250,7 @@ describe('malformed input', () => {
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toContain('text/html');
     const html = await res.text();
-    expect(html).toContain('This sign-in has expired');
+    expect(html).toContain('This sign-in page is not valid here');
     expect(html).not.toMatch(/at .*\.ts:\d+/);
   });
 

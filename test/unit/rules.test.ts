@@ -140,11 +140,12 @@ describe('error answers', () => {
     expect(new StartupError('port_in_use', 'PORT: 80 …').expose).toBe(true);
   });
 
-  it('pages: the wording a person reads for each kind of failure', () => {
-    expect(pageFor(Object.assign(new Error('x'), { code: 'FST_CSRF_INVALID_TOKEN', statusCode: 403 }))).toMatchObject({ status: 403, title: 'This form cannot be accepted' });
-    expect(pageFor(new AppError(400, 'interaction_expired', 'x', { expose: false }))).toMatchObject({ status: 400, title: 'This sign-in has expired' });
-    expect(pageFor(badRequest('email: too long'))).toMatchObject({ status: 400, message: 'email: too long' });
-    expect(pageFor(Object.assign(new Error('x'), { statusCode: 400 }))).toMatchObject({ status: 400, message: 'The request was malformed.' });
-    expect(pageFor(new Error('boom'))).toMatchObject({ status: 500, title: 'Something went wrong', internal: true });
+  it('pages: which page of the catalogue a person reads for each kind of failure', () => {
+    expect(pageFor(Object.assign(new Error('x'), { code: 'FST_CSRF_INVALID_TOKEN', statusCode: 403 }))).toMatchObject({ status: 403, page: 'form_rejected' });
+    expect(pageFor(new AppError(400, 'interaction_expired', 'x', { expose: false }))).toMatchObject({ status: 400, page: 'interaction_expired' });
+    expect(pageFor(new AppError(400, 'interaction_unknown', 'x', { expose: false }))).toMatchObject({ status: 400, page: 'interaction_unknown' });
+    expect(pageFor(badRequest('email: too long'))).toMatchObject({ status: 400, page: 'malformed' });
+    expect(pageFor(Object.assign(new Error('x'), { statusCode: 400 }))).toMatchObject({ status: 400, page: 'malformed' });
+    expect(pageFor(new Error('boom'))).toMatchObject({ status: 500, page: 'server_error', internal: true });
   });
 });

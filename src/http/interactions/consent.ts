@@ -1,19 +1,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { INTERACTION_PATH } from '../../oidc/provider.ts';
+import { MODEL } from '../../artifacts/store.ts';
+import { ADMIN_API, OIDC_SCOPES } from '../../lib/scopes.ts';
+import { INTERACTION_PATH, PROVIDER_ROUTES } from '../../oidc/provider.ts';
 import { grantConsent } from '../../oidc/consent.ts';
 import { formRejected, type Interaction, type InteractionDeps, type InteractionKit, type PagesApp } from './kit.ts';
 import { csrfForm, interactionParams } from './schemas.ts';
 
-const OPENID_SCOPE_TEXT: Record<string, string> = {
-  openid: 'Sign you in',
-  profile: 'See your name',
-  email: 'See your email address',
-  offline_access: 'Stay signed in and access your data while you are away',
-};
+/** One line of the consent page: words of the catalogue (`key`), or the API's own description, or the bare scope name. */
+interface ScopeLine {
+  name: string;
+  key?: string;
+  description?: string;
+}
 
-/** The page an interaction opens on (login or consent), and the consent and cancel forms. */
+/** The page an interaction opens on (login or consent), and the consent, deny and "not you" forms. */
 export function consentRoutes(app: PagesApp, kit: InteractionKit, deps: InteractionDeps) {
-  const { clients, audit } = deps.services;
+  const { clients, audit, resources, artifacts } = deps.services;
 
   /** Records the consent (given on the page, or implied for a first-party app) and goes back to the provider. */
   async function consent(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, implicit: boolean) {
@@ -23,19 +25,48 @@ export function consentRoutes(app: PagesApp, kit: InteractionKit, deps: Interact
     return kit.finish(interaction, reply, { consent: { grantId } }, true);
   }
 
+  /** What the app asks for, in words: OpenID Connect scopes have built-in ones, APIs' scopes the ones their admin registered. */
+  async function requested(interaction: Interaction) {
+    const d = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const permissions: ScopeLine[] = (d.missingOIDCScope ?? []).map((name) => (OIDC_SCOPES.has(name) ? { name, key: `scope.${name}` } : { name }));
+    const wanted = d.missingResourceScopes ?? {};
+    const described = new Map((await resources.describe(Object.keys(wanted))).map((api) => [api.identifier, api]));
+    const apis = Object.entries(wanted).map(([identifier, scopes]) => {
+      const api = described.get(identifier);
+      const admin = identifier === ADMIN_API;
+      return {
+        ...(admin ? { nameKey: 'consent.adminApi' } : { name: api?.name ?? identifier }),
+        scopes: scopes.map((name): ScopeLine => (admin ? { name, key: `adminScope.${name}` } : { name, ...(api?.scopeDescriptions[name] ? { description: api.scopeDescriptions[name] } : {}) })),
+      };
+    });
+    return { permissions, apis };
+  }
+
   app.get(`${INTERACTION_PATH}/:uid`, { schema: { params: interactionParams } }, async (req, reply) => {
     const interaction = await kit.details(req, reply);
     if (interaction.prompt.name === 'login') return kit.loginPage(reply, 200, interaction);
     if (interaction.prompt.name === 'consent') {
       // The operator's own app: its users are not asked (the grant is recorded all the same).
       if (await clients.isFirstParty(String(interaction.params.client_id))) return consent(req, reply, interaction, true);
-      const name = await kit.clientName(interaction.params.client_id);
-      const csrfToken = reply.generateCsrf({ userInfo: req.params.uid });
+      const client = await deps.oidc.current.Client.find(String(interaction.params.client_id));
       const user = interaction.session?.accountId ? await deps.services.users.findActive(interaction.session.accountId) : null;
-      const d = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-      const permissions = (d.missingOIDCScope ?? []).map((s) => OPENID_SCOPE_TEXT[s] ?? s);
-      const apis = Object.entries(d.missingResourceScopes ?? {}).map(([identifier, scopes]) => ({ identifier, scopes }));
-      return kit.page(reply, 200, 'consent', { uid: interaction.uid, clientName: name, csrfToken, permissions, apis, email: user?.email ?? '' });
+      return kit.page(
+        reply,
+        200,
+        'consent',
+        {
+          uid: interaction.uid,
+          csrfToken: reply.generateCsrf({ userInfo: req.params.uid }),
+          clientName: client?.clientName ?? String(interaction.params.client_id),
+          // https only (checked at registration): the page links to them and shows the logo.
+          logoUri: client?.logoUri,
+          policyUri: client?.policyUri,
+          tosUri: client?.tosUri,
+          email: user?.email ?? '',
+          ...(await requested(interaction)),
+        },
+        interaction,
+      );
     }
     throw formRejected();
   });
@@ -45,6 +76,23 @@ export function consentRoutes(app: PagesApp, kit: InteractionKit, deps: Interact
   });
 
   app.post(`${INTERACTION_PATH}/:uid/abort`, { ...kit.formGuards, schema: { params: interactionParams, body: csrfForm } }, async (req, reply) => {
-    return kit.finish(await kit.details(req, reply), reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+    const interaction = await kit.details(req, reply);
+    const error_description = interaction.prompt.name === 'consent' ? 'The user denied access to the application.' : 'The user cancelled the sign-in.';
+    return kit.finish(interaction, reply, { error: 'access_denied', error_description });
+  });
+
+  // "Not you?": ends this browser's session and starts the same authorization request again, so
+  // the person signs in with another account and the app still gets its answer.
+  app.post(`${INTERACTION_PATH}/:uid/switch`, { ...kit.formGuards, schema: { params: interactionParams, body: csrfForm } }, async (req, reply) => {
+    const interaction = await kit.details(req, reply, 'consent');
+    const session = interaction.session!;
+    await artifacts.destroy(MODEL.session, session.cookie);
+    await audit.record({ actor: `user:${session.accountId}`, ip: req.ip }, 'session.ended', session.accountId, { reason: 'another_account', clientId: String(interaction.params.client_id) });
+    const again = new URLSearchParams();
+    for (const [name, value] of Object.entries(interaction.params)) {
+      for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') again.append(name, v);
+    }
+    await interaction.destroy();
+    return reply.code(303).header('location', `${PROVIDER_ROUTES.authorization}?${again}`).send();
   });
 }

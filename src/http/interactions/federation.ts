@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FederationRejected, UpstreamUnavailable, type FederationOutcome } from '../../federation/service.ts';
 import { INTERACTION_PATH } from '../../oidc/provider.ts';
-import type { Interaction, InteractionDeps, InteractionKit, PagesApp } from './kit.ts';
+import type { Interaction, InteractionDeps, InteractionKit, Message, PagesApp } from './kit.ts';
 import { csrfForm, interactionParams, linkForm, upstreamCallbackParams, upstreamParams } from './schemas.ts';
 
 /** Signing in through an upstream provider (Google, …), and linking it to an account here. */
@@ -9,10 +9,10 @@ export function federationRoutes(app: PagesApp, kit: InteractionKit, deps: Inter
   const { federation, audit, signIn } = deps.services;
 
   const upstreamDown = (reply: FastifyReply, interaction: Interaction, err: UpstreamUnavailable) =>
-    kit.loginPage(reply, 503, interaction, { error: `${err.message} right now. Sign in with your password, or try again later.` });
+    kit.loginPage(reply, 503, interaction, { error: { key: 'federation.unreachable', vars: { provider: err.providerName } } });
 
-  const linkPage = (reply: FastifyReply, status: number, interaction: Interaction, link: { linkId: string; email: string; providerName: string }, error?: string) =>
-    kit.page(reply, status, 'link', { uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), ...link, ...(error ? { error } : {}) });
+  const linkPage = (reply: FastifyReply, status: number, interaction: Interaction, link: { linkId: string; email: string; providerName: string }, error?: Message) =>
+    kit.page(reply, status, 'link', { uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), ...link, ...(error ? { error } : {}) }, interaction);
 
   async function outcomePage(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, outcome: FederationOutcome | { kind: 'cancelled' }) {
     switch (outcome.kind) {
@@ -21,10 +21,10 @@ export function federationRoutes(app: PagesApp, kit: InteractionKit, deps: Inter
         await audit.record({ actor: `user:${outcome.userId}`, ip: req.ip }, 'login.succeeded', outcome.userId, { clientId: String(interaction.params.client_id), provider: outcome.providerId });
         return kit.signedIn(interaction, reply, outcome.userId, outcome.amr);
       case 'cancelled':
-        return kit.loginPage(reply, 200, interaction, { error: 'Sign-in with the other service was cancelled. Choose another way to sign in.' });
+        return kit.loginPage(reply, 200, interaction, { error: { key: 'federation.cancelled' } });
       case 'refused':
         deps.metrics?.logins.inc({ method: 'federated', result: 'failed' });
-        return kit.loginPage(reply, 403, interaction, { error: outcome.message });
+        return kit.loginPage(reply, 403, interaction, { error: { key: `federation.refused.${outcome.reason}`, vars: { provider: outcome.providerName ?? '' } } });
       case 'link_required':
         return linkPage(reply, 200, interaction, outcome);
     }
@@ -74,10 +74,10 @@ export function federationRoutes(app: PagesApp, kit: InteractionKit, deps: Inter
       return { ok: outcome.kind !== 'wrong_password', value: outcome };
     });
     if (attempt.kind === 'throttled') {
-      return kit.page(reply, 429, 'error', { title: 'Too many attempts', message: kit.tooManyAttempts(reply, attempt.wait), retry: `${INTERACTION_PATH}/${interaction.uid}` });
+      return kit.page(reply, 429, 'error', { page: 'too_many_attempts', vars: { count: kit.waitMinutes(reply, attempt.wait) }, retry: `${INTERACTION_PATH}/${interaction.uid}` }, interaction);
     }
     const outcome = attempt.value;
-    if (outcome.kind === 'wrong_password') return linkPage(reply, 401, interaction, { linkId, email: outcome.email, providerName: outcome.providerName }, 'Incorrect password.');
+    if (outcome.kind === 'wrong_password') return linkPage(reply, 401, interaction, { linkId, email: outcome.email, providerName: outcome.providerName }, { key: 'link.wrong' });
     return outcomePage(req, reply, interaction, outcome);
   });
 }

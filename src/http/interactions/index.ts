@@ -41,7 +41,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     // After a refused upstream answer, the sign-in page is still there to go back to.
     const uid = (req.params as Partial<Params>).uid;
     const retry = err instanceof FederationRejected && uid && uid !== 'callback' ? { retry: `${INTERACTION_PATH}/${uid}` } : {};
-    return kit.page(reply.headers(answer.headers), answer.status, 'error', { title: answer.title, message: answer.message, ...retry });
+    return kit.page(reply.headers(answer.headers), answer.status, 'error', { page: answer.page, ...retry });
   });
 
   consentRoutes(pages, kit, deps);

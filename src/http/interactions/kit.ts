@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import { MODEL, type ArtifactStore } from '../../artifacts/store.ts';
 import type { AuditService } from '../../audit/service.ts';
 import type { ClientService } from '../../clients/service.ts';
 import type { Config } from '../../config.ts';
@@ -9,7 +10,8 @@ import type { FederationService } from '../../federation/service.ts';
 import { AppError } from '../../lib/errors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { OidcHolder } from '../../oidc/keyring.ts';
-import { ACR } from '../../oidc/provider.ts';
+import { ACR, INTERACTION_PATH } from '../../oidc/provider.ts';
+import type { ResourceService } from '../../resources/service.ts';
 import type { UserService } from '../../users/service.ts';
 import type { SignIn } from '../../users/sign-in.ts';
 import { pinToIssuer } from '../forwarded.ts';
@@ -19,7 +21,16 @@ import type { Views } from '../views.ts';
 export interface InteractionDeps {
   /** The provider in service; read per request, since a key change swaps it. */
   oidc: OidcHolder;
-  services: { users: UserService; clients: Pick<ClientService, 'isFirstParty'>; audit: AuditService; upstreams: UpstreamService; federation: FederationService; signIn: SignIn };
+  services: {
+    users: UserService;
+    clients: Pick<ClientService, 'isFirstParty'>;
+    resources: Pick<ResourceService, 'describe'>;
+    artifacts: Pick<ArtifactStore, 'find' | 'destroy'>;
+    audit: AuditService;
+    upstreams: UpstreamService;
+    federation: FederationService;
+    signIn: SignIn;
+  };
   views: Views;
   config: Config;
   csrfKey: string;
@@ -33,18 +44,35 @@ export type Params = { uid: string };
 /** A request to a page of the interaction its URL names (params validated: src/http/interactions/schemas.ts). */
 export type InteractionRequest = FastifyRequest & { params: Params };
 
-/** The interaction is gone, or is not the one this page was for. */
-const interactionExpired = () => new AppError(400, 'interaction_expired', 'interaction expired or not this one', { expose: false });
+/** The interaction this browser started is gone: expired, or already finished. */
+const interactionExpired = () => new AppError(400, 'interaction_expired', 'interaction expired', { expose: false });
+/** This browser never started the interaction the address names (another browser, a copied or altered link). */
+const interactionUnknown = () => new AppError(400, 'interaction_unknown', 'interaction not started in this browser', { expose: false });
 /** A form from elsewhere, or for another step of the sign-in. */
 export const formRejected = () => new AppError(403, 'form_rejected', 'form rejected', { expose: false });
+
+/** Words of the messages catalogue, chosen by a page's handler and translated by its template. */
+export interface Message {
+  key: string;
+  vars?: Record<string, string | number>;
+}
 
 /** What every interaction page shares: the pending interaction, its guards, its pages, and finishing it. */
 export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
   const { oidc, views, config } = deps;
   const issuerUrl = new URL(config.issuer);
 
-  const page = (reply: FastifyReply, status: number, template: string, data: Record<string, unknown>) =>
-    reply.code(status).headers(views.headers).type('text/html; charset=utf-8').send(views.render(template, data));
+  /**
+   * A page in the person's language: the app's ui_locales, else their choice on our pages, else
+   * their browser's. The language switcher comes back to the interaction's own page (never to
+   * the address it is on, which may carry an upstream's code or a form's answer).
+   */
+  const page = (reply: FastifyReply, status: number, template: string, data: Record<string, unknown>, interaction?: { uid: string; params: Record<string, unknown> }) => {
+    const req = reply.request;
+    const here = interaction ? `${INTERACTION_PATH}/${interaction.uid}` : undefined;
+    const html = views.render(template, data, { headers: req.headers, uiLocales: interaction?.params.ui_locales, here });
+    return reply.code(status).headers(views.headers).type('text/html; charset=utf-8').send(html);
+  };
 
   /** The pending interaction, which must be the one this URL names and at the expected prompt. */
   async function details(req: InteractionRequest, reply: FastifyReply, prompt?: 'login' | 'consent') {
@@ -53,10 +81,10 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
       pinToIssuer(req, issuerUrl);
       interaction = await oidc.current.interactionDetails(req.raw, reply.raw);
     } catch (err) {
-      if (err instanceof errors.SessionNotFound) throw interactionExpired();
+      if (err instanceof errors.SessionNotFound) throw (await expiredHere(req)) ? interactionExpired() : interactionUnknown();
       throw err;
     }
-    if (interaction.uid !== req.params.uid) throw interactionExpired();
+    if (interaction.uid !== req.params.uid) throw interactionUnknown();
     if (prompt && interaction.prompt.name !== prompt) throw formRejected();
     return interaction;
   }
@@ -74,6 +102,18 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
     return reply.code(303).header('location', interaction.returnTo).send();
   }
 
+  /**
+   * Whether the interaction the address names was this browser's and is over (expired, or
+   * finished): the browser still holds its cookie (the provider scopes it to the interaction's
+   * path), or the stored interaction has expired and not yet been purged. Otherwise the address
+   * was never this browser's: opened elsewhere, copied or altered.
+   */
+  async function expiredHere(req: InteractionRequest): Promise<boolean> {
+    if (/(^|;)\s*(_interaction|__Secure-interaction)=/.test(req.headers.cookie ?? '')) return true;
+    const stored = await deps.services.artifacts.find(MODEL.interaction, req.params.uid);
+    return Boolean(stored?.expiresAt && stored.expiresAt.getTime() <= Date.now());
+  }
+
   async function clientName(clientId: unknown) {
     const client = await oidc.current.Client.find(String(clientId));
     return client?.clientName ?? String(clientId);
@@ -85,7 +125,7 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
   }
 
   /** The login page: email and password, and a button per enabled upstream provider. */
-  async function loginPage(reply: FastifyReply, status: number, interaction: Interaction, extra: { error?: string; email?: unknown } = {}) {
+  async function loginPage(reply: FastifyReply, status: number, interaction: Interaction, extra: { error?: Message; email?: unknown } = {}) {
     return page(reply, status, 'login', {
       uid: interaction.uid,
       clientName: await clientName(interaction.params.client_id),
@@ -93,20 +133,20 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
       email: extra.email ?? interaction.params.login_hint,
       error: extra.error,
       providers: await deps.services.upstreams.buttons(),
-    });
+    }, interaction);
   }
 
-  /** Sets Retry-After and says how long, in words. */
-  const tooManyAttempts = (reply: FastifyReply, wait: number) => {
+  /** Sets Retry-After; the page says how long, in minutes. */
+  const waitMinutes = (reply: FastifyReply, wait: number) => {
     reply.header('retry-after', String(wait));
-    return `Too many failed sign-in attempts. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.`;
+    return Math.ceil(wait / 60);
   };
 
   /** The person is signed in: back to the provider, with how (password, upstream, both). */
   const signedIn = (interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) =>
     finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
 
-  return { page, details, finish, clientName, loginPage, tooManyAttempts, signedIn, formGuards: { onRequest: [checkOrigin], preHandler: [app.csrfProtection] } };
+  return { page, details, finish, clientName, loginPage, waitMinutes, signedIn, formGuards: { onRequest: [checkOrigin], preHandler: [app.csrfProtection] } };
 }
 
 export type InteractionKit = ReturnType<typeof interactionKit>;

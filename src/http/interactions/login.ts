@@ -29,10 +29,10 @@ export function loginRoutes(app: PagesApp, kit: InteractionKit, deps: Interactio
     deps.metrics?.logins.inc({ method: 'password', result: outcome.kind === 'signed_in' ? 'succeeded' : outcome.kind === 'wrong' ? 'failed' : 'throttled' });
     switch (outcome.kind) {
       case 'throttled':
-        return kit.loginPage(reply, 429, interaction, { email, error: kit.tooManyAttempts(reply, outcome.wait) });
+        return kit.loginPage(reply, 429, interaction, { email, error: { key: 'login.throttled', vars: { count: kit.waitMinutes(reply, outcome.wait) } } });
       case 'wrong':
         // The same answer for an unknown email, a wrong password and a disabled account.
-        return kit.loginPage(reply, 401, interaction, { email, error: 'Incorrect email or password.' });
+        return kit.loginPage(reply, 401, interaction, { email, error: { key: 'login.wrong' } });
       case 'signed_in':
         reply.header('set-cookie', app.serializeCookie(DEVICE_COOKIE, app.signCookie(outcome.user.id), { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: 365 * 24 * 3600 }));
         return kit.signedIn(interaction, reply, outcome.user.id, ['pwd']);
