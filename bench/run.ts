@@ -130,6 +130,8 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
     LOG_LEVEL: 'warn',
     COOKIE_SECRETS: randomBytes(32).toString('base64url'),
     KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
+    // Production needs an SMTP server; none of these scenarios sends mail.
+    SMTP_URL: 'smtp://127.0.0.1:1',
     METRICS_TOKEN,
     // Every simulated browser comes from 127.0.0.1.
     INTERACTIONS_PER_MINUTE: '1000000',

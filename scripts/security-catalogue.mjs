@@ -38,7 +38,13 @@ const REFERENCES = {
   'SEC-FD': 'OIDC Core §3.1.3.7, §15.5.2; RFC 9700 §4.7; ASVS V10.5.1–V10.5.3',
   'SEC-LG': 'ASVS V16.2.5',
   'SEC-CN': 'OIDC Core §3.1.2.4; RFC 9700 §2.1, §4.1; RFC 7591 §5; RFC 7009 §2.1',
+  'SEC-ML': 'ASVS V16.2.5, V14.2.4; OWASP Logging Cheat Sheet (no secrets in logs)',
+  'SEC-PR': 'OWASP Forgot Password Cheat Sheet; ASVS V6.4.1–V6.4.3, V6.3.8; RFC 9700 §4.11',
+  'SEC-AP': 'ASVS V3.5.1–V3.5.3, V8.2.2, V7.5.1–V7.5.2, V3.3.1–V3.3.4; OWASP Unvalidated Redirects and Forwards',
   'SEC-PG': 'RFC 9700 §4.11; RFC 6749 §10.12; ASVS V3.2.2, V3.4.3, V1.2.1',
+  'SEC-SU': 'ASVS V6.3.7, V2.4.1, V3.5.1; Initiating User Registration via OpenID Connect 1.0; OWASP Authentication Cheat Sheet (account enumeration)',
+  'SEC-EV': 'ASVS V6.4.1–V6.4.3, V6.6.2, V16.2.5; NIST SP 800-63B §5.1.3; OWASP Forgot Password Cheat Sheet (single-use, expiring, hashed tokens)',
+  'SEC-IV': 'ASVS V6.4.1, V3.5.1, V8.2.1; OWASP Forgot Password Cheat Sheet (single-use, expiring, hashed tokens)',
 };
 
 const listing = execFileSync(process.execPath, [`${root}node_modules/vitest/vitest.mjs`, 'list', 'test/security', '--project', 'sqlite'], {

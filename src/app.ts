@@ -18,6 +18,7 @@ import { adminApi } from './http/admin/index.ts';
 import { createViews } from './http/views.ts';
 import { providerPages } from './http/provider-pages.ts';
 import { siteRoutes } from './http/site.ts';
+import { accountRoutes } from './http/account/index.ts';
 import { createServices, providerPorts, type Services } from './services.ts';
 import { healthRoutes, type Lifecycle } from './http/health.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -53,6 +54,9 @@ async function prepare(db: Database, services: Services, config: Config, log: Lo
   const applied = await migrate(db);
   if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
   await services.resources.ensureAdminApi();
+  // The account page's own client, named in the default language (the sign-in page shows its name).
+  await services.clients.ensureAccountClient(config.issuer, services.templates.catalogue.translator(config.defaultLocale)('account.clientName'));
+  await services.outbox.warm();
   const upgraded = await services.clients.upgradeLegacyRegistrations();
   if (upgraded) log.info({ clients: upgraded }, 'client registrations upgraded: API scopes are now allowed per API');
   return cookieSecrets(config, db.prisma);
@@ -89,7 +93,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   try {
     const services = createServices(db, config, log);
     const secrets = await prepare(db, services, config, log);
-    const views = createViews(config);
+    const views = createViews(services.templates, config);
     const keyring = await createKeyring({
       keys: services.keys,
       leases: services.leases,
@@ -119,13 +123,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       [
         { name: 'config-refresh', everySeconds: config.configRefreshSeconds, firstAfterSeconds: 0, run: () => services.configCache.refresh() },
         { name: 'key-refresh', everySeconds: config.keys.refreshSeconds, run: () => keyring.refresh() },
+        // Every instance delivers due mail; each message is held by one of them while it is sent.
+        { name: 'mail', everySeconds: config.mail.pollSeconds, firstAfterSeconds: 0, run: () => services.outbox.deliverDue() },
         ...(config.purgeIntervalSeconds
           ? [{ name: 'purge', everySeconds: config.purgeIntervalSeconds, firstAfterSeconds: Math.min(5, config.purgeIntervalSeconds), once: true, run: async () => log.info({ purged: await services.housekeeping.purge() }, 'purged expired artifacts') }]
           : []),
       ],
       { leases: services.leases, log },
     );
-    app.addHook('onReady', async () => background.start());
+    app.addHook('onReady', async () => {
+      background.start();
+      // A message written by a request is delivered at once, not at the next poll.
+      services.outbox.onWake(() => void background.runNow('mail').catch(() => {}));
+    });
     app.addHook('onClose', async () => {
       await background.stop();
       await services.throttle.close();
@@ -151,6 +161,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await app.register(providerMount, { oidc, clients: services.clients, config, views });
     await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: secrets[0]!, metrics });
     await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, version: PACKAGE_VERSION, pageHeaders: views.headers });
+    await app.register(accountRoutes, { oidc, services, views, config, csrfKey: secrets[0]! });
 
     // On the root instance: its not-found handler answers every unknown path.
     await siteRoutes(app, { views, issuer: config.issuer, secure: config.secure });

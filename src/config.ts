@@ -73,6 +73,16 @@ const envSchema = z.object({
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
   INTERACTION_TTL: seconds(30 * 60),
+  PASSWORD_RESET_TTL: z.coerce.number().int().min(300).max(24 * 3600).default(30 * 60),
+  SIGNUP: z.enum(['closed', 'invite', 'open'], { error: 'must be closed, invite or open' }).default('closed'),
+  SIGNUP_EMAIL_DOMAINS: z
+    .string()
+    .transform((v) => v.split(/[\s,]+/).filter(Boolean).map((d) => d.toLowerCase().replace(/^@/, '')))
+    .refine((domains) => domains.every((d) => /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(d)), 'must be domain names separated by commas, such as example.com,example.org')
+    .default([]),
+  REQUIRE_VERIFIED_EMAIL: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  EMAIL_VERIFICATION_TTL: z.coerce.number().int().min(3600).max(30 * 24 * 3600).default(24 * 3600),
+  SIGNUP_IP_MAX_PER_HOUR: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { error: 'must be a whole number of processes or "auto"' })
     .default(1),
@@ -95,8 +105,17 @@ const envSchema = z.object({
   KEY_ROTATION_DAYS: z.coerce.number().min(0).max(3650).default(0),
   PURGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  RECENT_AUTH_SECONDS: z.coerce.number().int().min(30).max(24 * 3600).default(300),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(0),
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().positive().max(600).default(10),
+  SMTP_URL: z
+    .url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL, e.g. smtps://user:password@smtp.example.com' })
+    .optional(),
+  MAIL_FROM: z.string().trim().min(3).max(320).optional(),
+  MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  MAIL_RETRY_SECONDS: z.coerce.number().min(0.1).max(24 * 3600).default(30),
+  MAIL_POLL_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
+  MAIL_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   DEFAULT_LOCALE: z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'must be a language tag such as en or ko').default('en'),
   PRODUCT_NAME: z.string().trim().min(1).max(100).optional(),
   BRAND_COLOR: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a hex colour such as #2563eb').default('#2563eb'),
@@ -156,6 +175,15 @@ export interface Config {
     /** A grant must outlive every refresh token and session built on it. */
     readonly grant: number;
   };
+  /** How long a password reset link works, in seconds. */
+  readonly passwordResetTtl: number;
+  /**
+   * Who may create an account (closed: admins only; invite: people an admin invited; open:
+   * anyone, from the sign-in page), from which email domains (empty: any), whether an address
+   * must be verified before a password sign-in completes, how long a verification link and code
+   * work (seconds), and sign-ups one client address may make per hour.
+   */
+  readonly signup: { readonly mode: 'closed' | 'invite' | 'open'; readonly emailDomains: readonly string[]; readonly requireVerifiedEmail: boolean; readonly verificationTtl: number; readonly ipMaxPerHour: number };
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
   /** How often every instance checks whether clients or APIs changed elsewhere (they are cached). */
@@ -181,8 +209,16 @@ export interface Config {
   /** Seconds between purges of expired artifacts (0: never, e.g. when an external job does it). */
   readonly purgeIntervalSeconds: number;
   readonly auditRetentionDays: number;
+  /** The account page's sensitive actions (password, deletion, unlinking) need a sign-in at most this many seconds old. */
+  readonly recentAuthSeconds: number;
   /** On SIGTERM: seconds readiness fails before the server stops accepting, and the bound on in-flight requests. */
   readonly shutdown: { readonly drainSeconds: number; readonly timeoutSeconds: number };
+  /**
+   * Email: SMTP (unset: messages are logged instead, outside production), the sender, and the
+   * outbox's retries (the first after `retrySeconds`, then doubling, at most `maxAttempts`), and
+   * how many days sent messages are kept (failed ones: 90).
+   */
+  readonly mail: { readonly smtpUrl: string | undefined; readonly from: string; readonly maxAttempts: number; readonly retrySeconds: number; readonly pollSeconds: number; readonly retentionDays: number };
   /** The language of pages when nothing in the request chooses one. */
   readonly defaultLocale: string;
   /** What the pages show of the operator's brand (src/http/views.ts). */
@@ -229,6 +265,7 @@ function crossProblems(env: NodeJS.ProcessEnv, invalid: ReadonlySet<string>): st
     if (issuerUrl && issuerUrl.protocol !== 'https:' && !LOOPBACK_HOSTS.has(issuerUrl.hostname)) problems.push('ISSUER: must be https in production (http is only allowed for localhost)');
     if (!env.COOKIE_SECRETS) problems.push('COOKIE_SECRETS: required in production (comma-separated, each at least 32 characters)');
     if (!env.KEY_ENCRYPTION_SECRET) problems.push('KEY_ENCRYPTION_SECRET: required in production (at least 32 characters)');
+    if (!env.SMTP_URL) problems.push('SMTP_URL: required in production: password reset and email verification send mail (smtps://user:password@smtp.example.com)');
   }
   if (!invalid.has('KEY_PREPUBLICATION_SECONDS') && !invalid.has('JWKS_CACHE_SECONDS') && Number(given('KEY_PREPUBLICATION_SECONDS') ?? 900) < Number(given('JWKS_CACHE_SECONDS') ?? 300)) {
     problems.push('KEY_PREPUBLICATION_SECONDS: must be at least JWKS_CACHE_SECONDS, or resource servers meet keys they have not cached yet');
@@ -297,11 +334,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshSeconds: e.KEY_REFRESH_SECONDS,
       rotationDays: e.KEY_ROTATION_DAYS,
     }),
+    passwordResetTtl: e.PASSWORD_RESET_TTL,
+    signup: Object.freeze({
+      mode: e.SIGNUP,
+      emailDomains: Object.freeze(e.SIGNUP_EMAIL_DOMAINS),
+      // Anyone may sign up: an address is proven before it signs in, unless the operator says otherwise.
+      requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL === undefined ? e.SIGNUP === 'open' : e.REQUIRE_VERIFIED_EMAIL === 'true',
+      verificationTtl: e.EMAIL_VERIFICATION_TTL,
+      ipMaxPerHour: e.SIGNUP_IP_MAX_PER_HOUR,
+    }),
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
     configRefreshSeconds: e.CONFIG_REFRESH_SECONDS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    recentAuthSeconds: e.RECENT_AUTH_SECONDS,
     shutdown: Object.freeze({ drainSeconds: e.SHUTDOWN_DRAIN_SECONDS, timeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS }),
+    mail: Object.freeze({
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM ?? `"${(e.PRODUCT_NAME ?? 'Sign-in').replaceAll('"', '')}" <no-reply@${issuerUrl.hostname}>`,
+      maxAttempts: e.MAIL_MAX_ATTEMPTS,
+      retrySeconds: e.MAIL_RETRY_SECONDS,
+      pollSeconds: e.MAIL_POLL_SECONDS,
+      retentionDays: e.MAIL_RETENTION_DAYS,
+    }),
     defaultLocale: e.DEFAULT_LOCALE,
     brand: Object.freeze({
       productName: e.PRODUCT_NAME,

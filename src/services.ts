@@ -15,7 +15,18 @@ import { persistedSecret } from './lib/server-secrets.ts';
 import { createLeases } from './housekeeping/leases.ts';
 import { createHousekeeping } from './housekeeping/service.ts';
 import { createSignIn } from './users/sign-in.ts';
+import { createLogger } from './logger.ts';
+import { createOutbox } from './mail/outbox.ts';
+import { createAccountTokens } from './account/tokens.ts';
+import { createPasswordReset } from './account/password-reset.ts';
+import { createInvitations } from './account/invitations.ts';
+import { createSignUp } from './account/signup.ts';
+import { createEmailVerification } from './account/verification.ts';
+import { logTransport, smtpTransport } from './mail/transport.ts';
+import { createTemplates } from './templates/engine.ts';
 import { createLoginThrottle } from './users/throttle.ts';
+import { createSessionDevices } from './account/devices.ts';
+import { createSelfService } from './account/self-service.ts';
 
 /** The rules of the product, shared by the HTTP layer and the CLI. */
 export function createServices(db: Database, config: Config, log?: Logger) {
@@ -33,13 +44,37 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
   const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);
   const clients = createClientService(db.prisma, grants, audit, configCache, resources, db.dialect);
+  // What a person reads, on pages and in email: templates, the messages catalogue, the theme.
+  const templates = createTemplates(config);
+  const outbox = createOutbox(
+    db.prisma,
+    { audit, secret: dataKey, transport: config.mail.smtpUrl ? smtpTransport(config.mail.smtpUrl, config.mail.from) : logTransport(log ?? createLogger('silent')), ...(log ? { log } : {}) },
+    config.mail,
+  );
+  const accountTokens = createAccountTokens(db.prisma);
+  // Sign-up, email verification and invitations (src/account/): the terms must be accepted when TERMS_URL is set.
+  const termsRequired = Boolean(config.brand.termsUrl);
+  const verification = createEmailVerification({ prisma: db.prisma, tokens: accountTokens, outbox, templates, throttle, audit, cache: configCache, issuer: config.issuer, ttlSeconds: config.signup.verificationTtl });
+  const signUp = createSignUp({ prisma: db.prisma, users, verification, outbox, templates, throttle, audit, policy: { ...config.signup, termsRequired } });
+  const invitations = createInvitations({ prisma: db.prisma, users, tokens: accountTokens, outbox, templates, audit, issuer: config.issuer, termsRequired });
+  const federation = createFederationService({ prisma: db.prisma, artifacts, upstreams, users, audit, attempts: throttle, issuer: config.issuer, ...(log ? { log } : {}) });
+  const signIn = createSignIn({ users, throttle, audit });
+  // The account page: which browser each session is used from, and what a person may do with their own account.
+  const devices = createSessionDevices(artifacts, { ttlSeconds: config.ttl.session });
   return {
+    verification,
+    signUp,
+    invitations,
+    templates,
+    outbox,
+    accountTokens,
+    passwordReset: createPasswordReset({ prisma: db.prisma, users, tokens: accountTokens, outbox, templates, throttle, audit, issuer: config.issuer, ttlSeconds: config.passwordResetTtl, log }),
     artifacts,
     audit,
     grants,
     users,
     upstreams,
-    federation: createFederationService({ prisma: db.prisma, artifacts, upstreams, users, audit, attempts: throttle, issuer: config.issuer, ...(log ? { log } : {}) }),
+    federation,
     configCache,
     clients,
     resources,
@@ -55,8 +90,10 @@ export function createServices(db: Database, config: Config, log?: Logger) {
       audit,
     ),
     throttle,
-    signIn: createSignIn({ users, throttle, audit }),
-    housekeeping: createHousekeeping({ artifacts, audit, throttle }, { auditRetentionDays: config.auditRetentionDays }),
+    signIn,
+    devices,
+    selfService: createSelfService({ prisma: db.prisma, users, grants, artifacts, devices, federation, upstreams, resources, audit, signIn, tokens: accountTokens, outbox, templates, configCache }),
+    housekeeping: createHousekeeping({ artifacts, audit, throttle, mail: outbox, accountTokens }, { auditRetentionDays: config.auditRetentionDays, mailRetentionDays: config.mail.retentionDays }),
     leases: createLeases(db.prisma),
   };
 }
@@ -64,4 +101,4 @@ export function createServices(db: Database, config: Config, log?: Logger) {
 export type Services = ReturnType<typeof createServices>;
 
 /** The provider's ports (src/oidc/provider.ts), from the services. */
-export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit });
+export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit, devices: s.devices });

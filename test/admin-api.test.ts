@@ -469,11 +469,13 @@ describe('OpenAPI', () => {
         'POST /admin/v1/clients/{id}/disable', 'POST /admin/v1/clients/{id}/enable', 'POST /admin/v1/clients/{id}/rotate-secret',
         'POST /admin/v1/resources', 'GET /admin/v1/resources', 'GET /admin/v1/resources/{id}', 'PATCH /admin/v1/resources/{id}', 'DELETE /admin/v1/resources/{id}',
         'POST /admin/v1/users', 'GET /admin/v1/users', 'GET /admin/v1/users/{id}', 'PATCH /admin/v1/users/{id}', 'DELETE /admin/v1/users/{id}',
-        'POST /admin/v1/users/{id}/disable', 'POST /admin/v1/users/{id}/enable', 'PUT /admin/v1/users/{id}/password',
+        'POST /admin/v1/users/{id}/disable', 'POST /admin/v1/users/{id}/enable', 'PUT /admin/v1/users/{id}/password', 'POST /admin/v1/users/{id}/password-reset',
         'GET /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants/{grantId}', 'DELETE /admin/v1/users/{id}/sessions',
         'GET /admin/v1/users/{id}/identities', 'DELETE /admin/v1/users/{id}/identities/{identityId}',
         'POST /admin/v1/providers', 'GET /admin/v1/providers', 'GET /admin/v1/providers/{id}', 'PATCH /admin/v1/providers/{id}', 'DELETE /admin/v1/providers/{id}',
         'GET /admin/v1/keys', 'POST /admin/v1/keys/rotate', 'GET /admin/v1/audit',
+        'GET /admin/v1/mail', 'POST /admin/v1/mail/{id}/retry',
+        'POST /admin/v1/invitations', 'POST /admin/v1/users/{id}/verification-email',
     ];
     expect(documented.sort()).toEqual(expected.sort());
     for (const path of Object.values(doc.paths)) {

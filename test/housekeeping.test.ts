@@ -51,7 +51,7 @@ describe('housekeeping', () => {
     const dbs = await Promise.all([openDatabase(server.databaseUrl), openDatabase(server.databaseUrl), openDatabase(server.databaseUrl)]);
     try {
       const instances = dbs.map((db) => {
-        const housekeeping = createHousekeeping({ artifacts: createArtifactStore(db.prisma), audit: { purge: async () => 0 }, throttle: { purge: async () => 0 } }, { auditRetentionDays: 90 });
+        const housekeeping = createHousekeeping({ artifacts: createArtifactStore(db.prisma), audit: { purge: async () => 0 }, throttle: { purge: async () => 0 }, mail: { purge: async () => 0 }, accountTokens: { purge: async () => 0 } }, { auditRetentionDays: 90, mailRetentionDays: 30 });
         return createBackground([{ name: 'purge', everySeconds: 600, once: true, run: () => housekeeping.purge() }], { leases: createLeases(db.prisma), log: createLogger('silent') });
       });
       const results = await Promise.all(instances.map((b) => b.runNow('purge')));

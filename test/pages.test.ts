@@ -8,6 +8,7 @@ import { axeViolations, haveBrowser, launchBrowser, screenshotPath } from './hel
 import { discover } from './helpers/flow.ts';
 import { seed, withServices } from './helpers/seed.ts';
 import { freePort, startServer, type TestServer } from './helpers/server.ts';
+import { startMailbox, type Mailbox } from './helpers/smtp.ts';
 import { startGoogleStandIn, type Upstream } from './helpers/upstream.ts';
 
 /**
@@ -22,12 +23,14 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
   let appOrigin: string;
   let browser: Browser;
   let google: Upstream;
+  let mailbox: Mailbox;
 
   beforeAll(async () => {
     app = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html lang="en"><title>App</title><h1>Back at the app</h1></html>'));
     await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
     appOrigin = `http://127.0.0.1:${(app.address() as { port: number }).port}`;
     const port = await freePort();
+    mailbox = await startMailbox();
     google = await startGoogleStandIn([`http://127.0.0.1:${port}/interaction/callback/google`]);
     // Google (a stand-in on loopback) as an upstream, so that its button and the linking page show.
     server = await startServer(
@@ -39,6 +42,12 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
         GOOGLE_CLIENT_ID: google.clientId,
         GOOGLE_CLIENT_SECRET: google.clientSecret,
         GOOGLE_ISSUER: google.issuer,
+        SMTP_URL: mailbox.url,
+        MAIL_POLL_SECONDS: '0.2',
+        // Sign-up open (its link on the login page); the seeded people sign in without verifying first.
+        SIGNUP: 'open',
+        REQUIRE_VERIFIED_EMAIL: 'false',
+        SIGNUP_IP_MAX_PER_HOUR: '1000',
         LOGIN_MAX_FAILURES: '2',
       },
       { port },
@@ -50,6 +59,7 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
     await browser?.close();
     await server?.close();
     await google?.close();
+    await mailbox?.close();
     await new Promise((resolve) => app?.close(resolve));
   });
 
@@ -79,6 +89,48 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
     await v.page.waitForURL((u) => u.href.startsWith(appOrigin));
   };
 
+  /** The sign-up page, from the login page's link; filled in with `email` (nothing sent yet). */
+  const toSignUp = async (v: Visit, email?: string) => {
+    await v.page.goto(v.authorizeUrl);
+    await v.page.locator('a[href$="/signup"]').click();
+    await v.page.locator('form[action$="/signup"]').waitFor();
+    if (email === undefined) return;
+    await v.page.locator('#email').fill(email);
+    await v.page.locator('#name').fill('New Person');
+    await v.page.locator('#password').fill('a long enough passphrase');
+    await v.page.locator('#terms').check();
+  };
+
+  /** A new account signed up in another browser: the verification link from the mailbox. */
+  const verificationLink = async (v: Visit) => {
+    const email = `new-${Math.random().toString(36).slice(2)}@example.com`;
+    const other = await browser.newPage();
+    await toSignUp({ ...v, page: other }, email);
+    await other.locator('form[action$="/signup"] button[type=submit]').click();
+    await other.waitForURL((u) => !u.pathname.endsWith('/signup'));
+    await other.close();
+    return { email, link: mailbox.links(await mailbox.next(email)).find((l) => l.includes('/verify-email?token='))! };
+  };
+
+  /** An invitation (with a suggested name) from an admin: its link from the mailbox. */
+  const invitationLink = async () => {
+    const email = `invited-${Math.random().toString(36).slice(2)}@example.com`;
+    await withServices(server.env, ({ invitations }) => invitations.invite({ email, name: 'Invited Person' }, cliActor()));
+    return mailbox.links(await mailbox.next(email)).find((l) => l.includes('/invitation?token='))!;
+  };
+
+  /** A password reset link for the visit's user, asked for from another browser, from the mailbox. */
+  const resetLink = async (v: Visit) => {
+    const other = await browser.newPage();
+    await other.goto(v.authorizeUrl);
+    await other.locator('a[href$="/forgot"]').click();
+    await other.locator('#email').fill(v.user.email);
+    await other.locator('form[action$="/forgot"] button').click();
+    await other.getByRole('status').waitFor();
+    await other.close();
+    return mailbox.links(await mailbox.next(v.user.email)).find((l) => l.includes('/password/reset/'))!;
+  };
+
   /** Each page, reached as a person would. */
   const PAGES: Record<string, (v: Visit) => Promise<void>> = {
     landing: async ({ page }) => void (await page.goto(`${server.issuer}/`)),
@@ -106,6 +158,93 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
       await v.page.goto(v.authorizeUrl);
       await v.page.locator('button.google').click();
       await v.page.locator('form[action$="/link"]').waitFor();
+    },
+    forgot: async (v) => {
+      await v.page.goto(v.authorizeUrl);
+      await v.page.locator('a[href$="/forgot"]').click();
+      await v.page.locator('form[action$="/forgot"]').waitFor();
+    },
+    'forgot-sent': async (v) => {
+      await v.page.goto(v.authorizeUrl);
+      await v.page.locator('a[href$="/forgot"]').click();
+      await v.page.locator('#email').fill(v.user.email);
+      await v.page.locator('form[action$="/forgot"] button').click();
+      await v.page.getByRole('status').waitFor();
+    },
+    reset: async (v) => {
+      await v.page.goto(await resetLink(v));
+      await v.page.locator('#password').fill('short');
+      await v.page.locator('form[action*="/password/reset/"] button[type=submit]').click();
+      await v.page.getByRole('alert').waitFor();
+    },
+    'reset-done': async (v) => {
+      // Asked for in another browser: the link's page says it is done (no sign-in waits here).
+      await v.page.goto(await resetLink(v));
+      await v.page.locator('#password').fill('a long new passphrase');
+      await v.page.locator('form[action*="/password/reset/"] button[type=submit]').click();
+      await v.page.getByRole('status').waitFor();
+    },
+    'reset-expired': async (v) => {
+      const link = await resetLink(v);
+      await v.page.goto(link);
+      await v.page.locator('#password').fill('a long new passphrase');
+      await v.page.locator('form[action*="/password/reset/"] button[type=submit]').click();
+      await v.page.getByRole('status').waitFor();
+      await v.page.goto(link);
+    },
+    signup: async (v) => toSignUp(v),
+    'signup-failed': async (v) => {
+      // The browser's own checks are set aside, so that the server's words show for each field.
+      await toSignUp(v, 'not-an-address@');
+      await v.page.locator('#name').fill('');
+      await v.page.locator('#password').fill('short');
+      await v.page.locator('#terms').uncheck();
+      await v.page.locator('form[action$="/signup"]').evaluate((form) => form.setAttribute('novalidate', ''));
+      await v.page.locator('form[action$="/signup"] button[type=submit]').click();
+      await v.page.locator('#terms-error').waitFor();
+      expect(await v.page.locator('#password').getAttribute('aria-describedby')).toBe('password-error password-hint');
+    },
+    // An address that has an account: the same "check your email" page as a new one.
+    verify: async (v) => {
+      await toSignUp(v, v.user.email);
+      await v.page.locator('form[action$="/signup"] button[type=submit]').click();
+      await v.page.locator('form[action$="/verify"]').waitFor();
+    },
+    'verify-email': async (v) => {
+      await v.page.goto((await verificationLink(v)).link);
+      await v.page.locator('form[action*="/verify-email?token="]').waitFor();
+    },
+    'verify-spent': async (v) => {
+      const { email, link } = await verificationLink(v);
+      const db = await openDatabase(server.databaseUrl);
+      await db.prisma.accountToken.updateMany({ where: { email }, data: { expiresAt: new Date(Date.now() - 1000) } });
+      await db.close();
+      await v.page.goto(link);
+      await v.page.locator('form[action*="/verify-email/resend?token="]').waitFor();
+    },
+    'email-verified': async (v) => {
+      await v.page.goto((await verificationLink(v)).link);
+      await v.page.locator('form[action*="/verify-email?token="] button').click();
+      await v.page.getByRole('status').waitFor();
+    },
+    'error-link-not-valid': async ({ page }) => void (await page.goto(`${server.issuer}/verify-email?token=not-one-of-ours`)),
+    invitation: async ({ page }) => {
+      await page.goto(await invitationLink());
+      await page.locator('form[action*="/invitation?token="]').waitFor();
+    },
+    'invitation-failed': async ({ page }) => {
+      await page.goto(await invitationLink());
+      await page.locator('#password').fill('short');
+      await page.locator('#terms').check();
+      await page.locator('form[action*="/invitation?token="] button[type=submit]').click();
+      await page.locator('#password-error').waitFor();
+    },
+    'invitation-accepted': async ({ page }) => {
+      await page.goto(await invitationLink());
+      await page.locator('#password').fill('a long enough passphrase');
+      await page.locator('#terms').check();
+      await page.locator('form[action*="/invitation?token="] button[type=submit]').click();
+      await page.getByRole('status').waitFor();
     },
     'federation-refused': async (v) => {
       google.signInAs({ sub: `g-${Math.random()}`, email: `unverified-${Math.random().toString(36).slice(2)}@example.com`, email_verified: false });
@@ -145,6 +284,81 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
       await page.goto(url.href);
     },
     'error-bad-request': async ({ page }) => void (await page.goto(`${server.issuer}/authorize`)),
+    // The account page (signed in: an app with an API holds the person's consent), each of its
+    // pages, and what they say when something is refused.
+    account: async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account`);
+      await v.page.locator('#apps-heading').waitFor();
+    },
+    'account-notice': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account`);
+      await v.page.locator('#name').fill('Someone Else');
+      await v.page.locator('form[action="/account/profile"] button').click();
+      await v.page.getByRole('status').waitFor();
+    },
+    'account-name-refused': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account`);
+      await v.page.locator('#name').evaluate((input) => input.removeAttribute('maxlength'));
+      await v.page.locator('#name').fill('x'.repeat(201));
+      await v.page.locator('form[action="/account/profile"] button').click();
+      await v.page.getByRole('alert').waitFor();
+    },
+    'account-password': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account/password`);
+      await v.page.locator('#current').waitFor();
+    },
+    'account-password-refused': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account/password`);
+      await v.page.locator('#current').fill('not the password');
+      await v.page.locator('#new-password').fill('a brand new passphrase');
+      await v.page.locator('form[action="/account/password"] button[type=submit]').click();
+      await v.page.getByRole('alert').waitFor();
+    },
+    'account-delete': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account/delete`);
+      await v.page.locator('#confirm-email').waitFor();
+    },
+    'account-delete-refused': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account/delete`);
+      await v.page.locator('#confirm-email').fill('someone.else@example.com');
+      await v.page.locator('form[action="/account/delete"] button').click();
+      await v.page.getByRole('alert').waitFor();
+    },
+    'account-deleted': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account/delete`);
+      await v.page.locator('#confirm-email').fill(v.user.email);
+      await v.page.locator('form[action="/account/delete"] button').click();
+      await v.page.waitForURL(`${server.issuer}/account/deleted`);
+    },
+    // Google is the only way this person signs in: unlinking it is refused.
+    'account-unlink': async (v) => {
+      google.signInAs({ sub: `g-${Math.random()}`, email: `only-google-${Math.random().toString(36).slice(2)}@example.com`, email_verified: true, name: 'Someone' });
+      await v.page.goto(`${server.issuer}/account`);
+      await v.page.locator('button.google').click();
+      await v.page.locator('#linked-heading').waitFor();
+      await v.page.locator('a[href$="/unlink"]').click();
+      await v.page.locator('form[action$="/unlink"]').waitFor();
+    },
+    'account-unlink-refused': async (v) => {
+      await PAGES['account-unlink']!(v);
+      await v.page.locator('form[action$="/unlink"] button').click();
+      await v.page.getByRole('alert').waitFor();
+    },
+    'account-signed-out': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account`);
+      await v.page.locator('form[action="/account/sign-out"] button').click();
+      await v.page.waitForURL(`${server.issuer}/account/signed-out`);
+    },
+    'account-error': async ({ page }) => void (await page.goto(`${server.issuer}/account/callback?state=not-started-here&code=x`)),
   };
 
   const COMBINATIONS = [

@@ -13,6 +13,12 @@ export const MODEL = {
   initialAccessToken: 'InitialAccessToken',
   federatedLogin: 'FederatedLogin',
   federatedLink: 'FederatedLink',
+  /** The account page's own session (src/http/account/): who, since when, bound to a browser session. */
+  accountSession: 'AccountSession',
+  /** The account page's pending sign-in: its PKCE verifier and where to come back to, by `state`. */
+  accountLogin: 'AccountLogin',
+  /** Which browser and address a browser session is used from, by the session's uid (src/account/devices.ts). */
+  sessionDevice: 'SessionDevice',
 } as const;
 
 /** Kinds whose artifacts belong to a grant and die with it (revokeByGrantId). */
@@ -189,9 +195,29 @@ export function createArtifactStore(prisma: PrismaClient) {
       });
     },
 
-    async revokeSessions(accountId: string): Promise<number> {
-      const { count } = await prisma.oidcPayload.deleteMany({ where: { model: MODEL.session, accountId } });
+    /** Ends the account's browser sessions; `exceptUid`: the one to keep (the browser asking). */
+    async revokeSessions(accountId: string, exceptUid?: string): Promise<number> {
+      const { count } = await prisma.oidcPayload.deleteMany({ where: { model: MODEL.session, accountId, ...(exceptUid ? { uid: { not: exceptUid } } : {}) } });
       return count;
+    },
+
+    /** The account's live browser sessions: each one's id (its cookie's value: never shown), uid and payload. */
+    sessionsOf(accountId: string): Promise<{ id: string; uid: string | null; payload: string; expiresAt: Date | null }[]> {
+      return prisma.oidcPayload.findMany({
+        where: { model: MODEL.session, accountId, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
+        select: { id: true, uid: true, payload: true, expiresAt: true },
+        take: 200,
+      });
+    },
+
+    /** Artifacts of one kind by their ids (at most a few hundred). */
+    findMany(model: string, ids: readonly string[]): Promise<{ id: string; payload: string; expiresAt: Date | null }[]> {
+      if (!ids.length) return Promise.resolve([]);
+      return prisma.oidcPayload.findMany({ where: { model, id: { in: [...ids] } }, select: { id: true, payload: true, expiresAt: true } });
+    },
+
+    async destroyMany(model: string, ids: readonly string[]): Promise<void> {
+      if (ids.length) await prisma.oidcPayload.deleteMany({ where: { model, id: { in: [...ids] } } });
     },
 
     /** Every grant of a client and every artifact issued to it (client_credentials tokens included); returns how many grants. */

@@ -49,6 +49,22 @@ export function createAuditService(prisma: PrismaClient, log?: Logger) {
       log?.info({ audit: { actor: who.actor, ip: who.ip, action, target, details } }, `audit: ${action}`);
     },
 
+    /**
+     * After an account was deleted: its events stay, under its id (a random identifier that now
+     * names nobody), without the email addresses some of them recorded. Returns how many changed.
+     */
+    async pseudonymize(userId: string): Promise<number> {
+      const rows = await prisma.auditEvent.findMany({
+        where: { OR: [{ target: userId }, { actor: `user:${userId}` }], details: { contains: '"email"' } },
+        select: { id: true, details: true },
+      });
+      for (const row of rows) {
+        const { email: _email, ...details } = JSON.parse(row.details!) as Record<string, unknown>;
+        await prisma.auditEvent.update({ where: { id: row.id }, data: { details: JSON.stringify(details) } });
+      }
+      return rows.length;
+    },
+
     /** Deletes events older than `before` (retention); returns how many. */
     async purge(before: Date): Promise<number> {
       return (await prisma.auditEvent.deleteMany({ where: { at: { lt: before } } })).count;

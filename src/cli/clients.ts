@@ -172,7 +172,7 @@ export function clientCommands(program: Command) {
         jwks: await services.keys.loadPrivateJwks(),
         cookieSecrets: await cookieSecrets(config, db.prisma),
         ports: providerPorts(services),
-        pages: providerPages(createViews(config)),
+        pages: providerPages(createViews(services.templates, config)),
         log: createLogger('silent'),
       });
       const iat = new provider.InitialAccessToken({ expiresIn: opts.expiresIn });

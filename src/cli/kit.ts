@@ -67,6 +67,7 @@ export async function withServices<T>(fn: (services: Services, db: Database, con
     await migrate(db);
     const services = createServices(db, config, createLogger('silent'));
     await services.clients.upgradeLegacyRegistrations();
+    await services.outbox.warm();
     return await fn(services, db, config);
   } finally {
     await db.close();

@@ -5,6 +5,7 @@ import { isExposed } from '../lib/errors.ts';
 import { clientCommands } from './clients.ts';
 import { devCommands } from './dev.ts';
 import { inFlags } from './kit.ts';
+import { mailCommands } from './mail.ts';
 import { resourceCommands } from './resources.ts';
 import { systemCommands } from './system.ts';
 import { upstreamCommands } from './upstreams.ts';
@@ -24,6 +25,7 @@ export function buildCli(): Command {
   upstreamCommands(program);
   resourceCommands(program);
   clientCommands(program);
+  mailCommands(program);
   devCommands(program);
   return program;
 }

@@ -76,6 +76,29 @@ export function userCommands(program: Command) {
     });
     print(opts, { id, passwordSet: true }, `Password set for ${id}; their sessions and refresh tokens have ended.`);
   });
+  jsonOption(users.command('send-password-reset <user>').description('email the user a single-use link to choose a new password')).action(async (ref: string, opts: JsonOption) => {
+    const id = await withServices(async (s) => {
+      const found = await userId(s, ref);
+      await s.passwordReset.sendByAdmin(found, who);
+      return found;
+    });
+    print(opts, { id, resetLinkSent: true }, `A password reset link is on its way to ${id}'s address (a running server sends it).`);
+  });
+  jsonOption(users.command('send-verification <user>').description('email the user a new link and code to verify their address')).action(async (ref: string, opts: JsonOption) => {
+    const sent = await withServices(async (s) => s.verification.sendByAdmin(await userId(s, ref), who));
+    print(opts, { id: sent.id, verificationSent: true }, `A verification link and code are on their way to ${sent.email} (a running server sends them).`);
+  });
+  jsonOption(
+    users
+      .command('invite')
+      .description('invite someone to create an account: a single-use link (7 days) to choose a name and password; the address is verified by it')
+      .requiredOption('--email <email>', 'the address to invite (refused if it already has an account)')
+      .option('--name <name>', 'the name the invitation suggests')
+      .option('--locale <locale>', 'the language of the invitation (default: DEFAULT_LOCALE)'),
+  ).action(async (opts: JsonOption & { email: string; name?: string; locale?: string }) => {
+    const invitation = await withServices(({ invitations }) => invitations.invite({ email: opts.email, ...given({ name: opts.name, locale: opts.locale }) }, who));
+    print(opts, { ...invitation }, `Invited ${invitation.email}: the link works until ${invitation.expiresAt.toISOString()} (a running server sends it).`);
+  });
   jsonOption(users.command('grants <user>').description('list the clients that hold the user’s consent')).action(async (ref: string, opts: JsonOption) => {
     const items = await withServices(async (s) => s.users.listGrants(await userId(s, ref)));
     print(opts, listOf(items), items.map((g) => `${g.grantId}  ${g.clientName ?? g.clientId}  ${g.scopes.join(' ')}`).join('\n') || 'No grants.');

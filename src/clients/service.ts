@@ -339,6 +339,19 @@ export interface ListQuery {
 
 export const MAX_SECRET_OVERLAP = 30 * 24 * 3600;
 
+/**
+ * The account page's own client (src/http/account/): a public, first-party client of this
+ * provider, written at every start (ensureAccountClient) and never changed, disabled or deleted
+ * through the admin API or the CLI.
+ */
+export const ACCOUNT_CLIENT_ID = 'idp-account';
+/** Where the account page receives its code, and where it comes back to after signing out of this provider. */
+export const ACCOUNT_CLIENT_PATHS = { callback: '/account/callback', signedOut: '/account/signed-out' } as const;
+
+const refuseBuiltIn = (clientId: string) => {
+  if (clientId === ACCOUNT_CLIENT_ID) throw badRequest(`${ACCOUNT_CLIENT_ID} is the account page's built-in client: it cannot be changed, disabled or deleted`);
+};
+
 /** What the client service needs to know of registered APIs. */
 export interface ApiCatalogue {
   findByIdentifier(identifier: string): Promise<{ identifier: string; scopes: string[] } | null>;
@@ -370,7 +383,7 @@ export function createClientService(
     }
   }
 
-  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null; admin?: boolean; firstParty?: boolean; dynamic?: boolean }) {
+  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null; admin?: boolean; firstParty?: boolean; dynamic?: boolean; disabled?: boolean }) {
     const origins = [...clientOrigins(metadata)].map((origin) => ({ origin }));
     return prisma.$transaction(async (tx) => {
       await tx.clientOrigin.deleteMany({ where: { clientId } });
@@ -480,6 +493,7 @@ export function createClientService(
     },
 
     async update(clientId: string, patch: UpdateClientInput, who: Actor): Promise<ClientView> {
+      refuseBuiltIn(clientId);
       const changes = parseInput(updateClientSchema, patch);
       const row = await find(clientId);
       const current = toClientView(row);
@@ -513,6 +527,7 @@ export function createClientService(
 
     /** A disabled client cannot authenticate or be used, and loses every grant and token at once. */
     async setDisabled(clientId: string, disabled: boolean, who: Actor): Promise<ClientView> {
+      refuseBuiltIn(clientId);
       await find(clientId);
       const row = await prisma.client.update({ where: { id: clientId }, data: { disabled } });
       await cache.changed();
@@ -522,6 +537,7 @@ export function createClientService(
     },
 
     async delete(clientId: string, who: Actor): Promise<void> {
+      refuseBuiltIn(clientId);
       await find(clientId);
       const revoked = await grants.revokeAllForClient(clientId);
       await prisma.client.deleteMany({ where: { id: clientId } });
@@ -534,6 +550,7 @@ export function createClientService(
      * overlap ends, so that deployments can switch without downtime; without, it stops at once.
      */
     async rotateSecret(clientId: string, overlapSeconds: number, who: Actor): Promise<{ client: ClientView; clientSecret: string }> {
+      refuseBuiltIn(clientId);
       const row = await find(clientId);
       if (!row.secretHash) throw badRequest(`client ${clientId} is a public client and has no secret to rotate`);
       if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP) {
@@ -551,6 +568,33 @@ export function createClientService(
       await cache.changed();
       await audit.record(who, 'client.secret_rotated', clientId, { overlapSeconds });
       return { client: toClientView(updated), clientSecret: secret };
+    },
+
+    /**
+     * The account page's client, as this version and this issuer need it: a public client
+     * (PKCE, no secret) for the authorization code flow, first-party (no consent page), with
+     * its redirect URIs under the issuer. Run at every start; writes (and makes every instance
+     * forget its cached copy) only when something differs, an issuer change say.
+     */
+    async ensureAccountClient(issuer: string, name: string): Promise<void> {
+      const metadata: ClientMetadata = {
+        client_id: ACCOUNT_CLIENT_ID,
+        client_name: name,
+        application_type: 'web',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: [`${issuer}${ACCOUNT_CLIENT_PATHS.callback}`],
+        post_logout_redirect_uris: [`${issuer}${ACCOUNT_CLIENT_PATHS.signedOut}`],
+        token_endpoint_auth_method: 'none',
+        scope: 'openid',
+        resource_scopes: {},
+        allowed_origins: [],
+      };
+      const existing = await prisma.client.findUnique({ where: { id: ACCOUNT_CLIENT_ID } });
+      const current = existing && existing.metadata === JSON.stringify(metadata) && existing.name === name;
+      if (current && existing.firstParty && !existing.disabled && !existing.admin && !existing.dynamic && !existing.secretHash) return;
+      await write(ACCOUNT_CLIENT_ID, metadata, { name, secretHash: null, admin: false, firstParty: true, dynamic: false, disabled: false });
+      if (existing) await cache.changed();
     },
 
     /** Whether `presented` is the client's previous secret, still inside its overlap period. */

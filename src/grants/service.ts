@@ -49,7 +49,8 @@ export function createGrantService(store: ArtifactStore, clientNames: (ids: stri
     /** Ends everything a user holds: grants and their tokens, and optionally their sessions. */
     revokeAllForUser: (accountId: string, { sessions = false }: { sessions?: boolean } = {}) => store.revokeAccount(accountId, sessions),
 
-    revokeSessions: (accountId: string) => store.revokeSessions(accountId),
+    /** Ends the user's browser sessions, but the one whose uid is `exceptUid` if given. */
+    revokeSessions: (accountId: string, { exceptUid }: { exceptUid?: string } = {}) => store.revokeSessions(accountId, exceptUid),
 
     /** Everything issued to a client: its grants, their tokens, and its client_credentials tokens. */
     revokeAllForClient: (clientId: string) => store.revokeClient(clientId),

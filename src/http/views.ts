@@ -1,14 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
-import { basename, extname, join } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Eta } from 'eta';
 import type { Config } from '../config.ts';
-import { createCatalogue, loadMessages, type Catalogue, type Messages } from '../i18n/catalogue.ts';
-import { StartupError } from '../lib/errors.ts';
+import type { Catalogue } from '../i18n/catalogue.ts';
+import type { Templates } from '../templates/engine.ts';
 import { brandStylesheet } from './brand.ts';
 
-const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
 /**
@@ -45,6 +43,8 @@ interface Asset {
 
 export interface Views {
   render(template: string, data: Record<string, unknown>, req: PageRequest): string;
+  /** The language a page for this request is in (for an email the request causes, say). */
+  lang(req: PageRequest): string;
   /** The headers every page is sent with. */
   readonly headers: Readonly<Record<string, string>>;
   readonly catalogue: Catalogue;
@@ -52,39 +52,6 @@ export interface Views {
   asset(name: string): Asset | undefined;
   /** The name of the cookie the language switcher sets. */
   readonly localeCookie: string;
-}
-
-const TEMPLATE_NAMES = new Set(readdirSync(VIEWS_DIR).filter((f) => f.endsWith('.eta')).map((f) => basename(f, '.eta')));
-
-/**
- * Raw (unescaped) output a theme template may use: the page body inside the layout, the
- * provider's own logout form, and includes. Anything else would let a theme print data unescaped.
- */
-const RAW_ALLOWED = /^(it\.body|it\.form|include\(.*\))$/s;
-
-function themeTemplates(themeDir: string | undefined): Map<string, string> {
-  const overrides = new Map<string, string>();
-  if (!themeDir) return overrides;
-  for (const file of readdirSync(themeDir).filter((f) => f.endsWith('.eta'))) {
-    const name = basename(file, '.eta');
-    if (!TEMPLATE_NAMES.has(name)) throw new StartupError('invalid_theme', `THEME_DIR: ${file} does not replace a page (the pages are ${[...TEMPLATE_NAMES].map((n) => `${n}.eta`).join(', ')})`);
-    const path = join(themeDir, file);
-    for (const m of readFileSync(path, 'utf8').matchAll(/<%~([\s\S]*?)%>/g)) {
-      const expression = m[1]!.trim();
-      if (!RAW_ALLOWED.test(expression)) throw new StartupError('invalid_theme', `THEME_DIR: ${file} prints "${expression.slice(0, 60)}" unescaped; use <%= %>, which escapes`);
-    }
-    overrides.set(name, path);
-  }
-  return overrides;
-}
-
-/** The built-in messages, with a theme's files merged over them (a theme may reword, or add a language). */
-function messagesWithTheme(themeDir: string | undefined): Map<string, Messages> {
-  const all = loadMessages();
-  const themeLocales = themeDir ? join(themeDir, 'locales') : undefined;
-  if (!themeLocales || !existsSync(themeLocales)) return all;
-  for (const [locale, messages] of loadMessages(themeLocales)) all.set(locale, Object.freeze({ ...all.get(locale), ...messages }));
-  return all;
 }
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -123,30 +90,21 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-type ViewsConfig = Pick<Config, 'secure' | 'defaultLocale' | 'brand' | 'themeDir'>;
-
-export function createViews(config: ViewsConfig): Views {
-  const overrides = themeTemplates(config.themeDir);
-  // autoEscape: every <%= %> is HTML-escaped; templates never use raw output for user data.
-  const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true, autoTrim: false });
-  // Templates are named, flat: a theme's template replaces the built-in one of the same name
-  // (layout and includes too, from either folder); the others stay.
-  eta.resolvePath = (template) => {
-    const name = basename(template, '.eta');
-    if (!TEMPLATE_NAMES.has(name)) throw new Error(`no template ${name}`);
-    return overrides.get(name) ?? join(VIEWS_DIR, `${name}.eta`);
-  };
-  const catalogue = createCatalogue(config.defaultLocale, messagesWithTheme(config.themeDir));
+/** The pages: templates in the person's language, with the language switcher, and the headers every page is sent with. */
+export function createViews(templates: Templates, config: Pick<Config, 'secure' | 'brand' | 'themeDir'>): Views {
+  const { catalogue } = templates;
   const assets = loadAssets(config.themeDir, config.brand.colour);
   const localeCookie = config.secure ? '__Host-idp_locale' : 'idp_locale';
   const languages = catalogue.locales.map((locale) => ({ locale, name: catalogue.translator(locale)('language.name') }));
 
+  const languageOf = (req: PageRequest) => catalogue.negotiate({ uiLocales: req.uiLocales, cookie: cookieValue(req.headers.cookie, localeCookie), acceptLanguage: req.headers['accept-language'] });
   return {
+    lang: languageOf,
     render(template, data, req) {
-      const lang = catalogue.negotiate({ uiLocales: req.uiLocales, cookie: cookieValue(req.headers.cookie, localeCookie), acceptLanguage: req.headers['accept-language'] });
+      const lang = languageOf(req);
       const back = req.here ?? '/';
       const switcher = languages.map((l) => ({ ...l, current: l.locale === lang, href: `/locale/${l.locale}?return=${encodeURIComponent(back).replaceAll('%2F', '/')}` }));
-      return eta.render(template, { ...data, lang, t: catalogue.translator(lang), brand: config.brand, switcher });
+      return templates.render(template, { ...data, switcher }, lang);
     },
     headers: config.secure ? { ...HTML_HEADERS, ...HSTS } : HTML_HEADERS,
     catalogue,

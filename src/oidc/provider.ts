@@ -1,10 +1,11 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ArtifactStore } from '../artifacts/store.ts';
+import type { SessionDevices } from '../account/devices.ts';
 import type { AuditService } from '../audit/service.ts';
 import type { ClientService } from '../clients/service.ts';
 import type { ResourceService } from '../resources/service.ts';
@@ -32,6 +33,8 @@ interface ProviderPorts {
   /** Windowed counters shared by every instance (sign-ins started per address). */
   counters: Pick<LoginThrottle, 'hit'>;
   audit: Pick<AuditService, 'record'>;
+  /** Which browser and address each browser session is used from (the account page lists them). */
+  devices: Pick<SessionDevices, 'signedIn' | 'seen'>;
 }
 
 export interface ProviderDeps {
@@ -169,6 +172,24 @@ export function refreshTokenTtl(now: number, firstIssuedAt: number | undefined, 
   return Math.max(1, Math.min(ttl.refreshTokenIdle, absoluteLeft));
 }
 
+/**
+ * The prompts of a sign-in: the provider's own (login, consent), and `create` (Initiating User
+ * Registration via OpenID Connect 1.0): requestable, so that an app may send it, with no check of
+ * its own. A sign-in that asks for it opens on the sign-up page instead of the login page
+ * (src/http/interactions/signup.ts), or on the login page when sign-up is not open; a browser
+ * already signed in goes on with its session, as it would without it.
+ */
+function signInPrompts() {
+  const policy = interactionPolicy.base();
+  const create = new interactionPolicy.Prompt({ name: 'create', requestable: true });
+  create.checks.clear();
+  policy.add(create);
+  return policy;
+}
+
+/** `prompt` includes `create`: the app asks for the sign-up page. */
+export const asksToCreate = (params: Record<string, unknown>) => typeof params.prompt === 'string' && params.prompt.split(' ').includes('create');
+
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, pages, ports } = deps;
@@ -176,6 +197,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   // The client's full registered metadata (set once the provider exists: see internals.ts).
   let registered: (client: object) => RegisteredMetadata = () => ({});
   const secureCookies = config.secure;
+  const prompts = signInPrompts();
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(ports.artifacts, clients),
@@ -216,7 +238,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     scopes: [...OIDC_SCOPES],
-    discovery: { ui_locales_supported: [...pages.locales] },
+    // prompt_values_supported (OpenID Connect Discovery 1.0 §3, as Initiating User Registration
+    // via OpenID Connect 1.0 §4.2 asks): the provider does not list them itself.
+    discovery: { ui_locales_supported: [...pages.locales], prompt_values_supported: ['none', ...prompts.map((p) => p.name)] },
     acrValues: Object.values(ACR),
     // Not an extra parameter: `state` is standard. Its validator runs on every authorization,
     // device and pushed request before anything is stored, and bounds every parameter's size.
@@ -339,6 +363,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       Grant: config.ttl.grant,
     },
     interactions: {
+      policy: prompts,
       url: (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}`,
     },
     async renderError(ctx, out, error) {
@@ -386,6 +411,18 @@ export function createProvider(deps: ProviderDeps): Provider {
     await started.destroy();
     ctx.remove('location');
     send(ctx, pages.tooManySignIns(pageRequest(ctx), 60));
+  });
+  // Which browser and address each signed-in browser session is used from: recorded at every
+  // sign-in (the resume after a login), and when an app's sign-in uses the session again.
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = ctx.oidc?.route;
+    if (route !== 'resume' && route !== 'authorization') return;
+    const session = ctx.oidc.entities.Session;
+    if (!session?.accountId || session.destroyed) return;
+    const seen = { userAgent: ctx.get('user-agent') || undefined, ip: ctx.ip };
+    const fresh = route === 'resume' && ctx.oidc.result?.login?.accountId === session.accountId;
+    await (fresh ? ports.devices.signedIn(session.uid, seen) : ports.devices.seen(session.uid, seen)).catch((err: unknown) => deps.log.warn({ err }, 'session device not recorded'));
   });
   provider.on('grant.success', (ctx) => deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));
   // The provider revokes a grant when a used refresh token or code is presented again.

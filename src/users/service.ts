@@ -6,6 +6,7 @@ import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Dialect, t
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
+import { sha256 } from '../lib/crypto.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 
@@ -70,6 +71,8 @@ export interface UserView {
   emailVerified: boolean;
   disabled: boolean;
   hasPassword: boolean;
+  /** When the person accepted the terms of use at sign-up or on their invitation (TERMS_URL), if they were asked. */
+  termsAcceptedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -86,6 +89,16 @@ export interface UserListQuery {
   offset: number;
 }
 
+/**
+ * What a browser that signed in to an account keeps in its device cookie: the account, and a
+ * stamp of its password, so that a new password (a reset, a change) makes every such browser a
+ * stranger again.
+ */
+const deviceKey = (user: Pick<User, 'id' | 'passwordHash'>) => `${user.id}.${sha256(user.passwordHash ?? '').slice(0, 16)}`;
+
+/** Why a new password is refused. */
+export type PasswordProblem = { problem: 'too_short'; min: number } | { problem: 'too_long'; max: number } | { problem: 'common' };
+
 export function createUserService(
   prisma: PrismaClient,
   grants: GrantService,
@@ -97,10 +110,17 @@ export function createUserService(
   const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: policy.memoryKib, timeCost: policy.iterations, parallelism: policy.parallelism } as const;
 
   /** Rules for new passwords (login never re-checks them): configured length, not a common one. */
+  const passwordProblem = (password: string): PasswordProblem | null => {
+    if (password.length < policy.minLength) return { problem: 'too_short', min: policy.minLength };
+    if (password.length > PASSWORD_MAX_LENGTH) return { problem: 'too_long', max: PASSWORD_MAX_LENGTH };
+    if (commonPassword(password)) return { problem: 'common' };
+    return null;
+  };
   const checkNewPassword = (password: string | undefined) => {
-    if (password === undefined) return;
-    if (password.length < policy.minLength) throw badRequest(`password: must be at least ${policy.minLength} characters`);
-    if (commonPassword(password)) throw badRequest('password: is one of the most common passwords (found in leaked-password lists); choose another');
+    const found = password === undefined ? null : passwordProblem(password);
+    if (found?.problem === 'too_short') throw badRequest(`password: must be at least ${found.min} characters`);
+    if (found?.problem === 'too_long') throw badRequest(`password: must be at most ${found.max} characters`);
+    if (found?.problem === 'common') throw badRequest('password: is one of the most common passwords (found in leaked-password lists); choose another');
   };
 
   /**
@@ -217,6 +237,18 @@ export function createUserService(
       await audit.record(who, 'user.password_set', id);
     },
 
+    /** What is wrong with a new password (NFC), for a page to say in its own words; null when nothing. */
+    passwordProblem: (password: string) => passwordProblem(password.normalize('NFC')),
+
+    /** The hash to store for a new password that passwordProblem accepted. */
+    hashPassword: (password: string) => argon2.hash(password.normalize('NFC'), ARGON2_OPTIONS),
+
+    /** After a password was changed outside setPassword (a reset): every instance forgets the user; every session and refresh token ends. */
+    async passwordChanged(id: string): Promise<void> {
+      await cache.changed();
+      await grants.revokeAllForUser(id, { sessions: true });
+    },
+
     async listGrants(id: string): Promise<GrantView[]> {
       await find(id);
       return grants.listForUser(id);
@@ -249,10 +281,13 @@ export function createUserService(
       return prisma.user.findUnique({ where: { email: normalizeEmail(email) } });
     },
 
-    /** The id of the account with this email, if any (for the trusted-device check). */
-    async idForEmail(email: string): Promise<string | null> {
-      return (await prisma.user.findUnique({ where: { email: normalizeEmail(email) }, select: { id: true } }))?.id ?? null;
+    /** The account with this email, if any: its id, and the key a browser it signed in on holds (the trusted-device check). */
+    async accountForEmail(email: string): Promise<{ id: string; deviceKey: string } | null> {
+      const user = await prisma.user.findUnique({ where: { email: normalizeEmail(email) }, select: { id: true, passwordHash: true } });
+      return user && { id: user.id, deviceKey: deviceKey(user) };
     },
+
+    deviceKey,
 
     /**
      * The enabled user `id`, read on every token, userinfo and page request of a signed-in user:

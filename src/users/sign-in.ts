@@ -34,15 +34,20 @@ export function createSignIn(deps: { users: UserService; throttle: LoginThrottle
   }
 
   /**
-   * The login form. `deviceUserId`: the account this browser signed in to before (its signed
-   * device cookie), so that an attacker's failures cannot lock the owner out of their own devices.
+   * The login form. `deviceKey`: what this browser keeps of the account it signed in to before
+   * (its signed device cookie, see users.deviceKey), so that an attacker's failures cannot lock
+   * the owner out of their own devices; a new password makes the key stale.
    */
-  async function withPassword(input: { email: string; password: string; ip: string; deviceUserId: string | null; clientId: string }): Promise<PasswordSignIn> {
+  async function withPassword(input: { email: string; password: string; ip: string; deviceKey: string | null; clientId: string }): Promise<PasswordSignIn> {
     const { email, ip, clientId } = input;
     // The account the email names: read at most once per attempt (the device check, the audit).
-    let accountId: Promise<string | null> | undefined;
-    const idForEmail = () => (accountId ??= users.idForEmail(email));
-    const trusted = input.deviceUserId !== null && input.deviceUserId === (await idForEmail());
+    let account: ReturnType<typeof users.accountForEmail> | undefined;
+    const accountForEmail = () => {
+      account ??= users.accountForEmail(email);
+      return account;
+    };
+    const idForEmail = async () => (await accountForEmail())?.id ?? null;
+    const trusted = input.deviceKey !== null && input.deviceKey === (await accountForEmail())?.deviceKey;
     const outcome = await throttled({ ip, email, trusted }, async () => {
       const user = await users.authenticate(email, input.password);
       return { ok: user !== null, value: user };

@@ -9,7 +9,9 @@ export async function withServices<T>(env: Record<string, string>, fn: (services
   const config = loadConfig(env);
   const db = await openDatabase(config.databaseUrl);
   try {
-    return await fn(createServices(db, config));
+    const services = createServices(db, config);
+    await services.outbox.warm();
+    return await fn(services);
   } finally {
     await db.close();
   }

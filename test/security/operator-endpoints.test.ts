@@ -12,6 +12,7 @@ beforeAll(async () => {
     NODE_ENV: 'production',
     COOKIE_SECRETS: 'a-cookie-secret-that-is-long-enough-0123456789',
     KEY_ENCRYPTION_SECRET: 'a-key-encryption-secret-that-is-long-enough-01',
+    SMTP_URL: 'smtp://127.0.0.1:1',
   });
 });
 afterAll(async () => {

@@ -43,12 +43,22 @@ describe('the messages catalogue', () => {
       for (const m of readFileSync(file, 'utf8').matchAll(/key: '([\w.:]+)'/g)) named.add(m[1]!);
     }
     // Keys built from a code: the error pages, the upstream refusals, the scopes.
-    for (const page of ['interaction_expired', 'interaction_unknown', 'form_rejected', 'too_many_requests', 'logout_rejected', 'federation_rejected', 'temporarily_unavailable', 'server_error', 'too_many_attempts', 'too_many_sign_ins', 'not_found', 'use_https', 'invalid_client', 'invalid_redirect_uri', 'invalid_scope', 'invalid_target', 'unauthorized_client', 'request', 'malformed']) {
+    for (const page of ['interaction_expired', 'interaction_unknown', 'form_rejected', 'too_many_requests', 'logout_rejected', 'federation_rejected', 'temporarily_unavailable', 'server_error', 'too_many_attempts', 'too_many_sign_ins', 'too_many_resets', 'reset_spent', 'reset_unknown', 'not_found', 'use_https', 'invalid_client', 'invalid_redirect_uri', 'invalid_scope', 'invalid_target', 'unauthorized_client', 'request', 'malformed']) {
       named.add(`error.${page}.title`).add(`error.${page}.message`);
     }
     for (const reason of ['disabled', 'noEmail', 'emailUnverified', 'accountExists', 'upstreamError', 'organization']) named.add(`federation.refused.${reason}`);
     for (const scope of ['openid', 'profile', 'email', 'offline_access']) named.add(`scope.${scope}`);
+    for (const problem of ['too_short', 'too_long', 'common']) named.add(`password.${problem}`);
+    named.add('login.notice.password_changed');
+    // Every email (src/mail/compose.ts): its subject and first paragraph at least.
+    for (const kind of ['password_reset', 'password_changed']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
+    // The account page's emails (src/account/self-service.ts).
+    for (const kind of ['account_password_changed', 'account_deleted']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
     for (const scope of ['admin', 'admin:read']) named.add(`adminScope.${scope}`);
+    // Sign-up, email verification and invitations: their error and notice pages, and their emails.
+    for (const page of ['signup_closed', 'too_many_signups', 'too_many_emails', 'verify_unknown', 'invitation_spent', 'invitation_unknown', 'invitation_exists']) named.add(`error.${page}.title`).add(`error.${page}.message`);
+    for (const page of ['email_verified', 'email_already_verified', 'verification_sent', 'invitation_accepted', 'invitation_already_accepted']) named.add(`notice.${page}.title`).add(`notice.${page}.message`);
+    for (const kind of ['verify_email', 'account_exists', 'invitation']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
     const english = families(en);
     expect([...named].filter((k) => !english.has(k))).toEqual([]);
   });

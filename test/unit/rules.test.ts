@@ -40,12 +40,27 @@ describe('configuration', () => {
     expect(problems({ TRUST_PROXY: value })[0]).toMatch(/^TRUST_PROXY: /);
   });
 
+  it('sign-up: closed by default; open requires verified addresses unless told otherwise; domains are lower-cased', () => {
+    expect(loadConfig({}).signup).toMatchObject({ mode: 'closed', emailDomains: [], requireVerifiedEmail: false, verificationTtl: 86_400 });
+    expect(loadConfig({ SIGNUP: 'open' }).signup.requireVerifiedEmail).toBe(true);
+    expect(loadConfig({ SIGNUP: 'open', REQUIRE_VERIFIED_EMAIL: 'false' }).signup.requireVerifiedEmail).toBe(false);
+    expect(loadConfig({ SIGNUP: 'invite', REQUIRE_VERIFIED_EMAIL: 'true' }).signup.requireVerifiedEmail).toBe(true);
+    expect(loadConfig({ SIGNUP_EMAIL_DOMAINS: 'Example.org, @example.net' }).signup.emailDomains).toEqual(['example.org', 'example.net']);
+    expect(problems({ SIGNUP: 'yes', SIGNUP_EMAIL_DOMAINS: 'example', REQUIRE_VERIFIED_EMAIL: '1', EMAIL_VERIFICATION_TTL: '60' })).toEqual([
+      'SIGNUP: must be closed, invite or open',
+      'SIGNUP_EMAIL_DOMAINS: must be domain names separated by commas, such as example.com,example.org',
+      'REQUIRE_VERIFIED_EMAIL: must be true or false',
+      expect.stringMatching(/^EMAIL_VERIFICATION_TTL: /),
+    ]);
+  });
+
   it('reports every problem at once, cross-variable rules included', () => {
     expect(problems({ NODE_ENV: 'production', PORT: 'x', ISSUER: 'https://a.example/?q', GOOGLE_CLIENT_SECRET: 's', KEY_PREPUBLICATION_SECONDS: '10' })).toEqual([
       expect.stringMatching(/^PORT: /),
       'ISSUER: must not contain a query or a fragment',
       expect.stringMatching(/^COOKIE_SECRETS: required in production/),
       expect.stringMatching(/^KEY_ENCRYPTION_SECRET: required in production/),
+      expect.stringMatching(/^SMTP_URL: required in production/),
       expect.stringMatching(/^KEY_PREPUBLICATION_SECONDS: must be at least JWKS_CACHE_SECONDS/),
       expect.stringMatching(/^GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET: /),
     ]);

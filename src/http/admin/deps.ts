@@ -1,8 +1,12 @@
+import type { PasswordReset } from '../../account/password-reset.ts';
+import type { Invitations } from '../../account/invitations.ts';
+import type { EmailVerification } from '../../account/verification.ts';
 import type { AuditService } from '../../audit/service.ts';
 import type { ClientService } from '../../clients/service.ts';
 import type { UpstreamService } from '../../federation/upstreams.ts';
 import type { FederationService } from '../../federation/service.ts';
 import type { KeyService } from '../../keys/service.ts';
+import type { Outbox } from '../../mail/outbox.ts';
 import type { ResourceService } from '../../resources/service.ts';
 import type { UserService } from '../../users/service.ts';
 import type { LoginThrottle } from '../../users/throttle.ts';
@@ -16,6 +20,13 @@ export interface AdminServices {
   upstreams: UpstreamService;
   keys: KeyService;
   audit: AuditService;
+  /** Outgoing email: listed, and retried when it failed. */
+  outbox: Pick<Outbox, 'list' | 'retry'>;
+  /** Password reset links an admin sends. */
+  passwordReset: Pick<PasswordReset, 'sendByAdmin'>;
+  /** Invitations, and verification email an admin sends. */
+  invitations: Pick<Invitations, 'invite'>;
+  verification: Pick<EmailVerification, 'sendByAdmin'>;
   /** DPoP proof replay detection. */
   throttle: Pick<LoginThrottle, 'hit'>;
 }

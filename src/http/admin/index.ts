@@ -11,6 +11,8 @@ import { createAdminAuth } from './auth.ts';
 import { clientRoutes } from './clients.ts';
 import { upstreamRoutes } from './upstreams.ts';
 import { resourceRoutes } from './resources.ts';
+import { mailRoutes } from './mail.ts';
+import { invitationRoutes } from './invitations.ts';
 import { systemRoutes } from './system.ts';
 import { userRoutes } from './users.ts';
 
@@ -54,7 +56,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       info: {
         title: 'Identity provider admin API',
         version: deps.version,
-        description: 'Manage clients, APIs, users and signing keys. Authenticate with a bearer access token from this identity provider: `POST /token` with `grant_type=client_credentials&scope=admin` (or `admin:read` for read-only access).',
+        description: 'Manage clients, APIs, users, signing keys and outgoing email. Authenticate with a bearer access token from this identity provider: `POST /token` with `grant_type=client_credentials&scope=admin` (or `admin:read` for read-only access).',
       },
       servers: [{ url: deps.issuer }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
@@ -86,6 +88,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       await v1.register(userRoutes, { services: deps.services });
       await v1.register(upstreamRoutes, { services: deps.services });
       await v1.register(systemRoutes, { services: deps.services });
+      await v1.register(mailRoutes, { services: deps.services });
+      await v1.register(invitationRoutes, { services: deps.services });
     },
     { prefix: ADMIN_PREFIX },
   );

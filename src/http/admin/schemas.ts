@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAIL_STATUSES } from '../../mail/outbox.ts';
 
 /** Response schemas: what the admin API shows. They list fields explicitly, so nothing else (no secret, no hash) can leak. */
 const timestamp = z.iso.datetime();
@@ -57,6 +58,7 @@ export const userSchema = z
     emailVerified: z.boolean(),
     disabled: z.boolean(),
     hasPassword: z.boolean(),
+    termsAcceptedAt: timestamp.nullable().describe('when the person accepted the terms of use (TERMS_URL) at sign-up or on their invitation; null when they were not asked'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })
@@ -125,6 +127,21 @@ export const auditEventSchema = z
     details: z.record(z.string(), z.unknown()).nullable(),
   })
   .meta({ id: 'AuditEvent' });
+
+export const mailMessageSchema = z
+  .object({
+    id: z.string(),
+    kind: z.string().describe('what the message is for: password_reset, verify_email, …'),
+    recipient: z.string(),
+    subject: z.string(),
+    status: z.enum(MAIL_STATUSES).describe('pending: waiting for its next attempt; sent: accepted by the SMTP server (its body is erased); failed: MAIL_MAX_ATTEMPTS attempts failed, until an admin retries it'),
+    attempts: z.number().int(),
+    nextAttemptAt: timestamp.describe('when a pending message is tried next'),
+    lastError: z.string().nullable().describe('why the last attempt failed (the SMTP server’s answer, or the connection error)'),
+    createdAt: timestamp,
+    sentAt: timestamp.nullable(),
+  })
+  .meta({ id: 'MailMessage' });
 
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });

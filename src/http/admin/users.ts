@@ -9,7 +9,7 @@ import { all, errorSchema, grantSchema, identitySchema, idParam, json, page, pag
 const tags = ['users'];
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 
-export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { users, federation } }) => {
+export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { users, federation, passwordReset } }) => {
   app.post('/users', {
     schema: { tags, summary: 'Create a user', body: createUserSchema, response: { 201: userSchema, 409: errorSchema, ...errors } },
     handler: async (req, reply) => reply.code(201).send(json(await users.create(req.body, adminActor(req)))),
@@ -66,6 +66,20 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
     handler: async (req, reply) => {
       await users.setPassword(req.params.id, req.body.password, adminActor(req));
       return reply.code(204).send(null);
+    },
+  });
+
+  app.post('/users/:id/password-reset', {
+    schema: {
+      tags,
+      summary: 'Email the user a single-use link to choose a new password',
+      description: 'The link works once, for PASSWORD_RESET_TTL seconds; the password it sets ends every session and refresh token of the user.',
+      params: idParam,
+      response: { 202: z.null(), ...errors },
+    },
+    handler: async (req, reply) => {
+      await passwordReset.sendByAdmin(req.params.id, adminActor(req));
+      return reply.code(202).send(null);
     },
   });
 

@@ -1,10 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { MODEL } from '../../artifacts/store.ts';
+import { AppError } from '../../lib/errors.ts';
 import { ADMIN_API, OIDC_SCOPES } from '../../lib/scopes.ts';
 import { INTERACTION_PATH, PROVIDER_ROUTES } from '../../oidc/provider.ts';
 import { grantConsent } from '../../oidc/consent.ts';
 import { formRejected, type Interaction, type InteractionDeps, type InteractionKit, type PagesApp } from './kit.ts';
-import { csrfForm, interactionParams } from './schemas.ts';
+import { csrfForm, interactionParams, loginPageQuery } from './schemas.ts';
 
 /** One line of the consent page: words of the catalogue (`key`), or the API's own description, or the bare scope name. */
 interface ScopeLine {
@@ -42,9 +43,15 @@ export function consentRoutes(app: PagesApp, kit: InteractionKit, deps: Interact
     return { permissions, apis };
   }
 
-  app.get(`${INTERACTION_PATH}/:uid`, { schema: { params: interactionParams } }, async (req, reply) => {
-    const interaction = await kit.details(req, reply);
-    if (interaction.prompt.name === 'login') return kit.loginPage(reply, 200, interaction);
+  app.get(`${INTERACTION_PATH}/:uid`, { schema: { params: interactionParams, querystring: loginPageQuery } }, async (req, reply) => {
+    const { notice } = req.query;
+    const interaction = await kit.details(req, reply).catch((err: unknown) => {
+      // A new password set from a link opened in another browser than the sign-in's: say it is done.
+      if (notice === 'password_changed' && err instanceof AppError && (err.code === 'interaction_unknown' || err.code === 'interaction_expired')) return null;
+      throw err;
+    });
+    if (!interaction) return kit.page(reply, 200, 'reset-done', {});
+    if (interaction.prompt.name === 'login') return kit.opening(interaction, reply, notice ? { notice: { key: `login.notice.${notice}` } } : {});
     if (interaction.prompt.name === 'consent') {
       // The operator's own app: its users are not asked (the grant is recorded all the same).
       if (await clients.isFirstParty(String(interaction.params.client_id))) return consent(req, reply, interaction, true);

@@ -9,6 +9,9 @@ import { consentRoutes } from './consent.ts';
 import { federationRoutes } from './federation.ts';
 import { interactionKit, type InteractionDeps, type Params } from './kit.ts';
 import { loginRoutes } from './login.ts';
+import { passwordRoutes, resetCsrfSubject } from './password.ts';
+import { emailLinkCsrfSubjectOf, emailLinkRoutes } from './email-links.ts';
+import { signUpRoutes } from './signup.ts';
 
 export type { InteractionDeps } from './kit.ts';
 
@@ -25,7 +28,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure, signed: true },
     // Tokens are bound to the interaction they were issued for.
     csrfOpts: { userInfo: true, hmacKey: deps.csrfKey },
-    getUserInfo: (req) => (req.params as Params).uid,
+    // A form of a sign-in is bound to it; the password reset form, to its link; the other forms
+    // an emailed link opens (verification, invitation), to their address and link.
+    getUserInfo: (req) => {
+      const params = req.params as Partial<Params> & { token?: string };
+      return params.uid ?? (params.token !== undefined ? resetCsrfSubject(params.token) : emailLinkCsrfSubjectOf(req));
+    },
     getToken: (req) => {
       const token = (req.body as Record<string, unknown> | undefined)?._csrf;
       return typeof token === 'string' ? token : undefined;
@@ -47,4 +55,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   consentRoutes(pages, kit, deps);
   loginRoutes(pages, kit, deps);
   federationRoutes(pages, kit, deps);
+  passwordRoutes(pages, kit, deps);
+  signUpRoutes(pages, kit, deps);
+  emailLinkRoutes(pages, kit, deps);
 }

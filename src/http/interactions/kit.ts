@@ -11,6 +11,10 @@ import { AppError } from '../../lib/errors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { OidcHolder } from '../../oidc/keyring.ts';
 import { ACR, INTERACTION_PATH } from '../../oidc/provider.ts';
+import type { PasswordReset } from '../../account/password-reset.ts';
+import type { Invitations } from '../../account/invitations.ts';
+import type { SignUp } from '../../account/signup.ts';
+import type { EmailVerification } from '../../account/verification.ts';
 import type { ResourceService } from '../../resources/service.ts';
 import type { UserService } from '../../users/service.ts';
 import type { SignIn } from '../../users/sign-in.ts';
@@ -25,6 +29,10 @@ export interface InteractionDeps {
     users: UserService;
     clients: Pick<ClientService, 'isFirstParty'>;
     resources: Pick<ResourceService, 'describe'>;
+    passwordReset: PasswordReset;
+    signUp: SignUp;
+    verification: EmailVerification;
+    invitations: Invitations;
     artifacts: Pick<ArtifactStore, 'find' | 'destroy'>;
     audit: AuditService;
     upstreams: UpstreamService;
@@ -65,14 +73,17 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
   /**
    * A page in the person's language: the app's ui_locales, else their choice on our pages, else
    * their browser's. The language switcher comes back to the interaction's own page (never to
-   * the address it is on, which may carry an upstream's code or a form's answer).
+   * the address it is on, which may carry an upstream's code or a form's answer), or to `here`,
+   * a page of it that answers GET.
    */
-  const page = (reply: FastifyReply, status: number, template: string, data: Record<string, unknown>, interaction?: { uid: string; params: Record<string, unknown> }) => {
+  const page = (reply: FastifyReply, status: number, template: string, data: Record<string, unknown>, interaction?: { uid: string; params: Record<string, unknown> }, here = interaction ? `${INTERACTION_PATH}/${interaction.uid}` : undefined) => {
     const req = reply.request;
-    const here = interaction ? `${INTERACTION_PATH}/${interaction.uid}` : undefined;
     const html = views.render(template, data, { headers: req.headers, uiLocales: interaction?.params.ui_locales, here });
     return reply.code(status).headers(views.headers).type('text/html; charset=utf-8').send(html);
   };
+
+  /** The language of the pages of this sign-in, for this request (and of the email it causes). */
+  const lang = (req: FastifyRequest, interaction?: { params: Record<string, unknown> }) => views.lang({ headers: req.headers, uiLocales: interaction?.params.ui_locales });
 
   /** The pending interaction, which must be the one this URL names and at the expected prompt. */
   async function details(req: InteractionRequest, reply: FastifyReply, prompt?: 'login' | 'consent') {
@@ -125,15 +136,23 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
   }
 
   /** The login page: email and password, and a button per enabled upstream provider. */
-  async function loginPage(reply: FastifyReply, status: number, interaction: Interaction, extra: { error?: Message; email?: unknown } = {}) {
-    return page(reply, status, 'login', {
-      uid: interaction.uid,
-      clientName: await clientName(interaction.params.client_id),
-      csrfToken: reply.generateCsrf({ userInfo: interaction.uid }),
-      email: extra.email ?? interaction.params.login_hint,
-      error: extra.error,
-      providers: await deps.services.upstreams.buttons(),
-    }, interaction);
+  async function loginPage(reply: FastifyReply, status: number, interaction: Interaction, extra: { error?: Message; notice?: Message; email?: unknown } = {}) {
+    return page(
+      reply,
+      status,
+      'login',
+      {
+        uid: interaction.uid,
+        clientName: await clientName(interaction.params.client_id),
+        csrfToken: reply.generateCsrf({ userInfo: interaction.uid }),
+        email: extra.email ?? interaction.params.login_hint,
+        error: extra.error,
+        notice: extra.notice,
+        providers: await deps.services.upstreams.buttons(),
+        signUp: config.signup.mode === 'open',
+      },
+      interaction,
+    );
   }
 
   /** Sets Retry-After; the page says how long, in minutes. */
@@ -142,11 +161,31 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
     return Math.ceil(wait / 60);
   };
 
-  /** The person is signed in: back to the provider, with how (password, upstream, both). */
-  const signedIn = (interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) =>
-    finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
+  /**
+   * Steps another module adds to every sign-in (./signup.ts: the sign-up page, proving the
+   * address): `opening` may answer a sign-in's own page instead of the login page; `beforeSignIn`
+   * may stop a proven identity short of the sign-in (the address must be verified first). Each
+   * answers the request itself and says true, or says false to let it through. (A reply is
+   * thenable: awaited, it is gone, hence the boolean.)
+   */
+  const steps = {
+    opening: [] as ((interaction: Interaction, reply: FastifyReply) => Promise<boolean>)[],
+    beforeSignIn: [] as ((interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) => Promise<boolean>)[],
+  };
 
-  return { page, details, finish, clientName, loginPage, waitMinutes, signedIn, formGuards: { onRequest: [checkOrigin], preHandler: [app.csrfProtection] } };
+  /** The page a sign-in at its login prompt opens on: a step's, or the login page. */
+  async function opening(interaction: Interaction, reply: FastifyReply, extra: Parameters<typeof loginPage>[3] = {}) {
+    for (const step of steps.opening) if (await step(interaction, reply)) return reply;
+    return loginPage(reply, 200, interaction, extra);
+  }
+
+  /** The person is signed in: back to the provider, with how (password, upstream, both), unless a step must come first. */
+  async function signedIn(interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) {
+    for (const step of steps.beforeSignIn) if (await step(interaction, reply, accountId, amr)) return reply;
+    return finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
+  }
+
+  return { page, lang, details, finish, clientName, loginPage, opening, steps, waitMinutes, signedIn, formGuards: { onRequest: [checkOrigin], preHandler: [app.csrfProtection] } };
 }
 
 export type InteractionKit = ReturnType<typeof interactionKit>;

@@ -8,8 +8,8 @@ export function loginRoutes(app: PagesApp, kit: InteractionKit, deps: Interactio
   const { secure } = deps.config;
   const DEVICE_COOKIE = secure ? '__Host-idp_device' : 'idp_device';
 
-  /** The account this browser signed in to before (a signed, HttpOnly cookie), if any. */
-  const deviceUser = (req: FastifyRequest): string | null => {
+  /** What this browser keeps of the account it signed in to before (a signed, HttpOnly cookie), if any. */
+  const deviceKey = (req: FastifyRequest): string | null => {
     const raw = req.cookies[DEVICE_COOKIE];
     if (!raw) return null;
     const unsigned = req.unsignCookie(raw);
@@ -23,7 +23,7 @@ export function loginRoutes(app: PagesApp, kit: InteractionKit, deps: Interactio
       email,
       password,
       ip: req.ip,
-      deviceUserId: deviceUser(req),
+      deviceKey: deviceKey(req),
       clientId: String(interaction.params.client_id),
     });
     deps.metrics?.logins.inc({ method: 'password', result: outcome.kind === 'signed_in' ? 'succeeded' : outcome.kind === 'wrong' ? 'failed' : 'throttled' });
@@ -34,7 +34,7 @@ export function loginRoutes(app: PagesApp, kit: InteractionKit, deps: Interactio
         // The same answer for an unknown email, a wrong password and a disabled account.
         return kit.loginPage(reply, 401, interaction, { email, error: { key: 'login.wrong' } });
       case 'signed_in':
-        reply.header('set-cookie', app.serializeCookie(DEVICE_COOKIE, app.signCookie(outcome.user.id), { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: 365 * 24 * 3600 }));
+        reply.header('set-cookie', app.serializeCookie(DEVICE_COOKIE, app.signCookie(deps.services.users.deviceKey(outcome.user)), { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: 365 * 24 * 3600 }));
         return kit.signedIn(interaction, reply, outcome.user.id, ['pwd']);
     }
   });

@@ -18,3 +18,16 @@ export const upstreamCallbackParams = z.object({ provider: z.string().min(1).max
 export const csrfForm = form({});
 export const loginForm = form({ email: text(320), password: text(4096) });
 export const linkForm = form({ link: text(200), password: text(4096) });
+export const forgotForm = form({ email: text(320) });
+export const resetForm = form({ password: text(4096) });
+/** A password reset link's token (base64url, 256 bits); anything else is simply not a live link. */
+export const resetParams = z.object({ token: z.string().min(1).max(200) });
+/** What the login page may be told on arrival. */
+export const loginPageQuery = z.object({ notice: z.enum(['password_changed']).optional().catch(undefined) });
+/** A checkbox: present (any value) when ticked. */
+const ticked = z.unknown().optional().transform((v) => v !== undefined && v !== '');
+export const signupForm = form({ email: text(320), name: text(400), password: text(4096), terms: ticked });
+export const verifyCodeForm = form({ code: text(20) });
+export const invitationForm = form({ name: text(400), password: text(4096), terms: ticked });
+/** An emailed link's token, in its query (base64url, 256 bits); anything else is simply not a live link. */
+export const emailLinkQuery = z.object({ token: z.string().max(200).catch('') });

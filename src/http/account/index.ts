@@ -1,0 +1,349 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import { type ZodTypeProvider, validatorCompiler } from 'fastify-type-provider-zod';
+import type { SessionDevices } from '../../account/devices.ts';
+import type { Caller, SelfService } from '../../account/self-service.ts';
+import type { ArtifactStore } from '../../artifacts/store.ts';
+import { ACCOUNT_CLIENT_ID, ACCOUNT_CLIENT_PATHS } from '../../clients/service.ts';
+import type { Config } from '../../config.ts';
+import { secretEquals } from '../../lib/crypto.ts';
+import { AppError } from '../../lib/errors.ts';
+import type { OidcHolder } from '../../oidc/keyring.ts';
+import { PROVIDER_ROUTES } from '../../oidc/provider.ts';
+import type { UserService } from '../../users/service.ts';
+import type { LoginThrottle } from '../../users/throttle.ts';
+import { pageFor } from '../errors.ts';
+import { isCrossSite } from '../origin.ts';
+import type { Views } from '../views.ts';
+import {
+  callbackQuery,
+  csrfForm,
+  type DONE,
+  deleteForm,
+  grantParams,
+  identityParams,
+  overviewQuery,
+  passwordForm,
+  profileForm,
+  sessionParams,
+  signedOutQuery,
+  signInQuery,
+} from './schemas.ts';
+import { ACCOUNT_PATH, accountReturnPath, accountSessions, type AccountSession, type SignInFailure } from './session.ts';
+
+export interface AccountDeps {
+  /** The provider in service; read per request, since a key change swaps it. */
+  oidc: OidcHolder;
+  services: {
+    selfService: SelfService;
+    devices: SessionDevices;
+    users: Pick<UserService, 'findActive' | 'get'>;
+    artifacts: Pick<ArtifactStore, 'create' | 'find' | 'findUnique' | 'consume' | 'destroy'>;
+    /** Windowed counters shared by every instance (sign-ins started per address). */
+    throttle: Pick<LoginThrottle, 'hit'>;
+  };
+  views: Views;
+  config: Config;
+  csrfKey: string;
+}
+
+/** Words of the messages catalogue, chosen by a handler and translated by its template. */
+interface Message {
+  key: string;
+  vars?: Record<string, string | number>;
+}
+
+/** What was just done, said at the top of the account page. */
+const DONE_MESSAGES: Record<(typeof DONE)[number], Message> = {
+  name_saved: { key: 'account.done.name_saved' },
+  password_changed: { key: 'account.done.password_changed' },
+  session_ended: { key: 'account.done.session_ended' },
+  sessions_ended: { key: 'account.done.sessions_ended' },
+  app_revoked: { key: 'account.done.app_revoked' },
+  unlinked: { key: 'account.done.unlinked' },
+};
+
+/** The account page's own error pages: a title and what to do, and always the way back to the account page. */
+const ERROR_PAGES = {
+  form_rejected: { title: { key: 'account.error.form_rejected.title' }, message: { key: 'account.error.form_rejected.message' } },
+  not_found: { title: { key: 'account.error.not_found.title' }, message: { key: 'account.error.not_found.message' } },
+  sign_in_expired: { title: { key: 'account.error.sign_in_expired.title' }, message: { key: 'account.error.sign_in_expired.message' } },
+  sign_in_cancelled: { title: { key: 'account.error.sign_in_cancelled.title' }, message: { key: 'account.error.sign_in_cancelled.message' } },
+  sign_in_failed: { title: { key: 'account.error.sign_in_failed.title' }, message: { key: 'account.error.sign_in_failed.message' } },
+  malformed: { title: { key: 'account.error.malformed.title' }, message: { key: 'account.error.malformed.message' } },
+  unavailable: { title: { key: 'account.error.unavailable.title' }, message: { key: 'account.error.unavailable.message' } },
+  server_error: { title: { key: 'account.error.server_error.title' }, message: { key: 'account.error.server_error.message' } },
+} satisfies Record<string, { title: Message; message: Message }>;
+
+type ErrorPage = keyof typeof ERROR_PAGES;
+
+const SIGN_IN_FAILURES: Record<SignInFailure, ErrorPage> = { expired: 'sign_in_expired', cancelled: 'sign_in_cancelled', failed: 'sign_in_failed' };
+
+/** A form from another site, or without the token of this account session. */
+const formRejected = () => new AppError(403, 'form_rejected', 'form rejected', { expose: false });
+
+/**
+ * The account page at /account: what a signed-in person can see and do with their own account
+ * (the rules are in src/account/self-service.ts). It signs people in as a client of this
+ * provider and keeps a session of its own (./session.ts). Every form is guarded: it must come
+ * from this site, and carry the token bound to the account session; a sensitive action (the
+ * password, unlinking a service, deleting the account) also needs a recent sign-in, or the
+ * person is sent to sign in again and brought back to it.
+ */
+export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
+  const { views, config } = deps;
+  const { selfService, devices, users } = deps.services;
+  await app.register(formbody);
+  app.setValidatorCompiler(validatorCompiler);
+  const pages = app.withTypeProvider<ZodTypeProvider>();
+  const sessions = accountSessions({ oidc: deps.oidc, artifacts: deps.services.artifacts, users, config, csrfKey: deps.csrfKey });
+
+  /** A page in the person's language; `comeBack`: the language switcher may reload it. */
+  const page = (req: FastifyRequest, reply: FastifyReply, status: number, template: string, data: Record<string, unknown>, comeBack = req.method === 'GET') =>
+    reply
+      .code(status)
+      .headers(views.headers)
+      .type('text/html; charset=utf-8')
+      .send(views.render(template, data, { headers: req.headers, here: comeBack ? req.url.split('?')[0] : undefined }));
+
+  const errorPage = (req: FastifyRequest, reply: FastifyReply, status: number, kind: ErrorPage) => page(req, reply, status, 'account-error', ERROR_PAGES[kind], false);
+
+  const lang = (req: FastifyRequest) => views.lang({ headers: req.headers });
+
+  /** Dates as the person's language writes them, in UTC (said on the page): the page runs no script to know their time zone. */
+  const dates = (req: FastifyRequest) => {
+    const format = new Intl.DateTimeFormat(lang(req), { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' });
+    return (date: Date | null) => (date ? { iso: date.toISOString(), text: format.format(date) } : null);
+  };
+
+  const redirect = (reply: FastifyReply, location: string) => reply.code(303).header('location', location).header('cache-control', 'no-store').send();
+
+  const signInUrl = (returnTo: string, reauth = false) => `${ACCOUNT_PATH}/sign-in?${new URLSearchParams({ return: returnTo, ...(reauth ? { reauth: '1' } : {}) })}`;
+
+  const caller = (req: FastifyRequest, session: AccountSession): Caller => ({ userId: session.userId, sessionUid: session.sessionUid, ip: req.ip, lang: lang(req) });
+
+  /** The signed-in person; or null, once the browser was sent to sign in (and back to `returnTo`). */
+  async function signedIn(req: FastifyRequest, reply: FastifyReply, returnTo: string): Promise<AccountSession | null> {
+    const session = await sessions.current(req);
+    if (!session) {
+      if (sessions.hasCookie(req)) sessions.clear(reply);
+      redirect(reply, signInUrl(returnTo));
+      return null;
+    }
+    await devices.seen(session.sessionUid, { userAgent: req.headers['user-agent'], ip: req.ip }).catch((err: unknown) => req.log.warn({ err }, 'session last-seen not recorded'));
+    return session;
+  }
+
+  /** A form's session: it must also carry the CSRF token bound to that session. */
+  async function formSession(req: FastifyRequest & { body: { _csrf?: string | undefined } }, reply: FastifyReply, returnTo: string): Promise<AccountSession | null> {
+    const session = await signedIn(req, reply, returnTo);
+    if (!session) return null;
+    const token = req.body._csrf;
+    if (!token || !secretEquals(token, sessions.csrfToken(session))) throw formRejected();
+    return session;
+  }
+
+  /** A sensitive action needs a recent sign-in: false once the browser was sent to sign in again (and back to `returnTo`). */
+  function recent(reply: FastifyReply, session: AccountSession, returnTo: string): boolean {
+    if (sessions.isRecent(session)) return true;
+    redirect(reply, signInUrl(returnTo, true));
+    return false;
+  }
+
+  /** Forms must come from this site (the CSRF token is checked next, with the session). */
+  const sameOrigin = {
+    onRequest: (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => done(isCrossSite(req.headers, config.issuerOrigin) ? formRejected() : undefined),
+  };
+
+  app.addHook('onRequest', async (req, reply) => {
+    // The account cookie is Secure over https: plain http cannot carry it.
+    if (config.secure && req.protocol !== 'https') {
+      return reply.code(400).headers(views.headers).type('text/html; charset=utf-8').send(views.render('error', { page: 'use_https', vars: { issuer: config.issuer } }, { headers: req.headers }));
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const answer = pageFor(err);
+    if (answer.internal) req.log.error({ err }, 'account page failed');
+    const kind: ErrorPage = answer.status === 403 ? 'form_rejected' : answer.status === 404 ? 'not_found' : answer.status === 503 ? 'unavailable' : answer.status >= 500 ? 'server_error' : 'malformed';
+    return errorPage(req, reply.headers(answer.headers), answer.status, kind);
+  });
+
+  async function overviewPage(req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, extra: { notice?: Message | undefined; nameError?: Message; name?: string } = {}) {
+    const { user, sessions: list, apps, identities } = await selfService.overview(session.userId, session.sessionUid);
+    const date = dates(req);
+    return page(req, reply, status, 'account', {
+      csrfToken: sessions.csrfToken(session),
+      user,
+      name: extra.name ?? user.name ?? '',
+      nameError: extra.nameError,
+      notice: extra.notice,
+      sessions: list.map((s) => ({ ...s, signedInAt: date(s.signedInAt), lastSeenAt: date(s.lastSeenAt) })),
+      others: list.some((s) => !s.current),
+      apps: apps.map((a) => ({ ...a, grantedAt: date(a.grantedAt) })),
+      identities: identities.map((i) => ({ ...i, linkedAt: date(i.linkedAt), lastSignInAt: date(i.lastSignInAt) })),
+    });
+  }
+
+  // ---- signing in and out
+
+  pages.get(`${ACCOUNT_PATH}/sign-in`, { schema: { querystring: signInQuery } }, async (req, reply) => {
+    // Each start is stored until it is finished or expires: at most INTERACTIONS_PER_MINUTE per
+    // client address, as for the sign-ins apps start.
+    if ((await deps.services.throttle.hit(`account-sign-ins:${req.ip}`, 60)) > config.interactionsPerMinute) {
+      return reply.code(429).header('retry-after', '60').headers(views.headers).type('text/html; charset=utf-8').send(views.render('error', { page: 'too_many_sign_ins' }, { headers: req.headers }));
+    }
+    const reauth = req.query.reauth === '1';
+    // A new sign-in for the person already here names them on the sign-in page.
+    const current = reauth ? await sessions.current(req) : null;
+    return redirect(reply, await sessions.start(reply, { returnTo: accountReturnPath(req.query.return), reauth, loginHint: current?.email }));
+  });
+
+  pages.get(ACCOUNT_CLIENT_PATHS.callback, { schema: { querystring: callbackQuery } }, async (req, reply) => {
+    reply.header('referrer-policy', 'no-referrer');
+    const outcome = await sessions.complete(req, reply, req.query);
+    if ('failure' in outcome) return errorPage(req, reply, outcome.failure === 'cancelled' ? 200 : 400, SIGN_IN_FAILURES[outcome.failure]);
+    return redirect(reply, outcome.returnTo);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/sign-out`, { ...sameOrigin, schema: { body: csrfForm } }, async (req, reply) => {
+    const session = await sessions.current(req);
+    if (session && !(req.body._csrf && secretEquals(req.body._csrf, sessions.csrfToken(session)))) throw formRejected();
+    await sessions.end(req, reply);
+    return redirect(reply, ACCOUNT_CLIENT_PATHS.signedOut);
+  });
+
+  // After signing out of the account page: an offer to sign out of this provider in this browser
+  // too (RP-initiated logout), unless the person comes back from it (`state`).
+  pages.get(ACCOUNT_CLIENT_PATHS.signedOut, { schema: { querystring: signedOutQuery } }, async (req, reply) => {
+    const logout = new URLSearchParams({ client_id: ACCOUNT_CLIENT_ID, post_logout_redirect_uri: `${config.issuer}${ACCOUNT_CLIENT_PATHS.signedOut}`, state: 'done' });
+    return page(req, reply, 200, 'account-signed-out', { logoutUrl: req.query.state ? undefined : `${PROVIDER_ROUTES.end_session}?${logout}` });
+  });
+
+  pages.get(`${ACCOUNT_PATH}/deleted`, async (req, reply) => page(req, reply, 200, 'account-deleted', {}));
+
+  // ---- the account page and its sections
+
+  pages.get(ACCOUNT_PATH, { schema: { querystring: overviewQuery } }, async (req, reply) => {
+    const session = await signedIn(req, reply, ACCOUNT_PATH);
+    if (!session) return reply;
+    return overviewPage(req, reply, 200, session, { notice: req.query.done ? DONE_MESSAGES[req.query.done] : undefined });
+  });
+
+  pages.post(`${ACCOUNT_PATH}/profile`, { ...sameOrigin, schema: { body: profileForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session) return reply;
+    const outcome = await selfService.rename(caller(req, session), req.body.name);
+    if (outcome === 'renamed') return redirect(reply, `${ACCOUNT_PATH}?done=name_saved`);
+    const nameError = outcome === 'too_long' ? { key: 'account.profile.tooLong', vars: { max: 200 } } : { key: 'account.profile.invalid' };
+    return overviewPage(req, reply, 400, session, { nameError, name: req.body.name.slice(0, 1000) });
+  });
+
+  // (The email change section will sit beside the profile: a form here, and a confirmation link
+  // sent to the new address before it replaces the old one.)
+
+  const passwordPage = async (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, extra: { error?: Message; field?: 'current' | 'password' } = {}) =>
+    page(req, reply, status, 'account-password', {
+      csrfToken: sessions.csrfToken(session),
+      hasPassword: (await users.get(session.userId)).hasPassword,
+      email: session.email,
+      error: extra.error,
+      field: extra.field,
+    });
+
+  pages.get(`${ACCOUNT_PATH}/password`, async (req, reply) => {
+    const session = await signedIn(req, reply, `${ACCOUNT_PATH}/password`);
+    if (!session || !recent(reply, session, `${ACCOUNT_PATH}/password`)) return reply;
+    return passwordPage(req, reply, 200, session);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/password`, { ...sameOrigin, schema: { body: passwordForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, `${ACCOUNT_PATH}/password`);
+    if (!session || !recent(reply, session, `${ACCOUNT_PATH}/password`)) return reply;
+    const outcome = await selfService.changePassword(caller(req, session), { current: req.body.current, next: req.body.password });
+    switch (outcome.kind) {
+      case 'changed':
+        return redirect(reply, `${ACCOUNT_PATH}?done=password_changed`);
+      case 'wrong_current':
+        return passwordPage(req, reply, 401, session, { error: { key: 'account.password.wrongCurrent' }, field: 'current' });
+      case 'throttled':
+        reply.header('retry-after', String(outcome.wait));
+        return passwordPage(req, reply, 429, session, { error: { key: 'login.throttled', vars: { count: Math.ceil(outcome.wait / 60) } }, field: 'current' });
+      case 'weak':
+        return passwordPage(req, reply, 400, session, { error: { key: `password.${outcome.problem}`, vars: 'min' in outcome ? { min: outcome.min } : 'max' in outcome ? { max: outcome.max } : {} }, field: 'password' });
+    }
+  });
+
+  pages.post(`${ACCOUNT_PATH}/sessions/sign-out-others`, { ...sameOrigin, schema: { body: csrfForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session) return reply;
+    await selfService.signOutOthers(caller(req, session));
+    return redirect(reply, `${ACCOUNT_PATH}?done=sessions_ended`);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/sessions/:handle/sign-out`, { ...sameOrigin, schema: { params: sessionParams, body: csrfForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session) return reply;
+    await selfService.signOutSession(caller(req, session), req.params.handle);
+    return redirect(reply, `${ACCOUNT_PATH}?done=session_ended`);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/apps/:grantId/revoke`, { ...sameOrigin, schema: { params: grantParams, body: csrfForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session) return reply;
+    await selfService.revokeApp(caller(req, session), req.params.grantId);
+    return redirect(reply, `${ACCOUNT_PATH}?done=app_revoked`);
+  });
+
+  const unlinkPath = (identityId: string) => `${ACCOUNT_PATH}/linked/${encodeURIComponent(identityId)}/unlink`;
+
+  const unlinkPage = async (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, identityId: string, error?: Message) =>
+    page(req, reply, status, 'account-unlink', { csrfToken: sessions.csrfToken(session), identity: await selfService.identity(session.userId, identityId), action: unlinkPath(identityId), error });
+
+  pages.get(`${ACCOUNT_PATH}/linked/:identityId/unlink`, { schema: { params: identityParams } }, async (req, reply) => {
+    const back = unlinkPath(req.params.identityId);
+    const session = await signedIn(req, reply, back);
+    if (!session || !recent(reply, session, back)) return reply;
+    return unlinkPage(req, reply, 200, session, req.params.identityId);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/linked/:identityId/unlink`, { ...sameOrigin, schema: { params: identityParams, body: csrfForm } }, async (req, reply) => {
+    const back = unlinkPath(req.params.identityId);
+    const session = await formSession(req, reply, back);
+    if (!session || !recent(reply, session, back)) return reply;
+    const outcome = await selfService.unlink(caller(req, session), req.params.identityId);
+    if (outcome === 'unlinked') return redirect(reply, `${ACCOUNT_PATH}?done=unlinked`);
+    return unlinkPage(req, reply, 409, session, req.params.identityId, { key: 'account.unlink.lastMethod' });
+  });
+
+  pages.post(`${ACCOUNT_PATH}/data`, { ...sameOrigin, schema: { body: csrfForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session) return reply;
+    const data = await selfService.exportData(session.userId);
+    return reply
+      .code(200)
+      .header('content-disposition', 'attachment; filename="account-data.json"')
+      .header('cache-control', 'no-store')
+      .header('x-content-type-options', 'nosniff')
+      .type('application/json; charset=utf-8')
+      .send(JSON.stringify(data, null, 2));
+  });
+
+  const deletePage = (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, error?: Message) =>
+    page(req, reply, status, 'account-delete', { csrfToken: sessions.csrfToken(session), email: session.email, error });
+
+  pages.get(`${ACCOUNT_PATH}/delete`, async (req, reply) => {
+    const session = await signedIn(req, reply, `${ACCOUNT_PATH}/delete`);
+    if (!session || !recent(reply, session, `${ACCOUNT_PATH}/delete`)) return reply;
+    return deletePage(req, reply, 200, session);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/delete`, { ...sameOrigin, schema: { body: deleteForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, `${ACCOUNT_PATH}/delete`);
+    if (!session || !recent(reply, session, `${ACCOUNT_PATH}/delete`)) return reply;
+    const outcome = await selfService.deleteAccount(caller(req, session), req.body.email);
+    if (outcome === 'mismatch') return deletePage(req, reply, 400, session, { key: 'account.delete.mismatch' });
+    await sessions.end(req, reply);
+    return redirect(reply, `${ACCOUNT_PATH}/deleted`);
+  });
+}
