@@ -92,7 +92,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     throttle,
     signIn,
     devices,
-    selfService: createSelfService({ prisma: db.prisma, users, grants, artifacts, devices, federation, upstreams, resources, audit, signIn, tokens: accountTokens, outbox, templates, configCache }),
+    selfService: createSelfService({ prisma: db.prisma, users, grants, artifacts, devices, federation, upstreams, resources, audit, signIn, tokens: accountTokens, outbox, templates, configCache, counters: throttle, issuer: config.issuer }),
     housekeeping: createHousekeeping({ artifacts, audit, throttle, mail: outbox, accountTokens }, { auditRetentionDays: config.auditRetentionDays, mailRetentionDays: config.mail.retentionDays }),
     leases: createLeases(db.prisma),
   };

@@ -306,6 +306,24 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
       await v.page.locator('form[action="/account/profile"] button').click();
       await v.page.getByRole('alert').waitFor();
     },
+    'account-email': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account/email`);
+      await v.page.locator('#email').fill('not an address');
+      await v.page.locator('#email').evaluate((input) => input.setAttribute('type', 'text'));
+      await v.page.locator('form[action="/account/email"] button[type=submit]').click();
+      await v.page.getByRole('alert').waitFor();
+    },
+    'account-email-confirm': async (v) => {
+      await toLoggedIn(v);
+      await v.page.goto(`${server.issuer}/account/email`);
+      const moved = `moved-${Math.random().toString(36).slice(2)}@example.com`;
+      await v.page.locator('#email').fill(moved);
+      await v.page.locator('form[action="/account/email"] button[type=submit]').click();
+      await v.page.getByRole('status').waitFor();
+      await v.page.goto(mailbox.links(await mailbox.next(moved)).find((l) => l.includes('/account/email/confirm/'))!);
+      await v.page.locator('form[action*="/account/email/confirm/"]').waitFor();
+    },
     'account-password': async (v) => {
       await toLoggedIn(v);
       await v.page.goto(`${server.issuer}/account/password`);

@@ -15,6 +15,7 @@ import type { ResourceService } from '../resources/service.ts';
 import type { Templates } from '../templates/engine.ts';
 import { normalizeEmail, type PasswordProblem, type UserService, type UserView } from '../users/service.ts';
 import type { SignIn } from '../users/sign-in.ts';
+import type { LoginThrottle } from '../users/throttle.ts';
 import { describeUserAgent, type SessionDevices } from './devices.ts';
 import type { AccountTokens } from './tokens.ts';
 
@@ -104,7 +105,18 @@ export interface SelfServiceDeps {
   outbox: Outbox;
   templates: Templates;
   configCache: ConfigCache;
+  /** Email changes asked per person and hour. */
+  counters: Pick<LoginThrottle, 'hit'>;
+  issuer: string;
 }
+
+/** How long the link that confirms a new address works. */
+const EMAIL_CHANGE_TTL_SECONDS = 24 * 3600;
+const EMAIL_CHANGES_PER_HOUR = 3;
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export type EmailChangeRequest = 'sent' | 'same' | 'invalid' | 'throttled';
+export type EmailChangeOutcome = { kind: 'changed'; email: string } | { kind: 'spent' } | { kind: 'taken' };
 
 /**
  * What a signed-in person can do with their own account on the account page: see it, rename
@@ -205,6 +217,56 @@ export function createSelfService(deps: SelfServiceDeps) {
       if (UNSAFE_TEXT.test(value)) return 'invalid';
       await users.update(c.userId, { name: value || null }, actor(c));
       return 'renamed';
+    },
+
+    /**
+     * Asks to move the account to a new address: a link goes to the new address and the change
+     * happens only when it is followed (proving the address), within 24 hours. Whether the new
+     * address already has an account is not said here: that link then ends on "already in use".
+     */
+    async requestEmailChange(c: Caller, newEmail: string): Promise<EmailChangeRequest> {
+      const email = normalizeEmail(newEmail.slice(0, 320));
+      if (!EMAIL_SHAPE.test(email) || UNSAFE_TEXT.test(email)) return 'invalid';
+      const user = await users.get(c.userId);
+      if (email === user.email) return 'same';
+      if ((await deps.counters.hit(`email-change:${c.userId}`, 3600)) > EMAIL_CHANGES_PER_HOUR) return 'throttled';
+      await deps.prisma.$transaction(async (tx) => {
+        const { token } = await deps.tokens.issue(tx, { purpose: 'change_email', email, userId: c.userId, ttlSeconds: EMAIL_CHANGE_TTL_SECONDS, data: { from: user.email, lang: c.lang } });
+        await deps.outbox.enqueue(tx, composeMail(deps.templates, { kind: 'email_change', to: email, lang: c.lang, link: `${deps.issuer}/account/email/confirm/${token}`, vars: { hours: EMAIL_CHANGE_TTL_SECONDS / 3600 } }));
+      });
+      deps.outbox.wake();
+      await audit.record(actor(c), 'user.email_change_requested', c.userId);
+      return 'sent';
+    },
+
+    /** Whether an email change link still works (to show its confirmation button). */
+    async emailChangeLive(token: string): Promise<boolean> {
+      return (await deps.tokens.find('change_email', token)) !== null;
+    },
+
+    /** Follows the link sent to the new address: the account moves to it, verified, and the old address is told. */
+    async confirmEmailChange(token: string, ip: string): Promise<EmailChangeOutcome> {
+      const changed = await deps.prisma
+        .$transaction(async (tx) => {
+          const row = await deps.tokens.use(tx, 'change_email', token);
+          if (!row?.userId) return { kind: 'spent' as const };
+          const data = JSON.parse(row.data ?? '{}') as { from?: string; lang?: string };
+          if (await tx.user.findUnique({ where: { email: row.email }, select: { id: true } })) return { kind: 'taken' as const };
+          const user = await tx.user.update({ where: { id: row.userId }, data: { email: row.email, emailVerified: true } });
+          await deps.tokens.revokeForUser(tx, user.id, ['change_email', 'verify_email', 'reset_password']);
+          if (data.from) await deps.outbox.enqueue(tx, composeMail(deps.templates, { kind: 'email_changed', to: data.from, lang: data.lang ?? deps.templates.catalogue.defaultLocale, vars: { email: row.email } }));
+          return { kind: 'changed' as const, email: row.email, userId: user.id };
+        })
+        .catch((err: unknown) => {
+          // The address was taken between the check and the update.
+          if ((err as { code?: string }).code === 'P2002') return { kind: 'taken' as const };
+          throw err;
+        });
+      if (changed.kind !== 'changed') return changed;
+      deps.outbox.wake();
+      await deps.configCache.changed();
+      await audit.record({ actor: `user:${changed.userId}`, ip }, 'user.email_changed', changed.userId);
+      return { kind: 'changed', email: changed.email };
     },
 
     /**

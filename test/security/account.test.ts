@@ -49,6 +49,7 @@ type Person = Awaited<ReturnType<typeof person>>;
 /** Every form of the account page, with fields that would change something if accepted. */
 const FORMS: [string, (p: Person) => [string, Record<string, string>]][] = [
   ['the profile form', () => ['/account/profile', { name: 'Changed By Someone Else' }]],
+  ['the email change form', () => ['/account/email', { email: 'chosen-by-someone-else@example.com' }]],
   ['the password form', (p) => ['/account/password', { current: p.user.password, password: 'a password chosen by someone else' }]],
   ['signing out another session', (p) => [p.forms.session, {}]],
   ['signing out every other session', () => ['/account/sessions/sign-out-others', {}]],

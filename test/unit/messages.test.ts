@@ -53,6 +53,8 @@ describe('the messages catalogue', () => {
     // Every email (src/mail/compose.ts): its subject and first paragraph at least.
     for (const kind of ['password_reset', 'password_changed']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
     // The account page's emails (src/account/self-service.ts).
+    for (const page of ['email_changed', 'email_change_spent', 'email_taken']) named.add(`notice.${page}.title`).add(`notice.${page}.message`);
+    for (const kind of ['email_change', 'email_changed']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
     for (const kind of ['account_password_changed', 'account_deleted']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
     for (const scope of ['admin', 'admin:read']) named.add(`adminScope.${scope}`);
     // Sign-up, email verification and invitations: their error and notice pages, and their emails.

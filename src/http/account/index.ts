@@ -20,6 +20,8 @@ import {
   csrfForm,
   type DONE,
   deleteForm,
+  emailForm,
+  emailTokenParams,
   grantParams,
   identityParams,
   overviewQuery,
@@ -55,6 +57,7 @@ interface Message {
 
 /** What was just done, said at the top of the account page. */
 const DONE_MESSAGES: Record<(typeof DONE)[number], Message> = {
+  email_change_sent: { key: 'account.done.email_change_sent' },
   name_saved: { key: 'account.done.name_saved' },
   password_changed: { key: 'account.done.password_changed' },
   session_ended: { key: 'account.done.session_ended' },
@@ -239,8 +242,41 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
     return overviewPage(req, reply, 400, session, { nameError, name: req.body.name.slice(0, 1000) });
   });
 
-  // (The email change section will sit beside the profile: a form here, and a confirmation link
-  // sent to the new address before it replaces the old one.)
+  // Email change: the new address gets a link, and replaces the old one only when it is followed.
+  const emailPage = (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, extra: { error?: Message; email?: string } = {}) =>
+    page(req, reply, status, 'account-email', { csrfToken: sessions.csrfToken(session), current: session.email, email: extra.email ?? '', error: extra.error });
+
+  pages.get(`${ACCOUNT_PATH}/email`, async (req, reply) => {
+    const session = await signedIn(req, reply, `${ACCOUNT_PATH}/email`);
+    if (!session || !recent(reply, session, `${ACCOUNT_PATH}/email`)) return reply;
+    return emailPage(req, reply, 200, session);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/email`, { ...sameOrigin, schema: { body: emailForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, `${ACCOUNT_PATH}/email`);
+    if (!session || !recent(reply, session, `${ACCOUNT_PATH}/email`)) return reply;
+    const outcome = await selfService.requestEmailChange(caller(req, session), req.body.email);
+    if (outcome === 'sent') return redirect(reply, `${ACCOUNT_PATH}?done=email_change_sent`);
+    if (outcome === 'throttled') reply.header('retry-after', '3600');
+    return emailPage(req, reply, outcome === 'throttled' ? 429 : 400, session, { email: req.body.email.slice(0, 320), error: { key: `account.email.${outcome}` } });
+  });
+
+  // The link in the message: a button to confirm (opening the link alone changes nothing, so a
+  // mail scanner following it changes nothing either). The link is its own proof; the form must
+  // come from this site.
+  const notice = (req: FastifyRequest, reply: FastifyReply, status: number, kind: string, vars?: Record<string, string>) => page(req, reply, status, 'notice', { page: kind, vars }, false);
+
+  pages.get(`${ACCOUNT_PATH}/email/confirm/:token`, { schema: { params: emailTokenParams } }, async (req, reply) => {
+    reply.header('referrer-policy', 'no-referrer');
+    if (!(await selfService.emailChangeLive(req.params.token))) return notice(req, reply, 410, 'email_change_spent');
+    return page(req, reply, 200, 'account-email-confirm', { token: req.params.token }, false);
+  });
+
+  pages.post(`${ACCOUNT_PATH}/email/confirm/:token`, { ...sameOrigin, schema: { params: emailTokenParams } }, async (req, reply) => {
+    const outcome = await selfService.confirmEmailChange(req.params.token, req.ip);
+    if (outcome.kind === 'changed') return notice(req, reply, 200, 'email_changed', { email: outcome.email });
+    return notice(req, reply, outcome.kind === 'taken' ? 409 : 410, outcome.kind === 'taken' ? 'email_taken' : 'email_change_spent');
+  });
 
   const passwordPage = async (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, extra: { error?: Message; field?: 'current' | 'password' } = {}) =>
     page(req, reply, status, 'account-password', {

@@ -17,7 +17,9 @@ export const passwordForm = form({ current: text(4096), password: text(4096) });
 export const deleteForm = form({ email: text(400) });
 
 /** What a page may be told on arrival: what was just done. */
-export const DONE = ['name_saved', 'password_changed', 'session_ended', 'sessions_ended', 'app_revoked', 'unlinked'] as const;
+export const emailForm = form({ email: text(320) });
+export const emailTokenParams = z.object({ token: z.string().min(1).max(200) });
+export const DONE = ['email_change_sent', 'name_saved', 'password_changed', 'session_ended', 'sessions_ended', 'app_revoked', 'unlinked'] as const;
 export const overviewQuery = z.object({ done: z.enum(DONE).optional().catch(undefined) });
 
 export const signInQuery = z.object({ return: z.string().max(300).optional().catch(undefined), reauth: z.literal('1').optional().catch(undefined) });
