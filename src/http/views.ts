@@ -27,6 +27,12 @@ const HTML_HEADERS: Readonly<Record<string, string>> = {
 /** Browsers remember to use https only for this host (sent only when the issuer is https). */
 const HSTS = { 'strict-transport-security': 'max-age=31536000; includeSubDomains' };
 
+/** Words of the messages catalogue, chosen by a page's handler and translated by its template. */
+export interface Message {
+  key: string;
+  vars?: Record<string, string | number>;
+}
+
 /** What a page needs to know of the request it answers. */
 export interface PageRequest {
   headers: IncomingHttpHeaders;

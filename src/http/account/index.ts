@@ -14,7 +14,7 @@ import type { UserService } from '../../users/service.ts';
 import type { LoginThrottle } from '../../users/throttle.ts';
 import { pageFor } from '../errors.ts';
 import { isCrossSite } from '../origin.ts';
-import type { Views } from '../views.ts';
+import type { Message, Views } from '../views.ts';
 import {
   callbackQuery,
   csrfForm,
@@ -49,11 +49,6 @@ export interface AccountDeps {
   csrfKey: string;
 }
 
-/** Words of the messages catalogue, chosen by a handler and translated by its template. */
-interface Message {
-  key: string;
-  vars?: Record<string, string | number>;
-}
 
 /** What was just done, said at the top of the account page. */
 const DONE_MESSAGES: Record<(typeof DONE)[number], Message> = {

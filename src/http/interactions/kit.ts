@@ -20,7 +20,7 @@ import type { UserService } from '../../users/service.ts';
 import type { SignIn } from '../../users/sign-in.ts';
 import { pinToIssuer } from '../forwarded.ts';
 import { isCrossSite } from '../origin.ts';
-import type { Views } from '../views.ts';
+import type { Message, Views } from '../views.ts';
 
 export interface InteractionDeps {
   /** The provider in service; read per request, since a key change swaps it. */
@@ -59,11 +59,7 @@ const interactionUnknown = () => new AppError(400, 'interaction_unknown', 'inter
 /** A form from elsewhere, or for another step of the sign-in. */
 export const formRejected = () => new AppError(403, 'form_rejected', 'form rejected', { expose: false });
 
-/** Words of the messages catalogue, chosen by a page's handler and translated by its template. */
-export interface Message {
-  key: string;
-  vars?: Record<string, string | number>;
-}
+export type { Message };
 
 /** What every interaction page shares: the pending interaction, its guards, its pages, and finishing it. */
 export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
