@@ -97,6 +97,40 @@ describe('delivery', () => {
     expect(mailbox.received(to)).toHaveLength(1);
   });
 
+  it('when the server is back, delivers what waited out the outage at once, not at the end of its backoff; a message the server refused keeps its wait', async () => {
+    const box = await startMailbox({ refuse: (to) => to.startsWith('refused@') });
+    // After a failure, a message waits an hour.
+    const patient = await startServer({ SMTP_URL: box.url, MAIL_POLL_SECONDS: '0.1', MAIL_RETRY_SECONDS: '3600', THEME_DIR: theme });
+    try {
+      const read = (id: string) => patient.current.db.prisma.outboxMessage.findUniqueOrThrow({ where: { id } });
+      const failedOnce = (r: Awaited<ReturnType<typeof read>>) => r.attempts === 1 && r.lockedUntil === null && r.lastError !== null;
+      const [refused] = await enqueueMail(patient.env, [{ to: 'refused@example.com', lang: 'en', link: link('refused-token-0123456789') }]);
+      const refusedOnce = await waitFor(() => read(refused!), failedOnce);
+      expect(refusedOnce.lastError).toMatch(/^EENVELOPE: /);
+
+      await box.stop();
+      const [waiting] = await enqueueMail(patient.env, [{ to: 'waiting@example.com', lang: 'en', link: link('waiting-token-0123456789') }]);
+      const waitingOnce = await waitFor(() => read(waiting!), failedOnce);
+      expect(waitingOnce.lastError).toMatch(/ECONNREFUSED|ECONNECTION/);
+      expect(waitingOnce.nextAttemptAt.getTime() - Date.now()).toBeGreaterThan(50 * 60_000);
+
+      // The server is back; the next message through it releases the one that waited.
+      await box.start();
+      await enqueueMail(patient.env, [{ to: 'fresh@example.com', lang: 'en', link: link('fresh-token-0123456789') }]);
+      await box.next('fresh@example.com');
+      expect((await box.next('waiting@example.com')).text).toContain(link('waiting-token-0123456789'));
+      expect(await waitFor(() => read(waiting!), (r) => r.status === 'sent')).toMatchObject({ attempts: 2, body: '' });
+
+      const stillRefused = await read(refused!);
+      expect(stillRefused).toMatchObject({ status: 'pending', attempts: 1 });
+      expect(stillRefused.nextAttemptAt).toEqual(refusedOnce.nextAttemptAt);
+      expect(box.received('refused@example.com')).toHaveLength(0);
+    } finally {
+      await patient.close();
+      await box.close();
+    }
+  });
+
   it('with two instances on one database, delivers each message exactly once', async () => {
     const other = await startInstance(server.env);
     try {

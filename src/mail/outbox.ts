@@ -43,6 +43,13 @@ const BATCH = 20;
 /** The longest wait between two attempts. */
 const MAX_BACKOFF_MS = 6 * 3600 * 1000;
 const SYSTEM: Actor = { actor: 'system:outbox' };
+/**
+ * How a failure that was about the message itself begins in `lastError` (src/mail/transport.ts
+ * writes nodemailer's code first): the server refused its sender or recipient, or its content.
+ * Every other failure (no connection, no answer, TLS, authentication) was the server's, and ends
+ * when the server delivers again.
+ */
+const MESSAGE_REFUSED = ['EENVELOPE:', 'EMESSAGE:'];
 
 /** Every column but the body (and the hold, which is the outbox's own business). */
 const VIEW = { id: true, kind: true, recipient: true, subject: true, status: true, attempts: true, nextAttemptAt: true, lastError: true, createdAt: true, sentAt: true } as const;
@@ -71,6 +78,8 @@ function deliveryError(err: unknown): string {
  * - Attempts are counted when a message is held; the n-th failed attempt waits
  *   MAIL_RETRY_SECONDS × 2^(n−1) (at most 6 h) before the next. After MAIL_MAX_ATTEMPTS the
  *   message is `failed` (audited `mail.failed`) until an admin retries it.
+ * - When a message is delivered, those that waited because the server could not be reached are
+ *   due again at once: an outage's mail goes out when it ends, not hours later.
  * - Once sent, the body (which may hold a single-use link) is erased; recipient, subject and the
  *   delivery record stay until the purge.
  */
@@ -141,7 +150,25 @@ export function createOutbox(
     await prisma.outboxMessage.update({ where: { id }, data: { status: 'sent', sentAt: new Date(), body: '', lockedUntil: null, lastError: null } });
     if (failing) deps.log?.info({ message: id }, 'mail delivered again');
     failing = false;
+    await releaseWaiting();
     return 'sent';
+  }
+
+  /**
+   * The server delivers (again): messages that were waiting out an outage are due now, not at the
+   * end of their backoff (hours, after a long outage), whichever instance saw them fail. Those the
+   * server refused keep their wait.
+   */
+  async function releaseWaiting() {
+    const now = new Date();
+    const released = await prisma.outboxMessage.updateMany({
+      where: { status: 'pending', nextAttemptAt: { gt: now }, attempts: { gt: 0 }, NOT: MESSAGE_REFUSED.map((prefix) => ({ lastError: { startsWith: prefix } })) },
+      data: { nextAttemptAt: now },
+    });
+    if (released.count) {
+      deps.log?.info({ messages: released.count }, 'mail waiting out an outage is due again');
+      woken = true;
+    }
   }
 
   /** One pass over the messages due when it starts: a message failing now is not tried again in it. */

@@ -20,9 +20,10 @@ export interface Mailbox {
 
 /**
  * A real SMTP server in the test process (smtp-server), keeping every message it receives, parsed.
- * With `auth`, it accepts only that user name and password (AUTH PLAIN or LOGIN, over plain TCP).
+ * With `auth`, it accepts only that user name and password (AUTH PLAIN or LOGIN, over plain TCP);
+ * it refuses (550) the recipients `refuse` picks.
  */
-export async function startMailbox(opts: { auth?: { user: string; pass: string } } = {}): Promise<Mailbox> {
+export async function startMailbox(opts: { auth?: { user: string; pass: string }; refuse?: (recipient: string) => boolean } = {}): Promise<Mailbox> {
   const port = await freePort();
   const messages: ParsedMail[] = [];
   const waiters: { to: string; resolve: (m: ParsedMail) => void }[] = [];
@@ -51,6 +52,10 @@ export async function startMailbox(opts: { auth?: { user: string; pass: string }
       onAuth(login, _session, callback) {
         if (auth && login.username === auth.user && login.password === auth.pass) return callback(null, { user: login.username });
         return callback(new Error('Invalid username or password'));
+      },
+      onRcptTo(address, _session, callback) {
+        if (!opts.refuse?.(address.address)) return callback();
+        return callback(Object.assign(new Error('Mailbox unavailable'), { responseCode: 550 }));
       },
       onData(stream, _session, callback) {
         simpleParser(stream).then(
