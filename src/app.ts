@@ -138,6 +138,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     app.addHook('onClose', async () => {
       await background.stop();
+      services.outbox.close();
       await services.throttle.close();
       await db.close();
     });

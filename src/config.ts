@@ -116,6 +116,7 @@ const envSchema = z.object({
   MAIL_RETRY_SECONDS: z.coerce.number().min(0.1).max(24 * 3600).default(30),
   MAIL_POLL_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
   MAIL_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  MAIL_CONNECTIONS: z.coerce.number().int().min(1).max(50).default(4),
   DEFAULT_LOCALE: z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'must be a language tag such as en or ko').default('en'),
   PRODUCT_NAME: z.string().trim().min(1).max(100).optional(),
   BRAND_COLOR: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a hex colour such as #2563eb').default('#2563eb'),
@@ -218,7 +219,7 @@ export interface Config {
    * outbox's retries (the first after `retrySeconds`, then doubling, at most `maxAttempts`), and
    * how many days sent messages are kept (failed ones: 90).
    */
-  readonly mail: { readonly smtpUrl: string | undefined; readonly from: string; readonly maxAttempts: number; readonly retrySeconds: number; readonly pollSeconds: number; readonly retentionDays: number };
+  readonly mail: { readonly smtpUrl: string | undefined; readonly from: string; readonly maxAttempts: number; readonly retrySeconds: number; readonly pollSeconds: number; readonly retentionDays: number; readonly connections: number };
   /** The language of pages when nothing in the request chooses one. */
   readonly defaultLocale: string;
   /** What the pages show of the operator's brand (src/http/views.ts). */
@@ -356,6 +357,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retrySeconds: e.MAIL_RETRY_SECONDS,
       pollSeconds: e.MAIL_POLL_SECONDS,
       retentionDays: e.MAIL_RETENTION_DAYS,
+      connections: e.MAIL_CONNECTIONS,
     }),
     defaultLocale: e.DEFAULT_LOCALE,
     brand: Object.freeze({

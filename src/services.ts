@@ -48,7 +48,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const templates = createTemplates(config);
   const outbox = createOutbox(
     db.prisma,
-    { audit, secret: dataKey, transport: config.mail.smtpUrl ? smtpTransport(config.mail.smtpUrl, config.mail.from) : logTransport(log ?? createLogger('silent')), ...(log ? { log } : {}) },
+    { audit, secret: dataKey, transport: config.mail.smtpUrl ? smtpTransport(config.mail.smtpUrl, config.mail.from, config.mail.connections) : logTransport(log ?? createLogger('silent')), ...(log ? { log } : {}) },
     config.mail,
   );
   const accountTokens = createAccountTokens(db.prisma);

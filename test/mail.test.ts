@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from './helpers/admin.ts';
 import { idp } from './helpers/cli.ts';
 import { enqueueMail, NOTICE, noticeTheme, waitFor } from './helpers/mail.ts';
+import { withServices } from './helpers/seed.ts';
 import { startInstance, startServer, type TestServer } from './helpers/server.ts';
 import { startMailbox, type Mailbox } from './helpers/smtp.ts';
 
@@ -59,6 +60,15 @@ describe('delivery', () => {
       expect(sent).toMatchObject({ body: '', attempts: 1, lastError: null, lockedUntil: null });
       expect(sent.sentAt).toBeInstanceOf(Date);
     }
+  });
+
+  it('sends a burst over a few reused SMTP connections (MAIL_CONNECTIONS, 4), not one connection per message', async () => {
+    const before = mailbox.connections;
+    const burst = Array.from({ length: 24 }, (_, i) => ({ to: `burst-${i}@example.com`, lang: 'en', link: link(`burst-token-${i}-0123456789`) }));
+    const ids = await enqueueMail(server.env, burst);
+    for (const { to } of burst) expect((await mailbox.next(to)).to).toBeDefined();
+    for (const id of ids) await waitFor(() => row(id), (r) => r.status === 'sent');
+    expect(mailbox.connections - before).toBeLessThanOrEqual(4);
   });
 
   it('keeps a message through an SMTP outage, retrying with a growing wait, and delivers it once when the server is back', async () => {
@@ -127,6 +137,36 @@ describe('delivery', () => {
       expect(box.received('refused@example.com')).toHaveLength(0);
     } finally {
       await patient.close();
+      await box.close();
+    }
+  });
+
+  it('during an outage, a pass tries a few messages (one per connection), not every waiting one; the others keep their attempts', async () => {
+    const box = await startMailbox();
+    await box.stop();
+    // A migrated database whose server is stopped: the passes here are the only ones.
+    const quiet = await startServer({ SMTP_URL: box.url, THEME_DIR: theme });
+    await quiet.current.app.close();
+    try {
+      const ids = await enqueueMail(
+        quiet.env,
+        Array.from({ length: 12 }, (_, i) => ({ to: `waiting-${i}@example.com`, lang: 'en', link: link(`waiting-token-${i}-0123456789`) })),
+      );
+      const counts = await withServices(quiet.env, (s) => s.outbox.deliverDue());
+      expect(counts.sent).toBe(0);
+      expect(counts.retry).toBeGreaterThan(0);
+      expect(counts.retry).toBeLessThanOrEqual(4);
+      const rows = await withServices(quiet.env, (s) => s.outbox.list({ limit: 50, offset: 0 }));
+      const waiting = rows.items.filter((r) => ids.includes(r.id));
+      expect(waiting.filter((r) => r.attempts === 0)).toHaveLength(12 - counts.retry);
+      expect(waiting.every((r) => r.status === 'pending')).toBe(true);
+
+      await box.start();
+      const after = await withServices(quiet.env, (s) => s.outbox.deliverDue());
+      expect(after.sent).toBe(12);
+      expect(box.messages).toHaveLength(12);
+    } finally {
+      await quiet.close();
       await box.close();
     }
   });

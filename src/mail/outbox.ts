@@ -9,6 +9,8 @@ import type { ComposedMail } from './compose.ts';
 /** Sends one message (nodemailer over SMTP, or the log in development): src/mail/transport.ts. */
 export interface MailTransport {
   send(message: ComposedMail): Promise<void>;
+  /** Ends open connections (at shutdown). */
+  close?(): void;
 }
 
 /** A transaction's client, or the client itself: a message is written with the change that causes it. */
@@ -86,7 +88,7 @@ function deliveryError(err: unknown): string {
 export function createOutbox(
   prisma: PrismaClient,
   deps: { audit: AuditService; transport: MailTransport; secret: () => Promise<string>; log?: Logger },
-  policy: { maxAttempts: number; retrySeconds: number },
+  policy: { maxAttempts: number; retrySeconds: number; connections: number },
 ) {
   let wake: () => void = () => {};
   /** A wake arrived while a delivery run was going: the run goes round once more. */
@@ -103,13 +105,16 @@ export function createOutbox(
     });
     return key;
   };
+  /** A delivery run is going (it looks again before it ends when woken: no need to start one). */
+  let delivering = false;
   const wakeNow = () => {
     woken = true;
-    wake();
+    if (!delivering) wake();
   };
   const backoffMs = (attempts: number) => Math.min(policy.retrySeconds * 1000 * 2 ** Math.max(0, attempts - 1), MAX_BACKOFF_MS);
 
-  async function deliver(id: string, now: Date): Promise<'sent' | 'retry' | 'failed' | 'skipped'> {
+  /** One attempt at one message; `unreachable`: it failed because of the server, not the message. */
+  async function deliver(id: string, now: Date): Promise<{ outcome: 'sent' | 'retry' | 'failed' | 'skipped'; unreachable?: boolean }> {
     // Held atomically (one conditional UPDATE): of instances that found the same message due, one
     // sends it. The hold's end is also its mark: only the holder writes the outcome of a failure.
     const heldUntil = new Date(Date.now() + HOLD_MS);
@@ -117,15 +122,16 @@ export function createOutbox(
       where: { id, status: 'pending', nextAttemptAt: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
       data: { lockedUntil: heldUntil, attempts: { increment: 1 } },
     });
-    if (held.count !== 1) return 'skipped';
+    if (held.count !== 1) return { outcome: 'skipped' };
     const row = await prisma.outboxMessage.findUnique({ where: { id } });
-    if (!row) return 'skipped';
+    if (!row) return { outcome: 'skipped' };
     try {
       const { text, html } = JSON.parse(decrypt(row.body, await secret(), PURPOSE)) as { text: string; html: string };
       await deps.transport.send({ kind: row.kind, to: row.recipient, subject: row.subject, text, html });
     } catch (err) {
       const failed = row.attempts >= policy.maxAttempts;
       const lastError = deliveryError(err);
+      const unreachable = !MESSAGE_REFUSED.some((prefix) => lastError.startsWith(prefix));
       const recorded = await prisma.outboxMessage.updateMany({
         where: { id, status: 'pending', lockedUntil: heldUntil },
         data: { status: failed ? 'failed' : 'pending', lockedUntil: null, lastError, nextAttemptAt: new Date(Date.now() + backoffMs(row.attempts)) },
@@ -133,29 +139,28 @@ export function createOutbox(
       if (recorded.count !== 1) {
         // Held past HOLD_MS: another instance has taken the message over, and its outcome stands.
         deps.log?.warn({ message: id, kind: row.kind }, 'mail delivery outlasted its hold; another instance took the message over');
-        return 'skipped';
+        return { outcome: 'skipped', unreachable };
       }
       const details = { message: id, kind: row.kind, attempts: row.attempts, error: lastError };
       if (failed) {
         deps.log?.warn(details, 'mail failed for good: an admin may retry it');
         await deps.audit.record(SYSTEM, 'mail.failed', id, { kind: row.kind, attempts: row.attempts, error: lastError });
-        return 'failed';
+        return { outcome: 'failed', unreachable };
       }
       if (failing) deps.log?.debug(details, 'mail not delivered; will retry');
       else deps.log?.warn(details, 'mail not delivered; will retry (further failures are logged at debug until mail is delivered again)');
       failing = true;
-      return 'retry';
+      return { outcome: 'retry', unreachable };
     }
     // Sent: the message (and any single-use link in it) is erased, whoever holds it now.
     await prisma.outboxMessage.update({ where: { id }, data: { status: 'sent', sentAt: new Date(), body: '', lockedUntil: null, lastError: null } });
     if (failing) deps.log?.info({ message: id }, 'mail delivered again');
     failing = false;
-    await releaseWaiting();
-    return 'sent';
+    return { outcome: 'sent' };
   }
 
   /**
-   * The server delivers (again): messages that were waiting out an outage are due now, not at the
+   * The server delivered (again): messages that were waiting out an outage are due now, not at the
    * end of their backoff (hours, after a long outage), whichever instance saw them fail. Those the
    * server refused keep their wait.
    */
@@ -171,7 +176,13 @@ export function createOutbox(
     }
   }
 
-  /** One pass over the messages due when it starts: a message failing now is not tried again in it. */
+  /**
+   * One pass over the messages due when it starts, `policy.connections` at a time (one per SMTP
+   * connection): a message failing now is not tried again in it. When the server cannot be
+   * reached, the pass ends there: the messages it has not tried would fail the same way, so an
+   * outage costs one attempt per pass (per connection), not one per waiting message, and the
+   * untried messages keep their attempts for when it is over.
+   */
   async function pass(counts: Record<'sent' | 'retry' | 'failed', number>) {
     const now = new Date();
     for (;;) {
@@ -181,11 +192,20 @@ export function createOutbox(
         take: BATCH,
         select: { id: true },
       });
-      for (const { id } of due) {
-        const outcome = await deliver(id, now);
-        if (outcome !== 'skipped') counts[outcome]++;
-      }
-      if (due.length < BATCH) return;
+      const queue = due.map((row) => row.id);
+      let unreachable = false;
+      let sent = false;
+      const sender = async () => {
+        for (let id = queue.shift(); id !== undefined && !unreachable; id = queue.shift()) {
+          const attempt = await deliver(id, now);
+          if (attempt.outcome !== 'skipped') counts[attempt.outcome]++;
+          if (attempt.outcome === 'sent') sent = true;
+          if (attempt.unreachable) unreachable = true;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(policy.connections, queue.length) }, sender));
+      if (sent) await releaseWaiting();
+      if (unreachable || due.length < BATCH) return;
     }
   }
 
@@ -203,6 +223,11 @@ export function createOutbox(
       await secret();
     },
 
+    /** Ends the transport's connections (after the background job has stopped). */
+    close(): void {
+      deps.transport.close?.();
+    },
+
     /** Asks for delivery now (after the transaction that wrote a message has committed). */
     wake: wakeNow,
 
@@ -217,10 +242,15 @@ export function createOutbox(
      */
     async deliverDue(): Promise<Record<'sent' | 'retry' | 'failed', number>> {
       const counts = { sent: 0, retry: 0, failed: 0 };
-      do {
-        woken = false;
-        await pass(counts);
-      } while (woken);
+      delivering = true;
+      try {
+        do {
+          woken = false;
+          await pass(counts);
+        } while (woken);
+      } finally {
+        delivering = false;
+      }
       return counts;
     },
 

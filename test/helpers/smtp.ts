@@ -6,6 +6,8 @@ export interface Mailbox {
   /** smtp://… of the server, for SMTP_URL (with the user name and password when it asks for them). */
   url: string;
   readonly messages: ParsedMail[];
+  /** SMTP connections accepted so far. */
+  readonly connections: number;
   /** The next message to `to` (waits for it to arrive). */
   next(to: string, timeoutMs?: number): Promise<ParsedMail>;
   /** Every message received for `to` so far. */
@@ -40,6 +42,7 @@ export async function startMailbox(opts: { auth?: { user: string; pass: string }
   };
 
   let server: SMTPServer | undefined;
+  let connections = 0;
   const start = async () => {
     const { auth } = opts;
     server = new SMTPServer({
@@ -52,6 +55,10 @@ export async function startMailbox(opts: { auth?: { user: string; pass: string }
       onAuth(login, _session, callback) {
         if (auth && login.username === auth.user && login.password === auth.pass) return callback(null, { user: login.username });
         return callback(new Error('Invalid username or password'));
+      },
+      onConnect(_session, callback) {
+        connections++;
+        callback();
       },
       onRcptTo(address, _session, callback) {
         if (!opts.refuse?.(address.address)) return callback();
@@ -80,6 +87,9 @@ export async function startMailbox(opts: { auth?: { user: string; pass: string }
   return {
     url: `smtp://${credentials}127.0.0.1:${port}`,
     messages,
+    get connections() {
+      return connections;
+    },
     next(to, timeoutMs = 10_000) {
       const address = to.toLowerCase();
       const waiting = messages.find((m) => !taken.has(m) && recipient(m).includes(address));
