@@ -107,7 +107,14 @@ export function createOutbox(
   };
   /** A delivery run is going (it looks again before it ends when woken: no need to start one). */
   let delivering = false;
+  /**
+   * The last run stopped because the server could not be reached: until a run delivers again,
+   * new mail waits for the next poll (MAIL_POLL_SECONDS) instead of each write starting a run
+   * that fails at once, which would spin during an outage.
+   */
+  let outage = false;
   const wakeNow = () => {
+    if (outage) return;
     woken = true;
     if (!delivering) wake();
   };
@@ -204,7 +211,11 @@ export function createOutbox(
         }
       };
       await Promise.all(Array.from({ length: Math.min(policy.connections, queue.length) }, sender));
-      if (sent) await releaseWaiting();
+      if (sent) {
+        outage = false;
+        await releaseWaiting();
+      }
+      if (unreachable) outage = true;
       if (unreachable || due.length < BATCH) return;
     }
   }
@@ -228,7 +239,7 @@ export function createOutbox(
       deps.transport.close?.();
     },
 
-    /** Asks for delivery now (after the transaction that wrote a message has committed). */
+    /** Asks for delivery now (after the transaction that wrote a message has committed); during an outage, the next poll delivers it. */
     wake: wakeNow,
 
     /** What runs delivery now: the background job, once the app is running (src/app.ts). */
