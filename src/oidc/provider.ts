@@ -255,8 +255,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       validator: (ctx, key, value, metadata) => validateExtraMetadata(ctx, key, value, metadata as Record<string, unknown>),
     },
     // CORS on token, userinfo, revocation and introspection only for origins the client registered.
+    // Our own origin is not a cross-origin caller: the admin API's docs page, served here, gets a
+    // token for an admin client (which registers no origin) with a same-origin request, which the
+    // browser sends with an Origin header all the same.
     clientBasedCORS(_ctx, origin, client) {
-      return clientOrigins(registered(client)).has(origin);
+      return origin === config.issuerOrigin || clientOrigins(registered(client)).has(origin);
     },
     claims: {
       // acr and amr tell the client how the user signed in (password, or an upstream provider).

@@ -3,8 +3,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { JWK } from 'jose';
+import { z } from 'zod';
 import { badRequest } from '../../lib/errors.ts';
+import { ADMIN_SCOPE_DESCRIPTIONS } from '../../lib/scopes.ts';
 import { problems } from '../../lib/validation.ts';
+import { PROVIDER_ROUTES } from '../../oidc/provider.ts';
 import { sendJsonError } from '../errors.ts';
 import type { AdminServices } from './deps.ts';
 import { createAdminAuth } from './auth.ts';
@@ -18,7 +21,10 @@ import { userRoutes } from './users.ts';
 
 const ADMIN_PREFIX = '/admin/v1';
 
-/** Swagger UI sets inline style attributes; its scripts are files of its own, and it fetches only the OpenAPI document. */
+/**
+ * Swagger UI sets inline style attributes; its scripts are files of its own, and it fetches only
+ * from this origin: the OpenAPI document, the token endpoint (Authorize) and the admin API.
+ */
 const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export interface AdminDeps {
@@ -56,13 +62,35 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       info: {
         title: 'Identity provider admin API',
         version: deps.version,
-        description: 'Manage clients, APIs, users, signing keys and outgoing email. Authenticate with a bearer access token from this identity provider: `POST /token` with `grant_type=client_credentials&scope=admin` (or `admin:read` for read-only access).',
+        description:
+          'Manage clients, APIs, users, signing keys and outgoing email. Authenticate with a bearer access token from this identity provider: `POST /token` with `grant_type=client_credentials&scope=admin` (or `admin:read` for read-only access), with the id and secret of an admin client. On the docs page, **Authorize** does this for you: type the client id and secret under oauth2 and tick the scopes.',
       },
       servers: [{ url: deps.issuer }],
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          // The docs page's Authorize button gets a token itself: the client id and secret of an
+          // admin client, sent with HTTP Basic to the token endpoint, on this same origin.
+          oauth2: {
+            type: 'oauth2',
+            description: 'The client id and secret of an admin client (`idp clients create --admin`): a client_credentials token for the scopes ticked.',
+            flows: { clientCredentials: { tokenUrl: `${deps.issuer}${PROVIDER_ROUTES.token}`, scopes: { ...ADMIN_SCOPE_DESCRIPTIONS } } },
+          },
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token for the admin API from `POST /token`.' },
+        },
+      },
+      security: [{ oauth2: ['admin'] }, { bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: (document) => {
+      const { url, schema } = jsonSchemaTransform(document);
+      // Each operation names the scope it needs: reading takes admin:read (or admin), the rest admin.
+      const scopes = document.route.config?.scope === 'admin:read' ? ['admin:read', 'admin'] : ['admin'];
+      const security = [...scopes.map((scope) => ({ oauth2: [scope] })), { bearer: [] }];
+      // zod leaves a body's example (schemas.ts: example) out of a schema that transforms what it
+      // reads, taking examples for what comes out: it is what an admin sends, so it goes back in.
+      const body = document.schema.body;
+      const examples = body instanceof z.ZodType ? z.globalRegistry.get(body)?.examples : undefined;
+      return { url, schema: { ...schema, ...(examples && schema.body ? { body: { ...schema.body, examples } } : {}), security } };
+    },
     transformObject: jsonSchemaTransformObject,
   });
   app.get('/admin/openapi.json', { schema: { hide: true } }, () => app.swagger());
@@ -73,7 +101,8 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
     docs.addHook('onSend', async (_req, reply) => {
       reply.headers(headers);
     });
-    await docs.register(swaggerUi, { routePrefix: '/admin/docs', uiConfig: { validatorUrl: null } });
+    // Authorize starts with the read-only scope ticked; tick admin to change anything.
+    await docs.register(swaggerUi, { routePrefix: '/admin/docs', uiConfig: { validatorUrl: null }, initOAuth: { scopes: ['admin:read'] } });
   });
 
   const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, clients: deps.services.clients, seen: (key, seconds) => deps.services.throttle.hit(key, seconds) });

@@ -1,30 +1,70 @@
 import { z } from 'zod';
 import { MAIL_STATUSES } from '../../mail/outbox.ts';
 
-/** Response schemas: what the admin API shows. They list fields explicitly, so nothing else (no secret, no hash) can leak. */
-const timestamp = z.iso.datetime();
+/**
+ * A value the OpenAPI document shows for a field or a request body (JSON Schema `examples`), so
+ * that the samples of the docs page read like real data, not like what Swagger UI makes up from
+ * the type alone (negative counts, dates thousands of years away). Documentation only: what the
+ * API accepts and returns stays the same.
+ */
+export const example = <T extends z.ZodType>(schema: T, value: z.input<T>): T => schema.meta({ examples: [value] });
 
-export const errorSchema = z.object({ error: z.string(), error_description: z.string() }).meta({ id: 'Error' });
+/** A response with the words the OpenAPI document gives it (the docs page shows them instead of "Default Response"). */
+export const described = <T extends z.ZodType>(schema: T, description: string): T => schema.meta({ description });
+
+/** Response schemas: what the admin API shows. They list fields explicitly, so nothing else (no secret, no hash) can leak. */
+export const timestamp = example(z.iso.datetime(), '2026-12-01T09:30:00.000Z');
+
+/** How many of something there are: never negative. */
+export const count = z.number().int().min(0);
+
+const MAX_LIMIT = 200;
+const MAX_OFFSET = 1_000_000;
+
+const CLIENT_ID = 'pX2k9QvTm4LwZ7cRb8sNyD';
+const EMAIL = 'alice@example.com';
+const API = 'https://api.example.com';
+const uuid = (value: string) => example(z.string(), value);
+
+const errorSchema = z
+  .object({ error: example(z.string(), 'invalid_request'), error_description: example(z.string(), 'body.name: must not be empty') })
+  .meta({ id: 'Error' });
+
+const ERRORS = {
+  400: 'Invalid request: the error says which field and why',
+  401: 'Missing or invalid access token',
+  403: 'The token lacks the needed scope',
+} as const;
+
+/**
+ * The error responses of a route, each with its words: 400, 401 and 403 on every route, and the
+ * others a route may answer with what they mean there, e.g. `errorResponses({ 404: 'No such client' })`.
+ */
+export const errorResponses = <S extends { 404?: string; 409?: string }>(specific: S) => {
+  const describe = (words: string) => described(errorSchema, words);
+  const own = Object.fromEntries(Object.entries(specific).map(([status, words]) => [status, describe(String(words))])) as { [K in keyof S]-?: typeof errorSchema };
+  return { 400: describe(ERRORS[400]), 401: describe(ERRORS[401]), 403: describe(ERRORS[403]), ...own };
+};
 
 export const clientSchema = z
   .object({
-    clientId: z.string(),
-    name: z.string(),
+    clientId: example(z.string(), CLIENT_ID),
+    name: example(z.string(), 'My App'),
     applicationType: z.enum(['web', 'native']).describe('native: loopback redirect URIs match any port (RFC 8252 §7.3)'),
     public: z.boolean(),
-    grantTypes: z.array(z.string()),
-    redirectUris: z.array(z.string()),
-    postLogoutRedirectUris: z.array(z.string()),
-    allowedOrigins: z.array(z.string()),
-    scope: z.string().describe('the OpenID Connect scopes it may ask for'),
-    apis: z.record(z.string(), z.array(z.string())).describe('API identifier → the scopes of that API it may receive'),
+    grantTypes: example(z.array(z.string()), ['authorization_code', 'refresh_token']),
+    redirectUris: example(z.array(z.string()), ['https://app.example.com/callback']),
+    postLogoutRedirectUris: example(z.array(z.string()), ['https://app.example.com/']),
+    allowedOrigins: example(z.array(z.string()), []),
+    scope: example(z.string(), 'openid profile email offline_access').describe('the OpenID Connect scopes it may ask for'),
+    apis: example(z.record(z.string(), z.array(z.string())), { [API]: ['read'] }).describe('API identifier → the scopes of that API it may receive'),
     admin: z.boolean().describe('an admin client: client_credentials tokens for the admin API'),
     firstParty: z.boolean().describe('the operator’s own app: its users are not asked for consent (the grant is recorded all the same)'),
     dynamic: z.boolean().describe('registered through dynamic client registration (RFC 7591); such a client cannot be first-party'),
-    logoUri: z.string().nullable().describe("the app's logo, shown on the consent page (https)"),
-    policyUri: z.string().nullable().describe("the app's privacy policy, linked from the consent page (https)"),
-    tosUri: z.string().nullable().describe("the app's terms of service, linked from the consent page (https)"),
-    clientUri: z.string().nullable().describe("the app's home page (https)"),
+    logoUri: example(z.string().nullable(), 'https://app.example.com/logo.png').describe("the app's logo, shown on the consent page (https)"),
+    policyUri: example(z.string().nullable(), 'https://app.example.com/privacy').describe("the app's privacy policy, linked from the consent page (https)"),
+    tosUri: example(z.string().nullable(), 'https://app.example.com/terms').describe("the app's terms of service, linked from the consent page (https)"),
+    clientUri: example(z.string().nullable(), 'https://app.example.com').describe("the app's home page (https)"),
     disabled: z.boolean(),
     previousSecretExpiresAt: timestamp.nullable(),
     createdAt: timestamp,
@@ -33,18 +73,18 @@ export const clientSchema = z
   .meta({ id: 'Client' });
 
 export const clientWithSecretSchema = z
-  .object({ client: clientSchema, clientSecret: z.string().optional().describe('Shown once; only a hash is stored.') })
+  .object({ client: clientSchema, clientSecret: example(z.string(), 'kV3u9yQe0Rz7sT1wLm4pXb8cNa2fHd6gJi5oUr0tYqE').optional().describe('Shown once; only a hash is stored.') })
   .meta({ id: 'ClientWithSecret' });
 
 export const resourceSchema = z
   .object({
-    id: z.string(),
-    identifier: z.string(),
-    name: z.string().nullable(),
-    scopes: z.array(z.string()),
-    scopeDescriptions: z.record(z.string(), z.string()).describe('scope name → what the scope lets an app do, shown on the consent page; scopes without a description are absent'),
-    accessTokenTtl: z.number().int(),
-    signingAlg: z.string(),
+    id: uuid('5a8e2c71-0f3b-4d9a-b6e4-2c7d1f9a3e58'),
+    identifier: example(z.string(), API),
+    name: example(z.string().nullable(), 'Documents'),
+    scopes: example(z.array(z.string()), ['read', 'write']),
+    scopeDescriptions: example(z.record(z.string(), z.string()), { read: 'Read your documents', write: 'Change your documents' }).describe('scope name → what the scope lets an app do, shown on the consent page; scopes without a description are absent'),
+    accessTokenTtl: example(z.number().int(), 600).describe('seconds its access tokens live'),
+    signingAlg: example(z.string(), 'RS256'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })
@@ -52,9 +92,9 @@ export const resourceSchema = z
 
 export const userSchema = z
   .object({
-    id: z.string(),
-    email: z.string(),
-    name: z.string().nullable(),
+    id: uuid('9b2f4e6a-1c3d-4a5b-8e7f-0d1c2b3a4f5e'),
+    email: example(z.string(), EMAIL),
+    name: example(z.string().nullable(), 'Alice'),
     emailVerified: z.boolean(),
     disabled: z.boolean(),
     hasPassword: z.boolean(),
@@ -66,11 +106,11 @@ export const userSchema = z
 
 export const grantSchema = z
   .object({
-    grantId: z.string(),
-    clientId: z.string(),
-    clientName: z.string().nullable(),
-    scopes: z.array(z.string()),
-    apis: z.record(z.string(), z.array(z.string())),
+    grantId: example(z.string(), 'Hq4sV8nX2bT6yK0wP3rJ7mC1dF5gL9zA'),
+    clientId: example(z.string(), CLIENT_ID),
+    clientName: example(z.string().nullable(), 'My App'),
+    scopes: example(z.array(z.string()), ['openid', 'profile', 'email', 'offline_access']),
+    apis: example(z.record(z.string(), z.array(z.string())), { [API]: ['read'] }),
     createdAt: timestamp,
     expiresAt: timestamp.nullable(),
   })
@@ -78,13 +118,13 @@ export const grantSchema = z
 
 export const providerSchema = z
   .object({
-    id: z.string(),
-    name: z.string(),
-    issuer: z.string(),
-    clientId: z.string(),
-    scopes: z.string(),
-    buttonLabel: z.string(),
-    hostedDomains: z.array(z.string()),
+    id: example(z.string(), 'google'),
+    name: example(z.string(), 'Google'),
+    issuer: example(z.string(), 'https://accounts.google.com'),
+    clientId: example(z.string(), '123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com'),
+    scopes: example(z.string(), 'openid email profile'),
+    buttonLabel: example(z.string(), 'Continue with Google'),
+    hostedDomains: example(z.array(z.string()), ['example.com']),
     enabled: z.boolean(),
     createdAt: timestamp,
     updatedAt: timestamp,
@@ -93,11 +133,11 @@ export const providerSchema = z
 
 export const identitySchema = z
   .object({
-    id: z.string(),
-    providerId: z.string(),
-    issuer: z.string(),
-    subject: z.string(),
-    email: z.string().nullable(),
+    id: uuid('3c7a9e1f-5b2d-4f8c-a6e0-7d4b1c9f2a63'),
+    providerId: example(z.string(), 'google'),
+    issuer: example(z.string(), 'https://accounts.google.com'),
+    subject: example(z.string(), '109876543210987654321'),
+    email: example(z.string().nullable(), EMAIL),
     emailVerified: z.boolean(),
     createdAt: timestamp,
     lastLoginAt: timestamp.nullable(),
@@ -106,9 +146,9 @@ export const identitySchema = z
 
 export const keySchema = z
   .object({
-    kid: z.string(),
-    alg: z.string(),
-    state: z.string().describe('next: published, signs from activatesAt; active: signs; retired: published until removeAfter'),
+    kid: uuid('e4d1a7b2-6c9f-4e3a-8b5d-1f0c7a2e9d64'),
+    alg: example(z.string(), 'RS256'),
+    state: example(z.string(), 'active').describe('next: published, signs from activatesAt; active: signs; retired: published until removeAfter'),
     createdAt: timestamp,
     activatesAt: timestamp.nullable(),
     retiredAt: timestamp.nullable(),
@@ -118,40 +158,47 @@ export const keySchema = z
 
 export const auditEventSchema = z
   .object({
-    id: z.string(),
+    id: uuid('7f3b5d9e-2a4c-4e6f-b8a1-c3e5d7f9a1b2'),
     at: timestamp,
-    actor: z.string(),
-    action: z.string(),
-    target: z.string().nullable(),
-    ip: z.string().nullable(),
-    details: z.record(z.string(), z.unknown()).nullable(),
+    actor: example(z.string(), `client:${CLIENT_ID}`),
+    action: example(z.string(), 'client.created'),
+    target: example(z.string().nullable(), CLIENT_ID),
+    ip: example(z.string().nullable(), '203.0.113.7'),
+    details: example(z.record(z.string(), z.unknown()).nullable(), { name: 'My App' }),
   })
   .meta({ id: 'AuditEvent' });
 
 export const mailMessageSchema = z
   .object({
-    id: z.string(),
-    kind: z.string().describe('what the message is for: password_reset, verify_email, …'),
-    recipient: z.string(),
-    subject: z.string(),
+    id: uuid('1d6f8b3a-9e2c-4a7d-b5f1-8c0e3a6d9b24'),
+    kind: example(z.string(), 'verify_email').describe('what the message is for: password_reset, verify_email, …'),
+    recipient: example(z.string(), EMAIL),
+    subject: example(z.string(), 'Verify your email address'),
     status: z.enum(MAIL_STATUSES).describe('pending: waiting for its next attempt; sent: accepted by the SMTP server (its body is erased); failed: MAIL_MAX_ATTEMPTS attempts failed, until an admin retries it'),
-    attempts: z.number().int(),
+    attempts: example(count, 1),
     nextAttemptAt: timestamp.describe('when a pending message is tried next'),
-    lastError: z.string().nullable().describe('why the last attempt failed (the SMTP server’s answer, or the connection error)'),
+    lastError: example(z.string().nullable(), '421 4.3.2 Service not available, try again later').describe('why the last attempt failed (the SMTP server’s answer, or the connection error)'),
     createdAt: timestamp,
     sentAt: timestamp.nullable(),
   })
   .meta({ id: 'MailMessage' });
 
+const total = example(count, 1).describe('how many there are in all (with the filters given)');
+
 export const page = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+  z.object({
+    items: z.array(item),
+    total,
+    limit: example(z.number().int().min(1).max(MAX_LIMIT), 50).describe('the most items a page holds'),
+    offset: example(z.number().int().min(0).max(MAX_OFFSET), 0).describe('how many items come before this page'),
+  });
 
 /** A list that is not paged: the same envelope, without limit and offset. */
-export const all = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), total: z.number().int() });
+export const all = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), total });
 
 export const pageQuery = {
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(50),
+  offset: z.coerce.number().int().min(0).max(MAX_OFFSET).default(0),
 };
 
 export const idParam = z.object({ id: z.string().min(1).max(200) });

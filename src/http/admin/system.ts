@@ -3,14 +3,14 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
 import { listOf } from '../../lib/lists.ts';
-import { all, auditEventSchema, errorSchema, json, keySchema, page, pageQuery } from './schemas.ts';
+import { all, auditEventSchema, described, errorResponses, json, keySchema, page, pageQuery } from './schemas.ts';
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema };
+const errors = errorResponses({});
 
 export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { keys, audit } }) => {
   app.get('/keys', {
     config: { scope: 'admin:read' },
-    schema: { tags: ['keys'], summary: 'List signing keys (no private material)', response: { 200: all(keySchema), ...errors } },
+    schema: { tags: ['keys'], summary: 'List signing keys (no private material)', response: { 200: described(all(keySchema), 'The signing keys'), ...errors } },
     handler: async () => json(listOf(await keys.list())),
   });
 
@@ -19,7 +19,10 @@ export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = 
       tags: ['keys'],
       summary: 'Start a key rotation',
       description: 'New keys are published at once and sign after the pre-publication period (KEY_PREPUBLICATION_SECONDS); the keys they replace stay published until every token they signed has expired.',
-      response: { 201: all(keySchema), 409: errorSchema, ...errors },
+      response: {
+        201: described(all(keySchema), 'Started: the signing keys, the new ones included'),
+        ...errorResponses({ 409: 'Conflict: a rotation is already under way' }),
+      },
     },
     handler: async (req, reply) => reply.code(201).send(json(listOf(await keys.rotate(adminActor(req))))),
   });
@@ -33,11 +36,12 @@ export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = 
         action: z.string().max(100).optional().describe('e.g. client.created, user.disabled, refresh_token.reuse_detected'),
         actor: z.string().max(300).optional().describe('e.g. client:<client_id>, cli:<user>@<host>'),
         target: z.string().max(300).optional().describe('the id the event is about'),
-        since: z.iso.datetime().optional(),
-        until: z.iso.datetime().optional(),
+        // No example: Swagger UI would fill it in, and filter every try of the audit trail by it.
+        since: z.iso.datetime().optional().describe('only events at this time or later, e.g. 2026-12-01T00:00:00Z'),
+        until: z.iso.datetime().optional().describe('only events before this time, e.g. 2026-12-02T00:00:00Z'),
         ...pageQuery,
       }),
-      response: { 200: page(auditEventSchema), ...errors },
+      response: { 200: described(page(auditEventSchema), 'A page of audit events, newest first'), ...errors },
     },
     handler: async (req) => {
       const { since, until, ...q } = req.query;
