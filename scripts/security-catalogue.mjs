@@ -45,6 +45,7 @@ const REFERENCES = {
   'SEC-SU': 'ASVS V6.3.7, V2.4.1, V3.5.1; Initiating User Registration via OpenID Connect 1.0; OWASP Authentication Cheat Sheet (account enumeration)',
   'SEC-EV': 'ASVS V6.4.1–V6.4.3, V6.6.2, V16.2.5; NIST SP 800-63B §5.1.3; OWASP Forgot Password Cheat Sheet (single-use, expiring, hashed tokens)',
   'SEC-IV': 'ASVS V6.4.1, V3.5.1, V8.2.1; OWASP Forgot Password Cheat Sheet (single-use, expiring, hashed tokens)',
+  'SEC-RB': 'ASVS V8.2.1, V8.2.2, V8.3.1; OWASP Authorization Cheat Sheet (deny by default, least privilege); RFC 9068 §7.2',
 };
 
 const listing = execFileSync(process.execPath, [`${root}node_modules/vitest/vitest.mjs`, 'list', 'test/security', '--project', 'sqlite'], {

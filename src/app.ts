@@ -54,8 +54,11 @@ async function prepare(db: Database, services: Services, config: Config, log: Lo
   const applied = await migrate(db);
   if (applied.length) log.info({ migrations: applied }, 'applied database migrations');
   await services.resources.ensureAdminApi();
+  await services.roles.ensureBuiltIns();
   // The account page's own client, named in the default language (the sign-in page shows its name).
-  await services.clients.ensureAccountClient(config.issuer, services.templates.catalogue.translator(config.defaultLocale)('account.clientName'));
+  const t = services.templates.catalogue.translator(config.defaultLocale);
+  await services.clients.ensureAccountClient(config.issuer, t('account.clientName'));
+  await services.clients.ensureConsoleClient(config.issuer, t('console.clientName'));
   await services.outbox.warm();
   const upgraded = await services.clients.upgradeLegacyRegistrations();
   if (upgraded) log.info({ clients: upgraded }, 'client registrations upgraded: API scopes are now allowed per API');

@@ -23,6 +23,7 @@ import { createInvitations } from './account/invitations.ts';
 import { createSignUp } from './account/signup.ts';
 import { createEmailVerification } from './account/verification.ts';
 import { logTransport, smtpTransport } from './mail/transport.ts';
+import { createRoleService } from './roles/service.ts';
 import { createTemplates } from './templates/engine.ts';
 import { createLoginThrottle } from './users/throttle.ts';
 import { createSessionDevices } from './account/devices.ts';
@@ -78,6 +79,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     configCache,
     clients,
     resources,
+    roles: createRoleService(db.prisma, audit),
     keys: createKeyService(
       db.prisma,
       config.keyEncryptionSecret,
@@ -101,4 +103,4 @@ export function createServices(db: Database, config: Config, log?: Logger) {
 export type Services = ReturnType<typeof createServices>;
 
 /** The provider's ports (src/oidc/provider.ts), from the services. */
-export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit, devices: s.devices });
+export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, roles: s.roles, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit, devices: s.devices });

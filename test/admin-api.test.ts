@@ -476,6 +476,8 @@ describe('OpenAPI', () => {
         'GET /admin/v1/keys', 'POST /admin/v1/keys/rotate', 'GET /admin/v1/audit',
         'GET /admin/v1/mail', 'POST /admin/v1/mail/{id}/retry',
         'POST /admin/v1/invitations', 'POST /admin/v1/users/{id}/verification-email',
+        'POST /admin/v1/roles', 'GET /admin/v1/roles', 'GET /admin/v1/roles/{role}', 'PATCH /admin/v1/roles/{role}', 'DELETE /admin/v1/roles/{role}',
+        'GET /admin/v1/users/{id}/roles', 'PUT /admin/v1/users/{id}/roles/{role}', 'DELETE /admin/v1/users/{id}/roles/{role}',
     ];
     expect(documented.sort()).toEqual(expected.sort());
     for (const path of Object.values(doc.paths)) {

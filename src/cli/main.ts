@@ -6,6 +6,7 @@ import { clientCommands } from './clients.ts';
 import { devCommands } from './dev.ts';
 import { inFlags } from './kit.ts';
 import { mailCommands } from './mail.ts';
+import { roleCommands } from './roles.ts';
 import { resourceCommands } from './resources.ts';
 import { systemCommands } from './system.ts';
 import { upstreamCommands } from './upstreams.ts';
@@ -24,6 +25,7 @@ export function buildCli(): Command {
   userCommands(program);
   upstreamCommands(program);
   resourceCommands(program);
+  roleCommands(program);
   clientCommands(program);
   mailCommands(program);
   devCommands(program);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import { listOf } from '../lib/lists.ts';
-import { bool, given, jsonOption, pageOptions, password, print, who, withServices, type JsonOption } from './kit.ts';
+import { bool, collect, given, jsonOption, pageOptions, password, print, who, withServices, type JsonOption } from './kit.ts';
 
 /** A user named by id or by email address. */
 async function userId(services: Services, ref: string): Promise<string> {
@@ -23,11 +23,19 @@ export function userCommands(program: Command) {
       .option('--password <password>', 'password (prefer --password-stdin: arguments show up in process lists)')
       .option('--password-stdin', 'read the password from standard input')
       .option('--name <name>', 'display name')
-      .option('--email-verified', 'mark the email address as verified'),
-  ).action(async (opts: JsonOption & { email: string; password?: string; passwordStdin?: boolean; name?: string; emailVerified?: boolean }) => {
+      .option('--email-verified', 'mark the email address as verified')
+      .option('--role <role>', 'give the user a role (repeatable), e.g. idp-admin for the admin console and API', collect),
+  ).action(async (opts: JsonOption & { email: string; password?: string; passwordStdin?: boolean; name?: string; emailVerified?: boolean; role?: string[] }) => {
     const pw = await password(opts);
-    const user = await withServices(({ users }) => users.create({ email: opts.email, password: pw, name: opts.name, emailVerified: Boolean(opts.emailVerified) }, who));
-    print(opts, { ...user }, `Created user ${user.email} (id ${user.id})`);
+    const { user, roles } = await withServices(async (s) => {
+      // Every role is checked before the user exists: a typo creates nobody.
+      for (const role of opts.role ?? []) await s.roles.get(role);
+      const created = await s.users.create({ email: opts.email, password: pw, name: opts.name, emailVerified: Boolean(opts.emailVerified) }, who);
+      const given = [];
+      for (const role of opts.role ?? []) given.push((await s.roles.assign(created.id, role, who)).name);
+      return { user: created, roles: given };
+    });
+    print(opts, { ...user, roles }, `Created user ${user.email} (id ${user.id})${roles.length ? ` with role ${roles.join(', ')}` : ''}`);
   });
   jsonOption(pageOptions(users.command('list').description('list users').option('--q <text>', 'part of the email or name'))).action(async (opts: JsonOption & { q?: string; limit: number; offset: number }) => {
     const result = await withServices(({ users }) => users.list(opts));
@@ -116,6 +124,19 @@ export function userCommands(program: Command) {
       return 1;
     });
     print(opts, { revoked }, `Revoked ${revoked} grant(s).`);
+  });
+  const roles = users.command('roles').description('the roles a user has');
+  jsonOption(roles.command('list <user>').description('list a user’s roles')).action(async (ref: string, opts: JsonOption) => {
+    const list = await withServices(async (s) => s.roles.ofUser(await userId(s, ref)));
+    print(opts, { items: list }, list.map((r) => r.name).join('\n') || 'No roles.');
+  });
+  jsonOption(roles.command('add <user> <role>').description('give a user a role')).action(async (ref: string, role: string, opts: JsonOption) => {
+    const given = await withServices(async (s) => s.roles.assign(await userId(s, ref), role, who));
+    print(opts, { ...given }, `${ref} has the role ${given.name}`);
+  });
+  jsonOption(roles.command('remove <user> <role>').description('take a role from a user')).action(async (ref: string, role: string, opts: JsonOption) => {
+    await withServices(async (s) => s.roles.unassign(await userId(s, ref), role, who));
+    print(opts, { removed: role }, `${ref} no longer has the role ${role}`);
   });
   jsonOption(users.command('revoke-sessions <user>').description('sign the user out of every browser session')).action(async (ref: string, opts: JsonOption) => {
     const revoked = await withServices(async (s) => s.users.revokeSessions(await userId(s, ref), who));

@@ -348,8 +348,17 @@ export const ACCOUNT_CLIENT_ID = 'idp-account';
 /** Where the account page receives its code, and where it comes back to after signing out of this provider. */
 export const ACCOUNT_CLIENT_PATHS = { callback: '/account/callback', signedOut: '/account/signed-out' } as const;
 
+/**
+ * The admin console's client: people sign in through it (every sign-in method applies) and get
+ * admin API tokens whose scopes their roles (idp-admin, idp-viewer) grant. The only client that
+ * reaches the admin API for people; admin clients reach it for themselves (client_credentials).
+ */
+export const CONSOLE_CLIENT_ID = 'idp-console';
+const CONSOLE_CLIENT_PATHS = { callback: '/console/callback', signedOut: '/console/' } as const;
+
 const refuseBuiltIn = (clientId: string) => {
   if (clientId === ACCOUNT_CLIENT_ID) throw badRequest(`${ACCOUNT_CLIENT_ID} is the account page's built-in client: it cannot be changed, disabled or deleted`);
+  if (clientId === CONSOLE_CLIENT_ID) throw badRequest(`${CONSOLE_CLIENT_ID} is the admin console's built-in client: it cannot be changed, disabled or deleted`);
 };
 
 /** What the client service needs to know of registered APIs. */
@@ -393,6 +402,33 @@ export function createClientService(
         update: { metadata: JSON.stringify(metadata), origins: { create: origins }, ...data },
       });
     });
+  }
+
+  /**
+   * A built-in client as this version and this issuer need it: public (PKCE, no secret), for the
+   * authorization code flow, first-party (no consent page), its redirect URIs under the issuer.
+   * Run at every start; writes (and makes every instance forget its cached copy) only when
+   * something differs, an issuer change say.
+   */
+  async function ensureBuiltIn(c: { clientId: string; name: string; issuer: string; paths: { callback: string; signedOut: string }; grantTypes: string[]; scope: string }) {
+    const metadata: ClientMetadata = {
+      client_id: c.clientId,
+      client_name: c.name,
+      application_type: 'web',
+      grant_types: c.grantTypes,
+      response_types: ['code'],
+      redirect_uris: [`${c.issuer}${c.paths.callback}`],
+      post_logout_redirect_uris: [`${c.issuer}${c.paths.signedOut}`],
+      token_endpoint_auth_method: 'none',
+      scope: c.scope,
+      resource_scopes: {},
+      allowed_origins: [],
+    };
+    const existing = await prisma.client.findUnique({ where: { id: c.clientId } });
+    const current = existing && existing.metadata === JSON.stringify(metadata) && existing.name === c.name;
+    if (current && existing.firstParty && !existing.disabled && !existing.admin && !existing.dynamic && !existing.secretHash) return;
+    await write(c.clientId, metadata, { name: c.name, secretHash: null, admin: false, firstParty: true, dynamic: false, disabled: false });
+    if (existing) await cache.changed();
   }
 
   return {
@@ -570,31 +606,14 @@ export function createClientService(
       return { client: toClientView(updated), clientSecret: secret };
     },
 
-    /**
-     * The account page's client, as this version and this issuer need it: a public client
-     * (PKCE, no secret) for the authorization code flow, first-party (no consent page), with
-     * its redirect URIs under the issuer. Run at every start; writes (and makes every instance
-     * forget its cached copy) only when something differs, an issuer change say.
-     */
+    /** The account page's client (ACCOUNT_CLIENT_ID): see ensureBuiltIn. */
     async ensureAccountClient(issuer: string, name: string): Promise<void> {
-      const metadata: ClientMetadata = {
-        client_id: ACCOUNT_CLIENT_ID,
-        client_name: name,
-        application_type: 'web',
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        redirect_uris: [`${issuer}${ACCOUNT_CLIENT_PATHS.callback}`],
-        post_logout_redirect_uris: [`${issuer}${ACCOUNT_CLIENT_PATHS.signedOut}`],
-        token_endpoint_auth_method: 'none',
-        scope: 'openid',
-        resource_scopes: {},
-        allowed_origins: [],
-      };
-      const existing = await prisma.client.findUnique({ where: { id: ACCOUNT_CLIENT_ID } });
-      const current = existing && existing.metadata === JSON.stringify(metadata) && existing.name === name;
-      if (current && existing.firstParty && !existing.disabled && !existing.admin && !existing.dynamic && !existing.secretHash) return;
-      await write(ACCOUNT_CLIENT_ID, metadata, { name, secretHash: null, admin: false, firstParty: true, dynamic: false, disabled: false });
-      if (existing) await cache.changed();
+      await ensureBuiltIn({ clientId: ACCOUNT_CLIENT_ID, name, issuer, paths: ACCOUNT_CLIENT_PATHS, grantTypes: ['authorization_code'], scope: 'openid' });
+    },
+
+    /** The admin console's client (CONSOLE_CLIENT_ID), likewise; its admin API access comes from its id, never from metadata. */
+    async ensureConsoleClient(issuer: string, name: string): Promise<void> {
+      await ensureBuiltIn({ clientId: CONSOLE_CLIENT_ID, name, issuer, paths: CONSOLE_CLIENT_PATHS, grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile email offline_access' });
     },
 
     /** Whether `presented` is the client's previous secret, still inside its overlap period. */

@@ -9,7 +9,7 @@ import type { Dialect } from './schema.ts';
 
 // Both generated clients have the same models and API; the SQLite one names the type.
 export type { PrismaClient } from '../generated/sqlite/client.ts';
-export type { Client, FederatedIdentity, IdentityProvider, ResourceServer, User } from '../generated/sqlite/client.ts';
+export type { Client, FederatedIdentity, IdentityProvider, ResourceServer, Role, User } from '../generated/sqlite/client.ts';
 export type { Dialect } from './schema.ts';
 
 /** Called after every query, with its duration in seconds and the error it failed with, if it did. */

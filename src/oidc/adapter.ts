@@ -1,6 +1,6 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { isGrantable, MODEL, type ArtifactStore, type ArtifactWithGrant } from '../artifacts/store.ts';
-import { CLIENT_LINKS, clientLinks, type ClientMetadata, type ClientService } from '../clients/service.ts';
+import { CLIENT_LINKS, clientLinks, CONSOLE_CLIENT_ID, type ClientMetadata, type ClientService } from '../clients/service.ts';
 import { AppError } from '../lib/errors.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
@@ -213,7 +213,8 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
     if (!row) return undefined;
     const metadata = JSON.parse(row.metadata) as ClientMetadata;
     const oidcScopes = String(metadata.scope ?? '').split(' ').filter((s) => OIDC_SCOPES.has(s));
-    // The admin API is reachable through the admin flag alone, never through registered metadata.
+    // The admin API is reachable through the admin flag (or as the console) alone, never through
+    // registered metadata.
     const { [ADMIN_API]: _never, ...apis } = metadata.resource_scopes ?? {};
     return {
       ...metadata,
@@ -221,7 +222,7 @@ class ClientAdapter extends KeyedAdapter implements Adapter {
       ...Object.fromEntries(Object.values(CLIENT_LINKS).map((key) => [key, undefined])),
       ...clientLinks(metadata),
       scope: oidcScopes.length ? oidcScopes.join(' ') : undefined,
-      resource_scopes: row.admin ? { ...apis, [ADMIN_API]: [...ADMIN_SCOPES] } : apis,
+      resource_scopes: row.admin || row.id === CONSOLE_CLIENT_ID ? { ...apis, [ADMIN_API]: [...ADMIN_SCOPES] } : apis,
       ...(row.secretHash ? { client_secret: row.secretHash } : {}),
     } as AdapterPayload;
   }

@@ -9,6 +9,7 @@ import type { SessionDevices } from '../account/devices.ts';
 import type { AuditService } from '../audit/service.ts';
 import type { ClientService } from '../clients/service.ts';
 import type { ResourceService } from '../resources/service.ts';
+import type { RoleService } from '../roles/service.ts';
 import type { UserService } from '../users/service.ts';
 import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
@@ -26,6 +27,8 @@ interface ProviderPorts {
   accounts: Pick<UserService, 'findActive'>;
   /** The APIs access tokens are issued for. */
   apis: Pick<ResourceService, 'findByIdentifier'>;
+  /** What people's roles grant, for APIs that enforce roles. */
+  roles: Pick<RoleService, 'grantsOf'>;
   /** Registered clients: read, registered dynamically, and their previous secrets. */
   clients: ClientStore & Pick<ClientService, 'matchesPreviousSecret'>;
   /** Where every protocol artifact and grant is kept. */
@@ -190,10 +193,20 @@ function signInPrompts() {
 /** `prompt` includes `create`: the app asks for the sign-up page. */
 export const asksToCreate = (params: Record<string, unknown>) => typeof params.prompt === 'string' && params.prompt.split(' ').includes('create');
 
+/**
+ * The person a token request issues to (a code, refresh token or device code of theirs), or
+ * undefined: a client's own token (client_credentials), or the authorization endpoint, where
+ * consent is asked for what the app may have.
+ */
+function issuingTo(ctx: KoaContextWithOIDC): string | undefined {
+  const { entities } = ctx.oidc;
+  return entities.AuthorizationCode?.accountId ?? entities.RefreshToken?.accountId ?? entities.DeviceCode?.accountId ?? entities.BackchannelAuthenticationRequest?.accountId;
+}
+
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, pages, ports } = deps;
-  const { accounts, apis, clients, audit } = ports;
+  const { accounts, apis, roles, clients, audit } = ports;
   // The client's full registered metadata (set once the provider exists: see internals.ts).
   let registered: (client: object) => RegisteredMetadata = () => ({});
   const secureCookies = config.secure;
@@ -334,15 +347,20 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
         // A code exchange without `resource` still gets the API token that was consented to.
         useGrantedResource: () => true,
-        async getResourceServerInfo(_ctx, indicator, client) {
+        async getResourceServerInfo(ctx, indicator, client) {
           // A client gets tokens only for APIs it is allowed to use (the admin API: admin clients
           // only), carrying only scopes that the API defines and the client was allowed there.
           const allowance = registered(client).resource_scopes?.[indicator];
           const api = allowance ? await apis.findByIdentifier(indicator) : null;
           if (!api) throw new errors.InvalidTarget(`resource ${indicator} is not an API this client may use`);
           const allowed = new Set(allowance);
+          // An API that enforces roles (the admin API always does) issues a person only what their
+          // roles grant, as they are at each issuance: a role given or taken shows in the next
+          // refresh. Consent is about the app, and covers what the app may ask for.
+          const person = issuingTo(ctx);
+          const granted = person && api.enforceRoles ? (await roles.grantsOf(person)).scopes(api.identifier) : undefined;
           return {
-            scope: api.scopes.filter((s) => allowed.has(s)).join(' '),
+            scope: api.scopes.filter((s) => allowed.has(s) && (!granted || granted.has(s))).join(' '),
             audience: api.identifier,
             accessTokenTTL: api.accessTokenTtl,
             accessTokenFormat: 'jwt',
@@ -350,6 +368,14 @@ export function createProvider(deps: ProviderDeps): Provider {
           };
         },
       },
+    },
+    // An API can ask for the person's role names in its access tokens.
+    async extraTokenClaims(_ctx, token) {
+      const audience = token.resourceServer?.audience;
+      const person = 'accountId' in token ? token.accountId : undefined;
+      if (!person || typeof audience !== 'string') return undefined;
+      const api = await apis.findByIdentifier(audience);
+      return api?.rolesClaim ? { roles: (await roles.grantsOf(person)).names } : undefined;
     },
     // Rotate on every use; a rotated-out token presented again revokes the grant (provider default).
     rotateRefreshToken: () => true,

@@ -90,6 +90,8 @@ export const createResourceSchema = z
     scopes: scopesSchema.default([]).describe(SCOPES_HELP),
     accessTokenTtl: ttlSchema.optional(),
     signingAlg: z.enum(API_SIGNING_ALGS).default('RS256'),
+    enforceRoles: z.boolean().default(false).describe("a person's access token carries only the scopes their roles grant"),
+    rolesClaim: z.boolean().default(false).describe('access tokens carry a `roles` claim: the names of the person’s roles'),
   })
   .strict();
 
@@ -99,6 +101,8 @@ export const updateResourceSchema = z
     scopes: scopesSchema.describe(`${SCOPES_HELP} Replaces the API's scopes and their descriptions together: a scope given without a description loses the one it had.`),
     accessTokenTtl: ttlSchema,
     signingAlg: z.enum(API_SIGNING_ALGS),
+    enforceRoles: z.boolean(),
+    rolesClaim: z.boolean(),
   })
   .partial()
   .strict();
@@ -115,6 +119,8 @@ export interface ResourceView {
   scopeDescriptions: Record<string, string>;
   accessTokenTtl: number;
   signingAlg: string;
+  enforceRoles: boolean;
+  rolesClaim: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -162,6 +168,9 @@ function toView(r: ResourceServer): ResourceView {
     scopeDescriptions: descriptionsOf(scopes, r.scopeDescriptions),
     accessTokenTtl: r.accessTokenTtl,
     signingAlg: r.signingAlg,
+    // The admin API always enforces roles (for people; admin clients are not people).
+    enforceRoles: r.enforceRoles || r.identifier === ADMIN_API,
+    rolesClaim: r.rolesClaim,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };
@@ -192,6 +201,8 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
             scopeDescriptions: storedDescriptions(data.scopes),
             accessTokenTtl: data.accessTokenTtl ?? defaults.accessTokenTtl,
             signingAlg: data.signingAlg,
+            enforceRoles: data.enforceRoles,
+            rolesClaim: data.rolesClaim,
           },
         });
         await audit.record(who, 'resource.created', row.id, { identifier: row.identifier });

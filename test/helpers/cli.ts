@@ -32,3 +32,17 @@ export function createdClient(res: CliResult): { clientId: string; clientSecret:
   const { client, clientSecret } = res.json<{ client: { clientId: string }; clientSecret?: string }>();
   return { clientId: client.clientId, clientSecret: clientSecret ?? '' };
 }
+
+/** Runs `idp` and returns what it printed; a failure throws, with what it said. */
+export async function idpOk(args: string[], env: Record<string, string>, stdin?: string): Promise<string> {
+  const res = await idp(args, env, stdin);
+  if (res.code !== 0) throw new Error(`idp ${args.join(' ')}: ${res.stderr}`);
+  return res.stdout;
+}
+
+/** A person created as an operator would (`idp users create`), with these roles and `password`. */
+export async function createPerson(env: Record<string, string>, password: string, roles: string[] = []): Promise<{ id: string; email: string }> {
+  const email = `person-${Math.random().toString(36).slice(2)}@example.com`;
+  const out = await idpOk(['users', 'create', '--email', email, '--password-stdin', '--json', ...roles.flatMap((r) => ['--role', r])], env, `${password}\n`);
+  return { id: (JSON.parse(out) as { id: string }).id, email };
+}

@@ -19,6 +19,8 @@ export interface AuthorizeOptions {
   consent?: boolean;
   /** More authorization request parameters (response_mode, ...). */
   extra?: Record<string, string>;
+  /** The client's redirect URI, when it is not REDIRECT_URI (a built-in client's, say). */
+  redirectUri?: string;
 }
 
 /**
@@ -29,8 +31,9 @@ export async function authorize(ua: UserAgent, config: oidc.Configuration, opts:
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
+  const redirectUri = opts.redirectUri ?? REDIRECT_URI;
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI,
+    redirect_uri: redirectUri,
     scope: opts.scope ?? 'openid profile email offline_access',
     code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
@@ -41,25 +44,25 @@ export async function authorize(ua: UserAgent, config: oidc.Configuration, opts:
     ...opts.extra,
   });
 
-  let step = await ua.follow(url, REDIRECT_URI);
+  let step = await ua.follow(url, redirectUri);
   if (opts.login) {
     expect(step.res.status).toBe(200);
     const html = await step.res.text();
     expect(html).toContain('Sign in');
-    step = await ua.submit(step.url, html, formAction(html, '/login'), opts.login, REDIRECT_URI);
+    step = await ua.submit(step.url, html, formAction(html, '/login'), opts.login, redirectUri);
   }
-  if (opts.consent !== false && !step.url.startsWith(REDIRECT_URI)) {
+  if (opts.consent !== false && !step.url.startsWith(redirectUri)) {
     expect(step.res.status).toBe(200);
     const html = await step.res.text();
     expect(html).toContain('Allow access');
-    step = await ua.submit(step.url, html, formAction(html, '/confirm'), {}, REDIRECT_URI);
+    step = await ua.submit(step.url, html, formAction(html, '/confirm'), {}, redirectUri);
   }
   return { callbackUrl: new URL(step.url), codeVerifier, state, nonce, last: step };
 }
 
 export async function loginAndExchange(ua: UserAgent, config: oidc.Configuration, opts: AuthorizeOptions = {}) {
   const { callbackUrl, codeVerifier, state, nonce } = await authorize(ua, config, opts);
-  expect(callbackUrl.href.startsWith(REDIRECT_URI)).toBe(true);
+  expect(callbackUrl.href.startsWith(opts.redirectUri ?? REDIRECT_URI)).toBe(true);
   const tokens = await oidc.authorizationCodeGrant(
     config,
     callbackUrl,

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
-import type { ClientService } from '../../clients/service.ts';
+import { CONSOLE_CLIENT_ID, type ClientService } from '../../clients/service.ts';
 import { API_SIGNING_ALGS, ASYMMETRIC_ALGS } from '../../lib/constants.ts';
 import { sha256 } from '../../lib/crypto.ts';
 import { ADMIN_API } from '../../lib/scopes.ts';
@@ -9,6 +9,8 @@ type AdminScope = 'admin' | 'admin:read';
 
 interface AdminCaller {
   clientId: string;
+  /** Who the audit trail names: `client:<id>` (client_credentials) or `user:<id>` (a person signed in through the client). */
+  actor: string;
   scopes: Set<string>;
 }
 
@@ -31,6 +33,8 @@ export interface AdminAuthDeps {
   issuer: string;
   jwks: () => JWK[];
   clients: Pick<ClientService, 'adminStatus'>;
+  /** The admin API scopes a person's roles grant now; null for a person who is disabled or gone. */
+  personScopes: (userId: string) => Promise<Set<string> | null>;
   /** Counts uses of a key within a window (shared by every instance): DPoP proof replay detection. */
   seen: (key: string, windowSeconds: number) => Promise<number>;
 }
@@ -39,8 +43,10 @@ export interface AdminAuthDeps {
  * Admin API tokens are our own JWT access tokens, validated exactly as any resource server
  * validates them: our JWKS, our issuer, the admin API as audience, `typ: at+jwt`. A token bound
  * to a key (DPoP, `cnf.jkt`) is accepted only with the `DPoP` scheme and a fresh proof made with
- * that key for this request (RFC 9449 §7). On top, the token must be a client's own
- * (client_credentials), and that client must still be an enabled admin client.
+ * that key for this request (RFC 9449 §7). On top, the token is either an enabled admin client's
+ * own (client_credentials), or a person's who signed in through the admin console
+ * (CONSOLE_CLIENT_ID), whose roles (idp-admin, idp-viewer) must still grant the scope: a role
+ * taken away, or the account disabled, ends their access at once, not when the token expires.
  */
 export function createAdminAuth(opts: AdminAuthDeps) {
   // Rebuilt when the keys change (rotation swaps the array).
@@ -118,19 +124,29 @@ export function createAdminAuth(opts: AdminAuthDeps) {
       return deny(reply, 401, 'invalid_token', 'this token is not bound to a key: use the Bearer scheme');
     }
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
-    if (!clientId || payload.sub !== clientId) return deny(reply, 401, 'invalid_token', 'only client_credentials tokens of an admin client are accepted');
+    const subject = typeof payload.sub === 'string' ? payload.sub : '';
+    if (!clientId || !subject) return deny(reply, 401, 'invalid_token', 'the access token names no client or subject');
     const client = await opts.clients.adminStatus(clientId);
     if (!client?.enabled) return deny(reply, 401, 'invalid_token', 'the client of this token is disabled or deleted');
-    if (!client.admin) return deny(reply, 401, 'invalid_token', 'only tokens of admin clients are accepted');
+    const own = subject === clientId;
+    if (own && !client.admin) return deny(reply, 401, 'invalid_token', 'only tokens of admin clients are accepted');
+    if (!own && clientId !== CONSOLE_CLIENT_ID) return deny(reply, 401, 'invalid_token', `a person's token is accepted only from the admin console (${CONSOLE_CLIENT_ID})`);
 
-    const scopes = new Set(String(payload.scope ?? '').split(' ').filter(Boolean));
+    let scopes = new Set(String(payload.scope ?? '').split(' ').filter(Boolean));
+    let actor = `client:${clientId}`;
+    if (!own) {
+      const granted = await opts.personScopes(subject);
+      if (!granted) return deny(reply, 401, 'invalid_token', 'the user of this token is disabled or deleted');
+      scopes = new Set([...scopes].filter((s) => granted.has(s)));
+      actor = `user:${subject}`;
+    }
     const needed = req.routeOptions.config.scope ?? 'admin';
     // `admin` includes `admin:read`.
     if (!scopes.has('admin') && !(needed === 'admin:read' && scopes.has('admin:read'))) {
       return deny(reply, 403, 'insufficient_scope', `this operation needs the ${needed} scope`, needed);
     }
-    req.admin = { clientId, scopes };
+    req.admin = { clientId, actor, scopes };
   };
 }
 
-export const adminActor = (req: FastifyRequest) => ({ actor: `client:${req.admin?.clientId ?? 'unknown'}`, ip: req.ip });
+export const adminActor = (req: FastifyRequest) => ({ actor: req.admin?.actor ?? 'client:unknown', ip: req.ip });

@@ -8,6 +8,7 @@ import type { FederationService } from '../../federation/service.ts';
 import type { KeyService } from '../../keys/service.ts';
 import type { Outbox } from '../../mail/outbox.ts';
 import type { ResourceService } from '../../resources/service.ts';
+import type { RoleService } from '../../roles/service.ts';
 import type { UserService } from '../../users/service.ts';
 import type { LoginThrottle } from '../../users/throttle.ts';
 
@@ -16,6 +17,8 @@ export interface AdminServices {
   clients: ClientService;
   resources: ResourceService;
   users: UserService;
+  /** Roles and who has them; what a person's roles grant on the admin API. */
+  roles: RoleService;
   federation: FederationService;
   upstreams: UpstreamService;
   keys: KeyService;

@@ -5,7 +5,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTra
 import type { JWK } from 'jose';
 import { z } from 'zod';
 import { badRequest } from '../../lib/errors.ts';
-import { ADMIN_SCOPE_DESCRIPTIONS } from '../../lib/scopes.ts';
+import { ADMIN_API, ADMIN_SCOPE_DESCRIPTIONS } from '../../lib/scopes.ts';
 import { problems } from '../../lib/validation.ts';
 import { PROVIDER_ROUTES } from '../../oidc/provider.ts';
 import { sendJsonError } from '../errors.ts';
@@ -17,6 +17,7 @@ import { resourceRoutes } from './resources.ts';
 import { mailRoutes } from './mail.ts';
 import { invitationRoutes } from './invitations.ts';
 import { systemRoutes } from './system.ts';
+import { roleRoutes } from './roles.ts';
 import { userRoutes } from './users.ts';
 
 const ADMIN_PREFIX = '/admin/v1';
@@ -105,7 +106,14 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
     await docs.register(swaggerUi, { routePrefix: '/admin/docs', uiConfig: { validatorUrl: null }, initOAuth: { scopes: ['admin:read'] } });
   });
 
-  const authenticate = createAdminAuth({ issuer: deps.issuer, jwks: deps.jwks, clients: deps.services.clients, seen: (key, seconds) => deps.services.throttle.hit(key, seconds) });
+  const { users, roles } = deps.services;
+  const authenticate = createAdminAuth({
+    issuer: deps.issuer,
+    jwks: deps.jwks,
+    clients: deps.services.clients,
+    personScopes: async (userId) => ((await users.findActive(userId)) ? (await roles.grantsOf(userId)).scopes(ADMIN_API) : null),
+    seen: (key, seconds) => deps.services.throttle.hit(key, seconds),
+  });
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', authenticate);
@@ -115,6 +123,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       await v1.register(clientRoutes, { services: deps.services });
       await v1.register(resourceRoutes, { services: deps.services });
       await v1.register(userRoutes, { services: deps.services });
+      await v1.register(roleRoutes, { services: deps.services });
       await v1.register(upstreamRoutes, { services: deps.services });
       await v1.register(systemRoutes, { services: deps.services });
       await v1.register(mailRoutes, { services: deps.services });

@@ -85,10 +85,24 @@ export const resourceSchema = z
     scopeDescriptions: example(z.record(z.string(), z.string()), { read: 'Read your documents', write: 'Change your documents' }).describe('scope name → what the scope lets an app do, shown on the consent page; scopes without a description are absent'),
     accessTokenTtl: example(z.number().int(), 600).describe('seconds its access tokens live'),
     signingAlg: example(z.string(), 'RS256'),
+    enforceRoles: z.boolean().describe("a person's access token carries only the scopes their roles grant (always true of the admin API)"),
+    rolesClaim: z.boolean().describe('access tokens carry a `roles` claim: the names of the person’s roles'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })
   .meta({ id: 'Api' });
+
+export const roleSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string().nullable(),
+    permissions: z.record(z.string(), z.array(z.string())).describe('API identifier → the scopes of that API the role grants'),
+    builtIn: z.boolean().describe('idp-admin or idp-viewer: name and permissions fixed, cannot be deleted'),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Role' });
 
 export const userSchema = z
   .object({

@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Actor, AuditService } from '../audit/service.ts';
+import type { PrismaClient, Role } from '../db/index.ts';
+import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
+import { ADMIN_API } from '../lib/scopes.ts';
+import { parseInput } from '../lib/validation.ts';
+
+/** The roles every installation has: the admin API's two levels. */
+const BUILT_IN_ROLES = {
+  'idp-admin': { description: 'Manage this identity provider (the admin API and console)', permissions: { [ADMIN_API]: ['admin', 'admin:read'] } },
+  'idp-viewer': { description: 'View this identity provider’s configuration, change nothing', permissions: { [ADMIN_API]: ['admin:read'] } },
+} as const satisfies Record<string, { description: string; permissions: Record<string, string[]> }>;
+
+const BUILT_IN_NAMES: ReadonlySet<string> = new Set(Object.keys(BUILT_IN_ROLES));
+
+const roleName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits, and . _ : - (not first)');
+
+const scopeName = z
+  .string()
+  .max(128)
+  .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'scope names are printable ASCII without spaces, quotes or backslashes');
+
+/**
+ * API identifier → scopes granted there: an object (JSON), or (CLI) "identifier scope scope…"
+ * lines, one per API.
+ */
+const permissionsSchema = z
+  .union([
+    z.record(z.string().min(1).max(2048), z.array(scopeName).max(200)),
+    z
+      .array(z.string().max(4000))
+      .max(100)
+      .transform((lines, ctx) => {
+        const out: Record<string, string[]> = {};
+        for (const line of lines) {
+          const [identifier, ...scopes] = line.trim().split(/\s+/);
+          if (!identifier || !scopes.length) ctx.addIssue({ code: 'custom', message: `"${line}" must be an API identifier followed by its scopes` });
+          else out[identifier] = [...(out[identifier] ?? []), ...scopes];
+        }
+        return out;
+      }),
+  ])
+  .refine((p) => Object.keys(p).length <= 100, 'at most 100 APIs');
+
+export const createRoleSchema = z
+  .object({
+    name: roleName,
+    description: z.string().trim().max(500).optional(),
+    permissions: permissionsSchema.default({}).describe('API identifier → the scopes of that API the role grants'),
+  })
+  .strict();
+
+export const updateRoleSchema = z
+  .object({
+    name: roleName,
+    description: z.string().trim().max(500).nullable(),
+    permissions: permissionsSchema.describe('API identifier → the scopes of that API the role grants (replaces them all)'),
+  })
+  .partial()
+  .strict();
+
+export type CreateRoleInput = z.input<typeof createRoleSchema>;
+export type UpdateRoleInput = z.input<typeof updateRoleSchema>;
+
+export interface RoleView {
+  id: string;
+  name: string;
+  description: string | null;
+  permissions: Record<string, string[]>;
+  builtIn: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A role's permissions read back: only arrays of strings, on an object without a prototype. */
+function permissionsOf(stored: string): Record<string, string[]> {
+  const out = Object.create(null) as Record<string, string[]>;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stored);
+  } catch {
+    return out;
+  }
+  if (!parsed || typeof parsed !== 'object') return out;
+  for (const [identifier, scopes] of Object.entries(parsed)) {
+    if (Array.isArray(scopes)) out[identifier] = scopes.filter((s): s is string => typeof s === 'string');
+  }
+  return out;
+}
+
+const toView = (r: Role): RoleView => ({ id: r.id, name: r.name, description: r.description, permissions: permissionsOf(r.permissions), builtIn: r.builtIn, createdAt: r.createdAt, updatedAt: r.updatedAt });
+
+/** Sorted, de-duplicated scopes per API, as stored. */
+const normalised = (permissions: Record<string, string[]>) => JSON.stringify(Object.fromEntries(Object.entries(permissions).map(([api, scopes]) => [api, [...new Set(scopes)].sort()])));
+
+/**
+ * Roles: named sets of API scopes given to people. An API that enforces roles (and the admin API,
+ * always) issues a person only the scopes of that API their roles grant; the admin API checks a
+ * person's roles again on every request.
+ */
+export function createRoleService(prisma: PrismaClient, audit: AuditService) {
+  /** A role by id or by name. */
+  async function find(idOrName: string): Promise<Role> {
+    const row = (await prisma.role.findUnique({ where: { id: idOrName } })) ?? (await prisma.role.findUnique({ where: { name: idOrName } }));
+    if (!row) throw notFound(`no role ${idOrName}`);
+    return row;
+  }
+
+  async function userExists(userId: string) {
+    if (!(await prisma.user.findUnique({ where: { id: userId }, select: { id: true } }))) throw notFound(`no user ${userId}`);
+  }
+
+  return {
+    /** idp-admin and idp-viewer, as this version defines them (run at every start; writes only on a change). */
+    async ensureBuiltIns(): Promise<void> {
+      for (const [name, role] of Object.entries(BUILT_IN_ROLES)) {
+        const permissions = normalised(role.permissions);
+        const existing = await prisma.role.findUnique({ where: { name } });
+        if (existing?.builtIn && existing.permissions === permissions && existing.description === role.description) continue;
+        await prisma.role.upsert({
+          where: { name },
+          create: { id: randomUUID(), name, description: role.description, permissions, builtIn: true },
+          update: { description: role.description, permissions, builtIn: true },
+        });
+      }
+    },
+
+    async create(input: CreateRoleInput, who: Actor): Promise<RoleView> {
+      const data = parseInput(createRoleSchema, input);
+      try {
+        const row = await prisma.role.create({ data: { id: randomUUID(), name: data.name, description: data.description ?? null, permissions: normalised(data.permissions) } });
+        await audit.record(who, 'role.created', row.id, { name: row.name });
+        return toView(row);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw conflict(`a role named ${data.name} already exists`);
+        throw err;
+      }
+    },
+
+    async list(q: { limit: number; offset: number }): Promise<{ items: RoleView[]; total: number }> {
+      const [rows, total] = await Promise.all([prisma.role.findMany({ orderBy: [{ name: 'asc' }], take: q.limit, skip: q.offset }), prisma.role.count()]);
+      return { items: rows.map(toView), total };
+    },
+
+    async get(idOrName: string): Promise<RoleView> {
+      return toView(await find(idOrName));
+    },
+
+    async update(idOrName: string, patch: UpdateRoleInput, who: Actor): Promise<RoleView> {
+      const data = parseInput(updateRoleSchema, patch);
+      const role = await find(idOrName);
+      if (role.builtIn && (data.name !== undefined || data.permissions !== undefined)) throw badRequest(`${role.name} is built in: its name and permissions cannot change`);
+      try {
+        const row = await prisma.role.update({
+          where: { id: role.id },
+          data: { ...(data.name !== undefined ? { name: data.name } : {}), ...(data.description !== undefined ? { description: data.description } : {}), ...(data.permissions ? { permissions: normalised(data.permissions) } : {}) },
+        });
+        await audit.record(who, 'role.updated', role.id, { fields: Object.keys(data) });
+        return toView(row);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw conflict(`a role named ${data.name} already exists`);
+        throw err;
+      }
+    },
+
+    async delete(idOrName: string, who: Actor): Promise<void> {
+      const role = await find(idOrName);
+      if (role.builtIn || BUILT_IN_NAMES.has(role.name)) throw badRequest(`${role.name} is built in and cannot be deleted`);
+      await prisma.role.deleteMany({ where: { id: role.id } });
+      await audit.record(who, 'role.deleted', role.id, { name: role.name });
+    },
+
+    /** The roles of a person, by name. */
+    async ofUser(userId: string): Promise<RoleView[]> {
+      await userExists(userId);
+      const rows = await prisma.userRole.findMany({ where: { userId }, include: { role: true }, orderBy: { role: { name: 'asc' } } });
+      return rows.map((r) => toView(r.role));
+    },
+
+    /** Gives a person a role (by id or name); giving it again changes nothing. */
+    async assign(userId: string, idOrName: string, who: Actor): Promise<RoleView> {
+      await userExists(userId);
+      const role = await find(idOrName);
+      const key = { userId_roleId: { userId, roleId: role.id } };
+      if (await prisma.userRole.findUnique({ where: key })) return toView(role);
+      try {
+        await prisma.userRole.create({ data: { userId, roleId: role.id } });
+      } catch (err) {
+        // Given at the same moment by another request: it is given.
+        if (isUniqueViolation(err)) return toView(role);
+        throw err;
+      }
+      await audit.record(who, 'user.role_added', userId, { role: role.name });
+      return toView(role);
+    },
+
+    /** Takes a role from a person; 404 when they did not have it. */
+    async unassign(userId: string, idOrName: string, who: Actor): Promise<void> {
+      await userExists(userId);
+      const role = await find(idOrName);
+      const { count } = await prisma.userRole.deleteMany({ where: { userId, roleId: role.id } });
+      if (!count) throw notFound(`user ${userId} does not have the role ${role.name}`);
+      await audit.record(who, 'user.role_removed', userId, { role: role.name });
+    },
+
+    /**
+     * What a person's roles give, on every token issued to them for an API that enforces roles:
+     * the role names, and per API the scopes granted. One query.
+     */
+    async grantsOf(userId: string): Promise<{ names: string[]; scopes: (api: string) => Set<string> }> {
+      const rows = await prisma.userRole.findMany({ where: { userId }, select: { role: { select: { name: true, permissions: true } } } });
+      const byApi = new Map<string, Set<string>>();
+      for (const { role } of rows) {
+        for (const [api, scopes] of Object.entries(permissionsOf(role.permissions))) {
+          const set = byApi.get(api) ?? new Set<string>();
+          for (const s of scopes) set.add(s);
+          byApi.set(api, set);
+        }
+      }
+      return { names: rows.map((r) => r.role.name).sort(), scopes: (api) => byApi.get(api) ?? new Set() };
+    },
+  };
+}
+
+export type RoleService = ReturnType<typeof createRoleService>;

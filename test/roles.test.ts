@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminApi, type AdminApi } from './helpers/admin.ts';
+import { createPerson, idp, idpOk } from './helpers/cli.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+
+type Role = { id: string; name: string; description: string | null; permissions: Record<string, string[]>; builtIn: boolean };
+type Page<T> = { items: T[]; total: number };
+
+const API = 'https://orders.example.com';
+const PASSWORD = 'a long enough password';
+
+let server: TestServer;
+let admin: AdminApi;
+
+beforeAll(async () => {
+  server = await startServer();
+  admin = await adminApi(server);
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+const cli = (args: string[]) => idpOk(args, server.env);
+const person = (roles: string[] = []) => createPerson(server.env, PASSWORD, roles);
+
+describe('roles through the CLI', () => {
+  it('ships idp-admin and idp-viewer, which cannot be deleted or have their permissions changed', async () => {
+    const list = JSON.parse(await cli(['roles', 'list', '--json'])) as Page<Role>;
+    const builtIn = Object.fromEntries(list.items.filter((r) => r.builtIn).map((r) => [r.name, r.permissions]));
+    expect(builtIn).toEqual({ 'idp-admin': { 'urn:idp:admin': ['admin', 'admin:read'] }, 'idp-viewer': { 'urn:idp:admin': ['admin:read'] } });
+
+    const del = await idp(['roles', 'delete', 'idp-admin'], server.env);
+    expect(del.code).not.toBe(0);
+    expect(del.stderr).toMatch(/built in/);
+    const update = await idp(['roles', 'update', 'idp-viewer', '--permission', 'urn:idp:admin admin'], server.env);
+    expect(update.code).not.toBe(0);
+    expect(update.stderr).toMatch(/built in/);
+    // Its description may change.
+    await cli(['roles', 'update', 'idp-viewer', '--description', 'Read-only operators']);
+    expect((JSON.parse(await cli(['roles', 'show', 'idp-viewer', '--json'])) as Role).description).toBe('Read-only operators');
+  });
+
+  it('creates, shows, updates and deletes a role, and gives it to and takes it from a user', async () => {
+    const created = JSON.parse(await cli(['roles', 'create', '--name', 'clerk', '--description', 'Takes orders', '--permission', `${API} orders:read orders:write`, '--json'])) as Role;
+    expect(created).toMatchObject({ name: 'clerk', description: 'Takes orders', permissions: { [API]: ['orders:read', 'orders:write'] }, builtIn: false });
+    const dup = await idp(['roles', 'create', '--name', 'clerk'], server.env);
+    expect(dup.code).not.toBe(0);
+    expect(dup.stderr).toMatch(/already exists/);
+
+    const user = await person(['clerk']);
+    expect((JSON.parse(await cli(['users', 'roles', 'list', user.email, '--json'])) as { items: Role[] }).items.map((r) => r.name)).toEqual(['clerk']);
+    await cli(['users', 'roles', 'add', user.email, 'idp-viewer']);
+    await cli(['users', 'roles', 'add', user.email, 'idp-viewer']);
+    expect((JSON.parse(await cli(['users', 'roles', 'list', user.id, '--json'])) as { items: Role[] }).items.map((r) => r.name)).toEqual(['clerk', 'idp-viewer']);
+    await cli(['users', 'roles', 'remove', user.email, 'idp-viewer']);
+    const again = await idp(['users', 'roles', 'remove', user.email, 'idp-viewer'], server.env);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/does not have the role/);
+
+    const renamed = JSON.parse(await cli(['roles', 'update', 'clerk', '--name', 'order-clerk', '--permission', `${API} orders:read`, '--json'])) as Role;
+    expect(renamed).toMatchObject({ id: created.id, name: 'order-clerk', permissions: { [API]: ['orders:read'] } });
+    await cli(['roles', 'delete', 'order-clerk']);
+    expect((JSON.parse(await cli(['users', 'roles', 'list', user.email, '--json'])) as { items: Role[] }).items).toEqual([]);
+  });
+
+  it('creates nobody when a role given to users create does not exist', async () => {
+    const email = 'typo@example.com';
+    const res = await idp(['users', 'create', '--email', email, '--password-stdin', '--role', 'idp-admn'], server.env, `${PASSWORD}\n`);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/no role idp-admn/);
+    const shown = await idp(['users', 'show', email], server.env);
+    expect(shown.code).not.toBe(0);
+  });
+});
+
+describe('roles through the admin API', () => {
+  it('manages roles and assignments, audited with the admin client as actor; bad input is a 4xx', async () => {
+    const created = await admin.call<Role>('POST', '/admin/v1/roles', { name: 'auditor', permissions: { [API]: ['orders:read'] } });
+    expect(created.status).toBe(201);
+    expect((await admin.call('POST', '/admin/v1/roles', { name: 'has space' })).status).toBe(400);
+    expect((await admin.call('POST', '/admin/v1/roles', { name: 'auditor' })).status).toBe(409);
+    expect((await admin.call<Role>('GET', '/admin/v1/roles/auditor')).body.id).toBe(created.body.id);
+    expect((await admin.call('GET', '/admin/v1/roles/nobody')).status).toBe(404);
+
+    const user = await person();
+    expect((await admin.call<Role>('PUT', `/admin/v1/users/${user.id}/roles/auditor`)).status).toBe(200);
+    expect((await admin.call<{ items: Role[] }>('GET', `/admin/v1/users/${user.id}/roles`)).body.items.map((r) => r.name)).toEqual(['auditor']);
+    expect((await admin.call('PUT', '/admin/v1/users/no-such-user/roles/auditor')).status).toBe(404);
+    expect((await admin.call('DELETE', `/admin/v1/users/${user.id}/roles/auditor`)).status).toBe(204);
+    expect((await admin.call('DELETE', `/admin/v1/roles/${created.body.id}`)).status).toBe(204);
+    expect((await admin.call('DELETE', '/admin/v1/roles/idp-admin')).status).toBe(400);
+
+    // A read-only token reads roles and changes none.
+    const readOnly = await admin.token('admin:read');
+    expect((await admin.call('GET', '/admin/v1/roles', undefined, readOnly)).status).toBe(200);
+    expect((await admin.call('POST', '/admin/v1/roles', { name: 'nope' }, readOnly)).status).toBe(403);
+
+    const audit = await admin.call<{ items: { action: string; actor: string; target: string }[] }>('GET', '/admin/v1/audit?limit=200');
+    const actions = audit.body.items.filter((e) => e.target === user.id || e.target === created.body.id).map((e) => [e.action, e.actor]);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        ['role.created', `client:${admin.clientId}`],
+        ['user.role_added', `client:${admin.clientId}`],
+        ['user.role_removed', `client:${admin.clientId}`],
+        ['role.deleted', `client:${admin.clientId}`],
+      ]),
+    );
+  });
+});
