@@ -5,18 +5,18 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { authorize, basicAuth, FORM, fullLogin, inParallel, isJwt, redeem, type AuthorizeOptions, type Code, type Target } from './lib/agent.ts';
 import { UserAgent } from '../test/helpers/user-agent.ts';
-import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, type BenchDatabase, type DatabaseKind } from './lib/db.ts';
+import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, outboxCounts, seedUsers, type BenchDatabase, type DatabaseKind, type OutboxCounts } from './lib/db.ts';
 import { API_IDENTIFIER, API_SCOPES, CLIENT_SCOPE, REDIRECT_URI, TTL, ttlEnv, USER, type Fixture } from './lib/fixture.ts';
 import { argon2Ceiling, runHttp, runLoop, type HttpLoad, type Stats } from './lib/load.ts';
 import { perRequest, readQueryCounts } from './lib/metrics.ts';
-import { killAllChildren, ROOT, runCli, sampleRss, startServer, treeCpuMs, treeRss, treeRssByProcess, type ServerProcess } from './lib/proc.ts';
-import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type RunData, type ScenarioResult, type SubjectReport } from './lib/report.ts';
+import { freePort, killAllChildren, ROOT, runCli, sampleRss, startServer, treeCpuMs, treeRss, treeRssByProcess, type ServerProcess } from './lib/proc.ts';
+import { clientAddresses, forgotPasswordForm, signUpThroughApp, SMTP_MODES, startSmtpStandIn, type SmtpMode, type SmtpStandIn } from './lib/mail.ts';
+import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type MailOutbox, type MailReport, type MailRun, type MailWindow, type RunData, type ScenarioResult, type SubjectReport } from './lib/report.ts';
 
 const SCENARIOS = ['discovery', 'jwks', 'client_credentials', 'authorization_code', 'refresh_token', 'introspection', 'userinfo', 'login_flow'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -42,14 +42,17 @@ function signingAlgFromEnv(): 'RS256' | 'ES256' | 'EdDSA' {
 function readSettings() {
   const seconds = numberFromEnv('BENCH_DURATION', 10, 1);
   const only = process.env.BENCH_ONLY?.split(/[\s,]+/).filter(Boolean);
-  const unknown = only?.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
-  if (unknown?.length) throw new Error(`BENCH_ONLY: unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  const known = [...SCENARIOS, 'mail'];
+  const unknown = only?.filter((s) => !known.includes(s));
+  if (unknown?.length) throw new Error(`BENCH_ONLY: unknown scenario(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
   return {
     seconds,
     warmup: numberFromEnv('BENCH_WARMUP', Math.min(2, Math.max(1, seconds / 5)), 0),
     connections: numberFromEnv('BENCH_CONNECTIONS', 16, 1),
     rows: Math.floor(numberFromEnv('BENCH_ROWS', 1_000_000, 1)),
     scenarios: SCENARIOS.filter((s) => !only || only.includes(s)),
+    mail: !only || only.includes('mail'),
+    mailRounds: Math.floor(numberFromEnv('BENCH_MAIL_ROUNDS', 3, 1)),
     skipScale: process.env.BENCH_SKIP_SCALE === '1',
     skipWorkers: process.env.BENCH_SKIP_WORKERS === '1',
     postgresUrl: process.env.BENCH_DATABASE_URL || undefined,
@@ -88,17 +91,6 @@ interface Subject {
 const live = new Set<ServerProcess>();
 let runDir = '';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function launch(opts: Parameters<typeof startServer>[0]): Promise<ServerProcess> {
   const server = await startServer(opts);
   live.add(server);
@@ -118,7 +110,7 @@ function profileArgs(label: string): string[] {
 const METRICS_TOKEN = randomBytes(32).toString('base64url');
 
 /** Our service as a child process, as deployed (`node dist/main.js`, built once per run), seeded through the `idp` CLI. */
-async function startOurs(label: string, db: BenchDatabase, workers: number): Promise<Subject> {
+async function startOurs(label: string, db: BenchDatabase, workers: number, extraEnv: Record<string, string> = {}): Promise<Subject> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {
@@ -130,7 +122,7 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
     LOG_LEVEL: 'warn',
     COOKIE_SECRETS: randomBytes(32).toString('base64url'),
     KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
-    // Production needs an SMTP server; none of these scenarios sends mail.
+    // Production needs an SMTP server; only the mail scenarios send mail (to one of their own).
     SMTP_URL: 'smtp://127.0.0.1:1',
     METRICS_TOKEN,
     // Every simulated browser comes from 127.0.0.1.
@@ -140,6 +132,7 @@ async function startOurs(label: string, db: BenchDatabase, workers: number): Pro
     PASSWORD_HASH_ITERATIONS: String(settings.argon2.iterations),
     PASSWORD_HASH_PARALLELISM: String(settings.argon2.parallelism),
     ...ttlEnv(),
+    ...extraEnv,
   };
   const args = [...profileArgs(label), join(ROOT, 'dist', 'main.js')];
   log(`${label}: starting (fresh ${db.kind} database, WORKERS=${workers})`);
@@ -404,7 +397,7 @@ async function measureArgon2(): Promise<ScenarioResult> {
 
 const round2 = (v: number) => Math.round(v * 100) / 100;
 
-function report(s: Subject, name: Scenario, stats: Stats, queries?: number, cpuMs?: number, generatorCores?: number) {
+function report(s: Subject, name: string, stats: Stats, queries?: number, cpuMs?: number, generatorCores?: number) {
   const extra = [
     cpuMs !== undefined ? `${cpuMs} ms CPU/req` : '',
     generatorCores !== undefined ? `load generator ${generatorCores} cores` : '',
@@ -418,6 +411,163 @@ function report(s: Subject, name: Scenario, stats: Stats, queries?: number, cpuM
 
 async function runScenarios(s: Subject, names: readonly Scenario[], into: Record<string, ScenarioResult>) {
   for (const name of names) into[name] = await measure(s, name);
+}
+
+// ---- mail: requests that send email, with the SMTP server up, down or hanging
+
+/** Accounts seeded on each mail server: every forgot-password request names another one (an address gets at most 3 links per 15 minutes). */
+const RESET_ACCOUNTS = 100_000;
+const MAIL_SCENARIOS = ['password_reset_request', 'signup'] as const;
+type MailScenario = (typeof MAIL_SCENARIOS)[number];
+/** How long the outbox may take to empty after the load (up) or the outage (down, hanging). */
+const MAIL_DRAIN_SECONDS = 120;
+
+interface MailServer {
+  mode: SmtpMode;
+  smtp: SmtpStandIn;
+  db: BenchDatabase;
+  subject: Subject;
+  /** Successful requests so far: each wrote one message. */
+  expected: number;
+  ops: Record<MailScenario, () => Promise<void>>;
+}
+
+const outboxTotal = (c: OutboxCounts) => c.pending + c.sent + c.failed;
+
+/** Ours with an SMTP server in `mode`, open sign-up, and RESET_ACCOUNTS accounts to send reset links to. */
+async function startMailServer(kind: DatabaseKind, mode: SmtpMode): Promise<MailServer> {
+  const smtp = await startSmtpStandIn(mode);
+  const db = kind === 'sqlite' ? await createSqliteDatabase(runDir, `mail-${mode}`) : await createPostgresDatabase(settings.postgresUrl!);
+  const subject = await startOurs(`mail-${kind}-smtp-${mode}`, db, 1, {
+    SMTP_URL: smtp.url,
+    SIGNUP: 'open',
+    SIGNUP_IP_MAX_PER_HOUR: '1000000',
+    // Every request comes from a client address of its own (X-Forwarded-For).
+    TRUST_PROXY: '1',
+    // An unreachable server is tried again after 1 s, 2 s, 4 s … (30 s, 1 min … by default), and no message is given up during the run.
+    MAIL_RETRY_SECONDS: '1',
+    MAIL_MAX_ATTEMPTS: '100',
+  });
+  await seedUsers(db, RESET_ACCOUNTS, 'reset-');
+  const forms = await Promise.all(Array.from({ length: settings.connections }, () => forgotPasswordForm(subject.target)));
+  const nextIp = clientAddresses();
+  let accounts = 0;
+  let signUps = 0;
+  const server: MailServer = {
+    mode,
+    smtp,
+    db,
+    subject,
+    expected: 0,
+    ops: {
+      password_reset_request: async () => {
+        const n = ++accounts;
+        if (n > RESET_ACCOUNTS) throw new Error('every seeded account was sent a link: raise RESET_ACCOUNTS');
+        await forms[n % forms.length]!(`reset-${n}@bench.example`, nextIp());
+        server.expected++;
+      },
+      signup: async () => {
+        await signUpThroughApp(subject.target, `signup-${++signUps}@bench.example`, nextIp());
+        server.expected++;
+      },
+    },
+  };
+  return server;
+}
+
+/** Waits until `done` holds of the outbox's counts (polling), or `seconds` have passed; the seconds it took, or null. */
+async function waitForOutbox(db: BenchDatabase, done: (c: OutboxCounts) => boolean, seconds: number): Promise<number | null> {
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    if (done(await outboxCounts(db))) return (performance.now() - started) / 1000;
+    await sleep(100);
+  }
+  return null;
+}
+
+/** One measured window; CPU per request includes the work done after the answers (a forgot-password request writes its message later). */
+async function mailWindow(server: MailServer, scenario: MailScenario, round: number): Promise<MailWindow> {
+  const { pid } = server.subject.server;
+  const before = outboxTotal(await outboxCounts(server.db));
+  const expectedBefore = server.expected;
+  const cpu = treeCpuMs(pid);
+  const stats = await runLoop(server.ops[scenario], { workers: settings.connections, seconds: settings.seconds });
+  const wanted = before + server.expected - expectedBefore;
+  await waitForOutbox(server.db, (c) => outboxTotal(c) >= wanted, 30);
+  const written = outboxTotal(await outboxCounts(server.db)) - before;
+  const cpuMsPerRequest = round2((treeCpuMs(pid) - cpu) / Math.max(1, stats.ok));
+  report(server.subject, scenario, stats, undefined, cpuMsPerRequest);
+  return { round, stats, cpuMsPerRequest, written };
+}
+
+/**
+ * Runs `fn` with the other servers paused (SIGSTOP), so that their background work (delivering
+ * or retrying their mail) takes no CPU from the window: each server's window pays for its own.
+ */
+async function alone<T>(server: MailServer, servers: MailServer[], fn: () => Promise<T>): Promise<T> {
+  const others = servers.filter((s) => s !== server).map((s) => s.subject.server.pid);
+  for (const pid of others) process.kill(pid, 'SIGSTOP');
+  try {
+    return await fn();
+  } finally {
+    for (const pid of others) process.kill(pid, 'SIGCONT');
+  }
+}
+
+/**
+ * The same requests on three servers at once, whose SMTP server is up, down (connection refused)
+ * or hanging (accepts, never answers), in interleaved rounds (the order turns each round), so
+ * that the ratios compare windows seconds apart. Then the outages end, and the outboxes must
+ * deliver every message the requests wrote.
+ */
+async function measureMail(kind: DatabaseKind): Promise<Pick<MailReport, 'runs' | 'outbox'>> {
+  const servers: MailServer[] = [];
+  for (const mode of SMTP_MODES) servers.push(await startMailServer(kind, mode));
+  const runs = new Map<string, MailRun>();
+  for (const server of servers) {
+    for (const scenario of MAIL_SCENARIOS) {
+      runs.set(`${server.mode}/${scenario}`, { database: kind, mode: server.mode, scenario, windows: [] });
+      await server.ops[scenario]();
+      if (settings.warmup > 0) await runLoop(server.ops[scenario], { workers: settings.connections, seconds: settings.warmup });
+    }
+  }
+  // Round 0 warms every server up under the same interleaving, and is not counted: a server
+  // keeps getting faster for tens of seconds of load (its JIT, the database's pages).
+  for (let round = 0; round <= settings.mailRounds; round++) {
+    const order = [...servers.slice(round % servers.length), ...servers.slice(0, round % servers.length)];
+    for (const scenario of MAIL_SCENARIOS) {
+      for (const server of order) {
+        const window = await alone(server, servers, () => mailWindow(server, scenario, round));
+        if (round > 0) runs.get(`${server.mode}/${scenario}`)!.windows.push(window);
+      }
+    }
+  }
+
+  const stopped = await Promise.all(servers.map((s) => outboxCounts(s.db)));
+  for (const server of servers) await server.smtp.recover();
+  const emptied = await Promise.all(servers.map((s) => waitForOutbox(s.db, (c) => c.pending === 0, MAIL_DRAIN_SECONDS)));
+  const outbox: MailOutbox[] = [];
+  for (const [i, server] of servers.entries()) {
+    const end = await outboxCounts(server.db);
+    outbox.push({
+      database: kind,
+      mode: server.mode,
+      expected: server.expected,
+      written: outboxTotal(end),
+      sentWhenLoadStopped: stopped[i]!.sent,
+      pendingWhenLoadStopped: stopped[i]!.pending,
+      sent: end.sent,
+      pending: end.pending,
+      failed: end.failed,
+      received: server.smtp.received,
+      emptiedAfterSeconds: emptied[i] === null ? null : Math.round(emptied[i]! * 10) / 10,
+    });
+    log(`mail-${kind}-smtp-${server.mode}: ${server.expected} messages written by requests; ${end.sent} sent, ${end.pending} pending, ${end.failed} failed; the SMTP server received ${server.smtp.received}`);
+    await halt(server.subject.server);
+    await server.smtp.close();
+    await server.db.drop();
+  }
+  return { runs: [...runs.values()], outbox };
 }
 
 // ---- the run
@@ -463,22 +613,12 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 }
 process.on('exit', () => killAllChildren());
 
-async function main() {
-  const [major] = process.versions.node.split('.').map(Number);
-  if ((major ?? 0) < 22) throw new Error(`Node ${process.version} cannot run TypeScript directly: run "npm run bench" (it uses the Node the project pins)`);
-  runDir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
-  log('building the server (npm run build)');
-  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
-  const info = machine();
-  log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.seconds} s per scenario after ${settings.warmup} s warm-up, ${settings.connections} connections; scenarios: ${settings.scenarios.join(', ')}`);
-
+/** Ours on each database against the ceiling, scenario by scenario; then with stored rows; then WORKERS=2. */
+async function measureProtocol(databases: DatabaseKind[], subjects: RunData['subjects']) {
   const tokenScenarios = TOKEN_SCENARIOS.filter((n) => settings.scenarios.includes(n));
-  const subjects: RunData['subjects'] = {};
-
   // 1. All servers side by side: the ceiling, and ours on each database (fresh).
   const ceiling = await startCeiling();
   subjects.ceiling = ceiling.report;
-  const databases: DatabaseKind[] = settings.postgresUrl ? ['sqlite', 'postgresql'] : ['sqlite'];
   const ours: { subject: Subject; db: BenchDatabase }[] = [];
   for (const kind of databases) {
     const db = kind === 'sqlite' ? await createSqliteDatabase(runDir, 'main') : await createPostgresDatabase(settings.postgresUrl!);
@@ -522,14 +662,41 @@ async function main() {
     await halt(two.server);
     await db.drop();
   }
+}
 
-  // 5. Report.
+async function main() {
+  const [major] = process.versions.node.split('.').map(Number);
+  if ((major ?? 0) < 22) throw new Error(`Node ${process.version} cannot run TypeScript directly: run "npm run bench" (it uses the Node the project pins)`);
+  runDir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
+  log('building the server (npm run build)');
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+  const info = machine();
+  log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.seconds} s per scenario after ${settings.warmup} s warm-up, ${settings.connections} connections; scenarios: ${settings.scenarios.join(', ')}`);
+
+  const subjects: RunData['subjects'] = {};
+
+  const databases: DatabaseKind[] = settings.postgresUrl ? ['sqlite', 'postgresql'] : ['sqlite'];
+  if (settings.scenarios.length) await measureProtocol(databases, subjects);
+
+  // 5. Requests that send email, with the SMTP server up, down and hanging.
+  let mail: MailReport | undefined;
+  if (settings.mail) {
+    mail = { rounds: settings.mailRounds, seconds: settings.seconds, runs: [], outbox: [] };
+    for (const kind of databases) {
+      const measured = await measureMail(kind);
+      mail.runs.push(...measured.runs);
+      mail.outbox.push(...measured.outbox);
+    }
+  }
+
+  // 6. Report.
   const data: RunData = {
     machine: { ...info, loadAverageAtEnd: loadavg().map((v) => Math.round(v * 100) / 100) },
     settings: { ...settings, postgresUrl: settings.postgresUrl ? '(set)' : undefined },
     durationSeconds: Math.round((performance.now() - runStarted) / 1000),
     subjects,
-    targets: evaluateTargets(subjects, settings.rows),
+    ...(mail ? { mail } : {}),
+    targets: evaluateTargets(subjects, settings.rows, mail),
   };
   const markdown = renderMarkdown(data);
   process.stdout.write(`\n${markdown}`);
@@ -548,7 +715,7 @@ async function writeResults(data: RunData, markdown: string) {
 /** `node bench/run.ts --render`: the tables again from latest.json (after a change to the report), without measuring. */
 async function rerender() {
   const data = JSON.parse(await readFile(join(RESULTS, 'latest.json'), 'utf8')) as RunData;
-  data.targets = evaluateTargets(data.subjects, data.settings.rows);
+  data.targets = evaluateTargets(data.subjects, data.settings.rows, data.mail);
   const markdown = renderMarkdown(data);
   process.stdout.write(markdown);
   await writeResults(data, markdown);

@@ -36,12 +36,8 @@ export interface Code {
   verifier: string;
 }
 
-/**
- * authorize → (login page → POST email and password) → (consent page → POST allow) → callback.
- * Pages are only met when the provider asks for them: with a signed-in session and a grant
- * that covers the request, /authorize redirects straight to the callback with a code.
- */
-export async function authorize(target: Target, agent: UserAgent, opts: AuthorizeOptions): Promise<Code> {
+/** A fresh authorization request of the target's client (PKCE S256, state and nonce), and its code verifier. */
+export function authorizeUrl(target: Target, opts: AuthorizeOptions): { url: string; verifier: string } {
   const { verifier, challenge } = pkce();
   const params = new URLSearchParams({
     client_id: target.clientId,
@@ -55,7 +51,18 @@ export async function authorize(target: Target, agent: UserAgent, opts: Authoriz
     ...(opts.resource ? { resource: opts.resource } : {}),
     ...(opts.prompt ? { prompt: opts.prompt } : {}),
   });
-  let url = `${target.url}/authorize?${params}`;
+  return { url: `${target.url}/authorize?${params}`, verifier };
+}
+
+/**
+ * authorize → (login page → POST email and password) → (consent page → POST allow) → callback.
+ * Pages are only met when the provider asks for them: with a signed-in session and a grant
+ * that covers the request, /authorize redirects straight to the callback with a code.
+ */
+export async function authorize(target: Target, agent: UserAgent, opts: AuthorizeOptions): Promise<Code> {
+  const request = authorizeUrl(target, opts);
+  const { verifier } = request;
+  let url = request.url;
   let res = await agent.request(url);
   for (let step = 0; step < 20; step++) {
     if (res.status >= 300 && res.status < 400) {

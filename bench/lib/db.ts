@@ -187,3 +187,47 @@ export async function bulkInsert(db: BenchDatabase, rows: number): Promise<BulkI
   }
   return { rows, seconds: (performance.now() - started) / 1000, totalRows };
 }
+
+// ---- accounts and mail
+
+/** One statement's first row, on either database (a short-lived connection of the harness's own). */
+async function queryOne(db: BenchDatabase, sql: string): Promise<Record<string, unknown>> {
+  if (db.kind === 'sqlite') {
+    const client = new DatabaseSync(db.url.slice('file:'.length), { timeout: 30_000 });
+    try {
+      return (client.prepare(sql).get() as Record<string, unknown> | undefined) ?? {};
+    } finally {
+      client.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows[0] ?? {};
+  } finally {
+    await client.end();
+  }
+}
+
+/** `count` verified accounts <prefix><n>@bench.example (n = 1..count), without a password: enough to be sent a reset link. */
+export async function seedUsers(db: BenchDatabase, count: number, prefix: string): Promise<void> {
+  const d = db.kind === 'sqlite' ? SQLITE : POSTGRES;
+  const verified = db.kind === 'sqlite' ? '1' : 'true';
+  const select = `${d.random}, '${prefix}' || ${d.text('n')} || '@bench.example', 'Bench ' || ${d.text('n')}, ${verified}, ${d.inSeconds('0')}, ${d.inSeconds('0')}`;
+  await queryOne(db, d.insert('User', ['id', 'email', 'name', 'emailVerified', 'createdAt', 'updatedAt'], select, count));
+}
+
+export interface OutboxCounts {
+  pending: number;
+  sent: number;
+  failed: number;
+}
+
+/** The outbox's messages by status. */
+export async function outboxCounts(db: BenchDatabase): Promise<OutboxCounts> {
+  const row = await queryOne(
+    db,
+    `SELECT count(*) FILTER (WHERE "status" = 'pending') AS pending, count(*) FILTER (WHERE "status" = 'sent') AS sent, count(*) FILTER (WHERE "status" = 'failed') AS failed FROM "OutboxMessage"`,
+  );
+  return { pending: Number(row.pending ?? 0), sent: Number(row.sent ?? 0), failed: Number(row.failed ?? 0) };
+}

@@ -43,6 +43,49 @@ export interface Subjects {
   workers2?: SubjectReport;
 }
 
+/** One measured window of a mail scenario on one server (the windows of all servers interleave, round by round). */
+export interface MailWindow {
+  round: number;
+  stats: Stats;
+  /** The server's CPU per successful request, the work done after the answer included. */
+  cpuMsPerRequest: number;
+  /** Outbox messages the window's requests wrote. */
+  written: number;
+}
+
+export interface MailRun {
+  database: 'sqlite' | 'postgresql';
+  mode: 'up' | 'down' | 'hanging';
+  scenario: 'password_reset_request' | 'signup';
+  windows: MailWindow[];
+}
+
+/** Where every message of one server went. */
+export interface MailOutbox {
+  database: 'sqlite' | 'postgresql';
+  mode: 'up' | 'down' | 'hanging';
+  /** Successful requests that must have written a message (one each). */
+  expected: number;
+  /** Messages in the outbox (any status). */
+  written: number;
+  sentWhenLoadStopped: number;
+  pendingWhenLoadStopped: number;
+  sent: number;
+  pending: number;
+  failed: number;
+  /** Messages the SMTP server accepted. */
+  received: number;
+  /** From the end of the load (up) or of the outage (down, hanging) until nothing was pending; null: not within the wait. */
+  emptiedAfterSeconds: number | null;
+}
+
+export interface MailReport {
+  rounds: number;
+  seconds: number;
+  runs: MailRun[];
+  outbox: MailOutbox[];
+}
+
 /** Everything a run measured: what latest.json holds and the tables are made from. */
 export interface RunData {
   machine: {
@@ -60,6 +103,7 @@ export interface RunData {
   settings: { seconds: number; warmup: number; connections: number; rows: number; scenarios: readonly string[] } & Record<string, unknown>;
   durationSeconds: number;
   subjects: Subjects;
+  mail?: MailReport;
   targets: TargetResult[];
 }
 
@@ -90,7 +134,65 @@ export const SCENARIO_LABELS: Record<string, string> = {
   introspection: 'introspection',
   userinfo: 'userinfo',
   login_flow: 'full login flow (flows/s)',
+  password_reset_request: 'forgot-password requests',
+  signup: 'sign-ups (prompt=create, flows/s)',
 };
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+};
+
+/** A mail run in one line: requests/s over all its windows, median latencies, CPU per request. */
+function mailSummary(run: MailRun) {
+  const ok = run.windows.reduce((sum, w) => sum + w.stats.ok, 0);
+  const seconds = run.windows.reduce((sum, w) => sum + w.stats.seconds, 0);
+  const cpu = run.windows.reduce((sum, w) => sum + w.cpuMsPerRequest * w.stats.ok, 0);
+  return {
+    rps: seconds ? ok / seconds : undefined,
+    p50: median(run.windows.map((w) => w.stats.p50)),
+    p99: median(run.windows.map((w) => w.stats.p99)),
+    cpuMsPerRequest: ok ? cpu / ok : undefined,
+    written: run.windows.reduce((sum, w) => sum + w.written, 0),
+    failed: run.windows.reduce((sum, w) => sum + w.stats.failed, 0),
+  };
+}
+
+/** This run's rate ÷ the same scenario's rate with SMTP up, round by round (the windows compared are seconds apart); the median. */
+function mailRatio(report: MailReport, run: MailRun): number | undefined {
+  const up = report.runs.find((r) => r.database === run.database && r.scenario === run.scenario && r.mode === 'up');
+  if (!up) return undefined;
+  const ratios = run.windows.flatMap((w) => {
+    const same = up.windows.find((u) => u.round === w.round);
+    return same?.stats.rps ? [w.stats.rps / same.stats.rps] : [];
+  });
+  return ratios.length ? median(ratios) : undefined;
+}
+
+function mailTables(report: MailReport): string {
+  const runs = report.runs.map((run) => {
+    const m = mailSummary(run);
+    return [SCENARIO_LABELS[run.scenario] ?? run.scenario, run.database, run.mode, fmt(m.rps), ms(m.p50), ms(m.p99), ms(m.cpuMsPerRequest), fmt(mailRatio(report, run), 2), String(m.written), String(m.failed)];
+  });
+  const outbox = report.outbox.map((o) => [
+    o.database,
+    o.mode,
+    String(o.expected),
+    String(o.written),
+    String(o.sentWhenLoadStopped),
+    String(o.pendingWhenLoadStopped),
+    String(o.sent),
+    String(o.pending),
+    String(o.failed),
+    String(o.received),
+    o.emptiedAfterSeconds === null ? 'not yet' : fmt(o.emptiedAfterSeconds, 1),
+  ]);
+  return [
+    table(['scenario', 'db', 'SMTP', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req', '÷ SMTP up', 'messages written', 'failed requests'], runs),
+    table(['db', 'SMTP', 'requests that write a message', 'messages in the outbox', 'delivered during the load', 'waiting when the load stopped', 'delivered', 'still waiting', 'failed', 'received by the SMTP server', 'outbox empty after s'], outbox),
+  ].join('\n\n');
+}
 
 function mainTable(ours: SubjectReport[], ceiling: SubjectReport | undefined, scenarios: readonly string[]): string {
   const rows: string[][] = [];
@@ -201,7 +303,7 @@ function targetsTable(targets: TargetResult[]): string {
 }
 
 /** The targets of the issue, evaluated on what this run measured. */
-export function evaluateTargets(subjects: Subjects, rows: number): TargetResult[] {
+export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailReport): TargetResult[] {
   const { ceiling, sqlite, postgresql, workers2 } = subjects;
   const out: TargetResult[] = [];
   const ratioTarget = (target: string, min: number, a: number | undefined, b: number | undefined, what = 'ours ÷ ceiling') => {
@@ -262,6 +364,33 @@ export function evaluateTargets(subjects: Subjects, rows: number): TargetResult[
     measured: sqlite?.restartMs !== undefined ? `${fmt(sqlite.restartMs)} ms (fresh database: ${fmt(sqlite.firstStartMs)} ms)` : '—',
     pass: sqlite?.restartMs !== undefined ? sqlite.restartMs < 1500 : null,
   });
+  if (mail) out.push(...mailTargets(mail));
+  return out;
+}
+
+/** Requests that write mail are not slowed by an SMTP outage, and no message is lost in one. */
+function mailTargets(mail: MailReport): TargetResult[] {
+  const out: TargetResult[] = [];
+  for (const scenario of ['password_reset_request', 'signup'] as const) {
+    for (const database of ['sqlite', 'postgresql'] as const) {
+      const outages = mail.runs.filter((r) => r.scenario === scenario && r.database === database && r.mode !== 'up');
+      if (!outages.length) continue;
+      const ratios = outages.map((r) => [r.mode, mailRatio(mail, r)] as const);
+      const worst = Math.min(...ratios.map(([, v]) => v ?? 0));
+      out.push({
+        target: `${SCENARIO_LABELS[scenario]} with SMTP down or hanging, ${database === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`,
+        required: '≥ 0.90× (÷ SMTP up, median of rounds)',
+        measured: ratios.map(([mode, v]) => `${mode} ${fmt(v, 2)}×`).join(', '),
+        pass: worst >= 0.9,
+      });
+    }
+  }
+  out.push({
+    target: 'no message lost: every request wrote its message; none failed; every sent one arrived',
+    required: 'written = requests, failed 0, arrived ≥ sent',
+    measured: mail.outbox.map((o) => `${o.database}/${o.mode}: ${o.written}/${o.expected} written, ${o.failed} failed, ${o.received}/${o.sent} arrived`).join('; '),
+    pass: mail.outbox.every((o) => o.written === o.expected && o.failed === 0 && o.received >= o.sent),
+  });
   return out;
 }
 
@@ -277,6 +406,11 @@ export function renderMarkdown(data: RunData): string {
     ...(subjects.workers2 ? [`## WORKERS (SQLite)\n\n${workersTable(subjects.sqlite, subjects.workers2)}`] : []),
     `## Processes: start-up and memory\n\n${processTable([subjects.ceiling, ...ours, subjects.workers2].filter((s): s is SubjectReport => Boolean(s)))}`,
     `## Database queries per request (ours, from /metrics)\n\n${dbTable(ours, settings.scenarios)}`,
+    ...(data.mail
+      ? [
+          `## Mail: requests that send email, with the SMTP server up, down (connection refused) and hanging (accepts, never answers)\n\n${mailTables(data.mail)}\n\n${data.mail.rounds} interleaved rounds of ${data.mail.seconds} s per scenario and server; ÷ SMTP up is the median of the rounds' ratios. After the load, the SMTP server of the down and hanging servers starts working (on the same port) and the outbox delivers what waited.`,
+        ]
+      : []),
     `## Targets\n\n${targetsTable(data.targets)}`,
   ];
   return `${sections.join('\n\n')}\n`;
