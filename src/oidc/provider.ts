@@ -207,6 +207,16 @@ function issuingTo(ctx: KoaContextWithOIDC): string | undefined {
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, pages, ports } = deps;
   const { accounts, apis, roles, clients, audit } = ports;
+  // A person's roles are read once per request, however often the provider asks (the API's
+  // scopes, then the roles claim, for each token it issues).
+  const rolesRead = new WeakMap<object, { person: string; grants: ReturnType<RoleService['grantsOf']> }>();
+  const grantsOf = (ctx: object, person: string) => {
+    const seen = rolesRead.get(ctx);
+    if (seen?.person === person) return seen.grants;
+    const grants = roles.grantsOf(person);
+    rolesRead.set(ctx, { person, grants });
+    return grants;
+  };
   // The client's full registered metadata (set once the provider exists: see internals.ts).
   let registered: (client: object) => RegisteredMetadata = () => ({});
   const secureCookies = config.secure;
@@ -358,7 +368,7 @@ export function createProvider(deps: ProviderDeps): Provider {
           // roles grant, as they are at each issuance: a role given or taken shows in the next
           // refresh. Consent is about the app, and covers what the app may ask for.
           const person = issuingTo(ctx);
-          const granted = person && api.enforceRoles ? (await roles.grantsOf(person)).scopes(api.identifier) : undefined;
+          const granted = person && api.enforceRoles ? (await grantsOf(ctx, person)).scopes(api.identifier) : undefined;
           return {
             scope: api.scopes.filter((s) => allowed.has(s) && (!granted || granted.has(s))).join(' '),
             audience: api.identifier,
@@ -370,12 +380,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     // An API can ask for the person's role names in its access tokens.
-    async extraTokenClaims(_ctx, token) {
+    async extraTokenClaims(ctx, token) {
       const audience = token.resourceServer?.audience;
       const person = 'accountId' in token ? token.accountId : undefined;
       if (!person || typeof audience !== 'string') return undefined;
       const api = await apis.findByIdentifier(audience);
-      return api?.rolesClaim ? { roles: (await roles.grantsOf(person)).names } : undefined;
+      return api?.rolesClaim ? { roles: (await grantsOf(ctx, person)).names } : undefined;
     },
     // Rotate on every use; a rotated-out token presented again revokes the grant (provider default).
     rotateRefreshToken: () => true,

@@ -12,8 +12,6 @@ const BUILT_IN_ROLES = {
   'idp-viewer': { description: 'View this identity provider’s configuration, change nothing', permissions: { [ADMIN_API]: ['admin:read'] } },
 } as const satisfies Record<string, { description: string; permissions: Record<string, string[]> }>;
 
-const BUILT_IN_NAMES: ReadonlySet<string> = new Set(Object.keys(BUILT_IN_ROLES));
-
 const roleName = z
   .string()
   .trim()
@@ -171,7 +169,7 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
 
     async delete(idOrName: string, who: Actor): Promise<void> {
       const role = await find(idOrName);
-      if (role.builtIn || BUILT_IN_NAMES.has(role.name)) throw badRequest(`${role.name} is built in and cannot be deleted`);
+      if (role.builtIn) throw badRequest(`${role.name} is built in and cannot be deleted`);
       await prisma.role.deleteMany({ where: { id: role.id } });
       await audit.record(who, 'role.deleted', role.id, { name: role.name });
     },
