@@ -19,6 +19,7 @@ import { createViews } from './http/views.ts';
 import { providerPages } from './http/provider-pages.ts';
 import { siteRoutes } from './http/site.ts';
 import { accountRoutes } from './http/account/index.ts';
+import { consoleRoutes } from './http/console.ts';
 import { createServices, providerPorts, type Services } from './services.ts';
 import { healthRoutes, type Lifecycle } from './http/health.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -166,6 +167,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: secrets[0]!, metrics });
     await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, version: PACKAGE_VERSION, pageHeaders: views.headers });
     await app.register(accountRoutes, { oidc, services, views, config, csrfKey: secrets[0]! });
+    await app.register(consoleRoutes, { views, issuer: config.issuer });
 
     // On the root instance: its not-found handler answers every unknown path.
     await siteRoutes(app, { views, issuer: config.issuer, secure: config.secure });

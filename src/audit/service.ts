@@ -19,6 +19,8 @@ export const cliActor = (): Actor => {
   return { actor: `cli:${user}@${hostname()}` };
 };
 
+const DAY_MS = 24 * 3600 * 1000;
+
 export interface AuditQuery {
   action?: string;
   actor?: string;
@@ -68,6 +70,22 @@ export function createAuditService(prisma: PrismaClient, log?: Logger) {
     /** Deletes events older than `before` (retention); returns how many. */
     async purge(before: Date): Promise<number> {
       return (await prisma.auditEvent.deleteMany({ where: { at: { lt: before } } })).count;
+    },
+
+    /**
+     * How many events of each action happened on each of the last `days` UTC days (today last):
+     * one indexed count per day and action, the same on every database.
+     */
+    async countsByDay(actions: readonly string[], days: number, now = new Date()): Promise<{ date: string; counts: Record<string, number> }[]> {
+      const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+      const starts = Array.from({ length: days }, (_, i) => new Date(today - (days - 1 - i) * DAY_MS));
+      return Promise.all(
+        starts.map(async (start) => {
+          const at = { gte: start, lt: new Date(start.getTime() + DAY_MS) };
+          const counts = await Promise.all(actions.map((action) => prisma.auditEvent.count({ where: { action, at } })));
+          return { date: start.toISOString().slice(0, 10), counts: Object.fromEntries(actions.map((a, i) => [a, counts[i]!])) };
+        }),
+      );
     },
 
     async list(q: AuditQuery): Promise<{ items: AuditEventView[]; total: number }> {

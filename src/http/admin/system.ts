@@ -3,9 +3,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AdminServices } from './deps.ts';
 import { adminActor } from './auth.ts';
 import { listOf } from '../../lib/lists.ts';
-import { all, auditEventSchema, described, errorResponses, json, keySchema, page, pageQuery } from './schemas.ts';
+import { all, auditEventSchema, described, errorResponses, example, json, keySchema, page, pageQuery } from './schemas.ts';
 
 const errors = errorResponses({});
+const SIGN_IN_ACTIONS = ['login.succeeded', 'login.failed'];
 
 export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { keys, audit } }) => {
   app.get('/keys', {
@@ -25,6 +26,23 @@ export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = 
       },
     },
     handler: async (req, reply) => reply.code(201).send(json(listOf(await keys.rotate(adminActor(req))))),
+  });
+
+  app.get('/stats/sign-ins', {
+    config: { scope: 'admin:read' },
+    schema: {
+      tags: ['audit'],
+      summary: 'Sign-ins and failed sign-ins per day (UTC), from the audit trail',
+      querystring: z.object({ days: example(z.coerce.number().int().min(1).max(90), 14).default(14).describe('how many days, today included') }),
+      response: {
+        200: described(z.object({ days: z.array(z.object({ date: example(z.string(), '2026-12-01'), succeeded: z.number().int().min(0), failed: z.number().int().min(0) })) }), 'One entry per day, oldest first'),
+        ...errors,
+      },
+    },
+    handler: async (req) => {
+      const days = await audit.countsByDay(SIGN_IN_ACTIONS, req.query.days);
+      return { days: days.map((d) => ({ date: d.date, succeeded: d.counts['login.succeeded'] ?? 0, failed: d.counts['login.failed'] ?? 0 })) };
+    },
   });
 
   app.get('/audit', {

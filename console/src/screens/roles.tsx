@@ -1,0 +1,7 @@
+import type { ScreenProps } from '../app.tsx';
+import { t } from '../i18n.ts';
+import { Screen } from '../ui.tsx';
+
+export function Roles(_props: ScreenProps) {
+  return <Screen title={t('nav.roles')}>{null}</Screen>;
+}
