@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
-# Build: install everything (the Prisma client is generated at install), then drop dev dependencies.
+# Build: install everything (the Prisma client is generated and the admin console built at install),
+# then drop dev dependencies.
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY prisma ./prisma
+COPY console ./console
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

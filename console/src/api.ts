@@ -26,14 +26,9 @@ async function send(method: string, path: string, body: unknown, token: string):
  * refresh sends the admin to sign in again. Errors come back as ApiError with the API's message.
  */
 export async function call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-  let response = await send(method, path, body, await accessToken());
-  if (response.status === 401) {
-    try {
-      response = await send(method, path, body, (await refresh()).accessToken);
-    } catch {
-      return signIn(location.pathname + location.search);
-    }
-  }
+  const again = () => signIn(location.pathname + location.search);
+  let response = await send(method, path, body, await accessToken().catch(again));
+  if (response.status === 401) response = await send(method, path, body, await refresh().then((s) => s.accessToken, again));
   if (response.status === 204) return undefined as T;
   const data = (await response.json().catch(() => ({}))) as { error?: string; error_description?: string };
   if (!response.ok) throw new ApiError(response.status, data.error ?? 'error', data.error_description ?? response.statusText);

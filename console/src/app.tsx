@@ -14,7 +14,6 @@ import { Roles } from './screens/roles.tsx';
 import { Settings } from './screens/settings.tsx';
 import { SignInServices } from './screens/sign-in-services.tsx';
 import { Users } from './screens/users.tsx';
-import { ErrorNotice } from './ui.tsx';
 
 /** A screen gets the rest of the path after its own name (`applications/abc` → `['abc']`). */
 export type ScreenProps = { path: string[] };
@@ -50,7 +49,7 @@ function useRerender(subscribe: (fn: () => void) => () => unknown) {
   }, [subscribe]);
 }
 
-type State = { kind: 'starting' } | { kind: 'signed-out' } | { kind: 'failed'; error: unknown } | { kind: 'ready' };
+type State = { kind: 'starting' } | { kind: 'signed-out' } | { kind: 'failed' } | { kind: 'ready' };
 
 export function App() {
   const [state, setState] = useState<State>({ kind: 'starting' });
@@ -66,7 +65,7 @@ export function App() {
           navigate(back || '/console/', { replace: true });
           setState({ kind: 'ready' });
         },
-        (error: unknown) => setState({ kind: 'failed', error }),
+        () => setState({ kind: 'failed' }),
       );
     } else if (here.searchParams.get('state') === SIGNED_OUT_STATE) {
       history.replaceState(null, '', '/console/');
@@ -89,7 +88,7 @@ export function App() {
     return (
       <Frame>
         <h1>{t('signInFailed.title')}</h1>
-        <ErrorNotice error={state.error} />
+        <p role="alert">{t('signInFailed.message')}</p>
         <button type="button" onClick={() => void signIn('/console/')}>{t('signInAgain')}</button>
       </Frame>
     );

@@ -70,6 +70,9 @@ export async function signIn(back: string): Promise<never> {
     code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     ui_locales: document.documentElement.lang,
+    // A refresh token needs offline_access, which OpenID Connect grants only with prompt=consent;
+    // the console is first-party, so nobody is asked.
+    prompt: 'consent',
   }).toString();
   location.assign(url);
   return new Promise<never>(() => {});
@@ -97,6 +100,11 @@ export function refresh(): Promise<Session> {
       const as = await discover();
       const response = await oauth.refreshTokenGrantRequest(as, client, none, previous.refreshToken!, { ...options, additionalParameters: { resource: config.adminApi } });
       return remember(await oauth.processRefreshTokenResponse(as, client, response), previous);
+    } catch (err) {
+      // The token may have been rotated all the same: never present it again (that would be
+      // reuse, which revokes the grant); the next call signs in again.
+      previous.refreshToken = undefined;
+      throw err;
     } finally {
       refreshing = undefined;
     }

@@ -43,7 +43,7 @@ describe('the messages catalogue', () => {
       for (const m of readFileSync(file, 'utf8').matchAll(/key: '([\w.:]+)'/g)) named.add(m[1]!);
     }
     // Keys built from a code: the error pages, the upstream refusals, the scopes.
-    for (const page of ['interaction_expired', 'interaction_unknown', 'form_rejected', 'too_many_requests', 'logout_rejected', 'federation_rejected', 'temporarily_unavailable', 'server_error', 'too_many_attempts', 'too_many_sign_ins', 'too_many_resets', 'reset_spent', 'reset_unknown', 'not_found', 'use_https', 'invalid_client', 'invalid_redirect_uri', 'invalid_scope', 'invalid_target', 'unauthorized_client', 'request', 'malformed']) {
+    for (const page of ['interaction_expired', 'interaction_unknown', 'form_rejected', 'too_many_requests', 'logout_rejected', 'federation_rejected', 'temporarily_unavailable', 'server_error', 'too_many_attempts', 'too_many_sign_ins', 'too_many_resets', 'reset_spent', 'reset_unknown', 'not_found', 'console_missing', 'use_https', 'invalid_client', 'invalid_redirect_uri', 'invalid_scope', 'invalid_target', 'unauthorized_client', 'request', 'malformed']) {
       named.add(`error.${page}.title`).add(`error.${page}.message`);
     }
     for (const reason of ['disabled', 'noEmail', 'emailUnverified', 'accountExists', 'upstreamError', 'organization']) named.add(`federation.refused.${reason}`);
@@ -61,6 +61,17 @@ describe('the messages catalogue', () => {
     for (const page of ['signup_closed', 'too_many_signups', 'too_many_emails', 'verify_unknown', 'invitation_spent', 'invitation_unknown', 'invitation_exists']) named.add(`error.${page}.title`).add(`error.${page}.message`);
     for (const page of ['email_verified', 'email_already_verified', 'verification_sent', 'invitation_accepted', 'invitation_already_accepted']) named.add(`notice.${page}.title`).add(`notice.${page}.message`);
     for (const kind of ['verify_email', 'account_exists', 'invitation']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
+    const english = families(en);
+    expect([...named].filter((k) => !english.has(k))).toEqual([]);
+  });
+
+  it('has every key the admin console names (console.<key>)', () => {
+    const CONSOLE = new URL('../../console/src/', import.meta.url).pathname;
+    const named = new Set<string>();
+    for (const file of readdirSync(CONSOLE, { recursive: true, encoding: 'utf8' }).filter((f) => /\.tsx?$/.test(f))) {
+      for (const m of readFileSync(`${CONSOLE}${file}`, 'utf8').matchAll(/\bt\('([\w.:-]+)'\s*[,)]/g)) named.add(`console.${m[1]}`);
+    }
+    expect(named.size).toBeGreaterThan(20);
     const english = families(en);
     expect([...named].filter((k) => !english.has(k))).toEqual([]);
   });
