@@ -165,7 +165,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await app.register(cookie, { secret: [...secrets] });
     await app.register(providerMount, { oidc, clients: services.clients, config, views });
     await app.register(interactionRoutes, { oidc, services, views, config, csrfKey: secrets[0]!, metrics });
-    await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, version: PACKAGE_VERSION, pageHeaders: views.headers });
+    await app.register(adminApi, { services, issuer: config.issuer, jwks: () => oidc.jwks, version: PACKAGE_VERSION, pageHeaders: views.headers, settings: { config, locales: views.catalogue.locales } });
     await app.register(accountRoutes, { oidc, services, views, config, csrfKey: secrets[0]! });
     await app.register(consoleRoutes, { views, issuer: config.issuer });
 

@@ -33,7 +33,7 @@ export function useLoad<T>(load: () => Promise<T>, keys: readonly unknown[]): Lo
 }
 
 /** The words for an error: the API's own description, or a generic message. */
-export function errorText(error: unknown): string {
+function errorText(error: unknown): string {
   if (error instanceof ApiError) {
     if (error.status === 403) return t('error.forbidden');
     if (error.status === 503) return t('error.unavailable');

@@ -17,6 +17,7 @@ import { resourceRoutes } from './resources.ts';
 import { mailRoutes } from './mail.ts';
 import { invitationRoutes } from './invitations.ts';
 import { systemRoutes } from './system.ts';
+import { settingsRoutes, type ServerSettings } from './settings.ts';
 import { roleRoutes } from './roles.ts';
 import { userRoutes } from './users.ts';
 
@@ -35,6 +36,8 @@ export interface AdminDeps {
   version: string;
   /** The headers of every page we serve (frame, sniffing, caching, referrer, HSTS over https). */
   pageHeaders: Readonly<Record<string, string>>;
+  /** What GET /settings shows of the configuration. */
+  settings: ServerSettings;
 }
 
 /** The admin REST API under /admin/v1, its OpenAPI document and a browsable docs page. */
@@ -126,6 +129,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps) {
       await v1.register(roleRoutes, { services: deps.services });
       await v1.register(upstreamRoutes, { services: deps.services });
       await v1.register(systemRoutes, { services: deps.services });
+      await v1.register(settingsRoutes, { settings: deps.settings });
       await v1.register(mailRoutes, { services: deps.services });
       await v1.register(invitationRoutes, { services: deps.services });
     },
