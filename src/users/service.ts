@@ -99,6 +99,15 @@ const deviceKey = (user: Pick<User, 'id' | 'passwordHash'>) => `${user.id}.${sha
 /** Why a new password is refused. */
 export type PasswordProblem = { problem: 'too_short'; min: number } | { problem: 'too_long'; max: number } | { problem: 'common' };
 
+/**
+ * An administrator acting in person (the console) cannot disable or delete their own account
+ * there: one click would lock them out, and perhaps everyone out. Another administrator, the CLI,
+ * or the account page's own deletion can.
+ */
+function refuseSelf(id: string, who: Actor, what: 'disable' | 'delete'): void {
+  if (who.actor === `user:${id}`) throw conflict(`you cannot ${what} your own account here: ask another administrator, or use the idp CLI`);
+}
+
 export function createUserService(
   prisma: PrismaClient,
   grants: GrantService,
@@ -210,6 +219,7 @@ export function createUserService(
 
     /** A disabled user cannot sign in, and their sessions and tokens end at once. */
     async setDisabled(id: string, disabled: boolean, who: Actor): Promise<UserView> {
+      if (disabled) refuseSelf(id, who, 'disable');
       await find(id);
       const user = await prisma.user.update({ where: { id }, data: { disabled } });
       await cache.changed();
@@ -219,6 +229,7 @@ export function createUserService(
     },
 
     async delete(id: string, who: Actor): Promise<void> {
+      refuseSelf(id, who, 'delete');
       await find(id);
       await grants.revokeAllForUser(id, { sessions: true });
       await prisma.user.deleteMany({ where: { id } });

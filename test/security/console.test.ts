@@ -119,6 +119,38 @@ describe.skipIf(!haveBrowser)('the console in a browser', () => {
   });
 });
 
+/** A person's admin API token, as the console gets it (code + PKCE as idp-console, from the issuer's origin). */
+async function consoleToken(email: string): Promise<string> {
+  const redirectUri = `${server.issuer}/console/callback`;
+  const started = await authorize(new UserAgent(), await discover(server.issuer, 'idp-console'), { scope: 'openid admin admin:read', resource: 'urn:idp:admin', login: { email, password: PASSWORD }, consent: false, redirectUri });
+  const res = await fetch(`${server.issuer}/token`, {
+    method: 'POST',
+    headers: { origin: server.issuer, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'idp-console', code: started.callbackUrl.searchParams.get('code')!, redirect_uri: redirectUri, code_verifier: started.codeVerifier, resource: 'urn:idp:admin' }),
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+describe('administrators in person', () => {
+  it('SEC-AC-07 cannot disable or delete their own account through the admin API (409, nothing changes); another administrator can', async () => {
+    const [me, other] = [await createPerson(server.env, PASSWORD, ['idp-admin']), await createPerson(server.env, PASSWORD, ['idp-admin'])];
+    const token = await consoleToken(me.email);
+    const call = (method: string, path: string) => fetch(`${server.issuer}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    for (const [method, path] of [
+      ['POST', `/users/${me.id}/disable`],
+      ['DELETE', `/users/${me.id}`],
+    ] as const) {
+      const refused = await call(method, path);
+      expect(refused.status).toBe(409);
+      expect(((await refused.json()) as { error_description: string }).error_description).toMatch(/your own account/);
+    }
+    const mine = (await (await call('GET', `/users/${me.id}`)).json()) as { disabled: boolean };
+    expect(mine.disabled).toBe(false);
+    expect((await call('POST', `/users/${other.id}/disable`)).status).toBe(200);
+    expect((await call('DELETE', `/users/${other.id}`)).status).toBe(204);
+  });
+});
+
 describe('the console’s client at the token endpoint', () => {
   it("SEC-CO-03 the console's code is redeemed from the issuer's own origin; from another origin it is refused and stays usable", async () => {
     const person = await createPerson(server.env, PASSWORD, ['idp-admin']);

@@ -2,6 +2,7 @@ import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, get, type Page, query } from '../api.ts';
 import type { ScreenProps } from '../app.tsx';
+import { currentSession } from '../auth.ts';
 import { config } from '../config.ts';
 import { currentLocale, formatDate, languageName, t } from '../i18n.ts';
 import { currentQuery, navigate } from '../router.ts';
@@ -284,7 +285,7 @@ function UserDetail({ id }: { id: string }) {
   const user = useLoad(() => get<User>(userPath(id)), [id]);
   const u = user.data;
   return (
-    <Screen title={u?.email ?? t('users.user')} actions={u && canWrite() ? <UserActions user={u} onChange={user.reload} /> : null}>
+    <Screen title={u?.email ?? t('users.user')} actions={u && canWrite() && u.id !== currentSession()?.userId ? <UserActions user={u} onChange={user.reload} /> : null}>
       <p>
         <a href="/console/users">{t('users.back')}</a>
       </p>
@@ -303,7 +304,7 @@ function UserDetail({ id }: { id: string }) {
   );
 }
 
-/** Disable / enable, and delete. */
+/** Disable / enable, and delete (not offered on one's own account: the API refuses it). */
 function UserActions({ user, onChange }: { user: User; onChange: () => void }) {
   const enable = useAction(async () => {
     await call('POST', `${userPath(user.id)}/enable`);
