@@ -478,6 +478,8 @@ describe('OpenAPI', () => {
         'POST /admin/v1/invitations', 'POST /admin/v1/users/{id}/verification-email',
         'POST /admin/v1/roles', 'GET /admin/v1/roles', 'GET /admin/v1/roles/{role}', 'PATCH /admin/v1/roles/{role}', 'DELETE /admin/v1/roles/{role}',
         'GET /admin/v1/users/{id}/roles', 'PUT /admin/v1/users/{id}/roles/{role}', 'DELETE /admin/v1/users/{id}/roles/{role}',
+        'GET /admin/v1/clients/{id}/roles', 'PUT /admin/v1/clients/{id}/roles/{role}', 'DELETE /admin/v1/clients/{id}/roles/{role}',
+        'GET /admin/v1/stats/sign-ins', 'GET /admin/v1/settings',
     ];
     expect(documented.sort()).toEqual(expected.sort());
     for (const path of Object.values(doc.paths)) {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from './helpers/admin.ts';
-import { createPerson, idp, idpOk } from './helpers/cli.ts';
+import { createdClient, createPerson, idp, idpOk } from './helpers/cli.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
 type Role = { id: string; name: string; description: string | null; permissions: Record<string, string[]>; builtIn: boolean };
@@ -22,6 +22,8 @@ afterAll(async () => {
 
 const cli = (args: string[]) => idpOk(args, server.env);
 const person = (roles: string[] = []) => createPerson(server.env, PASSWORD, roles);
+const machineClientArgs = (name: string) => ['clients', 'create', '--name', name, '--grant-type', 'client_credentials', '--scope', ''];
+const clientRoles = async (clientId: string) => (JSON.parse(await cli(['clients', 'roles', 'list', clientId, '--json'])) as { items: Role[] }).items.map((r) => r.name);
 
 describe('roles through the CLI', () => {
   it('ships idp-admin and idp-viewer, which cannot be deleted or have their permissions changed', async () => {
@@ -61,6 +63,49 @@ describe('roles through the CLI', () => {
     expect(renamed).toMatchObject({ id: created.id, name: 'order-clerk', permissions: { [API]: ['orders:read'] } });
     await cli(['roles', 'delete', 'order-clerk']);
     expect((JSON.parse(await cli(['users', 'roles', 'list', user.email, '--json'])) as { items: Role[] }).items).toEqual([]);
+  });
+
+  it('gives a machine client roles at creation and later, takes them, and refuses built-in and admin clients', async () => {
+    await cli(['roles', 'create', '--name', 'shipper', '--permission', `${API} orders:write`]);
+    const created = JSON.parse(await cli([...machineClientArgs('Shipping job'), '--role', 'shipper', '--role', 'idp-viewer', '--json'])) as { client: { clientId: string }; clientSecret: string; roles: string[] };
+    expect(created.roles).toEqual(['shipper', 'idp-viewer']);
+    expect(created.clientSecret).toBeTruthy();
+    const { clientId } = created.client;
+    expect(await clientRoles(clientId)).toEqual(['idp-viewer', 'shipper']);
+
+    await cli(['clients', 'roles', 'remove', clientId, 'idp-viewer']);
+    const again = await idp(['clients', 'roles', 'remove', clientId, 'idp-viewer'], server.env);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/does not have the role/);
+    const given = JSON.parse(await cli(['clients', 'roles', 'add', clientId, 'idp-viewer', '--json'])) as Role;
+    expect(given).toMatchObject({ name: 'idp-viewer', builtIn: true });
+    await cli(['clients', 'roles', 'add', clientId, 'idp-viewer']);
+    expect(await clientRoles(clientId)).toEqual(['idp-viewer', 'shipper']);
+    expect(await cli(['clients', 'roles', 'list', clientId])).toBe('idp-viewer\nshipper\n');
+
+    for (const [args, message] of [
+      [['clients', 'roles', 'add', 'idp-account', 'shipper'], /idp-account is a built-in client/],
+      [['clients', 'roles', 'add', clientId, 'no-such-role'], /no role no-such-role/],
+      [['clients', 'roles', 'list', 'no-such-client'], /no client with id no-such-client/],
+      [['clients', 'create', '--name', 'ops2', '--admin', '--role', 'shipper'], /--role does not apply/],
+    ] as const) {
+      const res = await idp([...args], server.env);
+      expect(res.code, args.join(' ')).toBe(1);
+      expect(res.stderr).toMatch(message);
+    }
+
+    // A role deleted is gone from the client; a client deleted takes its roles with it.
+    await cli(['roles', 'delete', 'shipper']);
+    expect(await clientRoles(clientId)).toEqual(['idp-viewer']);
+    await cli(['clients', 'delete', clientId]);
+    expect((await idp(['clients', 'roles', 'list', clientId], server.env)).code).not.toBe(0);
+  });
+
+  it('creates no client when a role given to clients create does not exist', async () => {
+    const res = await idp([...machineClientArgs('Typo job'), '--role', 'idp-veiwer'], server.env);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/no role idp-veiwer/);
+    expect((JSON.parse(await cli(['clients', 'list', '--name', 'Typo job', '--json'])) as Page<unknown>).total).toBe(0);
   });
 
   it('creates nobody when a role given to users create does not exist', async () => {
@@ -105,5 +150,43 @@ describe('roles through the admin API', () => {
         ['role.deleted', `client:${admin.clientId}`],
       ]),
     );
+  });
+
+  it('gives machine clients roles and takes them, audited with the admin client as actor; built-in and admin clients take none', async () => {
+    await admin.call('POST', '/admin/v1/roles', { name: 'batch', permissions: { [API]: ['orders:read'] } });
+    const job = createdClient(await idp([...machineClientArgs('Batch job'), '--json'], server.env));
+    const path = `/admin/v1/clients/${job.clientId}/roles`;
+    expect((await admin.call<{ items: Role[] }>('GET', path)).body.items).toEqual([]);
+    const given = await admin.call<Role>('PUT', `${path}/batch`);
+    expect(given.status).toBe(200);
+    expect(given.body).toMatchObject({ name: 'batch', permissions: { [API]: ['orders:read'] } });
+    expect((await admin.call('PUT', `${path}/${given.body.id}`)).status).toBe(200);
+    expect((await admin.call<{ items: Role[] }>('GET', path)).body.items.map((r) => r.name)).toEqual(['batch']);
+
+    const unknown = await admin.call<{ error_description: string }>('PUT', `${path}/no-such-role`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error_description).toBe('no role no-such-role');
+    expect((await admin.call('GET', '/admin/v1/clients/no-such-client/roles')).status).toBe(404);
+    const builtIn = await admin.call<{ error_description: string }>('PUT', '/admin/v1/clients/idp-console/roles/batch');
+    expect(builtIn.status).toBe(400);
+    expect(builtIn.body.error_description).toMatch(/idp-console is a built-in client/);
+    expect((await admin.call('PUT', `/admin/v1/clients/${admin.clientId}/roles/batch`)).status).toBe(400);
+
+    // A read-only token reads a client's roles and changes none.
+    const readOnly = await admin.token('admin:read');
+    expect((await admin.call('GET', path, undefined, readOnly)).status).toBe(200);
+    expect((await admin.call('PUT', `${path}/idp-viewer`, undefined, readOnly)).status).toBe(403);
+    expect((await admin.call('DELETE', `${path}/batch`, undefined, readOnly)).status).toBe(403);
+
+    expect((await admin.call('DELETE', `${path}/batch`)).status).toBe(204);
+    expect((await admin.call('DELETE', `${path}/batch`)).status).toBe(404);
+    const audit = await admin.call<{ items: { action: string; actor: string }[] }>('GET', `/admin/v1/audit?target=${job.clientId}`);
+    expect(audit.body.items.map((e) => [e.action, e.actor])).toEqual(
+      expect.arrayContaining([
+        ['client.role_added', `client:${admin.clientId}`],
+        ['client.role_removed', `client:${admin.clientId}`],
+      ]),
+    );
+    expect(audit.body.items.filter((e) => e.action === 'client.role_added')).toHaveLength(1);
   });
 });

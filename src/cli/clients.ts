@@ -91,26 +91,35 @@ export function clientCommands(program: Command) {
       .option('--admin', 'an admin client: client_credentials for the admin API (scopes admin and admin:read)')
       .option('--first-party', 'your own app: its users are not asked for consent (the grant is recorded all the same)')
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request', 'openid profile email offline_access')
-      .option('--api <spec>', API_HELP, collect),
+      .option('--api <spec>', API_HELP, collect)
+      .option('--role <role>', 'give the client a role (repeatable): its own tokens for an API that enforces roles carry only what its roles grant', collect),
   ).action(
-    async (opts: JsonOption & MetadataOptions & { name: string; public?: boolean; admin?: boolean; firstParty?: boolean }) => {
+    async (opts: JsonOption & MetadataOptions & { name: string; public?: boolean; admin?: boolean; firstParty?: boolean; role?: string[] }) => {
       if (opts.admin && (opts.public || opts.redirectUri)) throw badRequest('an admin client is confidential and has no redirect URIs');
       if (opts.admin && opts.firstParty) throw badRequest('an admin client signs nobody in: --first-party does not apply');
       if (opts.admin && opts.api) throw badRequest('an admin client is for the admin API only: --api does not apply');
-      const created = await withServices(({ clients }) =>
-        clients.create(
+      if (opts.admin && opts.role) throw badRequest('an admin client is for the admin API only, whose access roles do not change: --role does not apply');
+      const { created, roles } = await withServices(async (s) => {
+        // Every role is checked before the client exists: a typo creates nothing.
+        for (const role of opts.role ?? []) await s.roles.get(role);
+        const made = await s.clients.create(
           { ...metadataInput(opts), name: opts.name, public: Boolean(opts.public), firstParty: Boolean(opts.firstParty) },
           who,
           { admin: opts.admin },
-        ),
-      );
+        );
+        const given = [];
+        for (const role of opts.role ?? []) given.push((await s.roles.assignToClient(made.client.clientId, role, who)).name);
+        return { created: made, roles: given };
+      });
       const { clientId } = created.client;
+      const roleLine = roles.length ? `\nroles:        ${roles.join(', ')}` : '';
       print(
         opts,
-        { ...created },
+        // The admin API's shape; `roles` only when some were given.
+        { ...created, ...(roles.length ? { roles } : {}) },
         created.clientSecret
-          ? `clientId:     ${clientId}\nclientSecret: ${created.clientSecret}\nStore the secret now: it cannot be shown again.`
-          : `clientId: ${clientId} (public client, no secret)`,
+          ? `clientId:     ${clientId}\nclientSecret: ${created.clientSecret}${roleLine}\nStore the secret now: it cannot be shown again.`
+          : `clientId: ${clientId} (public client, no secret)${roleLine}`,
       );
     },
   );
@@ -140,6 +149,19 @@ export function clientCommands(program: Command) {
   jsonOption(clients.command('delete <client_id>').description('delete a client and revoke its grants and tokens')).action(async (id: string, opts: JsonOption) => {
     await withServices(({ clients }) => clients.delete(id, who));
     print(opts, { deleted: id }, `Deleted client ${id}`);
+  });
+  const roles = clients.command('roles').description('the roles a machine client has: its own tokens (client_credentials) for an API that enforces roles carry only what they grant');
+  jsonOption(roles.command('list <client_id>').description('list a client’s roles')).action(async (id: string, opts: JsonOption) => {
+    const list = await withServices(({ roles }) => roles.ofClient(id));
+    print(opts, { items: list }, list.map((r) => r.name).join('\n') || 'No roles.');
+  });
+  jsonOption(roles.command('add <client_id> <role>').description('give a client a role (not a built-in or an admin client)')).action(async (id: string, role: string, opts: JsonOption) => {
+    const given = await withServices(({ roles }) => roles.assignToClient(id, role, who));
+    print(opts, { ...given }, `${id} has the role ${given.name}`);
+  });
+  jsonOption(roles.command('remove <client_id> <role>').description('take a role from a client')).action(async (id: string, role: string, opts: JsonOption) => {
+    await withServices(({ roles }) => roles.unassignFromClient(id, role, who));
+    print(opts, { removed: role }, `${id} no longer has the role ${role}`);
   });
   jsonOption(
     clients

@@ -54,8 +54,8 @@ export function resourceCommands(program: Command) {
       .option('--name <name>', 'display name')
       .option('--access-token-ttl <seconds>', 'access token lifetime in seconds (default: ACCESS_TOKEN_TTL)', integer('--access-token-ttl'))
       .addOption(choice('--signing-alg <alg>', 'access token signing algorithm', API_SIGNING_ALGS).default('RS256'))
-      .option('--enforce-roles', 'a person’s access token carries only the scopes their roles grant')
-      .option('--roles-claim', 'access tokens carry a `roles` claim with the names of the person’s roles'),
+      .option('--enforce-roles', 'a person’s access token, or a machine client’s own, carries only the scopes their roles grant')
+      .option('--roles-claim', 'access tokens carry a `roles` claim with the names of the person’s (or machine client’s) roles'),
   ).action(async (opts: JsonOption & { identifier: string; scope?: string[]; name?: string; accessTokenTtl?: number; signingAlg: SigningAlg; enforceRoles?: boolean; rolesClaim?: boolean }) => {
     const api = await withServices(({ resources }) =>
       resources.create(
@@ -80,7 +80,7 @@ export function resourceCommands(program: Command) {
       .option('--name <name>', 'display name')
       .option('--access-token-ttl <seconds>', 'access token lifetime in seconds', integer('--access-token-ttl'))
       .addOption(choice('--signing-alg <alg>', 'access token signing algorithm', API_SIGNING_ALGS))
-      .option('--enforce-roles <bool>', 'true: a person’s access token carries only the scopes their roles grant', bool('--enforce-roles'))
+      .option('--enforce-roles <bool>', 'true: a person’s access token, or a machine client’s own, carries only the scopes their roles grant', bool('--enforce-roles'))
       .option('--roles-claim <bool>', 'true: access tokens carry a `roles` claim', bool('--roles-claim')),
   ).action(async (ref: string, opts: JsonOption & { scope?: string[]; name?: string; accessTokenTtl?: number; signingAlg?: SigningAlg; enforceRoles?: boolean; rolesClaim?: boolean }) => {
     const patch = given({ scopes: scopesOption(opts.scope), name: opts.name, accessTokenTtl: opts.accessTokenTtl, signingAlg: opts.signingAlg, enforceRoles: opts.enforceRoles, rolesClaim: opts.rolesClaim });

@@ -9,7 +9,7 @@ import type { SessionDevices } from '../account/devices.ts';
 import type { AuditService } from '../audit/service.ts';
 import type { ClientService } from '../clients/service.ts';
 import type { ResourceService } from '../resources/service.ts';
-import type { RoleService } from '../roles/service.ts';
+import type { RoleGrants, RoleService } from '../roles/service.ts';
 import type { UserService } from '../users/service.ts';
 import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
@@ -27,8 +27,8 @@ interface ProviderPorts {
   accounts: Pick<UserService, 'findActive'>;
   /** The APIs access tokens are issued for. */
   apis: Pick<ResourceService, 'findByIdentifier'>;
-  /** What people's roles grant, for APIs that enforce roles. */
-  roles: Pick<RoleService, 'grantsOf'>;
+  /** What the roles of people and of machine clients grant, for APIs that enforce roles. */
+  roles: Pick<RoleService, 'grantsOf' | 'grantsOfClient'>;
   /** Registered clients: read, registered dynamically, and their previous secrets. */
   clients: ClientStore & Pick<ClientService, 'matchesPreviousSecret'>;
   /** Where every protocol artifact and grant is kept. */
@@ -203,18 +203,35 @@ function issuingTo(ctx: KoaContextWithOIDC): string | undefined {
   return entities.AuthorizationCode?.accountId ?? entities.RefreshToken?.accountId ?? entities.DeviceCode?.accountId ?? entities.BackchannelAuthenticationRequest?.accountId;
 }
 
+/** Whose roles an API that enforces them answers to: a person's, or a machine client's for its own tokens. */
+interface RoleHolder {
+  kind: 'user' | 'client';
+  id: string;
+}
+
+/**
+ * Whose roles a token request's API token answers to: the person it issues to, or the client
+ * itself (client_credentials); undefined at the authorization endpoint.
+ */
+function rolesHolder(ctx: KoaContextWithOIDC): RoleHolder | undefined {
+  const person = issuingTo(ctx);
+  if (person) return { kind: 'user', id: person };
+  const { route, params, client } = ctx.oidc;
+  return route === 'token' && params?.grant_type === 'client_credentials' && client ? { kind: 'client', id: client.clientId } : undefined;
+}
+
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, pages, ports } = deps;
   const { accounts, apis, roles, clients, audit } = ports;
-  // A person's roles are read once per request, however often the provider asks (the API's
-  // scopes, then the roles claim, for each token it issues).
-  const rolesRead = new WeakMap<object, { person: string; grants: ReturnType<RoleService['grantsOf']> }>();
-  const grantsOf = (ctx: object, person: string) => {
+  // The roles of a person, or of a machine client, are read once per request, however often the
+  // provider asks (the API's scopes, then the roles claim, for each token it issues).
+  const rolesRead = new WeakMap<object, { holder: RoleHolder; grants: Promise<RoleGrants> }>();
+  const grantsOf = (ctx: object, holder: RoleHolder) => {
     const seen = rolesRead.get(ctx);
-    if (seen?.person === person) return seen.grants;
-    const grants = roles.grantsOf(person);
-    rolesRead.set(ctx, { person, grants });
+    if (seen?.holder.kind === holder.kind && seen.holder.id === holder.id) return seen.grants;
+    const grants = holder.kind === 'user' ? roles.grantsOf(holder.id) : roles.grantsOfClient(holder.id);
+    rolesRead.set(ctx, { holder, grants });
     return grants;
   };
   // The client's full registered metadata (set once the provider exists: see internals.ts).
@@ -364,11 +381,14 @@ export function createProvider(deps: ProviderDeps): Provider {
           const api = allowance ? await apis.findByIdentifier(indicator) : null;
           if (!api) throw new errors.InvalidTarget(`resource ${indicator} is not an API this client may use`);
           const allowed = new Set(allowance);
-          // An API that enforces roles (the admin API always does) issues a person only what their
+          // An API that enforces roles (the admin API always does, for people) issues a person only
+          // what their roles grant, and a machine client its own tokens only what the client's
           // roles grant, as they are at each issuance: a role given or taken shows in the next
-          // refresh. Consent is about the app, and covers what the app may ask for.
-          const person = issuingTo(ctx);
-          const granted = person && api.enforceRoles ? (await grantsOf(ctx, person)).scopes(api.identifier) : undefined;
+          // refresh or token. Consent is about the app, and covers what the app may ask for. An
+          // admin client's admin API access comes from it being an admin client, never from roles.
+          const holder = rolesHolder(ctx);
+          const enforced = holder && api.enforceRoles && !(holder.kind === 'client' && api.identifier === ADMIN_API);
+          const granted = enforced ? (await grantsOf(ctx, holder)).scopes(api.identifier) : undefined;
           return {
             scope: api.scopes.filter((s) => allowed.has(s) && (!granted || granted.has(s))).join(' '),
             audience: api.identifier,
@@ -379,13 +399,13 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
     },
-    // An API can ask for the person's role names in its access tokens.
+    // An API can ask for the role names of the person, or of the machine client (its own tokens), in its access tokens.
     async extraTokenClaims(ctx, token) {
       const audience = token.resourceServer?.audience;
-      const person = 'accountId' in token ? token.accountId : undefined;
-      if (!person || typeof audience !== 'string') return undefined;
+      const [kind, id] = token.kind === 'ClientCredentials' ? (['client', token.clientId] as const) : (['user', token.accountId] as const);
+      if (!id || typeof audience !== 'string') return undefined;
       const api = await apis.findByIdentifier(audience);
-      return api?.rolesClaim ? { roles: (await grantsOf(ctx, person)).names } : undefined;
+      return api?.rolesClaim ? { roles: (await grantsOf(ctx, { kind, id })).names } : undefined;
     },
     // Rotate on every use; a rotated-out token presented again revokes the grant (provider default).
     rotateRefreshToken: () => true,

@@ -90,8 +90,8 @@ export const createResourceSchema = z
     scopes: scopesSchema.default([]).describe(SCOPES_HELP),
     accessTokenTtl: ttlSchema.optional(),
     signingAlg: z.enum(API_SIGNING_ALGS).default('RS256'),
-    enforceRoles: z.boolean().default(false).describe("a person's access token carries only the scopes their roles grant"),
-    rolesClaim: z.boolean().default(false).describe('access tokens carry a `roles` claim: the names of the person’s roles'),
+    enforceRoles: z.boolean().default(false).describe("a person's access token, or a machine client's own, carries only the scopes their roles grant"),
+    rolesClaim: z.boolean().default(false).describe('access tokens carry a `roles` claim: the names of the person’s roles, or of the machine client’s'),
   })
   .strict();
 
@@ -168,7 +168,7 @@ function toView(r: ResourceServer): ResourceView {
     scopeDescriptions: descriptionsOf(scopes, r.scopeDescriptions),
     accessTokenTtl: r.accessTokenTtl,
     signingAlg: r.signingAlg,
-    // The admin API always enforces roles (for people; admin clients are not people).
+    // The admin API always enforces roles for people (an admin client's access comes from its admin flag).
     enforceRoles: r.enforceRoles || r.identifier === ADMIN_API,
     rolesClaim: r.rolesClaim,
     createdAt: r.createdAt,

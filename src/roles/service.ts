@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { PrismaClient, Role } from '../db/index.ts';
+import { ACCOUNT_CLIENT_ID, CONSOLE_CLIENT_ID } from '../clients/service.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { ADMIN_API } from '../lib/scopes.ts';
 import { parseInput } from '../lib/validation.ts';
@@ -97,10 +98,29 @@ const toView = (r: Role): RoleView => ({ id: r.id, name: r.name, description: r.
 /** Sorted, de-duplicated scopes per API, as stored. */
 const normalised = (permissions: Record<string, string[]>) => JSON.stringify(Object.fromEntries(Object.entries(permissions).map(([api, scopes]) => [api, [...new Set(scopes)].sort()])));
 
+/** What roles give their holder: the role names, sorted, and per API the scopes granted. */
+export interface RoleGrants {
+  names: string[];
+  scopes: (api: string) => Set<string>;
+}
+
+function grantsFrom(roles: { name: string; permissions: string }[]): RoleGrants {
+  const byApi = new Map<string, Set<string>>();
+  for (const role of roles) {
+    for (const [api, scopes] of Object.entries(permissionsOf(role.permissions))) {
+      const set = byApi.get(api) ?? new Set<string>();
+      for (const s of scopes) set.add(s);
+      byApi.set(api, set);
+    }
+  }
+  return { names: roles.map((r) => r.name).sort(), scopes: (api) => byApi.get(api) ?? new Set() };
+}
+
 /**
- * Roles: named sets of API scopes given to people. An API that enforces roles (and the admin API,
- * always) issues a person only the scopes of that API their roles grant; the admin API checks a
- * person's roles again on every request.
+ * Roles: named sets of API scopes given to people and to machine clients. An API that enforces
+ * roles (and the admin API, always, for people) issues a person only the scopes of that API their
+ * roles grant, and a client's own tokens (client_credentials) only what the client's roles grant;
+ * the admin API checks a person's roles again on every request.
  */
 export function createRoleService(prisma: PrismaClient, audit: AuditService) {
   /** A role by id or by name. */
@@ -112,6 +132,12 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
 
   async function userExists(userId: string) {
     if (!(await prisma.user.findUnique({ where: { id: userId }, select: { id: true } }))) throw notFound(`no user ${userId}`);
+  }
+
+  async function findClient(clientId: string) {
+    const row = await prisma.client.findUnique({ where: { id: clientId }, select: { admin: true } });
+    if (!row) throw notFound(`no client with id ${clientId}`);
+    return row;
   }
 
   return {
@@ -207,21 +233,54 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
       await audit.record(who, 'user.role_removed', userId, { role: role.name });
     },
 
-    /**
-     * What a person's roles give, on every token issued to them for an API that enforces roles:
-     * the role names, and per API the scopes granted. One query.
-     */
-    async grantsOf(userId: string): Promise<{ names: string[]; scopes: (api: string) => Set<string> }> {
+    /** What a person's roles give, on every token issued to them for an API that enforces roles. One query. */
+    async grantsOf(userId: string): Promise<RoleGrants> {
       const rows = await prisma.userRole.findMany({ where: { userId }, select: { role: { select: { name: true, permissions: true } } } });
-      const byApi = new Map<string, Set<string>>();
-      for (const { role } of rows) {
-        for (const [api, scopes] of Object.entries(permissionsOf(role.permissions))) {
-          const set = byApi.get(api) ?? new Set<string>();
-          for (const s of scopes) set.add(s);
-          byApi.set(api, set);
-        }
+      return grantsFrom(rows.map((r) => r.role));
+    },
+
+    /** The roles of a machine client, by name. */
+    async ofClient(clientId: string): Promise<RoleView[]> {
+      await findClient(clientId);
+      const rows = await prisma.clientRole.findMany({ where: { clientId }, include: { role: true }, orderBy: { role: { name: 'asc' } } });
+      return rows.map((r) => toView(r.role));
+    },
+
+    /**
+     * Gives a machine client a role (by id or name); giving it again changes nothing. Neither the
+     * built-in clients, which sign people in, nor an admin client, whose admin API access roles do
+     * not change, take one.
+     */
+    async assignToClient(clientId: string, idOrName: string, who: Actor): Promise<RoleView> {
+      if (clientId === ACCOUNT_CLIENT_ID || clientId === CONSOLE_CLIENT_ID) throw badRequest(`${clientId} is a built-in client that signs people in: it cannot be given roles`);
+      if ((await findClient(clientId)).admin) throw badRequest(`client ${clientId} is an admin client: roles do not change its admin API access (a token asked for with admin:read alone is read-only)`);
+      const role = await find(idOrName);
+      const key = { clientId_roleId: { clientId, roleId: role.id } };
+      if (await prisma.clientRole.findUnique({ where: key })) return toView(role);
+      try {
+        await prisma.clientRole.create({ data: { clientId, roleId: role.id } });
+      } catch (err) {
+        // Given at the same moment by another request: it is given.
+        if (isUniqueViolation(err)) return toView(role);
+        throw err;
       }
-      return { names: rows.map((r) => r.role.name).sort(), scopes: (api) => byApi.get(api) ?? new Set() };
+      await audit.record(who, 'client.role_added', clientId, { role: role.name });
+      return toView(role);
+    },
+
+    /** Takes a role from a machine client; 404 when it did not have it. */
+    async unassignFromClient(clientId: string, idOrName: string, who: Actor): Promise<void> {
+      await findClient(clientId);
+      const role = await find(idOrName);
+      const { count } = await prisma.clientRole.deleteMany({ where: { clientId, roleId: role.id } });
+      if (!count) throw notFound(`client ${clientId} does not have the role ${role.name}`);
+      await audit.record(who, 'client.role_removed', clientId, { role: role.name });
+    },
+
+    /** What a machine client's roles give, on every token it gets for itself (client_credentials) for an API that enforces roles. One query. */
+    async grantsOfClient(clientId: string): Promise<RoleGrants> {
+      const rows = await prisma.clientRole.findMany({ where: { clientId }, select: { role: { select: { name: true, permissions: true } } } });
+      return grantsFrom(rows.map((r) => r.role));
     },
   };
 }

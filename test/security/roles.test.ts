@@ -44,6 +44,12 @@ async function consoleToken(user: { email: string }) {
 
 const scopesOf = (token: string) => String(decodeJwt(token).scope ?? '').split(' ');
 
+/** A machine client (client_credentials only) allowed these APIs, as an operator registers one. */
+async function machineClient(apis: string[]) {
+  const created = createdClient(await idp(['clients', 'create', '--name', 'Job', '--grant-type', 'client_credentials', '--scope', '', ...apis.flatMap((a) => ['--api', a]), '--json'], server.env));
+  return { ...created, config: await discover(server.issuer, created.clientId, created.clientSecret) };
+}
+
 describe('an API that enforces roles', () => {
   it('SEC-RB-01 a person gets only the scopes their roles grant, checked again at every refresh: a role given adds them, a role taken removes them', async () => {
     const app = createdClient(
@@ -71,6 +77,40 @@ describe('an API that enforces roles', () => {
     await cli(['users', 'roles', 'remove', user.email, 'reader']);
     const again = await oidc.refreshTokenGrant(config, refreshed.refresh_token!, { resource: API });
     expect(scopesOf(again.access_token)).not.toContain('orders:read');
+  });
+
+  it('SEC-RB-08 a machine client gets, for an API that enforces roles, only the scopes its roles grant; a role given adds them at the next token, taken removes them; the roles claim lists its roles', async () => {
+    const STOCK = 'https://stock.example.com';
+    await cli(['resources', 'create', '--identifier', STOCK, '--scope', 'stock:read']);
+    await cli(['roles', 'create', '--name', 'packer', '--permission', `${API} orders:write`, '--permission', 'https://elsewhere.example.com orders:read']);
+    const job = await machineClient([`${API} orders:read orders:write`, `${STOCK} stock:read`]);
+    const token = async (resource: string, scope: string) => (await oidc.clientCredentialsGrant(job.config, { scope, resource })).access_token;
+
+    const none = await token(API, 'orders:read orders:write');
+    expect(decodeJwt(none)).toMatchObject({ aud: API, client_id: job.clientId, roles: [] });
+    expect(scopesOf(none)).not.toContain('orders:read');
+    expect(scopesOf(none)).not.toContain('orders:write');
+
+    await cli(['clients', 'roles', 'add', job.clientId, 'reader']);
+    const read = await token(API, 'orders:read orders:write');
+    expect(scopesOf(read)).toEqual(['orders:read']);
+    expect(decodeJwt(read).roles).toEqual(['reader']);
+
+    // Roles add up, and grant only on the API they name; the claim lists them all, sorted.
+    await cli(['clients', 'roles', 'add', job.clientId, 'packer']);
+    const both = await token(API, 'orders:read orders:write');
+    expect(scopesOf(both).sort()).toEqual(['orders:read', 'orders:write']);
+    expect(decodeJwt(both).roles).toEqual(['packer', 'reader']);
+
+    await cli(['clients', 'roles', 'remove', job.clientId, 'reader']);
+    const taken = await token(API, 'orders:read orders:write');
+    expect(scopesOf(taken)).toEqual(['orders:write']);
+    expect(decodeJwt(taken).roles).toEqual(['packer']);
+
+    // An API that does not enforce roles issues what the client was registered for, and no roles claim.
+    const stock = await token(STOCK, 'stock:read');
+    expect(scopesOf(stock)).toEqual(['stock:read']);
+    expect(decodeJwt(stock)).not.toHaveProperty('roles');
   });
 });
 
@@ -147,5 +187,35 @@ describe('the admin API for people', () => {
     expect((await admin.call('PATCH', '/admin/v1/roles/idp-viewer', { name: 'renamed' })).status).toBe(400);
     const user = await person();
     expect((await admin.call('PUT', `/admin/v1/users/${user.id}/roles/no-such-role`)).status).toBe(404);
+  });
+
+  it('SEC-RB-09 roles cannot be given to a built-in client or an admin client, nor grant a client the admin API', async () => {
+    for (const builtIn of ['idp-console', 'idp-account']) {
+      const res = await admin.call<{ error_description: string }>('PUT', `/admin/v1/clients/${builtIn}/roles/idp-admin`);
+      expect(res.status, builtIn).toBe(400);
+      expect(res.body.error_description).toMatch(/built-in client/);
+    }
+    const viaCli = await idp(['clients', 'roles', 'add', 'idp-console', 'reader'], server.env);
+    expect(viaCli.code).not.toBe(0);
+    expect(viaCli.stderr).toMatch(/built-in client/);
+
+    // A machine client holding idp-admin still cannot ask for the admin API, nor use it.
+    const job = await machineClient([`${API} orders:read`]);
+    await cli(['clients', 'roles', 'add', job.clientId, 'idp-admin']);
+    await expect(oidc.clientCredentialsGrant(job.config, { scope: 'admin admin:read', resource: 'urn:idp:admin' })).rejects.toMatchObject({ error: 'invalid_target' });
+    const plain = await oidc.clientCredentialsGrant(job.config, { scope: 'orders:read admin', resource: API });
+    expect(decodeJwt(plain.access_token).aud).toBe(API);
+    expect((await admin.call('GET', '/admin/v1/clients', undefined, plain.access_token)).status).toBe(401);
+
+    // An admin client takes no role, and its admin API access is as it was: roles neither give nor limit it.
+    const res = await admin.call<{ error_description: string }>('PUT', `/admin/v1/clients/${admin.clientId}/roles/idp-viewer`);
+    expect(res.status).toBe(400);
+    expect(res.body.error_description).toMatch(/admin client/);
+    const ops = await oidc.clientCredentialsGrant(await discover(server.issuer, admin.clientId, admin.clientSecret), { scope: 'admin admin:read', resource: 'urn:idp:admin' });
+    expect(scopesOf(ops.access_token).sort()).toEqual(['admin', 'admin:read']);
+    expect((await admin.call('POST', '/admin/v1/roles', { name: 'made-by-ops' }, ops.access_token)).status).toBe(201);
+
+    expect((await admin.call('PUT', `/admin/v1/clients/${job.clientId}/roles/no-such-role`)).status).toBe(404);
+    expect((await admin.call('PUT', '/admin/v1/clients/no-such-client/roles/reader')).status).toBe(404);
   });
 });

@@ -8,10 +8,11 @@ import { described, errorResponses, idParam, json, page, pageQuery, roleSchema }
 const tags = ['roles'];
 const errors = errorResponses({ 404: 'No such role' });
 const errorsOfUser = errorResponses({ 404: 'No such user, or no such role' });
+const errorsOfClient = errorResponses({ 404: 'No such client, or no such role' });
 const roleParam = z.object({ role: z.string().min(1).max(200).describe('the role’s id or name') });
-const userRoleParams = z.object({ id: z.string().min(1).max(200), role: z.string().min(1).max(200).describe('the role’s id or name') });
+const holderRoleParams = z.object({ id: z.string().min(1).max(200), role: z.string().min(1).max(200).describe('the role’s id or name') });
 
-/** Roles (named sets of API scopes) and who has them. */
+/** Roles (named sets of API scopes) and who has them: people, and machine clients. */
 export const roleRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { roles } }) => {
   app.post('/roles', {
     schema: { tags, summary: 'Create a role', body: createRoleSchema, response: { 201: described(roleSchema, 'Created: the role'), ...errorResponses({ 409: 'Conflict: a role with this name exists' }) } },
@@ -57,14 +58,40 @@ export const roleRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
   });
 
   app.put('/users/:id/roles/:role', {
-    schema: { tags, summary: 'Give a user a role (giving it again changes nothing)', params: userRoleParams, response: { 200: described(roleSchema, 'The role, given'), ...errorsOfUser } },
+    schema: { tags, summary: 'Give a user a role (giving it again changes nothing)', params: holderRoleParams, response: { 200: described(roleSchema, 'The role, given'), ...errorsOfUser } },
     handler: async (req) => json(await roles.assign(req.params.id, req.params.role, adminActor(req))),
   });
 
   app.delete('/users/:id/roles/:role', {
-    schema: { tags, summary: 'Take a role from a user', params: userRoleParams, response: { 204: described(z.null(), 'Taken'), ...errorsOfUser } },
+    schema: { tags, summary: 'Take a role from a user', params: holderRoleParams, response: { 204: described(z.null(), 'Taken'), ...errorsOfUser } },
     handler: async (req, reply) => {
       await roles.unassign(req.params.id, req.params.role, adminActor(req));
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.get('/clients/:id/roles', {
+    config: { scope: 'admin:read' },
+    schema: { tags, summary: 'The roles of a machine client', params: idParam, response: { 200: described(z.object({ items: z.array(roleSchema) }), 'The client’s roles'), ...errorResponses({ 404: 'No such client' }) } },
+    handler: async (req) => json({ items: await roles.ofClient(req.params.id) }),
+  });
+
+  app.put('/clients/:id/roles/:role', {
+    schema: {
+      tags,
+      summary: 'Give a machine client a role (giving it again changes nothing)',
+      description:
+        'Its own tokens (client_credentials) for an API that enforces roles carry only the scopes its roles grant there. The built-in clients (idp-account, idp-console) and admin clients cannot be given roles (400); roles never open the admin API to a client that is not an admin client.',
+      params: holderRoleParams,
+      response: { 200: described(roleSchema, 'The role, given'), ...errorsOfClient },
+    },
+    handler: async (req) => json(await roles.assignToClient(req.params.id, req.params.role, adminActor(req))),
+  });
+
+  app.delete('/clients/:id/roles/:role', {
+    schema: { tags, summary: 'Take a role from a machine client', params: holderRoleParams, response: { 204: described(z.null(), 'Taken'), ...errorsOfClient } },
+    handler: async (req, reply) => {
+      await roles.unassignFromClient(req.params.id, req.params.role, adminActor(req));
       return reply.code(204).send(null);
     },
   });

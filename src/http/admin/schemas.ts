@@ -85,8 +85,8 @@ export const resourceSchema = z
     scopeDescriptions: example(z.record(z.string(), z.string()), { read: 'Read your documents', write: 'Change your documents' }).describe('scope name → what the scope lets an app do, shown on the consent page; scopes without a description are absent'),
     accessTokenTtl: example(z.number().int(), 600).describe('seconds its access tokens live'),
     signingAlg: example(z.string(), 'RS256'),
-    enforceRoles: z.boolean().describe("a person's access token carries only the scopes their roles grant (always true of the admin API)"),
-    rolesClaim: z.boolean().describe('access tokens carry a `roles` claim: the names of the person’s roles'),
+    enforceRoles: z.boolean().describe("a person's access token, or a machine client's own, carries only the scopes their roles grant (always true of the admin API, for people)"),
+    rolesClaim: z.boolean().describe('access tokens carry a `roles` claim: the names of the person’s roles, or of the machine client’s'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })

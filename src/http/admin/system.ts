@@ -21,7 +21,7 @@ export const systemRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = 
       summary: 'Start a key rotation',
       description: 'New keys are published at once and sign after the pre-publication period (KEY_PREPUBLICATION_SECONDS); the keys they replace stay published until every token they signed has expired.',
       response: {
-        201: described(all(keySchema), 'Started: the signing keys, the new ones included'),
+        201: described(all(keySchema), 'Started: the new keys, published now and signing from their activation time'),
         ...errorResponses({ 409: 'Conflict: a rotation is already under way' }),
       },
     },
