@@ -217,6 +217,41 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     for (const part of ["from 'oidc-client-ts'", `client_id: '${app.clientId}'`, `authority: '${server.issuer}'`, "redirect_uri: 'https://spa.example.com/callback'"]) expect(snippet).toContain(part);
   });
 
+  it('a machine-to-machine app is given a role in the console: an API that enforces roles then gives its tokens what the role grants, and no more once it is removed', async () => {
+    const { page } = adminTab;
+    const API = `https://ledger-${unique()}.example.com`;
+    await api.call('POST', '/admin/v1/resources', { identifier: API, name: 'Ledger', scopes: ['ledger:read', 'ledger:write'], enforceRoles: true, rolesClaim: true });
+    const role = `ledger-reader-${unique()}`;
+    expect((await api.call('POST', '/admin/v1/roles', { name: role, permissions: { [API]: ['ledger:read'] } })).status).toBe(201);
+    const name = `Ledger job ${unique()}`;
+    const app = await createApplication(
+      page,
+      'Machine-to-machine',
+      async (p) => {
+        await p.getByRole('checkbox', { name: /ledger:read/ }).check();
+        await p.getByRole('checkbox', { name: /ledger:write/ }).check();
+      },
+      name,
+    );
+    const secret = (await page.locator('.secret code').textContent())!;
+    const token = async () => decodeJwt((await oidc.clientCredentialsGrant(await discover(server.issuer, app.clientId, secret), { resource: API, scope: 'ledger:read ledger:write' })).access_token);
+    expect(await token()).toMatchObject({ aud: API, roles: [] });
+    expect(String((await token()).scope ?? '')).not.toContain('ledger:read');
+
+    await open(adminTab, `applications/${app.clientId}`, name);
+    await page.getByText('This application has no roles.').waitFor();
+    await page.getByLabel('Role to add').selectOption(role);
+    await page.getByRole('button', { name: 'Add role' }).click();
+    await page.getByRole('link', { name: role }).waitFor();
+    await expectAccessible(page, 'application with a role');
+    expect((await api.call<{ items: { name: string }[] }>('GET', `/admin/v1/clients/${app.clientId}/roles`)).body.items.map((r) => r.name)).toEqual([role]);
+    expect(await token()).toMatchObject({ scope: 'ledger:read', roles: [role] });
+
+    await page.getByRole('button', { name: `Remove ${role}` }).click();
+    await page.getByText('This application has no roles.').waitFor();
+    expect(String((await token()).scope ?? '')).not.toContain('ledger:read');
+  }, 60_000);
+
   it('a machine-to-machine app gets tokens for its API; its secret is rotated in the console with an overlap; its name is edited; it is deleted', async () => {
     const { page } = adminTab;
     const API = `https://billing-${unique()}.example.com`;

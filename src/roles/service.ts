@@ -228,6 +228,8 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
     async unassign(userId: string, idOrName: string, who: Actor): Promise<void> {
       await userExists(userId);
       const role = await find(idOrName);
+      // One click in the console would lock the administrator out (and perhaps everyone).
+      if (role.name === 'idp-admin' && who.actor === `user:${userId}`) throw conflict('you cannot take away your own idp-admin role here: ask another administrator, or use the idp CLI');
       const { count } = await prisma.userRole.deleteMany({ where: { userId, roleId: role.id } });
       if (!count) throw notFound(`user ${userId} does not have the role ${role.name}`);
       await audit.record(who, 'user.role_removed', userId, { role: role.name });

@@ -132,20 +132,23 @@ async function consoleToken(email: string): Promise<string> {
 }
 
 describe('administrators in person', () => {
-  it('SEC-AC-07 cannot disable or delete their own account through the admin API (409, nothing changes); another administrator can', async () => {
+  it('SEC-AC-07 cannot disable or delete their own account, or take away their own idp-admin role, through the admin API (409, nothing changes); another administrator can', async () => {
     const [me, other] = [await createPerson(server.env, PASSWORD, ['idp-admin']), await createPerson(server.env, PASSWORD, ['idp-admin'])];
     const token = await consoleToken(me.email);
     const call = (method: string, path: string) => fetch(`${server.issuer}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
     for (const [method, path] of [
       ['POST', `/users/${me.id}/disable`],
       ['DELETE', `/users/${me.id}`],
+      ['DELETE', `/users/${me.id}/roles/idp-admin`],
     ] as const) {
       const refused = await call(method, path);
       expect(refused.status).toBe(409);
-      expect(((await refused.json()) as { error_description: string }).error_description).toMatch(/your own account/);
+      expect(((await refused.json()) as { error_description: string }).error_description).toMatch(/you cannot .* your own/);
     }
     const mine = (await (await call('GET', `/users/${me.id}`)).json()) as { disabled: boolean };
     expect(mine.disabled).toBe(false);
+    expect(((await (await call('GET', `/users/${me.id}/roles`)).json()) as { items: { name: string }[] }).items.map((r) => r.name)).toEqual(['idp-admin']);
+    expect((await call('DELETE', `/users/${other.id}/roles/idp-admin`)).status).toBe(204);
     expect((await call('POST', `/users/${other.id}/disable`)).status).toBe(200);
     expect((await call('DELETE', `/users/${other.id}`)).status).toBe(204);
   });

@@ -6,6 +6,7 @@ import { config } from '../config.ts';
 import { formatDate, t } from '../i18n.ts';
 import { currentQuery, navigate } from '../router.ts';
 import { canWrite, ConfirmButton, CopyButton, ErrorNotice, Field, Loading, lines, Pager, Screen, Table, useAction, useLoad } from '../ui.tsx';
+import { RoleAssignments } from './roles.tsx';
 import { type Api, loadApiCatalogue } from './apis.tsx';
 
 /** A client as the admin API shows it (GET /clients, src/http/admin/schemas.ts). */
@@ -659,6 +660,7 @@ function ApplicationDetail({ clientId }: { clientId: string }) {
           <Facts client={client} apis={apis.data ?? []} />
           {writable ? <EditClient key={client.clientId} client={client} onSaved={loaded.reload} /> : null}
           {writable && !client.public ? <RotateSecret client={client} onRotated={loaded.reload} /> : null}
+          {builtIn || client.admin || !client.grantTypes.includes('client_credentials') ? null : <RoleAssignments holder={clientPath(clientId)} empty={t('applications.noRoles')} />}
           {builtIn || client.admin ? null : <QuickStart client={client} preset={presetOf(client)} />}
           {writable ? <Manage client={client} onChanged={loaded.reload} /> : null}
         </>

@@ -29,6 +29,8 @@ const COMMON_ACTIONS = [
   'client.updated',
   'client.deleted',
   'client.disabled',
+  'client.role_added',
+  'client.role_removed',
   'client.secret_rotated',
   'user.created',
   'user.updated',

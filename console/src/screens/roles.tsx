@@ -3,7 +3,7 @@ import { call, get, type Page, query } from '../api.ts';
 import type { ScreenProps } from '../app.tsx';
 import { formatDate, t } from '../i18n.ts';
 import { currentQuery, navigate } from '../router.ts';
-import { canWrite, ConfirmButton, ErrorNotice, Field, Loading, Pager, Screen, Table, useAction, useLoad } from '../ui.tsx';
+import { canWrite, ConfirmButton, ErrorNotice, Field, formValues, Loading, Pager, Screen, Table, useAction, useLoad } from '../ui.tsx';
 
 type Permissions = Record<string, string[]>;
 
@@ -314,5 +314,94 @@ function EditRole({ role, onSaved }: { role: Role; onSaved: () => void }) {
         </div>
       </form>
     </section>
+  );
+}
+
+/**
+ * The roles a user or a machine client holds (`holder`: `/users/<id>` or `/clients/<id>` of the
+ * admin API), with Remove and a role to add for an admin.
+ */
+export function RoleAssignments({ holder, empty }: { holder: string; empty: string }) {
+  const held = useLoad(() => get<{ items: Role[] }>(`${holder}/roles`), [holder]);
+  const remove = useAction(async (role: string) => {
+    await call('DELETE', `${holder}/roles/${encodeURIComponent(role)}`);
+    held.reload();
+  });
+  return (
+    <section>
+      <h2>{t('users.roles')}</h2>
+      <Loading loaded={held} />
+      {held.data && !held.data.items.length ? <p class="muted">{empty}</p> : null}
+      {held.data?.items.length ? (
+        <Table caption={t('users.roles')}>
+          <thead>
+            <tr>
+              <th scope="col">{t('users.roleName')}</th>
+              <th scope="col">{t('users.roleDescription')}</th>
+              {canWrite() ? (
+                <th scope="col">
+                  <span class="visually-hidden">{t('users.actions')}</span>
+                </th>
+              ) : null}
+            </tr>
+          </thead>
+          <tbody>
+            {held.data.items.map((r) => (
+              <tr key={r.id}>
+                <td>
+                  <a href={roleHref(r)}>{r.name}</a>
+                </td>
+                <td>{describeRole(r) ?? '—'}</td>
+                {canWrite() ? (
+                  <td>
+                    <button type="button" class="secondary small" disabled={remove.busy} aria-label={t('users.removeRole', { role: r.name })} onClick={() => void remove.run(r.name)}>
+                      {t('users.remove')}
+                    </button>
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </tbody>
+        </Table>
+      ) : null}
+      <ErrorNotice error={remove.error} />
+      {canWrite() && held.data ? <AddRole holder={holder} held={held.data.items} onAdded={held.reload} /> : null}
+    </section>
+  );
+}
+
+function AddRole({ holder, held, onAdded }: { holder: string; held: Role[]; onAdded: () => void }) {
+  const roles = useLoad(() => get<Page<Role>>('/roles?limit=200'), []);
+  const add = useAction(async (role: string) => {
+    await call('PUT', `${holder}/roles/${encodeURIComponent(role)}`);
+    onAdded();
+  });
+  const choices = roles.data?.items.filter((r) => !held.some((h) => h.id === r.id)) ?? [];
+  if (!choices.length) return <Loading loaded={roles} />;
+  return (
+    <form
+      class="filters users-inline"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const role = formValues(event).role;
+        if (role) void add.run(role);
+      }}
+    >
+      <Field label={t('users.roleToAdd')}>
+        {(props) => (
+          <select {...props} name="role" required>
+            {choices.map((r) => (
+              <option key={r.id} value={r.name}>
+                {r.name}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <button type="submit" class="secondary" disabled={add.busy}>
+        {t('users.addRole')}
+      </button>
+      <ErrorNotice error={add.error} />
+    </form>
   );
 }

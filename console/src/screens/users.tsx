@@ -6,7 +6,7 @@ import { currentSession } from '../auth.ts';
 import { config } from '../config.ts';
 import { currentLocale, formatDate, languageName, t } from '../i18n.ts';
 import { currentQuery, navigate } from '../router.ts';
-import { decoded, describeRole } from './roles.tsx';
+import { decoded, describeRole, RoleAssignments } from './roles.tsx';
 import { canWrite, ConfirmButton, CopyButton, ErrorNotice, Field, formValues, Loading, Pager, Screen, Table, useAction, useLoad } from '../ui.tsx';
 
 interface User {
@@ -295,7 +295,7 @@ function UserDetail({ id }: { id: string }) {
           <UserFacts user={u} />
           {canWrite() ? <EditUser user={u} onSaved={user.reload} /> : null}
           {canWrite() ? <SignInHelp user={u} /> : null}
-          <UserRoles id={u.id} />
+          <RoleAssignments holder={userPath(u.id)} empty={t('users.noRoles')} key={u.id} />
           <Identities user={u} />
           <Grants user={u} />
         </>
@@ -457,91 +457,6 @@ function SignInHelp({ user }: { user: User }) {
       <ErrorNotice error={send.error} />
       <Said text={said} />
     </section>
-  );
-}
-
-function UserRoles({ id }: { id: string }) {
-  const held = useLoad(() => get<{ items: Role[] }>(`${userPath(id)}/roles`), [id]);
-  const remove = useAction(async (role: string) => {
-    await call('DELETE', `${userPath(id)}/roles/${encodeURIComponent(role)}`);
-    held.reload();
-  });
-  return (
-    <section>
-      <h2>{t('users.roles')}</h2>
-      <Loading loaded={held} />
-      {held.data && !held.data.items.length ? <p class="muted">{t('users.noRoles')}</p> : null}
-      {held.data?.items.length ? (
-        <Table caption={t('users.roles')}>
-          <thead>
-            <tr>
-              <th scope="col">{t('users.roleName')}</th>
-              <th scope="col">{t('users.roleDescription')}</th>
-              {canWrite() ? (
-                <th scope="col">
-                  <span class="visually-hidden">{t('users.actions')}</span>
-                </th>
-              ) : null}
-            </tr>
-          </thead>
-          <tbody>
-            {held.data.items.map((r) => (
-              <tr key={r.id}>
-                <td>
-                  <a href={`/console/roles/${encodeURIComponent(r.name)}`}>{r.name}</a>
-                </td>
-                <td>{describeRole(r) ?? '—'}</td>
-                {canWrite() ? (
-                  <td>
-                    <button type="button" class="secondary small" disabled={remove.busy} aria-label={t('users.removeRole', { role: r.name })} onClick={() => void remove.run(r.name)}>
-                      {t('users.remove')}
-                    </button>
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </Table>
-      ) : null}
-      <ErrorNotice error={remove.error} />
-      {canWrite() && held.data ? <AddRole id={id} held={held.data.items} onAdded={held.reload} /> : null}
-    </section>
-  );
-}
-
-function AddRole({ id, held, onAdded }: { id: string; held: Role[]; onAdded: () => void }) {
-  const roles = useLoad(rolesPage, []);
-  const add = useAction(async (role: string) => {
-    await call('PUT', `${userPath(id)}/roles/${encodeURIComponent(role)}`);
-    onAdded();
-  });
-  const choices = roles.data?.items.filter((r) => !held.some((h) => h.id === r.id)) ?? [];
-  if (!choices.length) return <Loading loaded={roles} />;
-  return (
-    <form
-      class="filters users-inline"
-      onSubmit={(event) => {
-        event.preventDefault();
-        const role = formValues(event).role;
-        if (role) void add.run(role);
-      }}
-    >
-      <Field label={t('users.roleToAdd')}>
-        {(props) => (
-          <select {...props} name="role" required>
-            {choices.map((r) => (
-              <option key={r.id} value={r.name}>
-                {r.name}
-              </option>
-            ))}
-          </select>
-        )}
-      </Field>
-      <button type="submit" class="secondary" disabled={add.busy}>
-        {t('users.addRole')}
-      </button>
-      <ErrorNotice error={add.error} />
-    </form>
   );
 }
 
