@@ -28,6 +28,7 @@ import { createTemplates } from './templates/engine.ts';
 import { createLoginThrottle } from './users/throttle.ts';
 import { createSessionDevices } from './account/devices.ts';
 import { createSelfService } from './account/self-service.ts';
+import { createMfaService } from './mfa/service.ts';
 
 /** The rules of the product, shared by the HTTP layer and the CLI. */
 export function createServices(db: Database, config: Config, log?: Logger) {
@@ -94,6 +95,8 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     throttle,
     signIn,
     devices,
+    // The second factor: TOTP secrets encrypted with the data key, as upstream client secrets are.
+    mfa: createMfaService({ prisma: db.prisma, audit, outbox, templates, secret: dataKey, issuer: config.brand.productName ?? new URL(config.issuer).host }),
     selfService: createSelfService({ prisma: db.prisma, users, grants, artifacts, devices, federation, upstreams, resources, audit, signIn, tokens: accountTokens, outbox, templates, configCache, counters: throttle, issuer: config.issuer }),
     housekeeping: createHousekeeping({ artifacts, audit, throttle, mail: outbox, accountTokens }, { auditRetentionDays: config.auditRetentionDays, mailRetentionDays: config.mail.retentionDays }),
     leases: createLeases(db.prisma),

@@ -49,7 +49,7 @@ const refreshFails = async (config: oidc.Configuration, refreshToken: string) =>
 };
 
 describe.skipIf(!haveBrowser)('in a real browser', () => {
-  it('a person signs in to /account and sees every section: profile, password, sessions, apps, linked services, data, deletion', async () => {
+  it('a person signs in to /account and sees every section: profile, password, two-step verification, sessions, apps, linked services, data, deletion', async () => {
     // An app holds the person's consent, and Google is linked to the account (with the password, once).
     const ua = new UserAgent();
     const { person } = await personWithApp(ua);
@@ -74,7 +74,7 @@ describe.skipIf(!haveBrowser)('in a real browser', () => {
       await page.locator('form[action$="/login"] button[type=submit]').click();
       await page.waitForURL(`${server.issuer}/account`);
       expect(await page.locator('h1').textContent()).toBe('Your account');
-      expect(await page.locator('h2').allTextContents()).toEqual(['Profile', 'Password', 'Sessions and devices', 'Connected apps', 'Linked sign-in services', 'Your data', 'Delete your account']);
+      expect(await page.locator('h2').allTextContents()).toEqual(['Profile', 'Password', 'Two-step verification', 'Sessions and devices', 'Connected apps', 'Linked sign-in services', 'Your data', 'Delete your account']);
       // This browser's session, named by its browser and system, and the app's session.
       await page.getByText('This browser').waitFor();
       expect(await page.locator('#sessions-heading + p + ul > li').count()).toBeGreaterThanOrEqual(2);

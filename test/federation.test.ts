@@ -3,12 +3,29 @@ import { describe, expect, it } from 'vitest';
 import { seed } from './helpers/seed.ts';
 import { authorize, discover, REDIRECT_URI } from './helpers/flow.ts';
 import { account, federationContext, finishAtApp, loginPage, pressButton } from './helpers/federation.ts';
+import { addAuthenticator } from './helpers/mfa.ts';
 import { freePort, startServer } from './helpers/server.ts';
 import { formAction, UserAgent } from './helpers/user-agent.ts';
 
 const ctx = federationContext();
 
 describe('Continue with Google', () => {
+  it('is not asked for a second factor (not yet): a person with an authenticator app signs in through Google with amr fed alone', async () => {
+    const person = account();
+    ctx.google.signInAs(person);
+    const ua = new UserAgent();
+    const first = await pressButton(ctx, ua);
+    const sub = (await finishAtApp(ctx, ua, first.step, first.pending)).claims()!.sub;
+    await addAuthenticator(ctx.server.env, { userId: sub, email: person.email! });
+    ctx.google.signInAs(person);
+    const again = new UserAgent();
+    const second = await pressButton(ctx, again);
+    const claims = (await finishAtApp(ctx, again, second.step, second.pending)).claims()!;
+    expect(claims.sub).toBe(sub);
+    expect(claims.amr).toEqual(['fed']);
+    expect(claims.acr).toBe('urn:idp:acr:federated');
+  });
+
   it('shows the button only when configured, and signs a new user in just in time with our own sub', async () => {
     const person = account({ hd: 'example.com' });
     ctx.google.signInAs(person);

@@ -65,8 +65,8 @@ export const PROVIDER_ROUTES = {
 
 export const INTERACTION_PATH = '/interaction';
 
-/** The `acr` of a login: with a password here, or through an upstream provider. */
-export const ACR = { password: 'urn:idp:acr:password', federated: 'urn:idp:acr:federated' } as const;
+/** The `acr` of a login: with a password here, with a password and a second factor, or through an upstream provider. */
+export const ACR = { password: 'urn:idp:acr:password', mfa: 'urn:idp:acr:mfa', federated: 'urn:idp:acr:federated' } as const;
 
 /** Endpoints whose CORS answer depends on the calling client's registered origins. */
 export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
@@ -302,7 +302,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return origin === config.issuerOrigin || clientOrigins(registered(client)).has(origin);
     },
     claims: {
-      // acr and amr tell the client how the user signed in (password, or an upstream provider).
+      // acr and amr tell the client how the user signed in (password, password and a second factor, or an upstream provider).
       openid: ['sub', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],

@@ -20,7 +20,21 @@ export function createSignIn(deps: { users: UserService; throttle: LoginThrottle
    */
   async function throttled<T>(input: { ip: string; email: string | null; trusted?: boolean }, check: () => Promise<{ ok: boolean; value: T }>): Promise<{ kind: 'throttled'; wait: number } | { kind: 'checked'; value: T }> {
     const account = input.email !== null && !input.trusted ? await throttle.accountKey(input.email) : undefined;
-    const attempt = await throttle.begin({ ip: input.ip, ...(account ? { account } : {}) }, { actor: 'anonymous', ip: input.ip });
+    return counted(input.ip, account, check);
+  }
+
+  /**
+   * A second factor's code for `userId`, after the password: throttled per client address and
+   * per account, under a key of its own, so that the password's success (which clears the
+   * account's count) does not clear the codes' failures; only a right code does. No device is
+   * trusted here.
+   */
+  function secondFactor<T>(input: { ip: string; userId: string }, check: () => Promise<{ ok: boolean; value: T }>) {
+    return counted(input.ip, `second-factor:${input.userId}`, check);
+  }
+
+  async function counted<T>(ip: string, account: string | undefined, check: () => Promise<{ ok: boolean; value: T }>): Promise<{ kind: 'throttled'; wait: number } | { kind: 'checked'; value: T }> {
+    const attempt = await throttle.begin({ ip, ...(account ? { account } : {}) }, { actor: 'anonymous', ip });
     if (!('finish' in attempt)) return { kind: 'throttled', wait: attempt.wait };
     let result: { ok: boolean; value: T };
     try {
@@ -65,7 +79,7 @@ export function createSignIn(deps: { users: UserService; throttle: LoginThrottle
     return { kind: 'signed_in', user };
   }
 
-  return { throttled, withPassword };
+  return { throttled, secondFactor, withPassword };
 }
 
 export type SignIn = ReturnType<typeof createSignIn>;

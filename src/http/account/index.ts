@@ -6,6 +6,7 @@ import type { Caller, SelfService } from '../../account/self-service.ts';
 import type { ArtifactStore } from '../../artifacts/store.ts';
 import { ACCOUNT_CLIENT_ID, ACCOUNT_CLIENT_PATHS } from '../../clients/service.ts';
 import type { Config } from '../../config.ts';
+import type { Enrolment, MfaService } from '../../mfa/service.ts';
 import { secretEquals } from '../../lib/crypto.ts';
 import { AppError } from '../../lib/errors.ts';
 import type { OidcHolder } from '../../oidc/keyring.ts';
@@ -22,8 +23,10 @@ import {
   deleteForm,
   emailForm,
   emailTokenParams,
+  factorParams,
   grantParams,
   identityParams,
+  mfaAddForm,
   overviewQuery,
   passwordForm,
   profileForm,
@@ -43,6 +46,7 @@ export interface AccountDeps {
     artifacts: Pick<ArtifactStore, 'create' | 'find' | 'findUnique' | 'consume' | 'destroy'>;
     /** Windowed counters shared by every instance (sign-ins started per address). */
     throttle: Pick<LoginThrottle, 'hit'>;
+    mfa: MfaService;
   };
   views: Views;
   config: Config;
@@ -59,6 +63,8 @@ const DONE_MESSAGES: Record<(typeof DONE)[number], Message> = {
   sessions_ended: { key: 'account.done.sessions_ended' },
   app_revoked: { key: 'account.done.app_revoked' },
   unlinked: { key: 'account.done.unlinked' },
+  mfa_added: { key: 'account.done.mfa_added' },
+  mfa_removed: { key: 'account.done.mfa_removed' },
 };
 
 /** The account page's own error pages: a title and what to do, and always the way back to the account page. */
@@ -90,7 +96,7 @@ const formRejected = () => new AppError(403, 'form_rejected', 'form rejected', {
  */
 export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
   const { views, config } = deps;
-  const { selfService, devices, users } = deps.services;
+  const { selfService, devices, users, mfa } = deps.services;
   await app.register(formbody);
   app.setValidatorCompiler(validatorCompiler);
   const pages = app.withTypeProvider<ZodTypeProvider>();
@@ -169,6 +175,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
 
   async function overviewPage(req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, extra: { notice?: Message | undefined; nameError?: Message; name?: string } = {}) {
     const { user, sessions: list, apps, identities } = await selfService.overview(session.userId, session.sessionUid);
+    const [factors, recoveryLeft, mayAdd] = await Promise.all([mfa.factors(session.userId), mfa.recoveryCodesLeft(session.userId), mfa.mayAdd(session.userId)]);
     const date = dates(req);
     return page(req, reply, status, 'account', {
       csrfToken: sessions.csrfToken(session),
@@ -180,6 +187,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
       others: list.some((s) => !s.current),
       apps: apps.map((a) => ({ ...a, grantedAt: date(a.grantedAt) })),
       identities: identities.map((i) => ({ ...i, linkedAt: date(i.linkedAt), lastSignInAt: date(i.lastSignInAt) })),
+      mfa: { factors: factors.map((f) => ({ ...f, createdAt: date(f.createdAt), lastUsedAt: date(f.lastUsedAt) })), recoveryLeft, mayAdd },
     });
   }
 
@@ -358,6 +366,55 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
       .header('x-content-type-options', 'nosniff')
       .type('application/json; charset=utf-8')
       .send(JSON.stringify(data, null, 2));
+  });
+
+  // ---- two-step verification: authenticator apps and recovery codes (the rules: src/mfa/service.ts)
+
+  const TWO_STEP_PATH = `${ACCOUNT_PATH}/two-step`;
+
+  const addPage = (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, enrolment: Enrolment, extra: { name?: string; error?: Message } = {}) =>
+    page(req, reply, status, 'account-two-step-add', {
+      csrfToken: sessions.csrfToken(session),
+      factorId: enrolment.factorId,
+      qr: enrolment.qr,
+      // Groups of four, as people type it.
+      secret: enrolment.secret.match(/.{1,4}/g)!.join(' '),
+      name: extra.name ?? '',
+      error: extra.error,
+    });
+
+  /** The recovery codes, shown this once (the page is not cached, and nothing shows them again). */
+  const codesPage = (req: FastifyRequest, reply: FastifyReply, codes: string[]) => page(req, reply, 200, 'account-recovery-codes', { codes }, false);
+
+  pages.get(`${TWO_STEP_PATH}/add`, async (req, reply) => {
+    const session = await signedIn(req, reply, `${TWO_STEP_PATH}/add`);
+    if (!session || !recent(reply, session, `${TWO_STEP_PATH}/add`)) return reply;
+    if (!(await mfa.mayAdd(session.userId))) return redirect(reply, ACCOUNT_PATH);
+    return addPage(req, reply, 200, session, await mfa.start(session.userId, session.email));
+  });
+
+  pages.post(`${TWO_STEP_PATH}/add`, { ...sameOrigin, schema: { body: mfaAddForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, `${TWO_STEP_PATH}/add`);
+    if (!session || !recent(reply, session, `${TWO_STEP_PATH}/add`)) return reply;
+    const { factorId, name, code } = req.body;
+    const outcome = await mfa.confirm({ actor: `user:${session.userId}`, ip: req.ip }, session.userId, { factorId, name, code });
+    if (outcome.kind === 'confirmed') return outcome.recoveryCodes ? codesPage(req, reply, outcome.recoveryCodes) : redirect(reply, `${ACCOUNT_PATH}?done=mfa_added`);
+    const enrolment = await mfa.pending(session.userId, factorId, session.email);
+    if (!enrolment) return redirect(reply, `${TWO_STEP_PATH}/add`);
+    return addPage(req, reply, 400, session, enrolment, { name: name.slice(0, 100), error: { key: 'account.mfa.wrongCode' } });
+  });
+
+  pages.post(`${TWO_STEP_PATH}/:factorId/remove`, { ...sameOrigin, schema: { params: factorParams, body: csrfForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session || !recent(reply, session, ACCOUNT_PATH)) return reply;
+    await mfa.remove({ actor: `user:${session.userId}`, ip: req.ip }, session.userId, req.params.factorId);
+    return redirect(reply, `${ACCOUNT_PATH}?done=mfa_removed`);
+  });
+
+  pages.post(`${TWO_STEP_PATH}/recovery-codes`, { ...sameOrigin, schema: { body: csrfForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session || !recent(reply, session, ACCOUNT_PATH)) return reply;
+    return codesPage(req, reply, await mfa.regenerate({ actor: `user:${session.userId}`, ip: req.ip }, session.userId));
   });
 
   const deletePage = (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, error?: Message) =>

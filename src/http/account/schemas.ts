@@ -15,11 +15,13 @@ export const csrfForm = form({});
 export const profileForm = form({ name: text(1000) });
 export const passwordForm = form({ current: text(4096), password: text(4096) });
 export const deleteForm = form({ email: text(400) });
+/** Adding an authenticator app: the enrolment the page showed, a name for it, and a first code from it. */
+export const mfaAddForm = form({ factorId: text(100), name: text(400), code: text(20) });
 
 /** What a page may be told on arrival: what was just done. */
 export const emailForm = form({ email: text(320) });
 export const emailTokenParams = z.object({ token: z.string().min(1).max(200) });
-export const DONE = ['email_change_sent', 'name_saved', 'password_changed', 'session_ended', 'sessions_ended', 'app_revoked', 'unlinked'] as const;
+export const DONE = ['email_change_sent', 'name_saved', 'password_changed', 'session_ended', 'sessions_ended', 'app_revoked', 'unlinked', 'mfa_added', 'mfa_removed'] as const;
 export const overviewQuery = z.object({ done: z.enum(DONE).optional().catch(undefined) });
 
 export const signInQuery = z.object({ return: z.string().max(300).optional().catch(undefined), reauth: z.literal('1').optional().catch(undefined) });
@@ -33,3 +35,4 @@ export const signedOutQuery = z.object({ state: z.string().max(50).optional().ca
 export const sessionParams = z.object({ handle: z.string().min(1).max(100) });
 export const grantParams = z.object({ grantId: z.string().min(1).max(200) });
 export const identityParams = z.object({ identityId: z.string().min(1).max(200) });
+export const factorParams = z.object({ factorId: z.string().min(1).max(100) });

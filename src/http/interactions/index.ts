@@ -11,6 +11,7 @@ import { interactionKit, type InteractionDeps, type Params } from './kit.ts';
 import { loginRoutes } from './login.ts';
 import { passwordRoutes, resetCsrfSubject } from './password.ts';
 import { emailLinkCsrfSubjectOf, emailLinkRoutes } from './email-links.ts';
+import { secondFactorRoutes } from './second-factor.ts';
 import { signUpRoutes } from './signup.ts';
 
 export type { InteractionDeps } from './kit.ts';
@@ -56,6 +57,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   loginRoutes(pages, kit, deps);
   federationRoutes(pages, kit, deps);
   passwordRoutes(pages, kit, deps);
+  // Before sign-up's: a sign-in waiting for its second factor opens on that step's page.
+  secondFactorRoutes(pages, kit, deps);
   signUpRoutes(pages, kit, deps);
   emailLinkRoutes(pages, kit, deps);
 }

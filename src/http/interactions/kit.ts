@@ -18,6 +18,7 @@ import type { EmailVerification } from '../../account/verification.ts';
 import type { ResourceService } from '../../resources/service.ts';
 import type { UserService } from '../../users/service.ts';
 import type { SignIn } from '../../users/sign-in.ts';
+import type { MfaService } from '../../mfa/service.ts';
 import { pinToIssuer } from '../forwarded.ts';
 import { isCrossSite } from '../origin.ts';
 import type { Message, Views } from '../views.ts';
@@ -38,6 +39,7 @@ export interface InteractionDeps {
     upstreams: UpstreamService;
     federation: FederationService;
     signIn: SignIn;
+    mfa: MfaService;
   };
   views: Views;
   config: Config;
@@ -159,8 +161,9 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
 
   /**
    * Steps another module adds to every sign-in (./signup.ts: the sign-up page, proving the
-   * address): `opening` may answer a sign-in's own page instead of the login page; `beforeSignIn`
-   * may stop a proven identity short of the sign-in (the address must be verified first). Each
+   * address; ./second-factor.ts: the code after a password): `opening` may answer a sign-in's own
+   * page instead of the login page; `beforeSignIn` may stop a proven identity short of the sign-in
+   * (the address must be verified, or the second factor given, first). Each
    * answers the request itself and says true, or says false to let it through. (A reply is
    * thenable: awaited, it is gone, hence the boolean.)
    */
@@ -178,7 +181,7 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
   /** The person is signed in: back to the provider, with how (password, upstream, both), unless a step must come first. */
   async function signedIn(interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) {
     for (const step of steps.beforeSignIn) if (await step(interaction, reply, accountId, amr)) return reply;
-    return finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : ACR.password } });
+    return finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : amr.includes('mfa') ? ACR.mfa : ACR.password } });
   }
 
   return { page, lang, details, finish, clientName, loginPage, opening, steps, waitMinutes, signedIn, formGuards: { onRequest: [checkOrigin], preHandler: [app.csrfProtection] } };

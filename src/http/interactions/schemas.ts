@@ -28,6 +28,8 @@ export const loginPageQuery = z.object({ notice: z.enum(['password_changed']).op
 const ticked = z.unknown().optional().transform((v) => v !== undefined && v !== '');
 export const signupForm = form({ email: text(320), name: text(400), password: text(4096), terms: ticked });
 export const verifyCodeForm = form({ code: text(20) });
+/** A code from an authenticator app, or a recovery code. */
+export const secondFactorForm = form({ code: text(64) });
 export const invitationForm = form({ name: text(400), password: text(4096), terms: ticked });
 /** An emailed link's token, in its query (base64url, 256 bits); anything else is simply not a live link. */
 export const emailLinkQuery = z.object({ token: z.string().max(200).catch('') });

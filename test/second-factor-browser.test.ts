@@ -1,0 +1,95 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { axeViolations, haveBrowser, launchBrowser, screenshotPath } from './helpers/browser.ts';
+import { REDIRECT_URI } from './helpers/flow.ts';
+import { totpCode } from './helpers/mfa.ts';
+import { seed } from './helpers/seed.ts';
+import { startServer, type TestServer } from './helpers/server.ts';
+
+/** A person turns on two-step verification on the account page, signs out, and signs in with it, in a real browser on a phone-sized screen. */
+describe.skipIf(!haveBrowser)('two-step verification in a real browser', () => {
+  let server: TestServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  /** The page as a person gets it: in their language, accessible, no CSP violation, and no sideways scrolling at 390 px. */
+  async function check(page: Page, name: string, locale: string, csp: string[]) {
+    await page.screenshot({ path: screenshotPath(`${name}.${locale}.390`), fullPage: true });
+    expect(await page.getAttribute('html', 'lang')).toBe(locale);
+    expect(await axeViolations(page), name).toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
+    expect(csp).toEqual([]);
+  }
+
+  async function signIn(page: Page, user: { email: string; password: string }) {
+    await page.locator('#email').fill(user.email);
+    await page.locator('#password').fill(user.password);
+    await page.locator('form[action$="/login"] button[type="submit"]').click();
+  }
+
+  it.each(['en', 'ko'])('%s: adds an authenticator app, sees the recovery codes, signs out, and signs in with the password and a code', async (locale) => {
+    const user = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const context = await browser.newContext({ locale: locale === 'ko' ? 'ko-KR' : 'en-US', viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(8000);
+    const csp: string[] = [];
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) csp.push(msg.text());
+    });
+    try {
+      await page.goto(`${server.issuer}/account`);
+      await signIn(page, user);
+      await page.waitForURL(`${server.issuer}/account`);
+      await page.locator('a[href="/account/two-step/add"]').click();
+      await page.waitForURL(`${server.issuer}/account/two-step/add`);
+      expect(await page.locator('.qr img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+      await check(page, 'account-two-step-add', locale, csp);
+
+      const secret = (await page.locator('#secret').textContent())!;
+      await page.locator('#name').fill('Pixel');
+      await page.locator('#code').fill(totpCode(secret));
+      await page.locator('form[action="/account/two-step/add"] button[type="submit"]').click();
+      await page.locator('.recovery-codes').waitFor();
+      expect(await page.locator('.recovery-codes li').count()).toBe(10);
+      await check(page, 'account-recovery-codes', locale, csp);
+
+      await page.goto(`${server.issuer}/account`);
+      expect(await page.textContent('body')).toContain('Pixel');
+      await check(page, 'account-two-step', locale, csp);
+
+      // Signs out of the account page and of the sign-in service.
+      await page.locator('form[action="/account/sign-out"] button').click();
+      await page.waitForURL(`${server.issuer}/account/signed-out`);
+      await page.locator('a[href^="/session/end"]').click();
+      await page.locator('button[name="logout"]').click();
+      await page.waitForURL((u) => u.pathname === '/account/signed-out' && u.searchParams.has('state'));
+
+      await page.goto(`${server.issuer}/account`);
+      await signIn(page, user);
+      await page.locator('#code').waitFor();
+      await check(page, 'second-factor', locale, csp);
+      await page.locator('#code').fill('000000');
+      await page.locator('form[action$="/two-step"] button[type="submit"]').click();
+      await page.getByRole('alert').waitFor();
+      await check(page, 'second-factor-wrong', locale, csp);
+      await page.locator('a[href$="/two-step/recovery"]').click();
+      await page.locator('#code').waitFor();
+      await check(page, 'second-factor-recovery', locale, csp);
+      await page.locator('a[href^="/interaction/"]:not([href$="/recovery"])').first().click();
+      await page.locator('#code').fill(totpCode(secret, 1));
+      await page.locator('form[action$="/two-step"] button[type="submit"]').click();
+      await page.waitForURL(`${server.issuer}/account`);
+      expect(await page.textContent('body')).toContain('Pixel');
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -1,0 +1,126 @@
+// The second factor (TOTP authenticator apps, recovery codes): RFC 6238 §5.2 (one use per code,
+// a bounded validation window), RFC 8176 (amr), ASVS V6.5.x (one-time secrets, replay,
+// single-use recovery codes), NIST SP 800-63B §5.1.4.2 (OTP rate limiting) and §5.2.2.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authorize, discover, REDIRECT_URI } from '../helpers/flow.ts';
+import { addAuthenticator, passwordStep, sendCode, totpCode } from '../helpers/mfa.ts';
+import { seed } from '../helpers/seed.ts';
+import { startServer } from '../helpers/server.ts';
+import { csrfToken, UserAgent } from '../helpers/user-agent.ts';
+import type { SecurityContext } from './setup.ts';
+
+const ctx = {} as SecurityContext;
+beforeAll(async () => {
+  ctx.server = await startServer({ LOGIN_MAX_FAILURES: '3', LOGIN_IP_MAX_FAILURES: '1000', LOGIN_WAIT_INCREMENT_SECONDS: '60', LOGIN_MAX_WAIT_SECONDS: '900' });
+  ctx.app = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+  ctx.config = await discover(ctx.server.issuer, ctx.app.clientId, ctx.app.clientSecret);
+});
+afterAll(() => ctx.server?.close());
+
+/** A person with an authenticator app, and an app they sign in to. */
+async function person() {
+  const app = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+  const config = await discover(ctx.server.issuer, app.clientId, app.clientSecret);
+  return { app, config, login: { email: app.email, password: app.password }, ...(await addAuthenticator(ctx.server.env, app)) };
+}
+
+/** Whether a browser is signed in at the provider: an authorization request with prompt=none gets a code rather than login_required. */
+async function signedIn(ua: UserAgent, config: Parameters<typeof authorize>[1]) {
+  const { callbackUrl } = await authorize(ua, config, { prompt: 'none', consent: false });
+  return callbackUrl.href.startsWith(REDIRECT_URI) && callbackUrl.searchParams.get('error') !== 'login_required';
+}
+
+const post = (ua: UserAgent, url: string, html: string) =>
+  ua.request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer }, body: new URLSearchParams({ _csrf: csrfToken(html) }) });
+
+describe('a sign-in waiting for its second factor', () => {
+  it('SEC-MF-01 going straight to the consent form or back to the provider after the password, before the code, finishes nothing', async () => {
+    const { config, login } = await person();
+    const ua = new UserAgent();
+    const step = await passwordStep(ua, config, login);
+    const confirm = await post(ua, `${ctx.server.issuer}/interaction/${step.uid}/confirm`, step.html);
+    expect(confirm.status).toBe(403);
+    const resumed = await ua.follow(`${ctx.server.issuer}/auth/${step.uid}`, REDIRECT_URI);
+    expect(resumed.url.startsWith(REDIRECT_URI) && new URL(resumed.url).searchParams.has('code')).toBe(false);
+    expect(await signedIn(ua, config)).toBe(false);
+  });
+
+  it("SEC-MF-02 the half-finished sign-in's cookies in another browser get no code and no session", async () => {
+    const { config, login } = await person();
+    const ua = new UserAgent();
+    const step = await passwordStep(ua, config, login);
+    const other = new UserAgent();
+    for (const [name, value] of ua.cookies) if (name.startsWith('_interaction')) other.cookies.set(name, value);
+    const page = await other.follow(`${ctx.server.issuer}/interaction/${step.uid}`);
+    const html = await page.res.text();
+    expect(html).toContain('Two-step verification');
+    expect(html).not.toContain('Allow access');
+    const resumed = await other.follow(`${ctx.server.issuer}/auth/${step.uid}`, REDIRECT_URI);
+    expect(resumed.url.startsWith(REDIRECT_URI) && new URL(resumed.url).searchParams.has('code')).toBe(false);
+    expect(await signedIn(other, config)).toBe(false);
+  });
+
+  it('SEC-MF-03 a code is accepted once: the same code again, or an older one, is refused', async () => {
+    const { config, login, secret } = await person();
+    const code = totpCode(secret, 1);
+    const first = new UserAgent();
+    const step = await passwordStep(first, config, login);
+    expect((await sendCode(first, step, code, REDIRECT_URI)).url.startsWith(ctx.server.issuer)).toBe(true);
+    expect(await signedIn(first, config)).toBe(true);
+    for (const replay of [code, totpCode(secret, 0), totpCode(secret, -2)]) {
+      const ua = new UserAgent();
+      const again = await passwordStep(ua, config, login);
+      const answer = await sendCode(ua, again, replay, REDIRECT_URI);
+      expect(answer.res.status).toBe(401);
+      expect(await signedIn(ua, config)).toBe(false);
+    }
+  });
+
+  it('SEC-MF-04 wrong codes are throttled per account like passwords, a new password sign-in does not reset the count, and the right code waits too', async () => {
+    const { config, login, secret } = await person();
+    const ua = new UserAgent();
+    let step = await passwordStep(ua, config, login);
+    for (let i = 0; i < 3; i++) {
+      const answer = await sendCode(ua, step, i === 2 ? '000000' : String(100000 + i), REDIRECT_URI);
+      expect(answer.res.status).toBe(401);
+      step = { ...step, html: await answer.res.text() };
+    }
+    const waiting = await sendCode(ua, step, totpCode(secret, 1), REDIRECT_URI);
+    expect(waiting.res.status).toBe(429);
+    expect(Number(waiting.res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await waiting.res.text()).toContain('Too many failed sign-in attempts');
+    // The password is right, and proving it again clears nothing of the codes' count.
+    const fresh = new UserAgent();
+    const again = await passwordStep(fresh, config, login);
+    expect((await sendCode(fresh, again, totpCode(secret, 1), REDIRECT_URI)).res.status).toBe(429);
+    expect(await signedIn(fresh, config)).toBe(false);
+  });
+
+  it('SEC-MF-05 a recovery code signs in once: the second use is refused', async () => {
+    const { config, login, recoveryCodes } = await person();
+    const use = async () => {
+      const ua = new UserAgent();
+      const step = await passwordStep(ua, config, login);
+      const page = await ua.follow(`${ctx.server.issuer}/interaction/${step.uid}/two-step/recovery`);
+      const answer = await sendCode(ua, { url: page.url, html: await page.res.text() }, recoveryCodes[0]!, REDIRECT_URI, true);
+      return { status: answer.res.status, signedIn: await signedIn(ua, config) };
+    };
+    expect(await use()).toEqual({ status: 200, signedIn: true });
+    expect(await use()).toEqual({ status: 401, signedIn: false });
+  });
+
+  it('SEC-MF-06 the second factor is kept encrypted, the recovery codes hashed, and neither appears in the audit trail', async () => {
+    const { app, secret, recoveryCodes } = await person();
+    const prisma = ctx.server.current.db.prisma;
+    const factor = await prisma.mfaFactor.findFirstOrThrow({ where: { userId: app.userId } });
+    expect(factor.secretEnc).toMatch(/^v1\./);
+    expect(factor.secretEnc).not.toContain(secret);
+    const hashes = (await prisma.recoveryCode.findMany({ where: { userId: app.userId } })).map((r) => r.codeHash).join(' ');
+    const audit = JSON.stringify(await prisma.auditEvent.findMany({ where: { target: app.userId } }));
+    for (const code of recoveryCodes) {
+      expect(hashes).not.toContain(code);
+      expect(audit).not.toContain(code);
+    }
+    expect(audit).not.toContain(secret);
+  });
+});
