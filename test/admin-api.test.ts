@@ -472,6 +472,7 @@ describe('OpenAPI', () => {
         'POST /admin/v1/users/{id}/disable', 'POST /admin/v1/users/{id}/enable', 'PUT /admin/v1/users/{id}/password', 'POST /admin/v1/users/{id}/password-reset',
         'GET /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants', 'DELETE /admin/v1/users/{id}/grants/{grantId}', 'DELETE /admin/v1/users/{id}/sessions',
         'GET /admin/v1/users/{id}/identities', 'DELETE /admin/v1/users/{id}/identities/{identityId}',
+        'GET /admin/v1/users/{id}/factors', 'DELETE /admin/v1/users/{id}/factors',
         'POST /admin/v1/providers', 'GET /admin/v1/providers', 'GET /admin/v1/providers/{id}', 'PATCH /admin/v1/providers/{id}', 'DELETE /admin/v1/providers/{id}',
         'GET /admin/v1/keys', 'POST /admin/v1/keys/rotate', 'GET /admin/v1/audit',
         'GET /admin/v1/mail', 'POST /admin/v1/mail/{id}/retry',

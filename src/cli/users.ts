@@ -138,6 +138,19 @@ export function userCommands(program: Command) {
     await withServices(async (s) => s.roles.unassign(await userId(s, ref), role, who));
     print(opts, { removed: role }, `${ref} no longer has the role ${role}`);
   });
+  const factors = users.command('factors').description('a user’s second factors (two-step verification)');
+  jsonOption(factors.command('list <user>').description('list a user’s authenticator apps and how many recovery codes are left')).action(async (ref: string, opts: JsonOption) => {
+    const { items, recoveryCodesLeft } = await withServices(async (s) => s.mfa.overview(await userId(s, ref)));
+    const lines = items.map((f) => `${f.id}  ${f.type}  ${f.name || '-'}  added ${f.createdAt.toISOString()}  last used ${f.lastUsedAt?.toISOString() ?? 'never'}`);
+    print(opts, { ...listOf(items), recoveryCodesLeft }, items.length ? [...lines, `Recovery codes left: ${recoveryCodesLeft}`].join('\n') : 'No second factor: the password alone signs in.');
+  });
+  jsonOption(factors.command('reset <user>').description('turn off a user’s two-step verification: every authenticator app and recovery code goes; the user is emailed')).action(async (ref: string, opts: JsonOption) => {
+    const { id, removed } = await withServices(async (s) => {
+      const found = await userId(s, ref);
+      return { id: found, removed: await s.mfa.resetAll(who, found) };
+    });
+    print(opts, { id, removed }, `Two-step verification is off for ${id} (${removed} authenticator app(s) removed); they are emailed about it (a running server sends it).`);
+  });
   jsonOption(users.command('revoke-sessions <user>').description('sign the user out of every browser session')).action(async (ref: string, opts: JsonOption) => {
     const revoked = await withServices(async (s) => s.users.revokeSessions(await userId(s, ref), who));
     print(opts, { revoked }, `Ended ${revoked} session(s).`);

@@ -4,7 +4,7 @@ import QRCode from 'qrcode';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { decrypt, encrypt, hashSecret, randomId, verifySecret } from '../lib/crypto.ts';
-import { notFound } from '../lib/errors.ts';
+import { conflict, notFound } from '../lib/errors.ts';
 import { composeMail } from '../mail/compose.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { Templates } from '../templates/engine.ts';
@@ -38,6 +38,12 @@ export interface Enrolment {
   uri: string;
   /** The QR code, a data: URL of an SVG image. */
   qr: string;
+}
+
+/** What an administrator sees of a person's second factors: never a secret. */
+export interface FactorsOverview {
+  items: (FactorView & { type: string })[];
+  recoveryCodesLeft: number;
 }
 
 export type Confirmation = { kind: 'confirmed'; recoveryCodes: string[] | null } | { kind: 'wrong' };
@@ -97,6 +103,38 @@ export function createMfaService(deps: {
 
     async recoveryCodesLeft(userId: string): Promise<number> {
       return prisma.recoveryCode.count({ where: { userId, usedAt: null } });
+    },
+
+    /** The person's authenticator apps and unused recovery codes, for an administrator (404 for no such user). */
+    async overview(userId: string): Promise<FactorsOverview> {
+      if (!(await prisma.user.findUnique({ where: { id: userId }, select: { id: true } }))) throw notFound(`no user ${userId}`);
+      const [items, recoveryCodesLeft] = await Promise.all([
+        prisma.mfaFactor.findMany({ where: { userId, confirmedAt: { not: null } }, orderBy: { createdAt: 'asc' }, select: { id: true, type: true, name: true, createdAt: true, lastUsedAt: true } }),
+        prisma.recoveryCode.count({ where: { userId, usedAt: null } }),
+      ]);
+      return { items, recoveryCodesLeft };
+    },
+
+    /**
+     * An administrator turns the person's two-step verification off: every authenticator app
+     * (confirmed or not) and recovery code goes, and the person is told by email (in the default
+     * language, like the other messages an administrator sends). 404 for no such user, 409 when
+     * they have no second factor. Returns how many authenticator apps were removed.
+     */
+    async resetAll(who: Actor, userId: string): Promise<number> {
+      const user = await prisma.user.findUnique({ where: { id: userId }, select: { email: true } });
+      if (!user) throw notFound(`no user ${userId}`);
+      const removed = await prisma.$transaction(async (tx) => {
+        const confirmed = await tx.mfaFactor.count({ where: { userId, confirmedAt: { not: null } } });
+        if (!confirmed) throw conflict('the user has no second factor');
+        await tx.mfaFactor.deleteMany({ where: { userId } });
+        await tx.recoveryCode.deleteMany({ where: { userId } });
+        await deps.outbox.enqueue(tx, composeMail(deps.templates, { kind: 'mfa_reset', to: user.email, lang: deps.templates.catalogue.defaultLocale }));
+        return confirmed;
+      });
+      deps.outbox.wake();
+      await audit.record(who, 'mfa.reset', userId, { factors: removed });
+      return removed;
     },
 
     /** Whether the person may add another authenticator app. */

@@ -55,7 +55,7 @@ describe('the messages catalogue', () => {
     // The account page's emails (src/account/self-service.ts).
     for (const page of ['email_changed', 'email_change_spent', 'email_taken']) named.add(`notice.${page}.title`).add(`notice.${page}.message`);
     for (const kind of ['email_change', 'email_changed']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
-    for (const kind of ['account_password_changed', 'account_deleted', 'mfa_recovery_code_used']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
+    for (const kind of ['account_password_changed', 'account_deleted', 'mfa_recovery_code_used', 'mfa_reset']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
     for (const scope of ['admin', 'admin:read']) named.add(`adminScope.${scope}`);
     // Sign-up, email verification and invitations: their error and notice pages, and their emails.
     for (const page of ['signup_closed', 'too_many_signups', 'too_many_emails', 'verify_unknown', 'invitation_spent', 'invitation_unknown', 'invitation_exists']) named.add(`error.${page}.title`).add(`error.${page}.message`);

@@ -39,6 +39,7 @@ const COMMON_ACTIONS = [
   'user.role_added',
   'user.role_removed',
   'user.password_set',
+  'mfa.reset',
   'role.created',
   'role.updated',
   'role.deleted',

@@ -37,6 +37,14 @@ interface Identity {
   lastLoginAt: string | null;
 }
 
+interface Factor {
+  id: string;
+  type: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
 interface Grant {
   grantId: string;
   clientId: string;
@@ -296,6 +304,7 @@ function UserDetail({ id }: { id: string }) {
           {canWrite() ? <EditUser user={u} onSaved={user.reload} /> : null}
           {canWrite() ? <SignInHelp user={u} /> : null}
           <RoleAssignments holder={userPath(u.id)} empty={t('users.noRoles')} key={u.id} />
+          <TwoStep user={u} />
           <Identities user={u} />
           <Grants user={u} />
         </>
@@ -455,6 +464,57 @@ function SignInHelp({ user }: { user: User }) {
         )}
       </div>
       <ErrorNotice error={send.error} />
+      <Said text={said} />
+    </section>
+  );
+}
+
+/** The user's second factors (never a secret); an administrator can turn them all off. */
+function TwoStep({ user }: { user: User }) {
+  const factors = useLoad(() => get<{ items: Factor[]; recoveryCodesLeft: number }>(`${userPath(user.id)}/factors`), [user.id]);
+  const [said, setSaid] = useState('');
+  return (
+    <section>
+      <h2>{t('users.mfa')}</h2>
+      <Loading loaded={factors} />
+      {factors.data && !factors.data.items.length ? <p class="muted">{t('users.mfaOff')}</p> : null}
+      {factors.data?.items.length ? (
+        <>
+          <Table caption={t('users.mfaApps')}>
+            <thead>
+              <tr>
+                <th scope="col">{t('users.mfaName')}</th>
+                <th scope="col">{t('users.mfaAdded')}</th>
+                <th scope="col">{t('users.mfaLastUsed')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {factors.data.items.map((f) => (
+                <tr key={f.id}>
+                  <td>{f.name || t('users.mfaUnnamed')}</td>
+                  <td>{formatDate(f.createdAt)}</td>
+                  <td>{formatDate(f.lastUsedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </Table>
+          <p>{t('users.mfaRecoveryLeft', { count: factors.data.recoveryCodesLeft })}</p>
+          {canWrite() ? (
+            <div class="actions">
+              <ConfirmButton
+                danger
+                label={t('users.mfaReset')}
+                question={t('users.mfaResetQuestion', { email: user.email })}
+                onConfirm={async () => {
+                  await call('DELETE', `${userPath(user.id)}/factors`);
+                  setSaid(t('users.mfaResetDone', { email: user.email }));
+                  factors.reload();
+                }}
+              />
+            </div>
+          ) : null}
+        </>
+      ) : null}
       <Said text={said} />
     </section>
   );

@@ -7,6 +7,7 @@ import type { UpstreamService } from '../../federation/upstreams.ts';
 import type { FederationService } from '../../federation/service.ts';
 import type { KeyService } from '../../keys/service.ts';
 import type { Outbox } from '../../mail/outbox.ts';
+import type { MfaService } from '../../mfa/service.ts';
 import type { ResourceService } from '../../resources/service.ts';
 import type { RoleService } from '../../roles/service.ts';
 import type { UserService } from '../../users/service.ts';
@@ -20,6 +21,8 @@ export interface AdminServices {
   /** Roles and who has them; what a person's roles grant on the admin API. */
   roles: RoleService;
   federation: FederationService;
+  /** People's second factors: seen, and turned off. */
+  mfa: Pick<MfaService, 'overview' | 'resetAll'>;
   upstreams: UpstreamService;
   keys: KeyService;
   audit: AuditService;

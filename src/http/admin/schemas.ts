@@ -158,6 +158,16 @@ export const identitySchema = z
   })
   .meta({ id: 'FederatedIdentity' });
 
+const factorSchema = z
+  .object({
+    id: uuid('5e1b8d3a-7c4f-4a2e-9b6d-2f8a0c3e1d74'),
+    type: example(z.string(), 'totp').describe('totp: an authenticator app'),
+    name: example(z.string(), 'Phone').describe('the name the person gave it; may be empty'),
+    createdAt: timestamp,
+    lastUsedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'SecondFactor' });
+
 export const keySchema = z
   .object({
     kid: uuid('e4d1a7b2-6c9f-4e3a-8b5d-1f0c7a2e9d64'),
@@ -209,6 +219,10 @@ export const page = <T extends z.ZodType>(item: T) =>
 
 /** A list that is not paged: the same envelope, without limit and offset. */
 export const all = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), total });
+
+export const factorsSchema = all(factorSchema)
+  .extend({ recoveryCodesLeft: example(count, 10).describe('unused recovery codes') })
+  .meta({ id: 'SecondFactors' });
 
 export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(50),

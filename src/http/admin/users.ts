@@ -4,14 +4,14 @@ import type { AdminServices } from './deps.ts';
 import { createUserSchema, updateUserSchema } from '../../users/service.ts';
 import { adminActor } from './auth.ts';
 import { listOf } from '../../lib/lists.ts';
-import { all, count, described, errorResponses, example, grantSchema, identitySchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
+import { all, count, described, errorResponses, example, factorsSchema, grantSchema, identitySchema, idParam, json, page, pageQuery, userSchema } from './schemas.ts';
 
 const tags = ['users'];
 const errors = errorResponses({ 404: 'No such user' });
 const deleted = described(z.null(), 'Deleted');
 const revoked = (words: string) => described(z.object({ revoked: example(count, 2) }), words);
 
-export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { users, federation, passwordReset } }) => {
+export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = async (app, { services: { users, federation, passwordReset, mfa } }) => {
   app.post('/users', {
     schema: {
       tags,
@@ -144,6 +144,34 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
     },
     handler: async (req, reply) => {
       await federation.unlink(req.params.id, req.params.identityId, adminActor(req));
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.get('/users/:id/factors', {
+    config: { scope: 'admin:read' },
+    schema: {
+      tags,
+      summary: 'List the user’s second factors (authenticator apps) and how many recovery codes are left; never a secret',
+      params: idParam,
+      response: { 200: described(factorsSchema, 'The user’s authenticator apps, oldest first'), ...errors },
+    },
+    handler: async (req) => {
+      const { items, recoveryCodesLeft } = await mfa.overview(req.params.id);
+      return json({ ...listOf(items), recoveryCodesLeft });
+    },
+  });
+
+  app.delete('/users/:id/factors', {
+    schema: {
+      tags,
+      summary: 'Turn off the user’s two-step verification: every authenticator app and recovery code goes, and the user is emailed',
+      description: 'The user then signs in with their password alone, and can turn two-step verification on again on their account page.',
+      params: idParam,
+      response: { 204: described(z.null(), 'Turned off: the email is queued'), ...errorResponses({ 404: 'No such user', 409: 'Conflict: the user has no second factor' }) },
+    },
+    handler: async (req, reply) => {
+      await mfa.resetAll(adminActor(req), req.params.id);
       return reply.code(204).send(null);
     },
   });
