@@ -141,7 +141,7 @@ describe('JWT access tokens for a registered API (RFC 9068)', () => {
       algorithms: ['RS256'],
     });
     expect(protectedHeader.kid).toBeTruthy();
-    expect(payload).toMatchObject({ sub: seeded.userId, client_id: seeded.clientId, scope: 'read' });
+    expect(payload).toMatchObject({ sub: seeded.userId, client_id: seeded.clientId, scope: 'read', acr: 'urn:idp:acr:password', amr: ['pwd'] });
     expect(typeof payload.jti).toBe('string');
     expect(payload.exp! - payload.iat!).toBe(600);
 

@@ -115,6 +115,22 @@ describe('signing in with a second factor', () => {
     expect(discovery.acr_values_supported).toContain('urn:idp:acr:mfa');
   });
 
+  it('the access token says how the person signed in: introspection gives acr and amr, after a refresh too', async () => {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const { secret } = await addAuthenticator(server.env, app);
+    const ua = new UserAgent();
+    const step = await passwordStep(ua, config, { email: app.email, password: app.password });
+    let last = await sendCode(ua, step, totpCode(secret, 1), REDIRECT_URI);
+    const html = await last.res.text();
+    last = await ua.submit(last.url, html, formAction(html, '/confirm'), {}, REDIRECT_URI);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(last.url), { pkceCodeVerifier: step.pending.codeVerifier, expectedState: step.pending.state, expectedNonce: step.pending.nonce });
+    const described = await oidc.tokenIntrospection(config, tokens.access_token);
+    expect(described).toMatchObject({ active: true, acr: 'urn:idp:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(await oidc.tokenIntrospection(config, refreshed.access_token)).toMatchObject({ active: true, acr: 'urn:idp:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+  });
+
   it('a recovery code signs in once, is emailed and audited; regenerating ends the old set; removing the last app ends the second step', async () => {
     const app = await seed(server.env, { redirectUri: REDIRECT_URI });
     const config = await discover(server.issuer, app.clientId, app.clientSecret);
@@ -169,5 +185,82 @@ describe('signing in with a second factor', () => {
     expect(await audits(app.userId, 'mfa.totp_removed')).toHaveLength(1);
     const plain = await authorize(new UserAgent(), config, { login: { email: app.email, password: app.password }, consent: false });
     expect(await plain.last.res.text()).toContain('Allow access');
+  });
+});
+
+const MFA_ACR = 'urn:idp:acr:mfa';
+const ESSENTIAL_MFA = JSON.stringify({ id_token: { acr: { essential: true, value: MFA_ACR } } });
+
+describe('step-up: an app asks a password-only session for the second factor', () => {
+  /** A browser signed in with the password alone (before the person added an app). */
+  async function passwordSession() {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const ua = new UserAgent();
+    const pending = await authorize(ua, config, { login: { email: app.email, password: app.password }, consent: false });
+    expect((await finish(ua, config, pending.last, pending)).acr).toBe('urn:idp:acr:password');
+    return { app, config, ua };
+  }
+
+  it('acr_values=urn:idp:acr:mfa opens on the code page (no password form); the code gives acr mfa and amr pwd, otp, mfa', async () => {
+    const { app, config, ua } = await passwordSession();
+    const { secret } = await addAuthenticator(server.env, app);
+    const pending = await authorize(ua, config, { consent: false, extra: { acr_values: MFA_ACR } });
+    expect(pending.last.res.status).toBe(200);
+    const html = await pending.last.res.text();
+    expect(html).toContain('Two-step verification');
+    expect(html).not.toContain('name="password"');
+    const answer = await sendCode(ua, { url: pending.last.url, html }, totpCode(secret, 1), REDIRECT_URI);
+    const claims = await finish(ua, config, answer, pending);
+    expect(claims.acr).toBe(MFA_ACR);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+    // The session now has the second factor: the app asking again gets it without a step.
+    const again = await authorize(ua, config, { prompt: 'none', consent: false, extra: { acr_values: MFA_ACR } });
+    expect(again.callbackUrl.searchParams.has('code')).toBe(true);
+  });
+
+  it('an essential acr claim asks for the code the same way', async () => {
+    const { app, config, ua } = await passwordSession();
+    const { secret } = await addAuthenticator(server.env, app);
+    const pending = await authorize(ua, config, { consent: false, extra: { claims: ESSENTIAL_MFA } });
+    const html = await pending.last.res.text();
+    expect(html).toContain('Two-step verification');
+    const answer = await sendCode(ua, { url: pending.last.url, html }, totpCode(secret, 1), REDIRECT_URI);
+    expect((await finish(ua, config, answer, pending)).acr).toBe(MFA_ACR);
+    // An acr the code would not meet (federated) is no step-up: the login page.
+    const federated = await authorize(ua, config, { consent: false, extra: { claims: JSON.stringify({ id_token: { acr: { essential: true, value: 'urn:idp:acr:federated' } } }) } });
+    expect(await federated.last.res.text()).toContain('name="password"');
+  });
+
+  it('max_age=0 on a session with the second factor asks for both again: the password form, then the code', async () => {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const { secret, recoveryCodes } = await addAuthenticator(server.env, app);
+    const ua = new UserAgent();
+    const step = await passwordStep(ua, config, { email: app.email, password: app.password });
+    await finish(ua, config, await sendCode(ua, step, totpCode(secret, 1), REDIRECT_URI), step.pending);
+    const again = await passwordStep(ua, config, { email: app.email, password: app.password }, { extra: { max_age: '0' } });
+    // This step's code is spent: a recovery code.
+    const page = await ua.follow(`${server.issuer}/interaction/${again.uid}/two-step/recovery`);
+    const claims = await finish(ua, config, await sendCode(ua, { url: page.url, html: await page.res.text() }, recoveryCodes[0]!, REDIRECT_URI, true), again.pending);
+    expect(claims.acr).toBe(MFA_ACR);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+  });
+
+  it('a person with no second factor: asked for one, they go on with the password acr; required (essential), the app gets unmet_authentication_requirements', async () => {
+    const { config, ua } = await passwordSession();
+    const asked = await authorize(ua, config, { consent: false, extra: { acr_values: MFA_ACR } });
+    expect((await finish(ua, config, asked.last, asked)).acr).toBe('urn:idp:acr:password');
+
+    const required = await authorize(ua, config, { consent: false, extra: { claims: ESSENTIAL_MFA } });
+    expect(required.callbackUrl.href.startsWith(REDIRECT_URI)).toBe(true);
+    expect(required.callbackUrl.searchParams.get('error')).toBe('unmet_authentication_requirements');
+    expect(required.callbackUrl.searchParams.has('code')).toBe(false);
+
+    // Signing in afresh does not help either.
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const fresh = await authorize(new UserAgent(), await discover(server.issuer, app.clientId, app.clientSecret), { login: { email: app.email, password: app.password }, consent: false, extra: { claims: ESSENTIAL_MFA } });
+    expect(fresh.callbackUrl.searchParams.get('error')).toBe('unmet_authentication_requirements');
+    expect(fresh.callbackUrl.searchParams.has('code')).toBe(false);
   });
 });

@@ -184,10 +184,64 @@ export function refreshTokenTtl(now: number, firstIssuedAt: number | undefined, 
  */
 function signInPrompts() {
   const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(secondFactorRequested());
   const create = new interactionPolicy.Prompt({ name: 'create', requestable: true });
   create.checks.clear();
   policy.add(create);
   return policy;
+}
+
+/**
+ * The reasons a sign-in asks a person already signed in with a password alone for their second
+ * factor (step-up): the app asked for it (`acr_values`, our check below), or requires it (the
+ * `acr` claim as essential in `claims`, the provider's own checks).
+ */
+export const STEP_UP_REASONS: readonly string[] = ['second_factor_requested', 'essential_acr', 'essential_acrs'];
+
+/**
+ * What a finished step-up records when the person has no second factor to give and the app only
+ * asked for one (`acr_values` is voluntary, OpenID Connect Core §3.1.2.1): the session goes on as
+ * it is, and the ID token's `acr` says so.
+ */
+export const NO_SECOND_FACTOR = 'noSecondFactor';
+
+/** `acr_values` names `urn:idp:acr:mfa`. */
+const asksForMfa = (params: Record<string, unknown>) => typeof params.acr_values === 'string' && params.acr_values.split(' ').includes(ACR.mfa);
+
+/**
+ * Whether the `acr` claim is required (essential) with values that `acr` does not meet
+ * (OpenID Connect Core §5.5.1.1); `claims` is the request's parameter, a JSON string.
+ */
+export function essentialAcrUnmet(params: Record<string, unknown>, acr: string): boolean {
+  if (typeof params.claims !== 'string') return false;
+  let request: unknown;
+  try {
+    request = (JSON.parse(params.claims) as { id_token?: { acr?: unknown } }).id_token?.acr;
+  } catch {
+    return false;
+  }
+  if (!request || typeof request !== 'object') return false;
+  const { essential, value, values } = request as { essential?: unknown; value?: unknown; values?: unknown };
+  if (essential !== true) return false;
+  const wanted = Array.isArray(values) ? values : value !== undefined ? [value] : [];
+  return wanted.length > 0 && !wanted.includes(acr);
+}
+
+/**
+ * The login prompt's own check for `acr_values=urn:idp:acr:mfa`: a session signed in with a
+ * password alone is asked for its second factor (src/http/interactions/second-factor.ts). Not
+ * again once that interaction is over: with a login (the second factor given), or with
+ * {@link NO_SECOND_FACTOR} (the person has none). A result without either (a sign-in still
+ * waiting for its code, whose resume address is opened) asks again.
+ */
+function secondFactorRequested() {
+  return new interactionPolicy.Check('second_factor_requested', 'a second factor is requested', 'login_required', (ctx) => {
+    const { oidc } = ctx;
+    if (!oidc.session?.accountId || oidc.acr !== ACR.password || !asksForMfa(oidc.params as Record<string, unknown>)) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    const result = oidc.result as Record<string, unknown> | undefined;
+    if (result?.login || result?.[NO_SECOND_FACTOR] === true) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    return interactionPolicy.Check.REQUEST_PROMPT;
+  });
 }
 
 /** `prompt` includes `create`: the app asks for the sign-up page. */
@@ -201,6 +255,13 @@ export const asksToCreate = (params: Record<string, unknown>) => typeof params.p
 function issuingTo(ctx: KoaContextWithOIDC): string | undefined {
   const { entities } = ctx.oidc;
   return entities.AuthorizationCode?.accountId ?? entities.RefreshToken?.accountId ?? entities.DeviceCode?.accountId ?? entities.BackchannelAuthenticationRequest?.accountId;
+}
+
+/** How the person a token request issues to signed in: the `acr` and `amr` its code, refresh token or device code carries. */
+function howSignedIn(ctx: KoaContextWithOIDC): { acr: string; amr?: string[] } | undefined {
+  const { entities } = ctx.oidc;
+  const from = entities.AuthorizationCode ?? entities.RefreshToken ?? entities.DeviceCode ?? entities.BackchannelAuthenticationRequest;
+  return from?.acr ? { acr: from.acr, ...(from.amr ? { amr: from.amr } : {}) } : undefined;
 }
 
 /** Whose roles an API that enforces them answers to: a person's, or a machine client's for its own tokens. */
@@ -353,6 +414,16 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // OpenID Connect Core §5.5, for one claim only: `acr` in the ID token, so that an app may
+      // require the second factor (essential). Any other claim is refused: what an app gets of a
+      // person is its scopes, as the person allowed them.
+      claimsParameter: {
+        enabled: true,
+        assertClaimsParameter(_ctx, claims) {
+          const onlyAcr = claims.userinfo === undefined && Object.keys(claims.id_token ?? {}).every((claim) => claim === 'acr');
+          if (!onlyAcr) throw new errors.InvalidRequest('the claims parameter may only ask for the acr claim of the ID token');
+        },
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource(ctx, form) {
@@ -400,12 +471,15 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     // An API can ask for the role names of the person, or of the machine client (its own tokens), in its access tokens.
+    // A person's access token says how they signed in (`acr`, `amr`: RFC 9068 §2.2.1 for an API's
+    // JWT; the introspection response of an opaque one), as the code or refresh token it comes from.
     async extraTokenClaims(ctx, token) {
+      const signIn = token.kind === 'ClientCredentials' ? undefined : howSignedIn(ctx);
       const audience = token.resourceServer?.audience;
       const [kind, id] = token.kind === 'ClientCredentials' ? (['client', token.clientId] as const) : (['user', token.accountId] as const);
-      if (!id || typeof audience !== 'string') return undefined;
-      const api = await apis.findByIdentifier(audience);
-      return api?.rolesClaim ? { roles: (await grantsOf(ctx, { kind, id })).names } : undefined;
+      const api = id && typeof audience === 'string' ? await apis.findByIdentifier(audience) : undefined;
+      const roles = id && api?.rolesClaim ? { roles: (await grantsOf(ctx, { kind, id })).names } : undefined;
+      return signIn || roles ? { ...signIn, ...roles } : undefined;
     },
     // Rotate on every use; a rotated-out token presented again revokes the grant (provider default).
     rotateRefreshToken: () => true,

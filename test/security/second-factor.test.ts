@@ -1,6 +1,7 @@
 // The second factor (TOTP authenticator apps, recovery codes): RFC 6238 §5.2 (one use per code,
 // a bounded validation window), RFC 8176 (amr), ASVS V6.5.x (one-time secrets, replay,
-// single-use recovery codes), NIST SP 800-63B §5.1.4.2 (OTP rate limiting) and §5.2.2.
+// single-use recovery codes), NIST SP 800-63B §5.1.4.2 (OTP rate limiting) and §5.2.2; step-up:
+// OpenID Connect Core §3.1.2.1 (acr_values, max_age), §5.5.1.1 (essential acr), §3.1.2.6.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorize, discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { addAuthenticator, passwordStep, sendCode, totpCode } from '../helpers/mfa.ts';
@@ -122,5 +123,55 @@ describe('a sign-in waiting for its second factor', () => {
       expect(audit).not.toContain(code);
     }
     expect(audit).not.toContain(secret);
+  });
+});
+
+const MFA_ACR = 'urn:idp:acr:mfa';
+const ESSENTIAL_MFA = JSON.stringify({ id_token: { acr: { essential: true, value: MFA_ACR } } });
+
+/** A browser signed in with the password alone, then (optionally) the person adds an authenticator app. */
+async function passwordSession(withFactor: boolean) {
+  const app = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+  const config = await discover(ctx.server.issuer, app.clientId, app.clientSecret);
+  const ua = new UserAgent();
+  const first = await authorize(ua, config, { login: { email: app.email, password: app.password } });
+  expect(first.callbackUrl.searchParams.has('code')).toBe(true);
+  return { app, config, ua, ...(withFactor ? await addAuthenticator(ctx.server.env, app) : {}) };
+}
+
+/** An authorization request on that browser: whether the app got a code, and where the browser ended. */
+async function asks(ua: UserAgent, config: Parameters<typeof authorize>[1], extra: Record<string, string>, prompt?: string) {
+  const { callbackUrl, last } = await authorize(ua, config, { consent: false, extra, ...(prompt ? { prompt } : {}) });
+  return { code: callbackUrl.href.startsWith(REDIRECT_URI) && callbackUrl.searchParams.has('code'), error: callbackUrl.searchParams.get('error'), last };
+}
+
+describe('step-up to the second factor', () => {
+  it('SEC-MF-07 a password-only session asked for the second factor cannot skip it: the consent form, the resume address and prompt=none give no code', async () => {
+    const { config, ua } = await passwordSession(true);
+    for (const extra of [{ acr_values: MFA_ACR }, { claims: ESSENTIAL_MFA }] as Record<string, string>[]) {
+      const pending = await asks(ua, config, extra);
+      expect(pending.code).toBe(false);
+      const html = await pending.last.res.text();
+      expect(html).toContain('Two-step verification');
+      expect(html).not.toContain('name="password"');
+      const uid = new URL(pending.last.url).pathname.split('/')[2]!;
+      expect((await post(ua, `${ctx.server.issuer}/interaction/${uid}/confirm`, html)).status).toBe(403);
+      const resumed = await ua.follow(`${ctx.server.issuer}/auth/${uid}`, REDIRECT_URI);
+      expect(resumed.url.startsWith(REDIRECT_URI) && new URL(resumed.url).searchParams.has('code')).toBe(false);
+      const silent = await asks(ua, config, extra, 'none');
+      expect(silent.code).toBe(false);
+      expect(silent.error).toBe('login_required');
+    }
+  });
+
+  it('SEC-MF-08 an essential mfa acr is never met by a password-only session: a person without a second factor gets unmet_authentication_requirements, and no other claim may be asked for', async () => {
+    const { config, ua } = await passwordSession(false);
+    const required = await asks(ua, config, { claims: ESSENTIAL_MFA });
+    expect(required).toMatchObject({ code: false, error: 'unmet_authentication_requirements' });
+    expect(await asks(ua, config, { claims: ESSENTIAL_MFA }, 'none')).toMatchObject({ code: false, error: 'login_required' });
+    const values = JSON.stringify({ id_token: { acr: { essential: true, values: [MFA_ACR] } } });
+    expect(await asks(ua, config, { claims: values })).toMatchObject({ code: false, error: 'unmet_authentication_requirements' });
+    const email = JSON.stringify({ id_token: { acr: { essential: true, value: MFA_ACR }, email: { essential: true } } });
+    expect(await asks(ua, config, { claims: email })).toMatchObject({ code: false, error: 'invalid_request' });
   });
 });

@@ -8,7 +8,7 @@ import { isCrossSite } from '../../src/http/origin.ts';
 import { pseudonym } from '../../src/lib/crypto.ts';
 import { AppError, badRequest, StartupError } from '../../src/lib/errors.ts';
 import { redactUrl } from '../../src/logger.ts';
-import { refreshTokenTtl } from '../../src/oidc/provider.ts';
+import { ACR, essentialAcrUnmet, refreshTokenTtl } from '../../src/oidc/provider.ts';
 import { waitSeconds } from '../../src/users/throttle.ts';
 
 const problems = (env: Record<string, string>) => {
@@ -162,5 +162,19 @@ describe('error answers', () => {
     expect(pageFor(badRequest('email: too long'))).toMatchObject({ status: 400, page: 'malformed' });
     expect(pageFor(Object.assign(new Error('x'), { statusCode: 400 }))).toMatchObject({ status: 400, page: 'malformed' });
     expect(pageFor(new Error('boom'))).toMatchObject({ status: 500, page: 'server_error', internal: true });
+  });
+});
+
+describe('an essential acr claim (OpenID Connect Core §5.5.1.1)', () => {
+  const claims = (acr: unknown) => ({ claims: JSON.stringify({ id_token: { acr } }) });
+  it('is unmet only when required, with values, none of them the given acr', () => {
+    expect(essentialAcrUnmet(claims({ essential: true, value: ACR.mfa }), ACR.password)).toBe(true);
+    expect(essentialAcrUnmet(claims({ essential: true, value: ACR.mfa }), ACR.mfa)).toBe(false);
+    expect(essentialAcrUnmet(claims({ essential: true, values: [ACR.password, ACR.mfa] }), ACR.password)).toBe(false);
+    expect(essentialAcrUnmet(claims({ essential: true, values: [ACR.federated] }), ACR.mfa)).toBe(true);
+    expect(essentialAcrUnmet(claims({ value: ACR.mfa }), ACR.password)).toBe(false);
+    expect(essentialAcrUnmet(claims({ essential: true }), ACR.password)).toBe(false);
+    expect(essentialAcrUnmet({}, ACR.password)).toBe(false);
+    expect(essentialAcrUnmet({ claims: '{' }, ACR.password)).toBe(false);
   });
 });

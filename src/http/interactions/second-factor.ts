@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { INTERACTION_PATH } from '../../oidc/provider.ts';
+import { ACR, essentialAcrUnmet, INTERACTION_PATH, NO_SECOND_FACTOR, STEP_UP_REASONS } from '../../oidc/provider.ts';
 import type { Interaction, InteractionDeps, InteractionKit, InteractionRequest, Message, PagesApp } from './kit.ts';
 import { csrfForm, interactionParams, secondFactorForm } from './schemas.ts';
 
@@ -25,6 +25,12 @@ type Method = 'totp' | 'recovery';
  * app, or one of their recovery codes (the rules are in src/mfa/service.ts). Wrong codes count
  * as failed sign-ins of the account and of the address, throttled as passwords are. Federated
  * sign-ins are not asked (yet).
+ *
+ * Step-up: when an app asks for the second factor (`acr_values`) or requires it (an essential
+ * `acr` claim) of a browser already signed in with a password alone, the sign-in opens on the
+ * code page, for the session's account, without the password form. A person with no second
+ * factor goes on as they are when it was only asked for; when it was required, the app gets
+ * `unmet_authentication_requirements` and never a code.
  */
 export function secondFactorRoutes(app: PagesApp, kit: InteractionKit, deps: InteractionDeps) {
   const { mfa, signIn, users } = deps.services;
@@ -44,10 +50,31 @@ export function secondFactorRoutes(app: PagesApp, kit: InteractionKit, deps: Int
   });
 
   kit.steps.opening.push(async (interaction, reply) => {
-    if (!awaiting(interaction)) return false;
-    await codePage(reply, 200, interaction, 'totp');
-    return true;
+    if (awaiting(interaction)) {
+      await codePage(reply, 200, interaction, 'totp');
+      return true;
+    }
+    return stepUp(interaction, reply);
   });
+
+  /** A password-only session that the app asks (or requires) to give its second factor, and nothing else: that step alone. */
+  async function stepUp(interaction: Interaction, reply: FastifyReply): Promise<boolean> {
+    const { session, prompt } = interaction;
+    const accountId = session?.accountId;
+    if (!accountId || session.acr !== ACR.password || prompt.name !== 'login' || !prompt.reasons.every((reason) => STEP_UP_REASONS.includes(reason))) return false;
+    // An acr the second factor would not meet either (federated, say): the login page.
+    if (essentialAcrUnmet(interaction.params, ACR.mfa)) return false;
+    if (!(await users.findActive(accountId))) return false;
+    if (await mfa.required(accountId)) {
+      interaction.result = { secondFactor: { accountId, amr: session.amr ?? ['pwd'] } satisfies Awaiting };
+      await save(interaction);
+      await codePage(reply, 200, interaction, 'totp');
+      return true;
+    }
+    const required = essentialAcrUnmet(interaction.params, ACR.password);
+    await kit.finish(interaction, reply, required ? { error: 'unmet_authentication_requirements', error_description: 'a second factor is required' } : { [NO_SECOND_FACTOR]: true });
+    return true;
+  }
 
   app.get(`${INTERACTION_PATH}/:uid/two-step/recovery`, { schema: { params: interactionParams } }, async (req, reply) => {
     const interaction = await kit.details(req, reply, 'login');
