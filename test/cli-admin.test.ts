@@ -125,7 +125,7 @@ describe('the CLI has the admin API’s powers', () => {
     expect((await run<{ scopes: string[] }>('resources', 'show', api.id)).scopes).toEqual(['docs:read', 'docs:write', 'a:b']);
     const help = await idp(['resources', 'create', '--help'], server.env);
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('named by that word up to its last colon');
-  });
+  }, 60_000);
 
   it('manages a client’s links to its logo, privacy policy, terms and home page', async () => {
     const links = { logoUri: 'https://cli-app.example.com/logo.png', policyUri: 'https://cli-app.example.com/privacy', tosUri: 'https://cli-app.example.com/terms', clientUri: 'https://cli-app.example.com/' };

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from './helpers/admin.ts';
 import { createdClient, createPerson, idp, idpOk } from './helpers/cli.ts';
+import { createTestDatabase } from './helpers/database.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
 type Role = { id: string; name: string; description: string | null; permissions: Record<string, string[]>; builtIn: boolean };
@@ -26,6 +27,18 @@ const machineClientArgs = (name: string) => ['clients', 'create', '--name', name
 const clientRoles = async (clientId: string) => (JSON.parse(await cli(['clients', 'roles', 'list', clientId, '--json'])) as { items: Role[] }).items.map((r) => r.name);
 
 describe('roles through the CLI', () => {
+  it("makes the first administrator on a fresh database, before the server ever started (the README's first step)", async () => {
+    const fresh = await createTestDatabase();
+    try {
+      const env = { ...server.env, DATABASE_URL: fresh.url };
+      const made = await createPerson(env, PASSWORD, ['idp-admin']);
+      const roles = JSON.parse(await idpOk(['users', 'roles', 'list', made.email, '--json'], env)) as { items: Role[] };
+      expect(roles.items.map((r) => r.name)).toEqual(['idp-admin']);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   it('ships idp-admin and idp-viewer, which cannot be deleted or have their permissions changed', async () => {
     const list = JSON.parse(await cli(['roles', 'list', '--json'])) as Page<Role>;
     const builtIn = Object.fromEntries(list.items.filter((r) => r.builtIn).map((r) => [r.name, r.permissions]));
@@ -39,6 +52,9 @@ describe('roles through the CLI', () => {
     expect(update.stderr).toMatch(/built in/);
     // Its description may change.
     await cli(['roles', 'update', 'idp-viewer', '--description', 'Read-only operators']);
+    expect((JSON.parse(await cli(['roles', 'show', 'idp-viewer', '--json'])) as Role).description).toBe('Read-only operators');
+    // And keeps it when the server starts again (which makes sure the built-in roles are as they must be).
+    await server.restart();
     expect((JSON.parse(await cli(['roles', 'show', 'idp-viewer', '--json'])) as Role).description).toBe('Read-only operators');
   });
 
@@ -63,7 +79,7 @@ describe('roles through the CLI', () => {
     expect(renamed).toMatchObject({ id: created.id, name: 'order-clerk', permissions: { [API]: ['orders:read'] } });
     await cli(['roles', 'delete', 'order-clerk']);
     expect((JSON.parse(await cli(['users', 'roles', 'list', user.email, '--json'])) as { items: Role[] }).items).toEqual([]);
-  });
+  }, 60_000);
 
   it('gives a machine client roles at creation and later, takes them, and refuses built-in and admin clients', async () => {
     await cli(['roles', 'create', '--name', 'shipper', '--permission', `${API} orders:write`]);
@@ -99,7 +115,7 @@ describe('roles through the CLI', () => {
     expect(await clientRoles(clientId)).toEqual(['idp-viewer']);
     await cli(['clients', 'delete', clientId]);
     expect((await idp(['clients', 'roles', 'list', clientId], server.env)).code).not.toBe(0);
-  });
+  }, 60_000);
 
   it('creates no client when a role given to clients create does not exist', async () => {
     const res = await idp([...machineClientArgs('Typo job'), '--role', 'idp-veiwer'], server.env);

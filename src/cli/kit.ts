@@ -66,6 +66,10 @@ export async function withServices<T>(fn: (services: Services, db: Database, con
   try {
     await migrate(db);
     const services = createServices(db, config, createLogger('silent'));
+    // The admin API and its built-in roles, as the server makes them at start: the first
+    // administrator can be made before the server ever ran (idp users create --role idp-admin).
+    await services.resources.ensureAdminApi();
+    await services.roles.ensureBuiltIns();
     await services.clients.upgradeLegacyRegistrations();
     await services.outbox.warm();
     return await fn(services, db, config);

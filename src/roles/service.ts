@@ -146,11 +146,12 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
       for (const [name, role] of Object.entries(BUILT_IN_ROLES)) {
         const permissions = normalised(role.permissions);
         const existing = await prisma.role.findUnique({ where: { name } });
-        if (existing?.builtIn && existing.permissions === permissions && existing.description === role.description) continue;
+        // Their permissions are fixed; their description is the admin's to change.
+        if (existing?.builtIn && existing.permissions === permissions) continue;
         await prisma.role.upsert({
           where: { name },
           create: { id: randomUUID(), name, description: role.description, permissions, builtIn: true },
-          update: { description: role.description, permissions, builtIn: true },
+          update: { permissions, builtIn: true },
         });
       }
     },
