@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AdminApi, adminApi } from './helpers/admin.ts';
-import { haveBrowser, launchBrowser } from './helpers/browser.ts';
+import { haveBrowser, launchBrowser, screenshotPath } from './helpers/browser.ts';
 import { createPerson, idp } from './helpers/cli.ts';
 import { expectAccessible, openConsole, signInToConsole } from './helpers/console.ts';
 import { authorize, discover, REDIRECT_URI } from './helpers/flow.ts';
@@ -126,6 +126,7 @@ describe.skipIf(!haveBrowser)('the console: a person’s two-step verification',
     await section.getByRole('cell', { name: 'Phone' }).waitFor();
     await section.getByText('Recovery codes left: 10').waitFor();
     await expectAccessible(page, 'user page with two-step verification');
+    await page.screenshot({ path: screenshotPath('console-user-two-step'), fullPage: true });
 
     await section.getByRole('button', { name: 'Turn off two-step verification' }).click();
     const dialog = page.getByRole('dialog');

@@ -45,7 +45,7 @@ export function t(key: string, vars?: Vars): string {
   return full;
 }
 
-/** The name of a language in its own words (the catalogue's `language.name`), for the switcher. */
+/** The name of a language in its own words (the browser's), for the switcher and the settings. */
 export const languageName = (tag: string) => new Intl.DisplayNames([tag], { type: 'language' }).of(tag) ?? tag;
 
 const dateTime = () => new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });

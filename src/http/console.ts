@@ -4,17 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CONSOLE_CLIENT_ID } from '../clients/service.ts';
 import { ADMIN_API } from '../lib/scopes.ts';
-import type { Views } from './views.ts';
+import { CONTENT_TYPES, type Views } from './views.ts';
 
 /** Where `npm install` / `npm run build` put the console (console/ built by Vite; not committed). */
 const BUILT = fileURLToPath(new URL('../../dist/console/', import.meta.url));
-
-const TYPES: Readonly<Record<string, string>> = {
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.woff2': 'font/woff2',
-};
 
 /**
  * The page's policy: its own scripts and styles only (no inline script or style), its calls to
@@ -36,7 +29,7 @@ function loadBuilt(dir: string): Built | undefined {
   const assetDir = join(dir, 'assets');
   if (existsSync(assetDir)) {
     for (const file of readdirSync(assetDir)) {
-      const type = TYPES[extname(file)];
+      const type = CONTENT_TYPES[extname(file)];
       if (type && /^[\w.-]+$/.test(file)) assets.set(file, { body: readFileSync(join(assetDir, file)), type });
     }
   }
@@ -56,21 +49,24 @@ export async function consoleRoutes(app: FastifyInstance, opts: { views: Views; 
   const headers = { ...views.headers, 'content-security-policy': CSP };
   const { locales } = views.catalogue;
 
+  // The page in each language, made once: what the server tells the app (issuer, client, API,
+  // languages) in meta tags, and the theme's accent colour after the console's own stylesheet.
+  const head = [
+    ['idp-issuer', issuer],
+    ['idp-client-id', CONSOLE_CLIENT_ID],
+    ['idp-admin-api', ADMIN_API],
+    ['idp-locales', locales.join(' ')],
+  ]
+    .map(([name, content]) => `<meta name="${name}" content="${escapeAttr(content!)}">`)
+    .concat('<link rel="stylesheet" href="/assets/brand.css">')
+    .join('');
+  const pages = new Map(built ? locales.map((lang) => [lang, built.html.replace('<html lang="en">', `<html lang="${lang}">`).replace('</head>', `${head}</head>`)]) : []);
+
   const page = (req: FastifyRequest, reply: FastifyReply) => {
-    const lang = views.lang({ headers: req.headers });
     reply.headers(headers).type('text/html; charset=utf-8');
-    if (!built) return reply.code(503).header('retry-after', '60').send(views.render('error', { page: 'console_missing' }, { headers: req.headers }));
-    const meta = [
-      ['idp-issuer', issuer],
-      ['idp-client-id', CONSOLE_CLIENT_ID],
-      ['idp-admin-api', ADMIN_API],
-      ['idp-locales', locales.join(' ')],
-    ]
-      .map(([name, content]) => `<meta name="${name}" content="${escapeAttr(content!)}">`)
-      .join('');
-    // The theme's accent colour, after the console's own stylesheet so that it wins.
-    const theme = '<link rel="stylesheet" href="/assets/brand.css">';
-    return reply.send(built.html.replace('<html lang="en">', `<html lang="${lang}">`).replace('</head>', `${meta}${theme}</head>`));
+    const html = pages.get(views.lang({ headers: req.headers }));
+    if (!html) return reply.code(503).header('retry-after', '60').send(views.render('error', { page: 'console_missing' }, { headers: req.headers }));
+    return reply.send(html);
   };
 
   app.get('/console', (_req, reply) => reply.code(308).header('location', '/console/').send());
@@ -84,7 +80,7 @@ export async function consoleRoutes(app: FastifyInstance, opts: { views: Views; 
   });
 
   // The console's words: the `console.` messages of one locale of the catalogue.
-  const messages = new Map(locales.map((locale) => [locale, Object.fromEntries(Object.entries(views.catalogue.messages(locale)).filter(([k]) => k.startsWith('console.') || k === 'language.name'))]));
+  const messages = new Map(locales.map((locale) => [locale, Object.fromEntries(Object.entries(views.catalogue.messages(locale)).filter(([k]) => k.startsWith('console.')))]));
   app.get<{ Params: { locale: string } }>('/console/messages/:locale', (req, reply) => {
     const found = messages.get(req.params.locale.replace(/\.json$/, ''));
     if (!found) return reply.code(404).send({ error: 'not_found', error_description: `no messages for ${req.params.locale}; there are ${locales.join(', ')}` });

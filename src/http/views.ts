@@ -60,7 +60,8 @@ export interface Views {
   readonly localeCookie: string;
 }
 
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
+/** The types of the files we serve as they are (the pages' assets, the console's). */
+export const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.css': 'text/css; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.svg': 'image/svg+xml',
