@@ -305,6 +305,8 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     await page.getByLabel('Search by name').fill(tag);
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.waitForURL((u) => u.searchParams.get('name') === tag);
+    // The unfiltered list stays on screen until the results arrive.
+    await page.locator('#main').getByRole('link', { name: 'Admin console' }).waitFor({ state: 'detached' });
     await page.getByRole('link', { name: `Findable ${tag}` }).waitFor();
     expect(await page.locator('tbody tr').count()).toBe(1);
 

@@ -73,6 +73,8 @@ describe.skipIf(!haveBrowser)('the console: users and roles', () => {
     await page.getByLabel('Search').fill(`findme-${tag}`);
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.waitForURL((u) => u.searchParams.get('q') === `findme-${tag}`);
+    // The unfiltered list stays on screen until the results arrive.
+    await page.getByRole('link', { name: admin.email }).waitFor({ state: 'detached' });
     await page.getByRole('link', { name: findable.email }).waitFor();
     expect(await page.locator('tbody tr').count()).toBe(1);
     await page.getByLabel('Search').fill(`nobody-${tag}`);

@@ -167,7 +167,8 @@ describe('all cores: WORKERS', () => {
     } finally {
       await proc.stop();
     }
-  });
+    // Three processes start (and one more after the kill) on a machine busy with the rest of the suite.
+  }, 90_000);
 });
 
 describe('graceful shutdown', () => {
