@@ -48,6 +48,7 @@ const REFERENCES = {
   'SEC-RB': 'ASVS V8.2.1, V8.2.2, V8.3.1; OWASP Authorization Cheat Sheet (deny by default, least privilege); RFC 9068 §7.2',
   'SEC-AC': 'ASVS V3.4.3, V8.2.1, V10.1.1; OAuth 2.0 for Browser-Based Applications §6 (no tokens in web storage), §7 (CSP); RFC 9700 §4.7 (state and PKCE on the redirect)',
   'SEC-MF': 'RFC 6238 §5.2 (validation window, one use per code); RFC 8176 (amr); ASVS V6.5.1, V6.5.2, V6.5.4, V6.5.5; NIST SP 800-63B §5.1.4.2, §5.2.2 (rate limiting); OpenID Connect Core §3.1.2.1, §5.5.1.1 (step-up: acr_values, essential acr)',
+  'SEC-WA': 'W3C Web Authentication Level 3 §7.1, §7.2 (challenge, origin, RP ID, user verification, signature counter, user handle); ASVS V6.5.1, V6.5.6; NIST SP 800-63B §5.1.8, §5.2.8 (replay resistance); RFC 8176 (amr)',
 };
 
 const listing = execFileSync(process.execPath, [`${root}node_modules/vitest/vitest.mjs`, 'list', 'test/security', '--project', 'sqlite'], {

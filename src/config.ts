@@ -81,6 +81,7 @@ const envSchema = z.object({
     .refine((domains) => domains.every((d) => /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(d)), 'must be domain names separated by commas, such as example.com,example.org')
     .default([]),
   REQUIRE_VERIFIED_EMAIL: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  MFA: z.enum(['optional', 'required'], { error: 'must be optional or required' }).default('optional'),
   EMAIL_VERIFICATION_TTL: z.coerce.number().int().min(3600).max(30 * 24 * 3600).default(24 * 3600),
   SIGNUP_IP_MAX_PER_HOUR: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WORKERS: z
@@ -185,6 +186,11 @@ export interface Config {
    * work (seconds), and sign-ups one client address may make per hour.
    */
   readonly signup: { readonly mode: 'closed' | 'invite' | 'open'; readonly emailDomains: readonly string[]; readonly requireVerifiedEmail: boolean; readonly verificationTtl: number; readonly ipMaxPerHour: number };
+  /**
+   * Second factor at sign-in: `optional` (only for people who set one up, and where an app or a
+   * role requires one: Client.requireMfa, Role.requireMfa), or `required` of everyone.
+   */
+  readonly mfa: 'optional' | 'required';
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
   /** How often every instance checks whether clients or APIs changed elsewhere (they are cached). */
@@ -344,6 +350,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       verificationTtl: e.EMAIL_VERIFICATION_TTL,
       ipMaxPerHour: e.SIGNUP_IP_MAX_PER_HOUR,
     }),
+    mfa: e.MFA,
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
     configRefreshSeconds: e.CONFIG_REFRESH_SECONDS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,

@@ -29,12 +29,15 @@ import { createLoginThrottle } from './users/throttle.ts';
 import { createSessionDevices } from './account/devices.ts';
 import { createSelfService } from './account/self-service.ts';
 import { createMfaService } from './mfa/service.ts';
+import { createCeremonies, relyingParty } from './mfa/passkeys.ts';
+import { createMfaPolicy } from './mfa/policy.ts';
 
 /** The rules of the product, shared by the HTTP layer and the CLI. */
 export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
   const configCache = createConfigCache(db.prisma);
   const artifacts = createArtifactStore(db.prisma);
+  const passkeyRp = relyingParty(config.issuer, config.brand.productName);
   // Grants are listed with their clients' names; the client service is made below.
   const grants = createGrantService(artifacts, (ids) => clients.names(ids));
   const users = createUserService(db.prisma, grants, audit, configCache, db.dialect, config.passwords);
@@ -63,6 +66,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const signIn = createSignIn({ users, throttle, audit });
   // The account page: which browser each session is used from, and what a person may do with their own account.
   const devices = createSessionDevices(artifacts, { ttlSeconds: config.ttl.session });
+  const roles = createRoleService(db.prisma, audit);
   return {
     verification,
     signUp,
@@ -80,7 +84,8 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     configCache,
     clients,
     resources,
-    roles: createRoleService(db.prisma, audit),
+    roles,
+    mfaPolicy: createMfaPolicy({ mode: config.mfa, clients, roles }),
     keys: createKeyService(
       db.prisma,
       config.keyEncryptionSecret,
@@ -96,7 +101,8 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     signIn,
     devices,
     // The second factor: TOTP secrets encrypted with the data key, as upstream client secrets are.
-    mfa: createMfaService({ prisma: db.prisma, audit, outbox, templates, secret: dataKey, issuer: config.brand.productName ?? new URL(config.issuer).host }),
+    // Passkeys: the issuer is the relying party (none on an IP address, where browsers refuse them).
+    mfa: createMfaService({ prisma: db.prisma, audit, outbox, templates, secret: dataKey, issuer: config.brand.productName ?? new URL(config.issuer).host, ceremonies: passkeyRp && createCeremonies({ rp: passkeyRp, artifacts }) }),
     selfService: createSelfService({ prisma: db.prisma, users, grants, artifacts, devices, federation, upstreams, resources, audit, signIn, tokens: accountTokens, outbox, templates, configCache, counters: throttle, issuer: config.issuer }),
     housekeeping: createHousekeeping({ artifacts, audit, throttle, mail: outbox, accountTokens }, { auditRetentionDays: config.auditRetentionDays, mailRetentionDays: config.mail.retentionDays }),
     leases: createLeases(db.prisma),
@@ -106,4 +112,4 @@ export function createServices(db: Database, config: Config, log?: Logger) {
 export type Services = ReturnType<typeof createServices>;
 
 /** The provider's ports (src/oidc/provider.ts), from the services. */
-export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, roles: s.roles, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit, devices: s.devices });
+export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, roles: s.roles, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit, devices: s.devices, mfaPolicy: s.mfaPolicy });

@@ -143,6 +143,25 @@ describe('the CLI has the admin API’s powers', () => {
     expect((await idp(['clients', 'update', '--help'], server.env)).stdout).toContain('--no-policy-uri');
   });
 
+  it('marks a client as requiring a second factor and unmarks it; the server sees it on its next configuration refresh', async () => {
+    const { client } = await run<{ client: { clientId: string; requireMfa: boolean } }>('clients', 'create', '--name', 'MFA CLI App', '--redirect-uri', REDIRECT_URI, '--require-mfa');
+    expect(client.requireMfa).toBe(true);
+    expect(await run('clients', 'show', client.clientId)).toMatchObject({ requireMfa: true });
+    expect((await idp(['clients', 'show', client.clientId], server.env)).stdout).toContain('requireMfa: true');
+    expect((await run<{ items: { clientId: string; requireMfa: boolean }[] }>('clients', 'list', '--name', 'MFA CLI App')).items).toEqual([expect.objectContaining({ clientId: client.clientId, requireMfa: true })]);
+    // The CLI is another process: the server's cached copy of the client follows within CONFIG_REFRESH_SECONDS.
+    const { clients } = server.current.services;
+    await expect.poll(() => clients.requiresMfa(client.clientId), { timeout: 5000 }).toBe(true);
+    expect(await run('clients', 'update', client.clientId, '--require-mfa', 'false')).toMatchObject({ requireMfa: false });
+    await expect.poll(() => clients.requiresMfa(client.clientId), { timeout: 5000 }).toBe(false);
+    expect(await run('clients', 'update', client.clientId, '--require-mfa', 'true')).toMatchObject({ requireMfa: true });
+    await expect.poll(() => clients.requiresMfa(client.clientId), { timeout: 5000 }).toBe(true);
+
+    await fails(['clients', 'update', client.clientId, '--require-mfa', 'yes'], /--require-mfa must be true or false/);
+    await fails(['clients', 'create', '--name', 'ops-mfa', '--admin', '--require-mfa'], /--require-mfa does not apply/);
+    expect(await run('clients', 'show', client.clientId)).toMatchObject({ requireMfa: true });
+  }, 60_000);
+
   it('manages a user: update, grants, sessions, password, disable and delete', async () => {
     const app = await seed(server.env, { redirectUri: REDIRECT_URI });
     const { id } = await run<{ id: string }>('users', 'create', '--email', 'dora@example.com', '--password', 'dora password');

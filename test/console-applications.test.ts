@@ -22,6 +22,7 @@ interface Client {
   redirectUris: string[];
   allowedOrigins: string[];
   apis: Record<string, string[]>;
+  requireMfa: boolean;
   disabled: boolean;
   previousSecretExpiresAt: string | null;
 }
@@ -215,6 +216,36 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     expect(await page.locator('.secret').count()).toBe(0);
     const snippet = (await page.locator('.quick-start pre').textContent())!;
     for (const part of ["from 'oidc-client-ts'", `client_id: '${app.clientId}'`, `authority: '${server.issuer}'`, "redirect_uri: 'https://spa.example.com/callback'"]) expect(snippet).toContain(part);
+  });
+
+  it('an app is made to require two-step verification on its page, and no longer; a machine-to-machine app has no such choice', async () => {
+    const { page } = adminTab;
+    const name = `Payroll ${unique()}`;
+    const created = await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name, redirectUris: [REDIRECT_URI] });
+    const { clientId } = created.body.client;
+    await open(adminTab, `applications/${clientId}`, name);
+    const facts = page.locator('dl.facts');
+    await facts.getByText('Not required by this application').waitFor();
+    const checkbox = page.getByRole('checkbox', { name: 'Require two-step verification' });
+    expect(await checkbox.isChecked()).toBe(false);
+    await checkbox.check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved.').waitFor();
+    expect((await api.call<Client>('GET', `/admin/v1/clients/${clientId}`)).body).toMatchObject({ name, requireMfa: true });
+    await facts.getByText('Required for everyone who signs in').waitFor();
+    expect(await checkbox.isChecked()).toBe(true);
+    await expectAccessible(page, 'application requiring two-step verification');
+
+    await checkbox.uncheck();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await facts.getByText('Not required by this application').waitFor();
+    expect((await api.call<Client>('GET', `/admin/v1/clients/${clientId}`)).body.requireMfa).toBe(false);
+
+    const machine = await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name: `Batch ${unique()}`, grantTypes: ['client_credentials'], scope: '' });
+    await open(adminTab, `applications/${machine.body.client.clientId}`, machine.body.client.name);
+    await page.getByRole('button', { name: 'Save' }).waitFor();
+    expect(await page.getByRole('checkbox', { name: 'Require two-step verification' }).count()).toBe(0);
+    expect(adminTab.errors).toEqual([]);
   });
 
   it('a machine-to-machine app is given a role in the console: an API that enforces roles then gives its tokens what the role grants, and no more once it is removed', async () => {

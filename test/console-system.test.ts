@@ -49,6 +49,7 @@ describe('GET /admin/v1/settings', () => {
       issuer: server.issuer,
       brand: { productName: 'Acme Sign-in', colour: '#2563eb', logoUrl: null, faviconUrl: null, supportUrl: 'https://help.acme.example/', termsUrl: null, privacyUrl: null },
       signup: { mode: 'invite', emailDomains: [], requireVerifiedEmail: false, verificationTtl: 86_400, passwordMinLength: 8 },
+      mfa: 'optional',
       tokens: { accessToken: 300, idToken: 600, refreshToken: 1_209_600, refreshTokenIdle: 604_800, authorizationCode: 60, session: 1_209_600 },
       languages: { default: 'en', available: expect.arrayContaining(['en', 'ko']) },
       keys: { prepublicationSeconds: 1200, rotationDays: 0 },
@@ -284,6 +285,8 @@ describe.skipIf(!haveBrowser)('the console: sign-in services, signing keys, audi
     await page.getByRole('row', { name: /Product name/ }).getByText('Acme Sign-in').waitFor();
     await page.getByRole('row', { name: /Product name/ }).getByText('PRODUCT_NAME').waitFor();
     await page.getByRole('row', { name: /Who may create an account/ }).getByText('By invitation').waitFor();
+    await page.getByRole('row', { name: /Two-step verification/ }).getByText('Optional: for people who set it up').waitFor();
+    await page.getByRole('row', { name: /Two-step verification/ }).getByText('MFA', { exact: true }).waitFor();
     await page.getByRole('row', { name: /Access tokens/ }).getByText('5 minutes').waitFor();
     await expectAccessible(page, 'settings');
     await page.screenshot({ path: 'test-artifacts/console-settings.png', fullPage: true });

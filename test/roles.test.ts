@@ -4,7 +4,7 @@ import { createdClient, createPerson, idp, idpOk } from './helpers/cli.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
-type Role = { id: string; name: string; description: string | null; permissions: Record<string, string[]>; builtIn: boolean };
+type Role = { id: string; name: string; description: string | null; permissions: Record<string, string[]>; builtIn: boolean; requireMfa: boolean };
 type Page<T> = { items: T[]; total: number };
 
 const API = 'https://orders.example.com';
@@ -79,6 +79,38 @@ describe('roles through the CLI', () => {
     expect(renamed).toMatchObject({ id: created.id, name: 'order-clerk', permissions: { [API]: ['orders:read'] } });
     await cli(['roles', 'delete', 'order-clerk']);
     expect((JSON.parse(await cli(['users', 'roles', 'list', user.email, '--json'])) as { items: Role[] }).items).toEqual([]);
+  }, 60_000);
+
+  it('makes a role require a second factor and back, built-in roles too, kept across a start; roles.requiresMfa says whether a person has such a role', async () => {
+    const show = async (role: string) => JSON.parse(await cli(['roles', 'show', role, '--json'])) as Role;
+    const created = JSON.parse(await cli(['roles', 'create', '--name', 'treasurer', '--require-mfa', '--json'])) as Role;
+    expect(created).toMatchObject({ name: 'treasurer', requireMfa: true });
+    expect(await cli(['roles', 'show', 'treasurer'])).toContain('second factor required at sign-in');
+    expect(JSON.parse(await cli(['roles', 'create', '--name', 'teller', '--json'])) as Role).toMatchObject({ requireMfa: false });
+
+    const { roles } = server.current.services;
+    const user = await person(['teller']);
+    expect(await roles.requiresMfa(user.id)).toBe(false);
+    await cli(['users', 'roles', 'add', user.email, 'treasurer']);
+    expect(await roles.requiresMfa(user.id)).toBe(true);
+    expect((await cli(['roles', 'update', 'treasurer', '--require-mfa', 'false', '--json']))).toContain('"requireMfa":false');
+    expect(await roles.requiresMfa(user.id)).toBe(false);
+    expect((await show('treasurer')).requireMfa).toBe(false);
+    const bad = await idp(['roles', 'update', 'treasurer', '--require-mfa', 'maybe'], server.env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--require-mfa must be true or false/);
+
+    // A built-in role may require a second factor (not its permissions), and still does after a start.
+    expect(JSON.parse(await cli(['roles', 'update', 'idp-viewer', '--require-mfa', 'true', '--json'])) as Role).toMatchObject({ name: 'idp-viewer', builtIn: true, requireMfa: true });
+    await cli(['users', 'roles', 'add', user.email, 'idp-viewer']);
+    expect(await roles.requiresMfa(user.id)).toBe(true);
+    await server.restart();
+    expect((await show('idp-viewer')).requireMfa).toBe(true);
+    expect(await server.current.services.roles.requiresMfa(user.id)).toBe(true);
+    expect((await show('idp-admin')).requireMfa).toBe(false);
+    await cli(['roles', 'update', 'idp-viewer', '--require-mfa', 'false']);
+    expect(await server.current.services.roles.requiresMfa(user.id)).toBe(false);
+    expect(await server.current.services.roles.requiresMfa('no-such-user')).toBe(false);
   }, 60_000);
 
   it('gives a machine client roles at creation and later, takes them, and refuses built-in and admin clients', async () => {
@@ -166,6 +198,46 @@ describe('roles through the admin API', () => {
         ['role.deleted', `client:${admin.clientId}`],
       ]),
     );
+  });
+
+  it('creates and updates roles that require a second factor, built-in ones included; bad values are a 400; changes are audited with the value', async () => {
+    const created = await admin.call<Role>('POST', '/admin/v1/roles', { name: 'approver', requireMfa: true });
+    expect(created.status).toBe(201);
+    expect(created.body.requireMfa).toBe(true);
+    expect((await admin.call<Role>('GET', '/admin/v1/roles/approver')).body.requireMfa).toBe(true);
+    expect((await admin.call<Page<Role>>('GET', '/admin/v1/roles?limit=200')).body.items.find((r) => r.name === 'approver')).toMatchObject({ requireMfa: true });
+    // Left out on update: kept.
+    expect((await admin.call<Role>('PATCH', '/admin/v1/roles/approver', { description: 'Approves payments' })).body).toMatchObject({ description: 'Approves payments', requireMfa: true });
+    expect((await admin.call<Role>('PATCH', '/admin/v1/roles/approver', { requireMfa: false })).body.requireMfa).toBe(false);
+
+    for (const value of ['true', 1, null]) {
+      const bad = await admin.call('PATCH', '/admin/v1/roles/approver', { requireMfa: value });
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.body)).toMatch(/requireMfa/);
+    }
+    const badCreate = await admin.call('POST', '/admin/v1/roles', { name: 'approver-2', requireMfa: 'yes' });
+    expect(badCreate.status).toBe(400);
+    expect(JSON.stringify(badCreate.body)).toMatch(/requireMfa/);
+    expect((await admin.call('GET', '/admin/v1/roles/approver-2')).status).toBe(404);
+    expect((await admin.call<Role>('GET', '/admin/v1/roles/approver')).body.requireMfa).toBe(false);
+
+    // A built-in role: requireMfa may change, its permissions still may not.
+    const builtIn = await admin.call<Role>('PATCH', '/admin/v1/roles/idp-viewer', { requireMfa: true });
+    expect(builtIn.status).toBe(200);
+    expect(builtIn.body).toMatchObject({ name: 'idp-viewer', builtIn: true, requireMfa: true, permissions: { 'urn:idp:admin': ['admin:read'] } });
+    expect((await admin.call('PATCH', '/admin/v1/roles/idp-viewer', { requireMfa: false, permissions: {} })).status).toBe(400);
+    expect((await admin.call<Role>('PATCH', '/admin/v1/roles/idp-viewer', { requireMfa: false })).body.requireMfa).toBe(false);
+
+    const audit = await admin.call<{ items: { action: string; target: string; details: Record<string, unknown> }[] }>('GET', '/admin/v1/audit?limit=200');
+    const ofRole = (id: string) => audit.body.items.filter((e) => e.target === id).map((e) => [e.action, e.details]);
+    expect(ofRole(created.body.id)).toEqual(
+      expect.arrayContaining([
+        ['role.created', { name: 'approver', requireMfa: true }],
+        ['role.updated', { fields: ['description'] }],
+        ['role.updated', { fields: ['requireMfa'], requireMfa: false }],
+      ]),
+    );
+    expect(ofRole(builtIn.body.id)).toEqual(expect.arrayContaining([['role.updated', { fields: ['requireMfa'], requireMfa: true }]]));
   });
 
   it('gives machine clients roles and takes them, audited with the admin client as actor; built-in and admin clients take none', async () => {

@@ -19,6 +19,8 @@ export const MODEL = {
   accountLogin: 'AccountLogin',
   /** Which browser and address a browser session is used from, by the session's uid (src/account/devices.ts). */
   sessionDevice: 'SessionDevice',
+  /** A WebAuthn challenge, by its value: what it is bound to, used once (src/mfa/passkeys.ts). */
+  passkeyChallenge: 'PasskeyChallenge',
 } as const;
 
 /** Kinds whose artifacts belong to a grant and die with it (revokeByGrantId). */

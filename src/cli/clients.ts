@@ -90,20 +90,22 @@ export function clientCommands(program: Command) {
       .option('--public', 'a public client (single-page or native app): no secret, PKCE only')
       .option('--admin', 'an admin client: client_credentials for the admin API (scopes admin and admin:read)')
       .option('--first-party', 'your own app: its users are not asked for consent (the grant is recorded all the same)')
+      .option('--require-mfa', 'people signing in to this app must use a second factor (those without one are taken through adding one)')
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request', 'openid profile email offline_access')
       .option('--api <spec>', API_HELP, collect)
       .option('--role <role>', 'give the client a role (repeatable): its own tokens for an API that enforces roles carry only what its roles grant', collect),
   ).action(
-    async (opts: JsonOption & MetadataOptions & { name: string; public?: boolean; admin?: boolean; firstParty?: boolean; role?: string[] }) => {
+    async (opts: JsonOption & MetadataOptions & { name: string; public?: boolean; admin?: boolean; firstParty?: boolean; requireMfa?: boolean; role?: string[] }) => {
       if (opts.admin && (opts.public || opts.redirectUri)) throw badRequest('an admin client is confidential and has no redirect URIs');
       if (opts.admin && opts.firstParty) throw badRequest('an admin client signs nobody in: --first-party does not apply');
+      if (opts.admin && opts.requireMfa) throw badRequest('an admin client signs nobody in: --require-mfa does not apply');
       if (opts.admin && opts.api) throw badRequest('an admin client is for the admin API only: --api does not apply');
       if (opts.admin && opts.role) throw badRequest('an admin client is for the admin API only, whose access roles do not change: --role does not apply');
       const { created, roles } = await withServices(async (s) => {
         // Every role is checked before the client exists: a typo creates nothing.
         for (const role of opts.role ?? []) await s.roles.get(role);
         const made = await s.clients.create(
-          { ...metadataInput(opts), name: opts.name, public: Boolean(opts.public), firstParty: Boolean(opts.firstParty) },
+          { ...metadataInput(opts), name: opts.name, public: Boolean(opts.public), firstParty: Boolean(opts.firstParty), requireMfa: Boolean(opts.requireMfa) },
           who,
           { admin: opts.admin },
         );
@@ -135,9 +137,10 @@ export function clientCommands(program: Command) {
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
       .option('--api <spec>', `${API_HELP}; replaces the client's APIs`, collect)
       .option('--no-api', 'remove every API the client may use')
-      .option('--first-party <bool>', 'true: your own app, its users are not asked for consent; false: they are', bool('--first-party')),
-  ).action(async (id: string, opts: JsonOption & MetadataOptions & { name?: string; firstParty?: boolean }) => {
-    const patch = given({ ...metadataInput(opts), ...removedLinks(opts), name: opts.name, firstParty: opts.firstParty });
+      .option('--first-party <bool>', 'true: your own app, its users are not asked for consent; false: they are', bool('--first-party'))
+      .option('--require-mfa <bool>', 'true: people signing in to this app must use a second factor; false: only as the other rules say', bool('--require-mfa')),
+  ).action(async (id: string, opts: JsonOption & MetadataOptions & { name?: string; firstParty?: boolean; requireMfa?: boolean }) => {
+    const patch = given({ ...metadataInput(opts), ...removedLinks(opts), name: opts.name, firstParty: opts.firstParty, requireMfa: opts.requireMfa });
     if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
     print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });
   });

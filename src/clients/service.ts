@@ -118,6 +118,8 @@ const clientFields = {
   applicationType: z.enum(['web', 'native']),
   /** The operator's own app: its users are not asked for consent (the grant is still recorded). */
   firstParty: z.boolean(),
+  /** People signing in to it must use a second factor (and are taken through adding one). */
+  requireMfa: z.boolean().describe('people signing in to this app must use a second factor (those without one are taken through adding one)'),
   logoUri: linkSchema.describe("the app's logo, shown on the consent page (an https URL)"),
   policyUri: linkSchema.describe("the app's privacy policy, linked from the consent page (an https URL)"),
   tosUri: linkSchema.describe("the app's terms of service, linked from the consent page (an https URL)"),
@@ -174,6 +176,7 @@ export const createClientSchema = z
     apis: clientFields.apis.default({}),
     applicationType: clientFields.applicationType.optional(),
     firstParty: clientFields.firstParty.default(false),
+    requireMfa: clientFields.requireMfa.default(false),
     logoUri: clientFields.logoUri.optional(),
     policyUri: clientFields.policyUri.optional(),
     tosUri: clientFields.tosUri.optional(),
@@ -193,6 +196,7 @@ export const updateClientSchema = z
     apis: clientFields.apis,
     applicationType: clientFields.applicationType,
     firstParty: clientFields.firstParty,
+    requireMfa: clientFields.requireMfa,
     // null removes a link.
     logoUri: clientFields.logoUri.nullable(),
     policyUri: clientFields.policyUri.nullable(),
@@ -239,6 +243,8 @@ export interface ClientView {
   admin: boolean;
   /** The operator's own app: its users are not asked for consent. */
   firstParty: boolean;
+  /** People signing in to it must use a second factor. */
+  requireMfa: boolean;
   /** Registered through dynamic client registration (RFC 7591), not by an admin. */
   dynamic: boolean;
   /** Links to the app's logo, privacy policy, terms of service and home page (https URLs), or null. */
@@ -319,6 +325,7 @@ function toClientView(row: Client): ClientView {
     apis: m.resource_scopes ?? {},
     admin: row.admin,
     firstParty: row.firstParty,
+    requireMfa: row.requireMfa,
     dynamic: row.dynamic,
     logoUri: links.logo_uri ?? null,
     policyUri: links.policy_uri ?? null,
@@ -392,7 +399,7 @@ export function createClientService(
     }
   }
 
-  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null; admin?: boolean; firstParty?: boolean; dynamic?: boolean; disabled?: boolean }) {
+  async function write(clientId: string, metadata: ClientMetadata, data: { name: string; secretHash?: string | null; admin?: boolean; firstParty?: boolean; requireMfa?: boolean; dynamic?: boolean; disabled?: boolean }) {
     const origins = [...clientOrigins(metadata)].map((origin) => ({ origin }));
     return prisma.$transaction(async (tx) => {
       await tx.clientOrigin.deleteMany({ where: { clientId } });
@@ -435,6 +442,7 @@ export function createClientService(
     async create(input: CreateClientInput, who: Actor, opts: { admin?: boolean } = {}): Promise<CreatedClient> {
       if (opts.admin && input.apis && Object.keys(input.apis).length) throw badRequest('apis: an admin client is for the admin API only; register another client for other APIs');
       if (opts.admin && input.firstParty) throw badRequest('firstParty: an admin client signs nobody in, so consent does not apply');
+      if (opts.admin && input.requireMfa) throw badRequest('requireMfa: an admin client signs nobody in, so a second factor does not apply');
       // An admin client is a machine: confidential, client_credentials only, for the admin API.
       const c = parseInput(
         createClientSchema,
@@ -443,8 +451,8 @@ export function createClientService(
       await checkApis(c.apis);
       const clientId = randomId();
       const secret = c.public ? undefined : randomToken(32);
-      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin), firstParty: c.firstParty });
-      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), firstParty: c.firstParty, apis: Object.keys(c.apis) });
+      const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin), firstParty: c.firstParty, requireMfa: c.requireMfa });
+      await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), firstParty: c.firstParty, requireMfa: c.requireMfa, apis: Object.keys(c.apis) });
       return { client: toClientView(row), ...(secret ? { clientSecret: secret } : {}) };
     },
 
@@ -548,6 +556,7 @@ export function createClientService(
         apis: current.apis,
         applicationType: current.applicationType,
         firstParty: current.firstParty,
+        requireMfa: current.requireMfa,
         ...changes,
         // A link set to null is removed; one left out keeps its value.
         ...Object.fromEntries(LINK_FIELDS.map((field) => [field, (changes[field] === undefined ? current[field] : changes[field]) ?? undefined])),
@@ -555,9 +564,9 @@ export function createClientService(
       if (changes.apis) await checkApis(merged.apis);
       // Consent protects people from apps the operator does not vouch for: a registrant is one.
       if (merged.firstParty && row.dynamic) throw badRequest('firstParty: a dynamically registered client cannot be first-party; its users are always asked for consent');
-      const updated = await write(clientId, buildMetadata(clientId, merged, JSON.parse(row.metadata) as ClientMetadata), { name: merged.name, firstParty: merged.firstParty });
+      const updated = await write(clientId, buildMetadata(clientId, merged, JSON.parse(row.metadata) as ClientMetadata), { name: merged.name, firstParty: merged.firstParty, requireMfa: merged.requireMfa });
       await cache.changed();
-      await audit.record(who, 'client.updated', clientId, { fields: Object.keys(changes) });
+      await audit.record(who, 'client.updated', clientId, { fields: Object.keys(changes), ...(changes.requireMfa === undefined ? {} : { requireMfa: changes.requireMfa }) });
       return toClientView(updated);
     },
 
@@ -633,6 +642,15 @@ export function createClientService(
     /** Whether the client is the operator's own app, whose users are not asked for consent (cached). */
     async isFirstParty(clientId: string): Promise<boolean> {
       return (await this.findEnabled(clientId))?.firstParty ?? false;
+    },
+
+    /**
+     * Whether people signing in to the client must use a second factor (Client.requireMfa; cached
+     * like the rest of the client, so a change made elsewhere is seen within CONFIG_REFRESH_SECONDS).
+     * An unknown or disabled client requires nothing here: it cannot sign anyone in anyway.
+     */
+    async requiresMfa(clientId: string): Promise<boolean> {
+      return (await this.findEnabled(clientId))?.requireMfa ?? false;
     },
 
     /** Whether the client exists, is enabled and is an admin client: read from the database on every admin API call. */

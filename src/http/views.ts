@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
@@ -8,6 +9,8 @@ import type { Templates } from '../templates/engine.ts';
 import { brandStylesheet } from './brand.ts';
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+/** The browser half of the passkey ceremonies (@simplewebauthn/browser's self-contained build), as /assets/webauthn.js. */
+const WEBAUTHN_BUNDLE = join(createRequire(import.meta.url).resolve('@simplewebauthn/browser'), '../../dist/bundle/index.umd.min.js');
 
 /**
  * Headers for every HTML page we render, whether Fastify or the embedded provider writes it:
@@ -85,6 +88,7 @@ function loadAssets(themeDir: string | undefined, brandColour: string): Map<stri
     }
   }
   assets.set('brand.css', { body: Buffer.from(brandStylesheet(brandColour)), type: CONTENT_TYPES['.css']! });
+  assets.set('webauthn.js', { body: readFileSync(WEBAUTHN_BUNDLE), type: CONTENT_TYPES['.js']! });
   return assets;
 }
 

@@ -8,6 +8,8 @@ import { conflict, notFound } from '../lib/errors.ts';
 import { composeMail } from '../mail/compose.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { Templates } from '../templates/engine.ts';
+import { type Binding, type Ceremonies, parseResponse } from './passkeys.ts';
+import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 
 /** The key the TOTP secrets are encrypted with is derived for this purpose only. */
 const PURPOSE = 'mfa-totp';
@@ -21,6 +23,8 @@ const RECOVERY_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 const NAME_MAX = 100;
 /** Confirmed authenticator apps per person. */
 const MAX_FACTORS = 5;
+/** Passkeys per person. */
+const MAX_PASSKEYS = 10;
 
 export interface FactorView {
   id: string;
@@ -48,6 +52,23 @@ export interface FactorsOverview {
 
 export type Confirmation = { kind: 'confirmed'; recoveryCodes: string[] | null } | { kind: 'wrong' };
 
+export interface PasskeyView extends FactorView {
+  /** Synced between the person's devices (a passkey manager), or kept on one authenticator. */
+  synced: boolean;
+}
+
+/** The second factors a person can give at sign-in. */
+export interface Methods {
+  totp: boolean;
+  passkey: boolean;
+}
+
+/** Who a passkey proved, and how (RFC 8176: a hardware- or software-protected key; `user` when the person was verified on the device). */
+export interface PasskeyProof {
+  userId: string;
+  amr: string[];
+}
+
 const normalizeRecoveryCode = (code: string) => code.toLowerCase().replace(/[\s-]/g, '');
 
 function recoveryCode(): string {
@@ -70,8 +91,26 @@ export function createMfaService(deps: {
   secret: () => Promise<string>;
   /** The issuer an authenticator app shows: the product's name, or the issuer's host. */
   issuer: string;
+  /** Passkeys' ceremonies; absent when the issuer is an IP address (browsers refuse WebAuthn there). */
+  ceremonies: Ceremonies | undefined;
 }) {
   const { prisma, audit } = deps;
+
+  /** How many second factors of each kind the person has: confirmed authenticator apps, passkeys. */
+  const counts = async (tx: Pick<PrismaClient, 'mfaFactor' | 'passkey'>, userId: string) => {
+    const [totp, passkey] = await Promise.all([tx.mfaFactor.count({ where: { userId, confirmedAt: { not: null } } }), tx.passkey.count({ where: { userId } })]);
+    return { totp, passkey };
+  };
+  const none = (c: { totp: number; passkey: number }) => c.totp + c.passkey === 0;
+  /** After a factor was removed: with none left, the recovery codes go too. */
+  const dropCodesIfNone = async (tx: Pick<PrismaClient, 'mfaFactor' | 'passkey' | 'recoveryCode'>, userId: string) => {
+    if (none(await counts(tx, userId))) await tx.recoveryCode.deleteMany({ where: { userId } });
+  };
+  const ceremonies = () => {
+    if (!deps.ceremonies) throw notFound('passkeys need an issuer with a host name');
+    return deps.ceremonies;
+  };
+  const credentialsOf = (userId: string) => prisma.passkey.findMany({ where: { userId }, select: { credentialId: true, transports: true } });
 
   const totp = (secret: string, label = '') => new TOTP({ issuer: deps.issuer, label, algorithm: 'SHA1', digits: 6, period: PERIOD, secret: Secret.fromBase32(secret) });
 
@@ -91,9 +130,18 @@ export function createMfaService(deps: {
   }
 
   return {
+    /** Whether passkeys work here (the issuer has a host name). */
+    passkeysEnabled: deps.ceremonies !== undefined,
+
     /** Whether the person must give a second factor to sign in with their password. */
     async required(userId: string): Promise<boolean> {
-      return (await prisma.mfaFactor.count({ where: { userId, confirmedAt: { not: null } } })) > 0;
+      return !none(await counts(prisma, userId));
+    },
+
+    /** Which second factors the person can give. */
+    async methods(userId: string): Promise<Methods> {
+      const c = await counts(prisma, userId);
+      return { totp: c.totp > 0, passkey: c.passkey > 0 && deps.ceremonies !== undefined };
     },
 
     /** The person's confirmed authenticator apps, oldest first. */
@@ -105,32 +153,34 @@ export function createMfaService(deps: {
       return prisma.recoveryCode.count({ where: { userId, usedAt: null } });
     },
 
-    /** The person's authenticator apps and unused recovery codes, for an administrator (404 for no such user). */
+    /** The person's authenticator apps, passkeys and unused recovery codes, for an administrator (404 for no such user). */
     async overview(userId: string): Promise<FactorsOverview> {
       if (!(await prisma.user.findUnique({ where: { id: userId }, select: { id: true } }))) throw notFound(`no user ${userId}`);
-      const [items, recoveryCodesLeft] = await Promise.all([
+      const [apps, passkeys, recoveryCodesLeft] = await Promise.all([
         prisma.mfaFactor.findMany({ where: { userId, confirmedAt: { not: null } }, orderBy: { createdAt: 'asc' }, select: { id: true, type: true, name: true, createdAt: true, lastUsedAt: true } }),
+        prisma.passkey.findMany({ where: { userId }, orderBy: { createdAt: 'asc' }, select: { id: true, name: true, createdAt: true, lastUsedAt: true } }),
         prisma.recoveryCode.count({ where: { userId, usedAt: null } }),
       ]);
-      return { items, recoveryCodesLeft };
+      return { items: [...apps, ...passkeys.map((p) => ({ ...p, type: 'passkey' }))], recoveryCodesLeft };
     },
 
     /**
      * An administrator turns the person's two-step verification off: every authenticator app
-     * (confirmed or not) and recovery code goes, and the person is told by email (in the default
-     * language, like the other messages an administrator sends). 404 for no such user, 409 when
-     * they have no second factor. Returns how many authenticator apps were removed.
+     * (confirmed or not), passkey and recovery code goes, and the person is told by email (in the
+     * default language, like the other messages an administrator sends). 404 for no such user,
+     * 409 when they have no second factor. Returns how many factors were removed.
      */
     async resetAll(who: Actor, userId: string): Promise<number> {
       const user = await prisma.user.findUnique({ where: { id: userId }, select: { email: true } });
       if (!user) throw notFound(`no user ${userId}`);
       const removed = await prisma.$transaction(async (tx) => {
-        const confirmed = await tx.mfaFactor.count({ where: { userId, confirmedAt: { not: null } } });
-        if (!confirmed) throw conflict('the user has no second factor');
+        const c = await counts(tx, userId);
+        if (none(c)) throw conflict('the user has no second factor');
         await tx.mfaFactor.deleteMany({ where: { userId } });
+        await tx.passkey.deleteMany({ where: { userId } });
         await tx.recoveryCode.deleteMany({ where: { userId } });
         await deps.outbox.enqueue(tx, composeMail(deps.templates, { kind: 'mfa_reset', to: user.email, lang: deps.templates.catalogue.defaultLocale }));
-        return confirmed;
+        return c.totp + c.passkey;
       });
       deps.outbox.wake();
       await audit.record(who, 'mfa.reset', userId, { factors: removed });
@@ -170,7 +220,7 @@ export function createMfaService(deps: {
       const step = Math.floor(Date.now() / 1000 / PERIOD) + delta;
       const name = input.name.trim().slice(0, NAME_MAX);
       const recoveryCodes = await prisma.$transaction(async (tx) => {
-        const first = (await tx.mfaFactor.count({ where: { userId, confirmedAt: { not: null } } })) === 0;
+        const first = none(await counts(tx, userId));
         await tx.mfaFactor.update({ where: { id: row.id }, data: { name, confirmedAt: new Date(), lastStep: step } });
         return first ? newRecoveryCodes(tx, userId) : null;
       });
@@ -179,20 +229,20 @@ export function createMfaService(deps: {
       return { kind: 'confirmed', recoveryCodes };
     },
 
-    /** Removes an authenticator app; removing the last one also removes the recovery codes. */
+    /** Removes an authenticator app; removing the last second factor also removes the recovery codes. */
     async remove(who: Actor, userId: string, factorId: string): Promise<void> {
       await prisma.$transaction(async (tx) => {
         const { count } = await tx.mfaFactor.deleteMany({ where: { id: factorId, userId, confirmedAt: { not: null } } });
         if (!count) throw notFound('no such authenticator app');
-        if ((await tx.mfaFactor.count({ where: { userId, confirmedAt: { not: null } } })) === 0) await tx.recoveryCode.deleteMany({ where: { userId } });
+        await dropCodesIfNone(tx, userId);
       });
       await audit.record(who, 'mfa.totp_removed', userId, { factor: factorId });
     },
 
-    /** A new set of recovery codes, to be shown once; the old set stops working. Only with an authenticator app. */
+    /** A new set of recovery codes, to be shown once; the old set stops working. Only with a second factor. */
     async regenerate(who: Actor, userId: string): Promise<string[]> {
       const codes = await prisma.$transaction(async (tx) => {
-        if ((await tx.mfaFactor.count({ where: { userId, confirmedAt: { not: null } } })) === 0) throw notFound('no second factor');
+        if (none(await counts(tx, userId))) throw notFound('no second factor');
         return newRecoveryCodes(tx, userId);
       });
       await audit.record(who, 'mfa.recovery_codes_regenerated', userId);
@@ -241,6 +291,91 @@ export function createMfaService(deps: {
       deps.outbox.wake();
       await audit.record(who, 'mfa.recovery_code_used', userId, { left: unused.length - 1 });
       return true;
+    },
+
+    // ---- passkeys (WebAuthn): the ceremonies are in ./passkeys.ts
+
+    /** The person's passkeys, oldest first. */
+    async passkeys(userId: string): Promise<PasskeyView[]> {
+      const rows = await prisma.passkey.findMany({ where: { userId }, orderBy: { createdAt: 'asc' }, select: { id: true, name: true, createdAt: true, lastUsedAt: true, deviceType: true } });
+      return rows.map(({ deviceType, ...row }) => ({ ...row, synced: deviceType === 'multiDevice' }));
+    },
+
+    /** Whether the person may add another passkey. */
+    async mayAddPasskey(userId: string): Promise<boolean> {
+      return deps.ceremonies !== undefined && (await prisma.passkey.count({ where: { userId } })) < MAX_PASSKEYS;
+    },
+
+    /** Options for the person's browser to create a passkey, on their account page or (`binding`) during a sign-in that requires one (answered through addPasskey). */
+    async passkeyCreation(user: { id: string; email: string; name: string | null }, binding: Binding = `account:${user.id}`): Promise<PublicKeyCredentialCreationOptionsJSON> {
+      return ceremonies().registrationOptions(binding, user, await credentialsOf(user.id));
+    },
+
+    /**
+     * The browser's answer to passkeyCreation (JSON text): the passkey is kept under `name`. Like
+     * a first authenticator app, a first passkey brings ten recovery codes, returned to be shown once.
+     */
+    async addPasskey(who: Actor, userId: string, input: { response: string; name: string }, binding: Binding = `account:${userId}`): Promise<{ kind: 'added'; recoveryCodes: string[] | null; amr: string[] } | { kind: 'failed' }> {
+      const response = parseResponse<RegistrationResponseJSON>(input.response);
+      const credential = response && (await ceremonies().verifyRegistration(binding, response));
+      if (!credential) return { kind: 'failed' };
+      const id = randomId();
+      const name = input.name.trim().slice(0, NAME_MAX);
+      const recoveryCodes = await prisma.$transaction(async (tx) => {
+        if ((await tx.passkey.count({ where: { userId } })) >= MAX_PASSKEYS) throw conflict('the person has as many passkeys as allowed');
+        if (await tx.passkey.findUnique({ where: { credentialId: credential.credentialId }, select: { id: true } })) return undefined;
+        const first = none(await counts(tx, userId));
+        const { transports, ...rest } = credential;
+        await tx.passkey.create({ data: { id, userId, name, ...rest, transports: JSON.stringify(transports) } });
+        return first ? newRecoveryCodes(tx, userId) : null;
+      });
+      // A credential already registered (to anyone): browsers exclude the person's own, so this one is not theirs to add.
+      if (recoveryCodes === undefined) return { kind: 'failed' };
+      await audit.record(who, 'mfa.passkey_added', userId, { factor: id });
+      if (recoveryCodes) await audit.record(who, 'mfa.recovery_codes_regenerated', userId, { first: true });
+      return { kind: 'added', recoveryCodes, amr: [credential.deviceType === 'multiDevice' ? 'swk' : 'hwk'] };
+    },
+
+    /** Removes a passkey; removing the last second factor also removes the recovery codes. */
+    async removePasskey(who: Actor, userId: string, passkeyId: string): Promise<void> {
+      await prisma.$transaction(async (tx) => {
+        const { count } = await tx.passkey.deleteMany({ where: { id: passkeyId, userId } });
+        if (!count) throw notFound('no such passkey');
+        await dropCodesIfNone(tx, userId);
+      });
+      await audit.record(who, 'mfa.passkey_removed', userId, { factor: passkeyId });
+    },
+
+    /**
+     * Options for the browser to sign in with a passkey during the sign-in `uid`: any of
+     * `userId`'s passkeys after their password, or (no `userId`) anyone's discoverable passkey;
+     * null when passkeys do not work here.
+     */
+    async passkeyRequest(uid: string, userId?: string): Promise<PublicKeyCredentialRequestOptionsJSON | null> {
+      if (!deps.ceremonies) return null;
+      return deps.ceremonies.authenticationOptions(`sign-in:${uid}`, userId ? await credentialsOf(userId) : undefined);
+    },
+
+    /**
+     * The browser's answer to passkeyRequest (JSON text): who it proves, or null. After a
+     * password (`userId`), the passkey must be theirs; without one, it must have verified the
+     * person (a PIN, a fingerprint…), since it is the whole sign-in. The signature counter must
+     * have moved on (when the authenticator keeps one), and moves on here at most once.
+     */
+    async verifyPasskey(uid: string, text: string, userId?: string): Promise<PasskeyProof | null> {
+      const response = parseResponse<AuthenticationResponseJSON>(text);
+      if (!response || !deps.ceremonies) return null;
+      const row = await prisma.passkey.findUnique({ where: { credentialId: response.id } });
+      if (!row || (userId !== undefined && row.userId !== userId)) return null;
+      // The user handle a discoverable passkey returns is the id of the person it was made for.
+      const handle = response.response.userHandle;
+      if (handle && handle !== Buffer.from(row.userId).toString('base64url')) return null;
+      const binding: Binding = `sign-in:${uid}`;
+      const result = await deps.ceremonies.verifyAuthentication(binding, response, row, userId === undefined);
+      if (!result) return null;
+      const { count } = await prisma.passkey.updateMany({ where: { id: row.id, counter: row.counter }, data: { counter: result.counter, lastUsedAt: new Date() } });
+      if (!count) return null;
+      return { userId: row.userId, amr: [row.deviceType === 'multiDevice' ? 'swk' : 'hwk', ...(result.userVerified ? ['user'] : [])] };
     },
   };
 }

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
+import type { MfaPolicy } from '../mfa/policy.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ArtifactStore } from '../artifacts/store.ts';
@@ -38,6 +39,8 @@ interface ProviderPorts {
   audit: Pick<AuditService, 'record'>;
   /** Which browser and address each browser session is used from (the account page lists them). */
   devices: Pick<SessionDevices, 'signedIn' | 'seen'>;
+  /** Who must sign in with a second factor (everyone, per client, per role). */
+  mfaPolicy: MfaPolicy;
 }
 
 export interface ProviderDeps {
@@ -182,9 +185,10 @@ export function refreshTokenTtl(now: number, firstIssuedAt: number | undefined, 
  * (src/http/interactions/signup.ts), or on the login page when sign-up is not open; a browser
  * already signed in goes on with its session, as it would without it.
  */
-function signInPrompts() {
+function signInPrompts(mfaPolicy: MfaPolicy) {
   const policy = interactionPolicy.base();
   policy.get('login')!.checks.add(secondFactorRequested());
+  policy.get('login')!.checks.add(secondFactorRequired(mfaPolicy));
   const create = new interactionPolicy.Prompt({ name: 'create', requestable: true });
   create.checks.clear();
   policy.add(create);
@@ -196,7 +200,7 @@ function signInPrompts() {
  * factor (step-up): the app asked for it (`acr_values`, our check below), or requires it (the
  * `acr` claim as essential in `claims`, the provider's own checks).
  */
-export const STEP_UP_REASONS: readonly string[] = ['second_factor_requested', 'essential_acr', 'essential_acrs'];
+export const STEP_UP_REASONS: readonly string[] = ['second_factor_requested', 'second_factor_required', 'essential_acr', 'essential_acrs'];
 
 /**
  * What a finished step-up records when the person has no second factor to give and the app only
@@ -241,6 +245,21 @@ function secondFactorRequested() {
     const result = oidc.result as Record<string, unknown> | undefined;
     if (result?.login || result?.[NO_SECOND_FACTOR] === true) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
     return interactionPolicy.Check.REQUEST_PROMPT;
+  });
+}
+
+/**
+ * The login prompt's check for the second-factor policy (src/mfa/policy.ts): a session signed in
+ * without a second factor (a password, an upstream provider) is asked for it, or taken through
+ * adding one, when the client, a role of the person or the server requires it. Not again once
+ * that interaction is over with a login.
+ */
+function secondFactorRequired(mfaPolicy: MfaPolicy) {
+  return new interactionPolicy.Check('second_factor_required', 'a second factor is required', 'login_required', async (ctx) => {
+    const { oidc } = ctx;
+    const accountId = oidc.session?.accountId;
+    if (!accountId || !oidc.client || oidc.acr === ACR.mfa || (oidc.result as Record<string, unknown> | undefined)?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    return (await mfaPolicy.requires(accountId, oidc.client.clientId)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
   });
 }
 
@@ -298,7 +317,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   // The client's full registered metadata (set once the provider exists: see internals.ts).
   let registered: (client: object) => RegisteredMetadata = () => ({});
   const secureCookies = config.secure;
-  const prompts = signInPrompts();
+  const prompts = signInPrompts(ports.mfaPolicy);
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(ports.artifacts, clients),

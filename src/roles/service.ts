@@ -52,6 +52,7 @@ export const createRoleSchema = z
     name: roleName,
     description: z.string().trim().max(500).optional(),
     permissions: permissionsSchema.default({}).describe('API identifier → the scopes of that API the role grants'),
+    requireMfa: z.boolean().default(false).describe('people with this role must sign in with a second factor (those without one are taken through adding one)'),
   })
   .strict();
 
@@ -60,6 +61,7 @@ export const updateRoleSchema = z
     name: roleName,
     description: z.string().trim().max(500).nullable(),
     permissions: permissionsSchema.describe('API identifier → the scopes of that API the role grants (replaces them all)'),
+    requireMfa: z.boolean().describe('people with this role must sign in with a second factor (built-in roles too)'),
   })
   .partial()
   .strict();
@@ -73,6 +75,8 @@ export interface RoleView {
   description: string | null;
   permissions: Record<string, string[]>;
   builtIn: boolean;
+  /** People with this role must sign in with a second factor. */
+  requireMfa: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -93,7 +97,7 @@ function permissionsOf(stored: string): Record<string, string[]> {
   return out;
 }
 
-const toView = (r: Role): RoleView => ({ id: r.id, name: r.name, description: r.description, permissions: permissionsOf(r.permissions), builtIn: r.builtIn, createdAt: r.createdAt, updatedAt: r.updatedAt });
+const toView = (r: Role): RoleView => ({ id: r.id, name: r.name, description: r.description, permissions: permissionsOf(r.permissions), builtIn: r.builtIn, requireMfa: r.requireMfa, createdAt: r.createdAt, updatedAt: r.updatedAt });
 
 /** Sorted, de-duplicated scopes per API, as stored. */
 const normalised = (permissions: Record<string, string[]>) => JSON.stringify(Object.fromEntries(Object.entries(permissions).map(([api, scopes]) => [api, [...new Set(scopes)].sort()])));
@@ -146,7 +150,7 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
       for (const [name, role] of Object.entries(BUILT_IN_ROLES)) {
         const permissions = normalised(role.permissions);
         const existing = await prisma.role.findUnique({ where: { name } });
-        // Their permissions are fixed; their description is the admin's to change.
+        // Their permissions are fixed; their description and requireMfa are the admin's to change.
         if (existing?.builtIn && existing.permissions === permissions) continue;
         await prisma.role.upsert({
           where: { name },
@@ -159,8 +163,8 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
     async create(input: CreateRoleInput, who: Actor): Promise<RoleView> {
       const data = parseInput(createRoleSchema, input);
       try {
-        const row = await prisma.role.create({ data: { id: randomUUID(), name: data.name, description: data.description ?? null, permissions: normalised(data.permissions) } });
-        await audit.record(who, 'role.created', row.id, { name: row.name });
+        const row = await prisma.role.create({ data: { id: randomUUID(), name: data.name, description: data.description ?? null, permissions: normalised(data.permissions), requireMfa: data.requireMfa } });
+        await audit.record(who, 'role.created', row.id, { name: row.name, requireMfa: row.requireMfa });
         return toView(row);
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`a role named ${data.name} already exists`);
@@ -184,9 +188,11 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
       try {
         const row = await prisma.role.update({
           where: { id: role.id },
-          data: { ...(data.name !== undefined ? { name: data.name } : {}), ...(data.description !== undefined ? { description: data.description } : {}), ...(data.permissions ? { permissions: normalised(data.permissions) } : {}) },
+          data: { ...(data.name !== undefined ? { name: data.name } : {}), ...(data.description !== undefined ? { description: data.description } : {}), ...(data.permissions ? { permissions: normalised(data.permissions) } : {}),
+            ...(data.requireMfa !== undefined ? { requireMfa: data.requireMfa } : {}),
+          },
         });
-        await audit.record(who, 'role.updated', role.id, { fields: Object.keys(data) });
+        await audit.record(who, 'role.updated', role.id, { fields: Object.keys(data), ...(data.requireMfa === undefined ? {} : { requireMfa: data.requireMfa }) });
         return toView(row);
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`a role named ${data.name} already exists`);
@@ -234,6 +240,15 @@ export function createRoleService(prisma: PrismaClient, audit: AuditService) {
       const { count } = await prisma.userRole.deleteMany({ where: { userId, roleId: role.id } });
       if (!count) throw notFound(`user ${userId} does not have the role ${role.name}`);
       await audit.record(who, 'user.role_removed', userId, { role: role.name });
+    },
+
+    /**
+     * Whether any role of the person requires a second factor at sign-in (Role.requireMfa). One
+     * query, read from the database on every call (roles are not cached), so a change applies to
+     * the very next sign-in.
+     */
+    async requiresMfa(userId: string): Promise<boolean> {
+      return (await prisma.userRole.count({ where: { userId, role: { requireMfa: true } } })) > 0;
     },
 
     /** What a person's roles give, on every token issued to them for an API that enforces roles. One query. */

@@ -79,7 +79,29 @@ export function createSignIn(deps: { users: UserService; throttle: LoginThrottle
     return { kind: 'signed_in', user };
   }
 
-  return { throttled, secondFactor, withPassword };
+  /**
+   * A passkey as the whole sign-in, no password: throttled per client address (the account is
+   * known only from the browser's answer), audited like a password sign-in. `verify` checks the
+   * answer; a disabled account's passkey fails like one that does not verify.
+   */
+  async function withPasskey(input: { ip: string; clientId: string }, verify: () => Promise<{ userId: string; amr: string[] } | null>): Promise<{ kind: 'signed_in'; userId: string; amr: string[] } | { kind: 'wrong' } | { kind: 'throttled'; wait: number }> {
+    const { ip, clientId } = input;
+    const outcome = await counted(ip, undefined, async () => {
+      const proof = await verify();
+      const ok = proof !== null && (await users.findActive(proof.userId)) !== null;
+      return { ok, value: { proof, ok } };
+    });
+    if (outcome.kind === 'throttled') return outcome;
+    const { proof, ok } = outcome.value;
+    if (!proof || !ok) {
+      await audit.record({ actor: 'anonymous', ip }, 'login.failed', proof?.userId ?? null, { clientId, method: 'passkey' });
+      return { kind: 'wrong' };
+    }
+    await audit.record({ actor: `user:${proof.userId}`, ip }, 'login.succeeded', proof.userId, { clientId, method: 'passkey' });
+    return { kind: 'signed_in', ...proof };
+  }
+
+  return { throttled, secondFactor, withPassword, withPasskey };
 }
 
 export type SignIn = ReturnType<typeof createSignIn>;

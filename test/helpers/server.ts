@@ -25,11 +25,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A real server on 127.0.0.1, on a fresh database of its own (SQLite or PostgreSQL, per the run). */
-export async function startServer(extraEnv: Record<string, string> = {}, options: BuildOptions & { port?: number } = {}): Promise<TestServer> {
+/** A real server on 127.0.0.1 (its issuer's host may be `localhost`), on a fresh database of its own (SQLite or PostgreSQL, per the run). */
+export async function startServer(extraEnv: Record<string, string> = {}, options: BuildOptions & { port?: number; issuerHost?: string } = {}): Promise<TestServer> {
   const database = await createTestDatabase();
   const port = options.port ?? (await freePort());
-  const issuer = `http://127.0.0.1:${port}`;
+  // `localhost` for passkeys: browsers refuse WebAuthn on an IP address.
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     PORT: String(port),

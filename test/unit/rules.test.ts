@@ -54,6 +54,13 @@ describe('configuration', () => {
     ]);
   });
 
+  it('second factor: optional by default, or required of everyone; anything else is one line', () => {
+    expect(loadConfig({}).mfa).toBe('optional');
+    expect(loadConfig({ MFA: 'optional' }).mfa).toBe('optional');
+    expect(loadConfig({ MFA: 'required' }).mfa).toBe('required');
+    for (const value of ['yes', 'Required', 'true', '']) expect(problems({ MFA: value })).toEqual(['MFA: must be optional or required']);
+  });
+
   it('reports every problem at once, cross-variable rules included', () => {
     expect(problems({ NODE_ENV: 'production', PORT: 'x', ISSUER: 'https://a.example/?q', GOOGLE_CLIENT_SECRET: 's', KEY_PREPUBLICATION_SECONDS: '10' })).toEqual([
       expect.stringMatching(/^PORT: /),

@@ -21,6 +21,8 @@ interface Client {
   allowedOrigins: string[];
   apis: Record<string, string[]>;
   admin: boolean;
+  /** People signing in to it must use a second factor. */
+  requireMfa: boolean;
   disabled: boolean;
   previousSecretExpiresAt: string | null;
   createdAt: string;
@@ -726,6 +728,12 @@ function Facts({ client, apis }: { client: Client; apis: Api[] }) {
           '—'
         )}
       </dd>
+      {client.grantTypes.includes('authorization_code') ? (
+        <>
+          <dt>{t('applications.requireMfa')}</dt>
+          <dd>{client.requireMfa ? t('applications.mfaRequired') : t('applications.mfaNotRequired')}</dd>
+        </>
+      ) : null}
       <dt>{t('applications.created')}</dt>
       <dd>{formatDate(client.createdAt)}</dd>
       {client.previousSecretExpiresAt ? (
@@ -748,6 +756,7 @@ function EditClient({ client, onSaved }: { client: Client; onSaved: () => void }
     allowedOrigins: client.allowedOrigins.join('\n'),
   });
   const [apis, setApis] = useState<ApiScopes>(client.apis);
+  const [requireMfa, setRequireMfa] = useState(client.requireMfa);
   const [saved, setSaved] = useState(false);
   const save = useAction(async () => {
     setSaved(false);
@@ -756,6 +765,7 @@ function EditClient({ client, onSaved }: { client: Client; onSaved: () => void }
       ...(signsPeopleIn && !client.admin ? { redirectUris: lines(uris.redirectUris), postLogoutRedirectUris: lines(uris.postLogoutRedirectUris), allowedOrigins: lines(uris.allowedOrigins) } : {}),
       // Only when changed: an API removed since, or one allowed without scopes, is kept as it is.
       ...(client.admin || sameApis(apis, client.apis) ? {} : { apis }),
+      ...(signsPeopleIn && !client.admin ? { requireMfa } : {}),
     };
     await call('PATCH', clientPath(client.clientId), patch);
     onSaved();
@@ -772,6 +782,17 @@ function EditClient({ client, onSaved }: { client: Client; onSaved: () => void }
       >
         <Field label={t('applications.name')}>{(p) => <input {...p} type="text" required maxLength={200} value={name} onInput={(e) => setName(e.currentTarget.value)} />}</Field>
         {signsPeopleIn && !client.admin ? <UriFields preset={presetOf(client)} origins={presetOf(client) === 'spa' || client.allowedOrigins.length > 0} values={uris} onInput={(c) => setUris({ ...uris, ...c })} /> : null}
+        {signsPeopleIn && !client.admin ? (
+          <div class="field">
+            <label class="choice" for="app-requireMfa">
+              <input type="checkbox" id="app-requireMfa" name="requireMfa" checked={requireMfa} onChange={(e) => setRequireMfa(e.currentTarget.checked)} aria-describedby="app-requireMfa-hint" />
+              <span>{t('applications.requireMfaLabel')}</span>
+            </label>
+            <p class="hint checkbox-hint" id="app-requireMfa-hint">
+              {t('applications.requireMfaHint')}
+            </p>
+          </div>
+        ) : null}
         {client.admin ? null : <ApiChoice value={apis} onChange={setApis} />}
         <ErrorNotice error={save.error} />
         <div class="actions">

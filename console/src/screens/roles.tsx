@@ -13,6 +13,8 @@ interface Role {
   description: string | null;
   permissions: Permissions;
   builtIn: boolean;
+  /** People with this role must sign in with a second factor. */
+  requireMfa: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -159,10 +161,25 @@ function chosen(form: HTMLFormElement): Permissions {
 
 const text = (form: HTMLFormElement, name: string) => String(new FormData(form).get(name) ?? '').trim();
 
+/** Whether the role requires a second factor at sign-in: a checkbox, read back with `new FormData(form).has('requireMfa')`. */
+function RequireMfaChoice({ checked }: { checked: boolean }) {
+  return (
+    <div class="field">
+      <label class="choice" for="role-requireMfa">
+        <input type="checkbox" id="role-requireMfa" name="requireMfa" defaultChecked={checked} aria-describedby="role-requireMfa-hint" />
+        <span>{t('roles.requireMfaLabel')}</span>
+      </label>
+      <p class="hint checkbox-hint" id="role-requireMfa-hint">
+        {t('roles.requireMfaHint')}
+      </p>
+    </div>
+  );
+}
+
 function CreateRole() {
   const create = useAction(async (form: HTMLFormElement) => {
     const description = text(form, 'description');
-    const role = await call<Role>('POST', '/roles', { name: text(form, 'name'), ...(description ? { description } : {}), permissions: chosen(form) });
+    const role = await call<Role>('POST', '/roles', { name: text(form, 'name'), ...(description ? { description } : {}), permissions: chosen(form), requireMfa: new FormData(form).has('requireMfa') });
     navigate(roleHref(role));
   });
   return (
@@ -177,6 +194,7 @@ function CreateRole() {
           {(props) => <input {...props} type="text" name="name" required maxLength={64} autocomplete="off" />}
         </Field>
         <Field label={t('roles.descriptionOptional')}>{(props) => <textarea {...props} name="description" maxLength={500} />}</Field>
+        <RequireMfaChoice checked={false} />
         <PermissionChoices current={{}} />
         <ErrorNotice error={create.error} />
         <div class="actions">
@@ -222,6 +240,8 @@ function RoleDetail({ name }: { name: string }) {
           {r.builtIn ? <p class="notice">{t('roles.builtInNotice')}</p> : null}
           <RoleFacts role={r} />
           {editable ? <EditRole role={r} onSaved={role.reload} /> : <PermissionList permissions={r.permissions} />}
+          {/* A built-in role's name and permissions are fixed; whether it requires a second factor is the admin's to choose. */}
+          {r.builtIn && canWrite() ? <EditRole role={r} onSaved={role.reload} /> : null}
         </>
       ) : null}
     </Screen>
@@ -239,6 +259,8 @@ function RoleFacts({ role }: { role: Role }) {
         </dd>
         <dt>{t('roles.description')}</dt>
         <dd>{describeRole(role) ?? '—'}</dd>
+        <dt>{t('roles.requireMfa')}</dt>
+        <dd>{role.requireMfa ? t('roles.mfaRequired') : t('roles.mfaNotRequired')}</dd>
         <dt>{t('roles.id')}</dt>
         <dd>
           <code>{role.id}</code>
@@ -286,10 +308,12 @@ function PermissionList({ permissions }: { permissions: Permissions }) {
   );
 }
 
+/** The form of a role: its description, permissions and second-factor requirement; a built-in role's second-factor requirement alone. */
 function EditRole({ role, onSaved }: { role: Role; onSaved: () => void }) {
   const [saved, setSaved] = useState(false);
   const save = useAction(async (form: HTMLFormElement) => {
-    await call('PATCH', rolePath(role.id), { description: text(form, 'description') || null, permissions: chosen(form) });
+    const requireMfa = new FormData(form).has('requireMfa');
+    await call('PATCH', rolePath(role.id), role.builtIn ? { requireMfa } : { description: text(form, 'description') || null, permissions: chosen(form), requireMfa });
     setSaved(true);
     onSaved();
   });
@@ -303,8 +327,9 @@ function EditRole({ role, onSaved }: { role: Role; onSaved: () => void }) {
           void save.run(event.currentTarget);
         }}
       >
-        <Field label={t('roles.description')}>{(props) => <textarea {...props} name="description" maxLength={500} defaultValue={role.description ?? ''} />}</Field>
-        <PermissionChoices current={role.permissions} />
+        {role.builtIn ? null : <Field label={t('roles.description')}>{(props) => <textarea {...props} name="description" maxLength={500} defaultValue={role.description ?? ''} />}</Field>}
+        <RequireMfaChoice checked={role.requireMfa} />
+        {role.builtIn ? null : <PermissionChoices current={role.permissions} />}
         <ErrorNotice error={save.error} />
         <div role="status">{saved ? <p class="notice ok">{t('saved')}</p> : null}</div>
         <div class="actions">

@@ -9,6 +9,7 @@ export interface ServerSettings {
   issuer: string;
   brand: { productName: string | null; colour: string; logoUrl: string | null; faviconUrl: string | null; supportUrl: string | null; termsUrl: string | null; privacyUrl: string | null };
   signup: { mode: 'closed' | 'invite' | 'open'; emailDomains: string[]; requireVerifiedEmail: boolean; verificationTtl: number; passwordMinLength: number };
+  mfa: 'optional' | 'required';
   tokens: { accessToken: number; idToken: number; refreshToken: number; refreshTokenIdle: number; authorizationCode: number; session: number };
   languages: { default: string; available: string[] };
   keys: { prepublicationSeconds: number; rotationDays: number };
@@ -55,6 +56,7 @@ export function Settings(_props: ScreenProps) {
           <Group title={t('settings.server')} rows={[{ label: t('settings.issuer'), value: <span class="mono">{s.issuer}</span>, variable: 'ISSUER' }]} />
           <Group title={t('settings.brand')} rows={brandRows(s.brand)} />
           <Group title={t('settings.signup')} rows={signupRows(s.signup)} />
+          <Group title={t('settings.signIn')} rows={[{ label: t('settings.mfa'), value: t(MFA_POLICIES[s.mfa]), variable: 'MFA' }]} />
           <Group title={t('settings.tokens')} rows={tokenRows(s.tokens)} />
           <Group title={t('settings.languages')} rows={languageRows(s.languages)} />
           <Group title={t('settings.keysAndAudit')} rows={keyRows(s)} />
@@ -130,6 +132,8 @@ const signupRows = (s: ServerSettings['signup']): Row[] => [
   { label: t('settings.verificationTtl'), value: formatDuration(s.verificationTtl), variable: 'EMAIL_VERIFICATION_TTL' },
   { label: t('settings.passwordMinLength'), value: t('settings.characters', { count: s.passwordMinLength }), variable: 'PASSWORD_MIN_LENGTH' },
 ];
+
+const MFA_POLICIES = { optional: 'settings.mfa.optional', required: 'settings.mfa.required' } as const;
 
 const tokenRows = (l: ServerSettings['tokens']): Row[] => [
   { label: t('settings.accessToken'), value: formatDuration(l.accessToken), variable: 'ACCESS_TOKEN_TTL' },

@@ -27,6 +27,7 @@ import {
   grantParams,
   identityParams,
   mfaAddForm,
+  passkeyAddForm,
   overviewQuery,
   passwordForm,
   profileForm,
@@ -65,6 +66,8 @@ const DONE_MESSAGES: Record<(typeof DONE)[number], Message> = {
   unlinked: { key: 'account.done.unlinked' },
   mfa_added: { key: 'account.done.mfa_added' },
   mfa_removed: { key: 'account.done.mfa_removed' },
+  passkey_added: { key: 'account.done.passkey_added' },
+  passkey_removed: { key: 'account.done.passkey_removed' },
 };
 
 /** The account page's own error pages: a title and what to do, and always the way back to the account page. */
@@ -175,7 +178,13 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
 
   async function overviewPage(req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, extra: { notice?: Message | undefined; nameError?: Message; name?: string } = {}) {
     const { user, sessions: list, apps, identities } = await selfService.overview(session.userId, session.sessionUid);
-    const [factors, recoveryLeft, mayAdd] = await Promise.all([mfa.factors(session.userId), mfa.recoveryCodesLeft(session.userId), mfa.mayAdd(session.userId)]);
+    const [factors, passkeys, recoveryLeft, mayAdd, mayAddPasskey] = await Promise.all([
+      mfa.factors(session.userId),
+      mfa.passkeys(session.userId),
+      mfa.recoveryCodesLeft(session.userId),
+      mfa.mayAdd(session.userId),
+      mfa.mayAddPasskey(session.userId),
+    ]);
     const date = dates(req);
     return page(req, reply, status, 'account', {
       csrfToken: sessions.csrfToken(session),
@@ -187,7 +196,8 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
       others: list.some((s) => !s.current),
       apps: apps.map((a) => ({ ...a, grantedAt: date(a.grantedAt) })),
       identities: identities.map((i) => ({ ...i, linkedAt: date(i.linkedAt), lastSignInAt: date(i.lastSignInAt) })),
-      mfa: { factors: factors.map((f) => ({ ...f, createdAt: date(f.createdAt), lastUsedAt: date(f.lastUsedAt) })), recoveryLeft, mayAdd },
+      mfa: { factors: factors.map((f) => ({ ...f, createdAt: date(f.createdAt), lastUsedAt: date(f.lastUsedAt) })), recoveryLeft, mayAdd, on: factors.length + passkeys.length > 0 },
+      passkeys: { enabled: mfa.passkeysEnabled, items: passkeys.map((p) => ({ ...p, createdAt: date(p.createdAt), lastUsedAt: date(p.lastUsedAt) })), mayAdd: mayAddPasskey },
     });
   }
 
@@ -415,6 +425,45 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
     const session = await formSession(req, reply, ACCOUNT_PATH);
     if (!session || !recent(reply, session, ACCOUNT_PATH)) return reply;
     return codesPage(req, reply, await mfa.regenerate({ actor: `user:${session.userId}`, ip: req.ip }, session.userId));
+  });
+
+  // ---- passkeys (the rules: src/mfa/service.ts; the ceremonies: src/mfa/passkeys.ts)
+
+  const PASSKEYS_PATH = `${ACCOUNT_PATH}/passkeys`;
+
+  /** The form that creates a passkey: the browser's options, made for this person; its answer comes back with the name. */
+  const passkeyPage = async (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, extra: { name?: string; error?: Message } = {}) => {
+    const user = await deps.services.users.get(session.userId);
+    return page(req, reply, status, 'account-passkey-add', {
+      csrfToken: sessions.csrfToken(session),
+      passkey: await mfa.passkeyCreation({ id: user.id, email: user.email, name: user.name }),
+      name: extra.name ?? '',
+      error: extra.error,
+    });
+  };
+
+  pages.get(`${PASSKEYS_PATH}/add`, async (req, reply) => {
+    const session = await signedIn(req, reply, `${PASSKEYS_PATH}/add`);
+    if (!session || !recent(reply, session, `${PASSKEYS_PATH}/add`)) return reply;
+    if (!(await mfa.mayAddPasskey(session.userId))) return redirect(reply, ACCOUNT_PATH);
+    return passkeyPage(req, reply, 200, session);
+  });
+
+  pages.post(`${PASSKEYS_PATH}/add`, { ...sameOrigin, schema: { body: passkeyAddForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, `${PASSKEYS_PATH}/add`);
+    if (!session || !recent(reply, session, `${PASSKEYS_PATH}/add`)) return reply;
+    if (!(await mfa.mayAddPasskey(session.userId))) return redirect(reply, ACCOUNT_PATH);
+    const { name, response } = req.body;
+    const outcome = await mfa.addPasskey({ actor: `user:${session.userId}`, ip: req.ip }, session.userId, { name, response });
+    if (outcome.kind === 'added') return outcome.recoveryCodes ? codesPage(req, reply, outcome.recoveryCodes) : redirect(reply, `${ACCOUNT_PATH}?done=passkey_added`);
+    return passkeyPage(req, reply, 400, session, { name: name.slice(0, 100), error: { key: 'account.passkeys.failed' } });
+  });
+
+  pages.post(`${PASSKEYS_PATH}/:factorId/remove`, { ...sameOrigin, schema: { params: factorParams, body: csrfForm } }, async (req, reply) => {
+    const session = await formSession(req, reply, ACCOUNT_PATH);
+    if (!session || !recent(reply, session, ACCOUNT_PATH)) return reply;
+    await mfa.removePasskey({ actor: `user:${session.userId}`, ip: req.ip }, session.userId, req.params.factorId);
+    return redirect(reply, `${ACCOUNT_PATH}?done=passkey_removed`);
   });
 
   const deletePage = (req: FastifyRequest, reply: FastifyReply, status: number, session: AccountSession, error?: Message) =>

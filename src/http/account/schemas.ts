@@ -17,11 +17,13 @@ export const passwordForm = form({ current: text(4096), password: text(4096) });
 export const deleteForm = form({ email: text(400) });
 /** Adding an authenticator app: the enrolment the page showed, a name for it, and a first code from it. */
 export const mfaAddForm = form({ factorId: text(100), name: text(400), code: text(20) });
+/** A new passkey: its name, and the browser's answer (WebAuthn's JSON; a longer one is not one). */
+export const passkeyAddForm = form({ name: text(400), response: text(16_384) });
 
 /** What a page may be told on arrival: what was just done. */
 export const emailForm = form({ email: text(320) });
 export const emailTokenParams = z.object({ token: z.string().min(1).max(200) });
-export const DONE = ['email_change_sent', 'name_saved', 'password_changed', 'session_ended', 'sessions_ended', 'app_revoked', 'unlinked', 'mfa_added', 'mfa_removed'] as const;
+export const DONE = ['email_change_sent', 'name_saved', 'password_changed', 'session_ended', 'sessions_ended', 'app_revoked', 'unlinked', 'mfa_added', 'mfa_removed', 'passkey_added', 'passkey_removed'] as const;
 export const overviewQuery = z.object({ done: z.enum(DONE).optional().catch(undefined) });
 
 export const signInQuery = z.object({ return: z.string().max(300).optional().catch(undefined), reauth: z.literal('1').optional().catch(undefined) });

@@ -52,7 +52,7 @@ export const clientRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = 
       summary: 'Update client metadata',
       description: 'Fields left out keep their value; a list given replaces the registered one; a link (logoUri, policyUri, tosUri, clientUri) set to null is removed.',
       params: idParam,
-      body: example(updateClientSchema, { name: 'My App', redirectUris: APP.redirectUris, logoUri: 'https://app.example.com/logo.png' }),
+      body: example(updateClientSchema, { name: 'My App', redirectUris: APP.redirectUris, logoUri: 'https://app.example.com/logo.png', requireMfa: true }),
       response: { 200: described(clientSchema, 'The client, updated'), ...errorsOfOne },
     },
     handler: async (req) => json(await clients.update(req.params.id, req.body, adminActor(req))),

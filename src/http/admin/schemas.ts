@@ -60,6 +60,7 @@ export const clientSchema = z
     apis: example(z.record(z.string(), z.array(z.string())), { [API]: ['read'] }).describe('API identifier → the scopes of that API it may receive'),
     admin: z.boolean().describe('an admin client: client_credentials tokens for the admin API'),
     firstParty: z.boolean().describe('the operator’s own app: its users are not asked for consent (the grant is recorded all the same)'),
+    requireMfa: z.boolean().describe('people signing in to this app must use a second factor (those without one are taken through adding one)'),
     dynamic: z.boolean().describe('registered through dynamic client registration (RFC 7591); such a client cannot be first-party'),
     logoUri: example(z.string().nullable(), 'https://app.example.com/logo.png').describe("the app's logo, shown on the consent page (https)"),
     policyUri: example(z.string().nullable(), 'https://app.example.com/privacy').describe("the app's privacy policy, linked from the consent page (https)"),
@@ -99,6 +100,7 @@ export const roleSchema = z
     description: z.string().nullable(),
     permissions: z.record(z.string(), z.array(z.string())).describe('API identifier → the scopes of that API the role grants'),
     builtIn: z.boolean().describe('idp-admin or idp-viewer: name and permissions fixed, cannot be deleted'),
+    requireMfa: z.boolean().describe('people with this role must sign in with a second factor (those without one are taken through adding one)'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })

@@ -5,7 +5,7 @@ import { count, described, errorResponses, example } from './schemas.ts';
 
 /** What the settings route reads: the configuration, and the languages of the messages catalogue. */
 export interface ServerSettings {
-  config: Pick<Config, 'issuer' | 'brand' | 'signup' | 'passwords' | 'ttl' | 'defaultLocale' | 'keys' | 'google' | 'auditRetentionDays'>;
+  config: Pick<Config, 'issuer' | 'brand' | 'signup' | 'passwords' | 'ttl' | 'defaultLocale' | 'keys' | 'google' | 'auditRetentionDays' | 'mfa'>;
   locales: readonly string[];
 }
 
@@ -36,6 +36,9 @@ const settingsSchema = z
         passwordMinLength: example(count, 8).describe('PASSWORD_MIN_LENGTH'),
       })
       .describe('who may create an account, and how'),
+    mfa: z
+      .enum(['optional', 'required'])
+      .describe('MFA: the second factor at sign-in; optional (people who set one up, and applications or roles that require one), required (everyone)'),
     tokens: z
       .object({
         accessToken: seconds(600, 'ACCESS_TOKEN_TTL: access tokens (an API may set its own)'),
@@ -78,6 +81,7 @@ export const settingsRoutes: FastifyPluginAsyncZod<{ settings: ServerSettings }>
       privacyUrl: brand.privacyUrl ?? null,
     },
     signup: { mode: signup.mode, emailDomains: [...signup.emailDomains], requireVerifiedEmail: signup.requireVerifiedEmail, verificationTtl: signup.verificationTtl, passwordMinLength: config.passwords.minLength },
+    mfa: config.mfa,
     tokens: { accessToken: ttl.accessToken, idToken: ttl.idToken, refreshToken: ttl.refreshToken, refreshTokenIdle: ttl.refreshTokenIdle, authorizationCode: ttl.authorizationCode, session: ttl.session },
     languages: { default: config.defaultLocale, available: [...locales] },
     keys: { prepublicationSeconds: keys.prepublicationSeconds, rotationDays: keys.rotationDays },

@@ -19,6 +19,7 @@ import type { ResourceService } from '../../resources/service.ts';
 import type { UserService } from '../../users/service.ts';
 import type { SignIn } from '../../users/sign-in.ts';
 import type { MfaService } from '../../mfa/service.ts';
+import type { MfaPolicy } from '../../mfa/policy.ts';
 import { pinToIssuer } from '../forwarded.ts';
 import { isCrossSite } from '../origin.ts';
 import type { Message, Views } from '../views.ts';
@@ -40,6 +41,7 @@ export interface InteractionDeps {
     federation: FederationService;
     signIn: SignIn;
     mfa: MfaService;
+    mfaPolicy: MfaPolicy;
   };
   views: Views;
   config: Config;
@@ -147,6 +149,8 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
         error: extra.error,
         notice: extra.notice,
         providers: await deps.services.upstreams.buttons(),
+        // Options for "Sign in with a passkey" and the browser's passkey autofill (null where passkeys do not work).
+        passkey: await deps.services.mfa.passkeyRequest(interaction.uid),
         signUp: config.signup.mode === 'open',
       },
       interaction,

@@ -30,6 +30,13 @@ export const signupForm = form({ email: text(320), name: text(400), password: te
 export const verifyCodeForm = form({ code: text(20) });
 /** A code from an authenticator app, or a recovery code. */
 export const secondFactorForm = form({ code: text(64) });
+/** The browser's answer to a passkey's challenge (WebAuthn's JSON); a longer one is not one. */
+export const passkeyForm = form({ response: text(16_384) });
+/** Adding a second factor inside a sign-in: an authenticator app's first code, or a new passkey. */
+export const totpAddForm = form({ factorId: text(100), name: text(400), code: text(20) });
+export const passkeyAddForm = form({ name: text(400), response: text(16_384) });
+/** The pages of the second step: a passkey, an authenticator app, a recovery code. */
+export const secondFactorMethodParams = interactionParams.extend({ method: z.enum(['passkey', 'app', 'recovery']) });
 export const invitationForm = form({ name: text(400), password: text(4096), terms: ticked });
 /** An emailed link's token, in its query (base64url, 256 bits); anything else is simply not a live link. */
 export const emailLinkQuery = z.object({ token: z.string().max(200).catch('') });
