@@ -82,6 +82,7 @@ const envSchema = z.object({
     .default([]),
   REQUIRE_VERIFIED_EMAIL: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   MFA: z.enum(['optional', 'required'], { error: 'must be optional or required' }).default('optional'),
+  MFA_REMEMBER_DAYS: z.coerce.number().int().min(0).max(365).default(0),
   EMAIL_VERIFICATION_TTL: z.coerce.number().int().min(3600).max(30 * 24 * 3600).default(24 * 3600),
   SIGNUP_IP_MAX_PER_HOUR: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WORKERS: z
@@ -191,6 +192,8 @@ export interface Config {
    * role requires one: Client.requireMfa, Role.requireMfa), or `required` of everyone.
    */
   readonly mfa: 'optional' | 'required';
+  /** Days a browser may skip the second factor after giving it, when the person ticks "Remember this browser"; 0: never offered. */
+  readonly mfaRememberDays: number;
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
   /** How often every instance checks whether clients or APIs changed elsewhere (they are cached). */
@@ -351,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ipMaxPerHour: e.SIGNUP_IP_MAX_PER_HOUR,
     }),
     mfa: e.MFA,
+    mfaRememberDays: e.MFA_REMEMBER_DAYS,
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
     configRefreshSeconds: e.CONFIG_REFRESH_SECONDS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,

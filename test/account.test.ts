@@ -281,7 +281,7 @@ describe('deleting the account', () => {
 });
 
 describe('downloading my data', () => {
-  it('is a JSON file with the profile, linked services, apps, sessions and recent sign-ins', async () => {
+  it('is a JSON file with the profile, linked services, apps, sessions, recent sign-ins and second factors', async () => {
     const ua = new UserAgent({ headers: { 'user-agent': FIREFOX } });
     const { person } = await personWithApp(ua);
     const page = await openAccount(server, ua);
@@ -299,6 +299,7 @@ describe('downloading my data', () => {
       connectedApps: [{ clientId: person.clientId, name: 'Test App', scopes: ['openid', 'email', 'offline_access'], apis: {}, grantedAt: expect.any(String), expiresAt: expect.any(String) }],
       sessions: [{ browser: 'Firefox 130', os: 'macOS', userAgent: FIREFOX, ip: '127.0.0.1', signedInAt: expect.any(String), lastSeenAt: expect.any(String) }],
       recentSignIns: [{ at: expect.any(String), ip: '127.0.0.1', app: 'Test App', method: 'password' }],
+      secondFactors: { items: [], recoveryCodesLeft: 0 },
     });
     expect(text).not.toContain('argon2');
   });

@@ -17,7 +17,8 @@ describe.skipIf(!haveBrowser)('passkeys in a real browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    server = await startServer({}, { issuerHost: 'localhost' });
+    // Remembering a browser offered: its checkbox is on the second-factor page checked here.
+    server = await startServer({ MFA_REMEMBER_DAYS: '30' }, { issuerHost: 'localhost' });
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -106,6 +107,7 @@ describe.skipIf(!haveBrowser)('passkeys in a real browser', () => {
       await page.locator('#password').fill(user.password);
       await page.locator('form[action$="/login"] button[type="submit"]').click();
       await page.locator('form[action$="/two-step/passkey"] button').waitFor();
+      expect(await page.locator('#remember').isVisible()).toBe(true);
       await check(page, 'second-factor-passkey', locale, problems);
       await page.locator('form[action$="/two-step/passkey"] button').click();
       await page.waitForURL(`${server.issuer}/account`);

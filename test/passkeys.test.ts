@@ -69,6 +69,11 @@ describe('adding a passkey on the account page', () => {
     expect(await audits(app.userId, 'mfa.passkey_added')).toHaveLength(1);
 
     const after = await openAccount(server, ua);
+    // The data download lists it, by kind and name: never its key or credential id.
+    const download = await (await postAccount(server, ua, after, '/account/data')).text();
+    expect(JSON.parse(download).secondFactors).toEqual({ items: [{ type: 'passkey', name: 'Work laptop', createdAt: expect.any(String), lastUsedAt: null }], recoveryCodesLeft: 10 });
+    expect(download).not.toContain(row!.credentialId);
+    expect(download).not.toContain(row!.publicKey);
     expect(after.html).toContain('Work laptop');
     expect(after.html).toContain('On one device or security key');
     expect(after.html).toContain('10 recovery codes left');

@@ -392,7 +392,7 @@ export function createSelfService(deps: SelfServiceDeps) {
         recentSignIns: signIns.items.map((e) => {
           const clientId = typeof e.details?.clientId === 'string' ? e.details.clientId : null;
           const provider = typeof e.details?.provider === 'string' ? e.details.provider : null;
-          return { at: e.at, ip: e.ip, app: clientId === ACCOUNT_CLIENT_ID ? 'account page' : clientId ? (appNames.get(clientId) ?? clientId) : null, method: provider ? `upstream:${provider}` : 'password' };
+          return { at: e.at, ip: e.ip, app: clientId === ACCOUNT_CLIENT_ID ? 'account page' : clientId ? (appNames.get(clientId) ?? clientId) : null, method: provider ? `upstream:${provider}` : e.details?.method === 'passkey' ? 'passkey' : 'password' };
         }),
       };
     },

@@ -3,7 +3,7 @@ import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { PrismaClient } from '../db/index.ts';
-import { decrypt, encrypt, hashSecret, randomId, verifySecret } from '../lib/crypto.ts';
+import { decrypt, encrypt, hashSecret, randomId, sha256, verifySecret } from '../lib/crypto.ts';
 import { conflict, notFound } from '../lib/errors.ts';
 import { composeMail } from '../mail/compose.ts';
 import type { Outbox } from '../mail/outbox.ts';
@@ -46,7 +46,7 @@ export interface Enrolment {
 
 /** What an administrator sees of a person's second factors: never a secret. */
 export interface FactorsOverview {
-  items: (FactorView & { type: string })[];
+  items: (FactorView & { type: 'totp' | 'passkey' })[];
   recoveryCodesLeft: number;
 }
 
@@ -138,6 +138,15 @@ export function createMfaService(deps: {
       return !none(await counts(prisma, userId));
     },
 
+    /** What changes whenever the person's second factors do (one added, removed, or all reset): a remembered browser is bound to it. */
+    async stamp(userId: string): Promise<string> {
+      const [apps, keys] = await Promise.all([
+        prisma.mfaFactor.findMany({ where: { userId, confirmedAt: { not: null } }, select: { id: true } }),
+        prisma.passkey.findMany({ where: { userId }, select: { id: true } }),
+      ]);
+      return sha256([...apps, ...keys].map((f) => f.id).sort().join(',')).slice(0, 16);
+    },
+
     /** Which second factors the person can give. */
     async methods(userId: string): Promise<Methods> {
       const c = await counts(prisma, userId);
@@ -157,11 +166,11 @@ export function createMfaService(deps: {
     async overview(userId: string): Promise<FactorsOverview> {
       if (!(await prisma.user.findUnique({ where: { id: userId }, select: { id: true } }))) throw notFound(`no user ${userId}`);
       const [apps, passkeys, recoveryCodesLeft] = await Promise.all([
-        prisma.mfaFactor.findMany({ where: { userId, confirmedAt: { not: null } }, orderBy: { createdAt: 'asc' }, select: { id: true, type: true, name: true, createdAt: true, lastUsedAt: true } }),
+        prisma.mfaFactor.findMany({ where: { userId, confirmedAt: { not: null } }, orderBy: { createdAt: 'asc' }, select: { id: true, name: true, createdAt: true, lastUsedAt: true } }),
         prisma.passkey.findMany({ where: { userId }, orderBy: { createdAt: 'asc' }, select: { id: true, name: true, createdAt: true, lastUsedAt: true } }),
         prisma.recoveryCode.count({ where: { userId, usedAt: null } }),
       ]);
-      return { items: [...apps, ...passkeys.map((p) => ({ ...p, type: 'passkey' }))], recoveryCodesLeft };
+      return { items: [...apps.map((a) => ({ ...a, type: 'totp' as const })), ...passkeys.map((p) => ({ ...p, type: 'passkey' as const }))], recoveryCodesLeft };
     },
 
     /**

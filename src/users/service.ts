@@ -300,6 +300,12 @@ export function createUserService(
 
     deviceKey,
 
+    /** The key of an enabled account by id, read from the database (never the cache): a new password makes it another. */
+    async currentDeviceKey(id: string): Promise<string | null> {
+      const user = await prisma.user.findUnique({ where: { id }, select: { id: true, passwordHash: true, disabled: true } });
+      return user && !user.disabled ? deviceKey(user) : null;
+    },
+
     /**
      * The enabled user `id`, read on every token, userinfo and page request of a signed-in user:
      * served from the process's cache (see ConfigCache). Sign-in itself always reads the database.

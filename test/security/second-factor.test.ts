@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorize, discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { addAuthenticator, passwordStep, sendCode, totpCode } from '../helpers/mfa.ts';
-import { seed } from '../helpers/seed.ts';
+import { seed, withServices } from '../helpers/seed.ts';
 import { startServer } from '../helpers/server.ts';
-import { csrfToken, UserAgent } from '../helpers/user-agent.ts';
+import { csrfToken, formAction, UserAgent } from '../helpers/user-agent.ts';
 import type { SecurityContext } from './setup.ts';
 
 const ctx = {} as SecurityContext;
@@ -173,5 +173,83 @@ describe('step-up to the second factor', () => {
     expect(await asks(ua, config, { claims: values })).toMatchObject({ code: false, error: 'unmet_authentication_requirements' });
     const email = JSON.stringify({ id_token: { acr: { essential: true, value: MFA_ACR }, email: { essential: true } } });
     expect(await asks(ua, config, { claims: email })).toMatchObject({ code: false, error: 'invalid_request' });
+  });
+});
+
+describe('policies and remembered browsers', () => {
+  it('SEC-MF-09 a sign-in that must add a second factor gives the app no code before one is added: not by the continue form, the consent form or the resume address', async () => {
+    const app = await seed(ctx.server.env, { redirectUri: REDIRECT_URI });
+    await withServices(ctx.server.env, ({ clients }) => clients.update(app.clientId, { requireMfa: true }, { actor: 'cli' }));
+    const config = await discover(ctx.server.issuer, app.clientId, app.clientSecret);
+    const ua = new UserAgent();
+    const pending = await authorize(ua, config, { login: { email: app.email, password: app.password }, consent: false });
+    const html = await pending.last.res.text();
+    expect(html).toContain('Set up two-step verification');
+    const uid = new URL(pending.last.url).pathname.split('/')[2]!;
+    for (const path of ['two-step/setup/continue', 'confirm']) expect([303, 403]).toContain((await post(ua, `${ctx.server.issuer}/interaction/${uid}/${path}`, html)).status);
+    // A code page of a factor the person does not have leads back to the setup page.
+    const codePost = await ua.submit(pending.last.url, html, `/interaction/${uid}/two-step`, { code: '123456' });
+    expect(codePost.url.startsWith(REDIRECT_URI)).toBe(false);
+    const resumed = await ua.follow(`${ctx.server.issuer}/auth/${uid}`, REDIRECT_URI);
+    expect(resumed.url.startsWith(REDIRECT_URI) && new URL(resumed.url).searchParams.has('code')).toBe(false);
+    expect(await signedIn(ua, config)).toBe(false);
+    expect(await ctx.server.current.db.prisma.mfaFactor.count({ where: { userId: app.userId, confirmedAt: { not: null } } })).toBe(0);
+  });
+
+  it('SEC-MF-10 a remembered browser skips the code only for the person who gave it there, until their password or second factors change; a forged cookie is ignored', async () => {
+    const server = await startServer({ MFA_REMEMBER_DAYS: '30' });
+    try {
+      const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+      const config = await discover(server.issuer, app.clientId, app.clientSecret);
+      const login = { email: app.email, password: app.password };
+      const { secret } = await addAuthenticator(server.env, app);
+      const ua = new UserAgent();
+      const step = await passwordStep(ua, config, login);
+      expect(step.html).toContain('Don’t ask again on this browser for 30 days');
+      await ua.submit(step.url, step.html, formAction(step.html, '/two-step'), { code: totpCode(secret, 1), remember: 'yes' }, REDIRECT_URI);
+      const cookie = ua.setCookieLines.find((l) => l.startsWith('idp_mfa='))!;
+      expect(cookie).toMatch(/HttpOnly/i);
+      expect(cookie).toMatch(/SameSite=Lax/i);
+      expect(cookie).toMatch(/Max-Age=2592000/);
+
+      /** A new sign-in with the password (prompt=login): past it without a code, or asked for one. */
+      const again = async (who = login, agent = ua) => {
+        const pending = await authorize(agent, config, { login: who, consent: false, prompt: 'login' });
+        if (pending.callbackUrl.href.startsWith(REDIRECT_URI)) return 'skipped';
+        const html = await pending.last.res.text();
+        // On to the consent page (the test app asks for it): past the sign-in.
+        return html.includes('Allow access') ? 'skipped' : html.includes('6-digit code') ? 'asked' : 'other';
+      };
+      expect(await again()).toBe('skipped');
+      expect(await server.current.db.prisma.auditEvent.count({ where: { target: app.userId, action: 'mfa.browser_remembered' } })).toBe(1);
+
+      // Copied into another account's sign-in, or altered: asked.
+      const other = await seed(server.env, { redirectUri: REDIRECT_URI });
+      await addAuthenticator(server.env, other);
+      const otherConfig = await discover(server.issuer, other.clientId, other.clientSecret);
+      const otherUa = new UserAgent();
+      otherUa.cookies.set('idp_mfa', ua.cookies.get('idp_mfa')!);
+      const otherPending = await authorize(otherUa, otherConfig, { login: { email: other.email, password: other.password }, consent: false });
+      expect(await otherPending.last.res.text()).toContain('6-digit code');
+      const forged = new UserAgent();
+      forged.cookies.set('idp_mfa', ua.cookies.get('idp_mfa')!.replace(/^[^.]+/, (id) => id.split('').reverse().join('')));
+      expect(await again(login, forged)).toBe('asked');
+
+      // A change of second factors (another app added), or a new password: asked again.
+      const second = await withServices(server.env, async ({ mfa }) => {
+        const enrolment = await mfa.start(app.userId, app.email);
+        await mfa.confirm({ actor: 'cli' }, app.userId, { factorId: enrolment.factorId, name: 'Tablet', code: totpCode(enrolment.secret) });
+        return enrolment.secret;
+      });
+      expect(await again()).toBe('asked');
+      const fresh = new UserAgent();
+      const step2 = await passwordStep(fresh, config, login);
+      await fresh.submit(step2.url, step2.html, formAction(step2.html, '/two-step'), { code: totpCode(second, 1), remember: 'yes' }, REDIRECT_URI);
+      expect(await again(login, fresh)).toBe('skipped');
+      await withServices(server.env, ({ users }) => users.setPassword(app.userId, 'another long enough password', { actor: 'cli' }));
+      expect(await again({ email: app.email, password: 'another long enough password' }, fresh)).toBe('asked');
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -480,10 +480,11 @@ function TwoStep({ user }: { user: User }) {
       {factors.data && !factors.data.items.length ? <p class="muted">{t('users.mfaOff')}</p> : null}
       {factors.data?.items.length ? (
         <>
-          <Table caption={t('users.mfaApps')}>
+          <Table caption={t('users.mfaFactors')}>
             <thead>
               <tr>
                 <th scope="col">{t('users.mfaName')}</th>
+                <th scope="col">{t('users.mfaType')}</th>
                 <th scope="col">{t('users.mfaAdded')}</th>
                 <th scope="col">{t('users.mfaLastUsed')}</th>
               </tr>
@@ -491,7 +492,8 @@ function TwoStep({ user }: { user: User }) {
             <tbody>
               {factors.data.items.map((f) => (
                 <tr key={f.id}>
-                  <td>{f.name || t('users.mfaUnnamed')}</td>
+                  <td>{f.name || t(f.type === 'passkey' ? 'users.mfaUnnamedPasskey' : 'users.mfaUnnamed')}</td>
+                  <td>{t(f.type === 'passkey' ? 'users.mfaPasskey' : 'users.mfaApp')}</td>
                   <td>{formatDate(f.createdAt)}</td>
                   <td>{formatDate(f.lastUsedAt)}</td>
                 </tr>

@@ -368,14 +368,16 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps) {
   pages.post(`${ACCOUNT_PATH}/data`, { ...sameOrigin, schema: { body: csrfForm } }, async (req, reply) => {
     const session = await formSession(req, reply, ACCOUNT_PATH);
     if (!session) return reply;
-    const data = await selfService.exportData(session.userId);
+    const [data, factors] = await Promise.all([selfService.exportData(session.userId), mfa.overview(session.userId)]);
+    // Second factors by kind and name, never a secret; recovery codes only as a count.
+    const secondFactors = { items: factors.items.map(({ type, name, createdAt, lastUsedAt }) => ({ type, name, createdAt, lastUsedAt })), recoveryCodesLeft: factors.recoveryCodesLeft };
     return reply
       .code(200)
       .header('content-disposition', 'attachment; filename="account-data.json"')
       .header('cache-control', 'no-store')
       .header('x-content-type-options', 'nosniff')
       .type('application/json; charset=utf-8')
-      .send(JSON.stringify(data, null, 2));
+      .send(JSON.stringify({ ...data, secondFactors }, null, 2));
   });
 
   // ---- two-step verification: authenticator apps and recovery codes (the rules: src/mfa/service.ts)

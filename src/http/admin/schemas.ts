@@ -163,7 +163,7 @@ export const identitySchema = z
 const factorSchema = z
   .object({
     id: uuid('5e1b8d3a-7c4f-4a2e-9b6d-2f8a0c3e1d74'),
-    type: example(z.string(), 'totp').describe('totp: an authenticator app'),
+    type: example(z.enum(['totp', 'passkey']), 'totp').describe('totp: an authenticator app; passkey: a WebAuthn credential'),
     name: example(z.string(), 'Phone').describe('the name the person gave it; may be empty'),
     createdAt: timestamp,
     lastUsedAt: timestamp.nullable(),

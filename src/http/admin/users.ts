@@ -152,9 +152,9 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
     config: { scope: 'admin:read' },
     schema: {
       tags,
-      summary: 'List the user’s second factors (authenticator apps) and how many recovery codes are left; never a secret',
+      summary: 'List the user’s second factors (authenticator apps, passkeys) and how many recovery codes are left; never a secret',
       params: idParam,
-      response: { 200: described(factorsSchema, 'The user’s authenticator apps, oldest first'), ...errors },
+      response: { 200: described(factorsSchema, 'The user’s authenticator apps, then their passkeys, oldest first'), ...errors },
     },
     handler: async (req) => {
       const { items, recoveryCodesLeft } = await mfa.overview(req.params.id);
@@ -165,7 +165,7 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
   app.delete('/users/:id/factors', {
     schema: {
       tags,
-      summary: 'Turn off the user’s two-step verification: every authenticator app and recovery code goes, and the user is emailed',
+      summary: 'Turn off the user’s two-step verification: every authenticator app, passkey and recovery code goes, and the user is emailed',
       description: 'The user then signs in with their password alone, and can turn two-step verification on again on their account page.',
       params: idParam,
       response: { 204: described(z.null(), 'Turned off: the email is queued'), ...errorResponses({ 404: 'No such user', 409: 'Conflict: the user has no second factor' }) },

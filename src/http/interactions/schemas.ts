@@ -15,6 +15,9 @@ export const interactionParams = z.object({ uid: z.string().min(1).max(200) });
 export const upstreamParams = interactionParams.extend({ provider: z.string().min(1).max(100) });
 export const upstreamCallbackParams = z.object({ provider: z.string().min(1).max(100) });
 
+/** A checkbox: present (any value) when ticked. */
+const ticked = z.unknown().optional().transform((v) => v !== undefined && v !== '');
+
 export const csrfForm = form({});
 export const loginForm = form({ email: text(320), password: text(4096) });
 export const linkForm = form({ link: text(200), password: text(4096) });
@@ -24,14 +27,12 @@ export const resetForm = form({ password: text(4096) });
 export const resetParams = z.object({ token: z.string().min(1).max(200) });
 /** What the login page may be told on arrival. */
 export const loginPageQuery = z.object({ notice: z.enum(['password_changed']).optional().catch(undefined) });
-/** A checkbox: present (any value) when ticked. */
-const ticked = z.unknown().optional().transform((v) => v !== undefined && v !== '');
 export const signupForm = form({ email: text(320), name: text(400), password: text(4096), terms: ticked });
 export const verifyCodeForm = form({ code: text(20) });
 /** A code from an authenticator app, or a recovery code. */
-export const secondFactorForm = form({ code: text(64) });
+export const secondFactorForm = form({ code: text(64), remember: ticked });
 /** The browser's answer to a passkey's challenge (WebAuthn's JSON); a longer one is not one. */
-export const passkeyForm = form({ response: text(16_384) });
+export const passkeyForm = form({ response: text(16_384), remember: ticked });
 /** Adding a second factor inside a sign-in: an authenticator app's first code, or a new passkey. */
 export const totpAddForm = form({ factorId: text(100), name: text(400), code: text(20) });
 export const passkeyAddForm = form({ name: text(400), response: text(16_384) });

@@ -1,4 +1,4 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ACR, essentialAcrUnmet, INTERACTION_PATH, NO_SECOND_FACTOR, STEP_UP_REASONS } from '../../oidc/provider.ts';
 import type { Enrolment } from '../../mfa/service.ts';
 import type { Interaction, InteractionDeps, InteractionKit, InteractionRequest, Message, PagesApp } from './kit.ts';
@@ -50,13 +50,44 @@ export function secondFactorRoutes(app: PagesApp, kit: InteractionKit, deps: Int
   const back = (reply: FastifyReply, location: string) => reply.code(303).header('location', location).send();
   const save = (interaction: Interaction) => interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
 
+  // ---- a remembered browser (MFA_REMEMBER_DAYS): skips the second factor for the person who gave
+  // it there, until it expires, their password changes, or their second factors change (one added
+  // or removed, or all reset by an administrator). A signed, HttpOnly cookie; off by default.
+
+  const { secure, mfaRememberDays } = deps.config;
+  const REMEMBER_COOKIE = secure ? '__Host-idp_mfa' : 'idp_mfa';
+
+  /** What a remembered browser is bound to for this person now: their id, password and second factors. */
+  async function rememberBinding(accountId: string): Promise<string | null> {
+    const key = await users.currentDeviceKey(accountId);
+    return key ? `${key}.${await mfa.stamp(accountId)}` : null;
+  }
+
+  /** What the second factor proved when this browser was remembered for this person, if its cookie is theirs, unexpired and not stale. */
+  async function remembered(req: FastifyRequest, accountId: string): Promise<string | null> {
+    const raw = mfaRememberDays ? req.cookies[REMEMBER_COOKIE] : undefined;
+    const unsigned = raw ? req.unsignCookie(raw) : undefined;
+    if (!unsigned?.valid || !unsigned.value) return null;
+    const [binding, expires, proved] = unsigned.value.split('|');
+    if (!binding?.startsWith(`${accountId}.`) || !(Number(expires) > Date.now() / 1000) || !proved) return null;
+    return binding === (await rememberBinding(accountId)) ? proved : null;
+  }
+
+  async function remember(reply: FastifyReply, accountId: string, proved: string) {
+    const binding = await rememberBinding(accountId);
+    if (!binding) return;
+    const maxAge = mfaRememberDays * 24 * 3600;
+    reply.setCookie(REMEMBER_COOKIE, `${binding}|${Math.floor(Date.now() / 1000) + maxAge}|${proved}`, { signed: true, httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge });
+    await deps.services.audit.record({ actor: `user:${accountId}`, ip: reply.request.ip }, 'mfa.browser_remembered', accountId, { days: mfaRememberDays });
+  }
+
   /** The page for `method` (or, without one, the person's first: a passkey, else their app), with links to the others they have. */
   async function codePage(reply: FastifyReply, status: number, interaction: Interaction, state: Awaiting, wanted?: Method, error?: Message) {
     const methods = await mfa.methods(state.accountId);
     const method: Method = wanted === 'recovery' || (wanted && methods[wanted]) ? wanted : methods.passkey ? 'passkey' : 'totp';
     const others = (['passkey', 'totp', 'recovery'] as const).filter((m) => m !== method && (m === 'recovery' || methods[m])).map((m) => ({ method: m, href: here(interaction, PAGES[m]) }));
     const passkey = method === 'passkey' ? await mfa.passkeyRequest(interaction.uid, state.accountId) : null;
-    return kit.page(reply, status, 'second-factor', { uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), method, passkey, others, error }, interaction, here(interaction, PAGES[method]));
+    return kit.page(reply, status, 'second-factor', { uid: interaction.uid, csrfToken: reply.generateCsrf({ userInfo: interaction.uid }), method, passkey, others, error, rememberDays: mfaRememberDays }, interaction, here(interaction, PAGES[method]));
   }
 
   /** Holds the sign-in for the second factor, or for adding one, and opens that page. */
@@ -69,6 +100,11 @@ export function secondFactorRoutes(app: PagesApp, kit: InteractionKit, deps: Int
     if (amr.includes('mfa')) return false;
     const [has, mustUse] = await Promise.all([mfa.required(accountId), mfaPolicy.requires(accountId, String(interaction.params.client_id))]);
     if (!mustUse && (!has || amr.includes('fed'))) return false;
+    const proved = has ? await remembered(reply.request, accountId) : null;
+    if (proved) {
+      await kit.signedIn(interaction, reply, accountId, [...amr, proved, 'mfa']);
+      return true;
+    }
     await hold(interaction, { accountId, amr, setup: !has });
     await back(reply, here(interaction));
     return true;
@@ -122,7 +158,7 @@ export function secondFactorRoutes(app: PagesApp, kit: InteractionKit, deps: Int
    * A code or a passkey's answer for the waiting sign-in: throttled per account and address,
    * then checked; a right one finishes the sign-in, with what it proved added to the password's `pwd`.
    */
-  async function check(req: InteractionRequest & { body: { code?: string; response?: string } }, reply: FastifyReply, method: Method) {
+  async function check(req: InteractionRequest & { body: { code?: string; response?: string; remember?: boolean } }, reply: FastifyReply, method: Method) {
     const interaction = await kit.details(req, reply, 'login');
     const state = awaiting(interaction);
     if (!state || state.setup) return back(reply, here(interaction));
@@ -140,6 +176,8 @@ export function secondFactorRoutes(app: PagesApp, kit: InteractionKit, deps: Int
       await deps.services.audit.record({ actor: 'anonymous', ip: req.ip }, 'login.failed', accountId, { clientId: String(interaction.params.client_id), step: method });
       return codePage(reply, 401, interaction, state, method, { key: WRONG[method] });
     }
+    // A recovery code is for a lost authenticator: it does not remember the browser.
+    if (req.body.remember && mfaRememberDays && method !== 'recovery') await remember(reply, accountId, attempt.value[0]!);
     return kit.signedIn(interaction, reply, accountId, [...new Set([...state.amr, ...attempt.value, 'mfa'])]);
   }
 
