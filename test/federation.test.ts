@@ -3,14 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { seed } from './helpers/seed.ts';
 import { authorize, discover, REDIRECT_URI } from './helpers/flow.ts';
 import { account, federationContext, finishAtApp, loginPage, pressButton } from './helpers/federation.ts';
-import { addAuthenticator } from './helpers/mfa.ts';
+import { addAuthenticator, totpCode } from './helpers/mfa.ts';
 import { freePort, startServer } from './helpers/server.ts';
 import { formAction, UserAgent } from './helpers/user-agent.ts';
 
 const ctx = federationContext();
 
 describe('Continue with Google', () => {
-  it('is not asked for a second factor (not yet): a person with an authenticator app signs in through Google with amr fed alone', async () => {
+  it('is not asked for a second factor unless a policy requires it: a person with an authenticator app signs in through Google with amr fed alone', async () => {
     const person = account();
     ctx.google.signInAs(person);
     const ua = new UserAgent();
@@ -24,6 +24,32 @@ describe('Continue with Google', () => {
     expect(claims.sub).toBe(sub);
     expect(claims.amr).toEqual(['fed']);
     expect(claims.acr).toBe('urn:idp:acr:federated');
+  });
+
+  it('is asked for the second factor when the app requires one: amr fed otp mfa, acr mfa', async () => {
+    const person = account();
+    ctx.google.signInAs(person);
+    const ua = new UserAgent();
+    const first = await pressButton(ctx, ua);
+    const sub = (await finishAtApp(ctx, ua, first.step, first.pending)).claims()!.sub;
+    const { secret } = await addAuthenticator(ctx.server.env, { userId: sub, email: person.email! });
+    // Through the admin API: the server sees the change at once.
+    const requireMfa = async (on: boolean) => expect((await ctx.admin.call('PATCH', `/admin/v1/clients/${ctx.app.clientId}`, { requireMfa: on })).status).toBe(200);
+    await requireMfa(true);
+    try {
+      ctx.google.signInAs(person);
+      const again = new UserAgent();
+      const second = await pressButton(ctx, again);
+      const html = await second.step.res.text();
+      expect(html).toContain('6-digit code');
+      const done = await again.submit(second.step.url, html, formAction(html, '/two-step'), { code: totpCode(secret, 1) }, REDIRECT_URI);
+      const claims = (await finishAtApp(ctx, again, done, second.pending)).claims()!;
+      expect(claims.sub).toBe(sub);
+      expect(claims.amr).toEqual(['fed', 'otp', 'mfa']);
+      expect(claims.acr).toBe('urn:idp:acr:mfa');
+    } finally {
+      await requireMfa(false);
+    }
   });
 
   it('shows the button only when configured, and signs a new user in just in time with our own sub', async () => {

@@ -182,10 +182,10 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
     return loginPage(reply, 200, interaction, extra);
   }
 
-  /** The person is signed in: back to the provider, with how (password, upstream, both), unless a step must come first. */
+  /** The person is signed in: back to the provider, with how (password, upstream, both; a second factor makes it mfa whatever came first), unless a step must come first. */
   async function signedIn(interaction: Interaction, reply: FastifyReply, accountId: string, amr: string[]) {
     for (const step of steps.beforeSignIn) if (await step(interaction, reply, accountId, amr)) return reply;
-    return finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('fed') ? ACR.federated : amr.includes('mfa') ? ACR.mfa : ACR.password } });
+    return finish(interaction, reply, { login: { accountId, amr, acr: amr.includes('mfa') ? ACR.mfa : amr.includes('fed') ? ACR.federated : ACR.password } });
   }
 
   return { page, lang, details, finish, clientName, loginPage, opening, steps, waitMinutes, signedIn, formGuards: { onRequest: [checkOrigin], preHandler: [app.csrfProtection] } };
