@@ -49,6 +49,9 @@ const REFERENCES = {
   'SEC-AC': 'ASVS V3.4.3, V8.2.1, V10.1.1; OAuth 2.0 for Browser-Based Applications §6 (no tokens in web storage), §7 (CSP); RFC 9700 §4.7 (state and PKCE on the redirect)',
   'SEC-MF': 'RFC 6238 §5.2 (validation window, one use per code); RFC 8176 (amr); ASVS V6.5.1, V6.5.2, V6.5.4, V6.5.5; NIST SP 800-63B §5.1.4.2, §5.2.2 (rate limiting); OpenID Connect Core §3.1.2.1, §5.5.1.1 (step-up: acr_values, essential acr)',
   'SEC-WA': 'W3C Web Authentication Level 3 §7.1, §7.2 (challenge, origin, RP ID, user verification, signature counter, user handle); ASVS V6.5.1, V6.5.6; NIST SP 800-63B §5.1.8, §5.2.8 (replay resistance); RFC 8176 (amr)',
+  'SEC-SC': 'RFC 9126 §5, §6 (PAR required); RFC 9449 §5, §10, §11.1 (DPoP-bound access and refresh tokens); RFC 9700 §2.2 (sender-constrained tokens)',
+  'SEC-JAR': 'RFC 9101 §4–6, §10.5 (signed request objects, by value and pushed; alg none refused); RFC 9126 §3',
+  'SEC-DV': 'RFC 8628 §3.3, §3.5, §5.1–5.2 (user code brute force, remote phishing), §3.4 (device code bound to its client); RFC 6749 §5.2; ASVS V6.3.1',
 };
 
 const listing = execFileSync(process.execPath, [`${root}node_modules/vitest/vitest.mjs`, 'list', 'test/security', '--project', 'sqlite'], {

@@ -83,6 +83,7 @@ const envSchema = z.object({
   REQUIRE_VERIFIED_EMAIL: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   MFA: z.enum(['optional', 'required'], { error: 'must be optional or required' }).default('optional'),
   MFA_REMEMBER_DAYS: z.coerce.number().int().min(0).max(365).default(0),
+  REQUIRE_PAR: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   EMAIL_VERIFICATION_TTL: z.coerce.number().int().min(3600).max(30 * 24 * 3600).default(24 * 3600),
   SIGNUP_IP_MAX_PER_HOUR: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WORKERS: z
@@ -99,6 +100,7 @@ const envSchema = z.object({
   LOGIN_WAIT_INCREMENT_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(60),
   LOGIN_MAX_WAIT_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
   INTERACTIONS_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(60),
+  DEVICE_CODES_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(10),
   LOGIN_FAILURE_RESET_SECONDS: z.coerce.number().int().min(60).max(30 * 24 * 3600).default(12 * 3600),
   JWKS_CACHE_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(300),
   KEY_PREPUBLICATION_SECONDS: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(900),
@@ -194,6 +196,8 @@ export interface Config {
   readonly mfa: 'optional' | 'required';
   /** Days a browser may skip the second factor after giving it, when the person ticks "Remember this browser"; 0: never offered. */
   readonly mfaRememberDays: number;
+  /** Every authorization request must be pushed first (PAR, RFC 9126); a client may require it of itself anyway. */
+  readonly requirePar: boolean;
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
   /** How often every instance checks whether clients or APIs changed elsewhere (they are cached). */
@@ -204,6 +208,8 @@ export interface Config {
   readonly redis: { readonly url: string; readonly prefix: string } | undefined;
   /** Sign-ins (interactions) a client address may start per minute while not signed in. */
   readonly interactionsPerMinute: number;
+  /** Device-flow forms (user codes typed, approvals) a client address may send per minute (RFC 8628 §5.1). */
+  readonly deviceCodesPerMinute: number;
   /** Login throttling (see ThrottlePolicy). */
   readonly throttle: { readonly maxFailures: number; readonly ipMaxFailures: number; readonly waitIncrementSeconds: number; readonly maxWaitSeconds: number; readonly resetSeconds: number };
   readonly keys: {
@@ -331,6 +337,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
     redis: e.REDIS_URL ? Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX }) : undefined,
     interactionsPerMinute: e.INTERACTIONS_PER_MINUTE,
+    deviceCodesPerMinute: e.DEVICE_CODES_PER_MINUTE,
     throttle: Object.freeze({
       maxFailures: e.LOGIN_MAX_FAILURES,
       ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,
@@ -355,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
     mfa: e.MFA,
     mfaRememberDays: e.MFA_REMEMBER_DAYS,
+    requirePar: e.REQUIRE_PAR === 'true',
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
     configRefreshSeconds: e.CONFIG_REFRESH_SECONDS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,

@@ -96,7 +96,7 @@ describe('the CLI has the admin API’s powers', () => {
     await fails(['resources', 'update', api.id, '--scope', 'openid'], /OpenID Connect scopes/);
     expect(await run('resources', 'delete', api.id)).toEqual({ deleted: api.id });
     await fails(['resources', 'show', api.id], /no API with id/);
-  });
+  }, 60_000); // nine CLI processes, one after the other
 
   it('describes an API’s scopes: repeatable --scope, lists of names or one described scope each', async () => {
     const created = await idp(

@@ -1,12 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { badRequest } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
 import { providerPorts } from '../services.ts';
+import { type CreateClientInput, DEVICE_CODE_GRANT } from '../clients/service.ts';
 import { listOf } from '../lib/lists.ts';
 import { bool, choice, collect, given, integer, jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
 
-type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | typeof DEVICE_CODE_GRANT;
+
+/** `--grant-type device_code` is short for the device authorization grant's URN (RFC 8628). */
+const grantTypeOption = (value: string, previous: string[] = []) => collect(value === 'device_code' ? DEVICE_CODE_GRANT : value, previous);
 
 /** `--api "<identifier> <scope> …"` (repeatable) → { identifier: [scopes] }; `--no-api` → no API at all. */
 function apisOption(specs: string[] | false | undefined): Record<string, string[]> | undefined {
@@ -37,6 +42,29 @@ interface MetadataOptions {
   policyUri?: string | false;
   tosUri?: string | false;
   clientUri?: string | false;
+  requirePkce?: boolean;
+  requirePar?: boolean;
+  requireDpop?: boolean;
+  requireSignedRequest?: boolean;
+  jwks?: Jwks;
+  jwksUri?: string;
+}
+
+type Jwks = NonNullable<CreateClientInput['jwks']>;
+
+/** `--jwks FILE`: the JWK Set in it (its keys are checked by the client service). */
+function readJwks(path: string): Jwks {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw badRequest(`--jwks: cannot read ${path}`);
+  }
+  try {
+    return JSON.parse(text) as Jwks;
+  } catch {
+    throw badRequest(`--jwks: ${path} is not JSON (a JWK Set: {"keys": [...]})`);
+  }
 }
 
 /** The links to the app's pages (https URLs only): field, flag, help, and what `--no-<flag>` removes. */
@@ -55,7 +83,15 @@ const metadataOptions = (cmd: Command) =>
       .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeatable)', collect)
       .option('--allowed-origin <origin>', 'extra browser origin allowed to call the token endpoint (repeatable)', collect)
       .addOption(choice('--application-type <type>', 'native: an installed app whose loopback redirect URIs (http://127.0.0.1/…) match any port (default: native when a redirect URI uses a private-use scheme, else web)', ['web', 'native']))
-      .addOption(new Option('--grant-type <type>', 'allowed grant type (repeatable): authorization_code, refresh_token, client_credentials').argParser(collect)),
+      .addOption(
+        new Option('--grant-type <type>', `allowed grant type (repeatable): authorization_code, refresh_token, client_credentials, device_code (short for ${DEVICE_CODE_GRANT})`).argParser(grantTypeOption),
+      )
+      .option('--jwks <file>', "a JSON file with the client's public keys (a JWK Set): it authenticates with private_key_jwt, and gets no secret", readJwks)
+      .option('--jwks-uri <url>', 'where the client publishes its public keys (https), instead of --jwks')
+      .option('--require-pkce <bool>', 'false: a legacy confidential app that cannot send PKCE may skip it (public clients always use it)', bool('--require-pkce'))
+      .option('--require-par <bool>', 'true: its authorization requests must be pushed first (PAR, RFC 9126)', bool('--require-par'))
+      .option('--require-signed-request <bool>', 'true: its authorization requests must be request objects signed with its keys (JAR, RFC 9101; needs --jwks or --jwks-uri)', bool('--require-signed-request'))
+      .option('--require-dpop <bool>', 'true: its access tokens must be DPoP-bound (RFC 9449): token requests without a DPoP proof are refused', bool('--require-dpop')),
   );
 
 /** `--no-logo-uri` and the others (update): each removes its link. */
@@ -76,6 +112,12 @@ const metadataInput = (opts: MetadataOptions) => ({
   grantTypes: opts.grantType,
   scope: opts.scope,
   apis: apisOption(opts.api),
+  jwks: opts.jwks,
+  jwksUri: opts.jwksUri,
+  requirePkce: opts.requirePkce,
+  requirePushedAuthorizationRequests: opts.requirePar,
+  dpopBoundAccessTokens: opts.requireDpop,
+  requireSignedRequestObject: opts.requireSignedRequest,
   logoUri: link(opts.logoUri),
   policyUri: link(opts.policyUri),
   tosUri: link(opts.tosUri),

@@ -149,7 +149,7 @@ export function userCommands(program: Command) {
       const found = await userId(s, ref);
       return { id: found, removed: await s.mfa.resetAll(who, found) };
     });
-    print(opts, { id, removed }, `Two-step verification is off for ${id} (${removed} authenticator app(s) removed); they are emailed about it (a running server sends it).`);
+    print(opts, { id, removed }, `Two-step verification is off for ${id} (${removed} second factor(s) removed: authenticator apps and passkeys); they are emailed about it (a running server sends it).`);
   });
   jsonOption(users.command('revoke-sessions <user>').description('sign the user out of every browser session')).action(async (ref: string, opts: JsonOption) => {
     const revoked = await withServices(async (s) => s.users.revokeSessions(await userId(s, ref), who));

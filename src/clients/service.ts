@@ -9,7 +9,9 @@ import { badRequest, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** The device authorization grant (RFC 8628 §3.4). */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
 
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:']);
 
@@ -68,6 +70,24 @@ const linkSchema = z.string().superRefine((value, ctx) => {
   for (const message of linkUriIssues(value)) ctx.addIssue({ code: 'custom', message });
 });
 
+/** Members of a JWK that only a private or symmetric key has: a client registers its public keys only. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** A client's public keys (RFC 7517 JWK Set), for private_key_jwt (RFC 7523) and signed request objects. */
+const jwksSchema = z
+  .object({
+    keys: z
+      .array(
+        z
+          .object({ kty: z.enum(['RSA', 'EC', 'OKP'], { error: 'kty must be RSA, EC or OKP (an asymmetric key)' }), kid: z.string().max(200).optional() })
+          .catchall(z.unknown())
+          .refine((jwk) => !PRIVATE_JWK_MEMBERS.some((member) => member in jwk), 'must be a public key: a private key never leaves the client'),
+      )
+      .min(1, 'must hold at least one key')
+      .max(10, 'at most 10 keys'),
+  })
+  .strict();
+
 const redirectUriSchema = z
   .string()
   .max(2048, 'must be at most 2048 characters')
@@ -112,7 +132,7 @@ const clientFields = {
   redirectUris: z.array(redirectUriSchema).max(50),
   postLogoutRedirectUris: z.array(redirectUriSchema).max(50),
   allowedOrigins: z.array(originSchema).max(50),
-  grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(3),
+  grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length),
   scope: scopeSchema,
   apis: apisSchema,
   applicationType: z.enum(['web', 'native']),
@@ -120,6 +140,18 @@ const clientFields = {
   firstParty: z.boolean(),
   /** People signing in to it must use a second factor (and are taken through adding one). */
   requireMfa: z.boolean().describe('people signing in to this app must use a second factor (those without one are taken through adding one)'),
+  /** Public keys the client signs its assertions with (private_key_jwt, RFC 7523): no secret is issued. */
+  jwks: jwksSchema.describe('public keys (a JWK Set) the client signs its authentication assertions with (private_key_jwt, RFC 7523); no secret is issued'),
+  /** Where the client publishes those keys instead (https). */
+  jwksUri: linkSchema.describe('where the client publishes its public keys (an https URL), instead of jwks'),
+  /** false: a legacy confidential app that cannot send PKCE may skip it (RFC 9700 §2.1.1 asks it of every client). */
+  requirePkce: z.boolean().describe('false: a legacy confidential app that cannot send PKCE may skip it (public clients always use it)'),
+  /** RFC 9126 §6: its authorization requests must come through PAR. */
+  requirePushedAuthorizationRequests: z.boolean().describe('its authorization requests must be pushed first (PAR, RFC 9126); a plain one is refused'),
+  /** RFC 9101 §10.5: its authorization requests must be signed request objects. */
+  requireSignedRequestObject: z.boolean().describe('its authorization requests must be signed request objects (JAR, RFC 9101), signed with a key it registered'),
+  /** RFC 9449 §5.2: its access tokens must be DPoP-bound (sender-constrained); a request without a proof is refused. */
+  dpopBoundAccessTokens: z.boolean().describe('its access tokens must be DPoP-bound (RFC 9449): a token request without a DPoP proof is refused'),
   logoUri: linkSchema.describe("the app's logo, shown on the consent page (an https URL)"),
   policyUri: linkSchema.describe("the app's privacy policy, linked from the consent page (an https URL)"),
   tosUri: linkSchema.describe("the app's terms of service, linked from the consent page (an https URL)"),
@@ -128,6 +160,10 @@ const clientFields = {
 
 interface ClientShape {
   public: boolean;
+  requireSignedRequestObject?: boolean | undefined;
+  requirePkce?: boolean | undefined;
+  jwks?: unknown;
+  jwksUri?: string | undefined;
   redirectUris: string[];
   grantTypes: string[];
   applicationType?: 'web' | 'native' | undefined;
@@ -156,11 +192,16 @@ function checkConsistency(c: ClientShape, ctx: z.RefinementCtx) {
   if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'at least one redirect URI is required for the authorization_code grant' });
   }
+  if (c.jwks && c.jwksUri) ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give jwks or jwksUri, not both' });
+  if (c.requireSignedRequestObject && !c.jwks && !c.jwksUri) ctx.addIssue({ code: 'custom', path: ['requireSignedRequestObject'], message: 'a client signs its request objects with keys it registers: give jwks or jwksUri' });
+  if (c.public && c.requirePkce === false) ctx.addIssue({ code: 'custom', path: ['requirePkce'], message: 'a public client always uses PKCE: it has no secret to protect its code' });
+  if (c.public && (c.jwks || c.jwksUri)) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'a public client does not authenticate: its keys are not used' });
   if (c.public && c.grantTypes.includes('client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'a public client cannot use client_credentials (it has no secret)' });
   }
-  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code')) {
-    ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token requires authorization_code' });
+  // A refresh token is issued with a person's tokens: a code's, or a device's (RFC 8628 §3.5).
+  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code') && !c.grantTypes.includes(DEVICE_CODE_GRANT)) {
+    ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: `refresh_token requires authorization_code or ${DEVICE_CODE_GRANT}` });
   }
 }
 
@@ -177,6 +218,12 @@ export const createClientSchema = z
     applicationType: clientFields.applicationType.optional(),
     firstParty: clientFields.firstParty.default(false),
     requireMfa: clientFields.requireMfa.default(false),
+    requirePkce: clientFields.requirePkce.default(true),
+    requirePushedAuthorizationRequests: clientFields.requirePushedAuthorizationRequests.default(false),
+    dpopBoundAccessTokens: clientFields.dpopBoundAccessTokens.default(false),
+    requireSignedRequestObject: clientFields.requireSignedRequestObject.default(false),
+    jwks: clientFields.jwks.optional(),
+    jwksUri: clientFields.jwksUri.optional(),
     logoUri: clientFields.logoUri.optional(),
     policyUri: clientFields.policyUri.optional(),
     tosUri: clientFields.tosUri.optional(),
@@ -197,6 +244,12 @@ export const updateClientSchema = z
     applicationType: clientFields.applicationType,
     firstParty: clientFields.firstParty,
     requireMfa: clientFields.requireMfa,
+    requirePkce: clientFields.requirePkce,
+    requirePushedAuthorizationRequests: clientFields.requirePushedAuthorizationRequests,
+    dpopBoundAccessTokens: clientFields.dpopBoundAccessTokens,
+    requireSignedRequestObject: clientFields.requireSignedRequestObject,
+    jwks: clientFields.jwks,
+    jwksUri: clientFields.jwksUri,
     // null removes a link.
     logoUri: clientFields.logoUri.nullable(),
     policyUri: clientFields.policyUri.nullable(),
@@ -245,6 +298,19 @@ export interface ClientView {
   firstParty: boolean;
   /** People signing in to it must use a second factor. */
   requireMfa: boolean;
+  /** How it authenticates at the token endpoint: none (public), client_secret_basic/_post, or private_key_jwt. */
+  tokenEndpointAuthMethod: string;
+  /** Its public keys (private_key_jwt), or where it publishes them; null otherwise. */
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwksUri: string | null;
+  /** false: it may skip PKCE (a legacy confidential app). */
+  requirePkce: boolean;
+  /** Its authorization requests must be pushed first (PAR, RFC 9126). */
+  requirePushedAuthorizationRequests: boolean;
+  /** Its access tokens must be DPoP-bound (RFC 9449). */
+  dpopBoundAccessTokens: boolean;
+  /** Its authorization requests must be signed request objects (JAR, RFC 9101). */
+  requireSignedRequestObject: boolean;
   /** Registered through dynamic client registration (RFC 7591), not by an admin. */
   dynamic: boolean;
   /** Links to the app's logo, privacy policy, terms of service and home page (https URLs), or null. */
@@ -290,11 +356,14 @@ export function clientLinks(metadata: Record<string, unknown>): Partial<Record<(
 function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>, extra: Record<string, unknown> = {}): ClientMetadata {
   const usesCode = c.grantTypes.includes('authorization_code');
   // The links are what `c` says: one it leaves out is removed.
-  const others = Object.fromEntries(Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key)));
+  const others = Object.fromEntries(Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key) && key !== 'jwks' && key !== 'jwks_uri' && key !== 'require_pkce'));
+  const keys = c.jwks ? { jwks: c.jwks } : c.jwksUri ? { jwks_uri: c.jwksUri } : {};
+  const authMethod = c.public ? 'none' : c.jwks || c.jwksUri ? 'private_key_jwt' : String(extra.token_endpoint_auth_method ?? 'client_secret_basic');
   const links = Object.fromEntries(LINK_FIELDS.flatMap((field) => (c[field] === undefined ? [] : [[CLIENT_LINKS[field], c[field]]])));
   return {
     ...others,
     ...links,
+    ...keys,
     client_id: clientId,
     client_name: c.name,
     application_type: applicationTypeOf(c),
@@ -302,10 +371,15 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
     response_types: usesCode ? ['code'] : [],
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,
-    token_endpoint_auth_method: c.public ? 'none' : String(extra.token_endpoint_auth_method ?? 'client_secret_basic'),
+    token_endpoint_auth_method: authMethod,
     scope: c.scope,
     resource_scopes: c.apis,
     allowed_origins: c.allowedOrigins,
+    // Only an opt-out is stored: every other client requires PKCE.
+    ...(c.requirePkce ? {} : { require_pkce: false }),
+    require_pushed_authorization_requests: c.requirePushedAuthorizationRequests,
+    dpop_bound_access_tokens: c.dpopBoundAccessTokens,
+    require_signed_request_object: c.requireSignedRequestObject,
   };
 }
 
@@ -326,6 +400,13 @@ function toClientView(row: Client): ClientView {
     admin: row.admin,
     firstParty: row.firstParty,
     requireMfa: row.requireMfa,
+    tokenEndpointAuthMethod: m.token_endpoint_auth_method ?? 'client_secret_basic',
+    jwks: (m.jwks as { keys: Record<string, unknown>[] } | undefined) ?? null,
+    jwksUri: typeof m.jwks_uri === 'string' ? m.jwks_uri : null,
+    requirePkce: m.require_pkce !== false,
+    requirePushedAuthorizationRequests: m.require_pushed_authorization_requests === true,
+    dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
+    requireSignedRequestObject: m.require_signed_request_object === true,
     dynamic: row.dynamic,
     logoUri: links.logo_uri ?? null,
     policyUri: links.policy_uri ?? null,
@@ -450,7 +531,8 @@ export function createClientService(
       );
       await checkApis(c.apis);
       const clientId = randomId();
-      const secret = c.public ? undefined : randomToken(32);
+      // A client that signs with its own keys (private_key_jwt) gets no secret.
+      const secret = c.public || c.jwks || c.jwksUri ? undefined : randomToken(32);
       const row = await write(clientId, buildMetadata(clientId, c), { name: c.name, secretHash: secret ? hashSecret(secret) : null, admin: Boolean(opts.admin), firstParty: c.firstParty, requireMfa: c.requireMfa });
       await audit.record(who, 'client.created', clientId, { name: c.name, public: c.public, grantTypes: c.grantTypes, admin: Boolean(opts.admin), firstParty: c.firstParty, requireMfa: c.requireMfa, apis: Object.keys(c.apis) });
       return { client: toClientView(row), ...(secret ? { clientSecret: secret } : {}) };
@@ -542,6 +624,9 @@ export function createClientService(
       const row = await find(clientId);
       const current = toClientView(row);
       const changed = Object.keys(changes).filter((k) => k !== 'name');
+      if ((changes.jwks || changes.jwksUri) && row.secretHash) {
+        throw badRequest('jwks: this client authenticates with its secret; register a new client to sign with keys (private_key_jwt)');
+      }
       if (row.admin && changed.length) {
         throw badRequest(`${changed.join(', ')}: an admin client only uses client_credentials for the admin API; only its name can change`);
       }
@@ -557,7 +642,16 @@ export function createClientService(
         applicationType: current.applicationType,
         firstParty: current.firstParty,
         requireMfa: current.requireMfa,
+        requirePkce: current.requirePkce,
+        requirePushedAuthorizationRequests: current.requirePushedAuthorizationRequests,
+        dpopBoundAccessTokens: current.dpopBoundAccessTokens,
+        requireSignedRequestObject: current.requireSignedRequestObject,
+        ...(current.jwks ? { jwks: current.jwks } : {}),
+        ...(current.jwksUri ? { jwksUri: current.jwksUri } : {}),
         ...changes,
+        // New keys replace the old ones, whichever way they are given.
+        ...(changes.jwks ? { jwksUri: undefined } : {}),
+        ...(changes.jwksUri ? { jwks: undefined } : {}),
         // A link set to null is removed; one left out keeps its value.
         ...Object.fromEntries(LINK_FIELDS.map((field) => [field, (changes[field] === undefined ? current[field] : changes[field]) ?? undefined])),
       });
@@ -597,7 +691,7 @@ export function createClientService(
     async rotateSecret(clientId: string, overlapSeconds: number, who: Actor): Promise<{ client: ClientView; clientSecret: string }> {
       refuseBuiltIn(clientId);
       const row = await find(clientId);
-      if (!row.secretHash) throw badRequest(`client ${clientId} is a public client and has no secret to rotate`);
+      if (!row.secretHash) throw badRequest(`client ${clientId} has no secret to rotate: it is a public client, or it signs with its own keys (private_key_jwt)`);
       if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP) {
         throw badRequest(`overlapSeconds: must be a whole number of seconds between 0 and ${MAX_SECRET_OVERLAP}`);
       }

@@ -9,10 +9,16 @@ import { isCrossSite } from './origin.ts';
 import type { Views } from './views.ts';
 
 /** The provider's endpoints that browsers visit, where it sets cookies. */
-const BROWSER_ROUTES = [PROVIDER_ROUTES.authorization, PROVIDER_ROUTES.end_session];
+const BROWSER_ROUTES = [PROVIDER_ROUTES.authorization, PROVIDER_ROUTES.end_session, PROVIDER_ROUTES.code_verification];
 
-/** Endpoints that only take form posts (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1, RFC 9126 §2). */
-const POST_ONLY_ROUTES: ReadonlySet<string> = new Set([PROVIDER_ROUTES.token, PROVIDER_ROUTES.revocation, PROVIDER_ROUTES.introspection, PROVIDER_ROUTES.pushed_authorization_request]);
+/** Endpoints that only take form posts (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1, RFC 9126 §2, RFC 8628 §3.1). */
+const POST_ONLY_ROUTES: ReadonlySet<string> = new Set([
+  PROVIDER_ROUTES.token,
+  PROVIDER_ROUTES.revocation,
+  PROVIDER_ROUTES.introspection,
+  PROVIDER_ROUTES.pushed_authorization_request,
+  PROVIDER_ROUTES.device_authorization,
+]);
 
 const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
 
@@ -70,6 +76,10 @@ export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHold
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
         if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {
           return errorPage(request, reply, 403, { page: 'logout_rejected' });
+        }
+        // So are the device flow's (the user code typed, the approval).
+        if (request.method === 'POST' && path === PROVIDER_ROUTES.code_verification && isCrossSite(request.headers, issuerOrigin)) {
+          return errorPage(request, reply, 403, { page: 'form_rejected' });
         }
         // A preflight names an origin but no client, and the provider would allow any origin.
         // Only origins that some enabled client registered get an answer with CORS headers;

@@ -14,6 +14,10 @@ export function providerPages(views: Views): ProviderPages {
     logout: (req, form, clientName) => html(req, 200, 'logout', { form, clientName }),
     loggedOut: (req, clientName) => html(req, 200, 'logged-out', { clientName }),
     tooManySignIns: (req, retryAfterSeconds) => html(req, 429, 'error', { page: 'too_many_sign_ins' }, { 'retry-after': String(retryAfterSeconds) }),
+    deviceCode: (req, form) => html(req, 200, 'device', { ...form, problem: form.problem ? { key: `device.problem.${form.problem}` } : undefined }),
+    deviceConfirm: (req, form, clientName, userCode) => html(req, 200, 'device-confirm', { form, clientName, userCode }),
+    deviceDone: (req, clientName, aborted) => html(req, 200, 'device-done', { clientName, aborted }),
+    deviceThrottled: (req, retryAfterSeconds) => html(req, 429, 'device', { throttled: true, action: req.here }, { 'retry-after': String(retryAfterSeconds) }),
     error(req, err, oauth) {
       const page = pageFor(err);
       // Our failures (the database out of reach, a bug) read like our pages; the provider's own

@@ -14,9 +14,9 @@ import type { RoleGrants, RoleService } from '../roles/service.ts';
 import type { UserService } from '../users/service.ts';
 import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
-import { CLIENT_LINKS, clientOrigins, linkUriIssues } from '../clients/service.ts';
+import { CLIENT_LINKS, clientOrigins, DEVICE_CODE_GRANT, linkUriIssues } from '../clients/service.ts';
 import { ASYMMETRIC_ALGS } from '../lib/constants.ts';
-import { randomId } from '../lib/crypto.ts';
+import { randomId, sha256 } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
 import { createAdapterFactory, type ClientStore } from './adapter.ts';
 import { patchClientModel, type RegisteredMetadata } from './internals.ts';
@@ -64,6 +64,9 @@ export const PROVIDER_ROUTES = {
   end_session: '/session/end',
   pushed_authorization_request: '/par',
   registration: '/register',
+  // RFC 8628: the device asks here for its codes; the person types the user code at /device.
+  device_authorization: '/device/auth',
+  code_verification: '/device',
 } as const;
 
 export const INTERACTION_PATH = '/interaction';
@@ -78,6 +81,7 @@ export const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
   PROVIDER_ROUTES.revocation,
   PROVIDER_ROUTES.introspection,
   PROVIDER_ROUTES.pushed_authorization_request,
+  PROVIDER_ROUTES.device_authorization,
 ]);
 
 /**
@@ -120,8 +124,38 @@ export interface ProviderPages {
   logout(req: PageRequest, form: string, clientName: string | undefined): RenderedPage;
   loggedOut(req: PageRequest, clientName: string | undefined): RenderedPage;
   tooManySignIns(req: PageRequest, retryAfterSeconds: number): RenderedPage;
+  /**
+   * The device flow's pages (RFC 8628 §3.3): typing the user code (`xsrf`: the provider's hidden
+   * CSRF input; `problem`: why the code typed before was refused), approving the app, and the end
+   * (`aborted`: the person cancelled or denied). `throttled`: too many codes tried from one address.
+   */
+  deviceCode(req: PageRequest, form: { action: string; xsrf: string; code?: string | undefined; problem?: DeviceCodeProblem | undefined }): RenderedPage;
+  deviceConfirm(req: PageRequest, form: string, clientName: string, userCode: string): RenderedPage;
+  deviceDone(req: PageRequest, clientName: string | undefined, aborted: boolean): RenderedPage;
+  deviceThrottled(req: PageRequest, retryAfterSeconds: number): RenderedPage;
   /** `internal`: a failure of ours, to be logged. */
   error(req: PageRequest, err: unknown, oauth: { error: string; error_description?: string | undefined }): RenderedPage & { internal: boolean };
+}
+
+/** Why a typed user code was refused: unknown (or none typed), expired, already used, or a failure of the form itself. */
+type DeviceCodeProblem = 'wrong' | 'expired' | 'used' | 'failed';
+
+/** RFC 8628 §3.2, §3.5: the seconds a device waits between polls; polling faster gets `slow_down`. */
+const DEVICE_POLL_INTERVAL = 5;
+
+/** What the provider's refusal of a typed user code means to the person (its re-render errors). */
+function deviceCodeProblem(err: Error): DeviceCodeProblem {
+  switch (err.name) {
+    case 'NotFoundError':
+    case 'NoCodeError':
+      return 'wrong';
+    case 'ExpiredError':
+      return 'expired';
+    case 'AlreadyUsedError':
+      return 'used';
+    default:
+      return 'failed';
+  }
 }
 
 /** `comeBack`: the language switcher may reload this page (not an error page, which can show what a request carried). */
@@ -152,6 +186,7 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
   const route = ctx?.oidc?.route;
   if (route === 'registration' || route === 'client_update') {
     if (key === 'resource_scopes' && value !== undefined) throw new errors.InvalidClientMetadata('resource_scopes cannot be registered: API access is allowed by an admin');
+    if (key === 'require_pkce' && value !== undefined) throw new errors.InvalidClientMetadata('require_pkce cannot be registered: only an admin may let a legacy client skip PKCE');
     if (key === 'allowed_origins' && metadata.sector_identifier_uri !== undefined) {
       throw new errors.InvalidClientMetadata('sector_identifier_uri is not supported: pairwise subject identifiers are not offered');
     }
@@ -163,6 +198,7 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
     if (issue) throw new errors.InvalidClientMetadata(`${key} ${issue}`);
     return;
   }
+  if (key === 'require_pkce' && typeof value !== 'boolean') throw new errors.InvalidClientMetadata('require_pkce must be a boolean');
   if (key === 'allowed_origins' && !isStringList(value)) throw new errors.InvalidClientMetadata('allowed_origins must be an array of strings');
   if (key === 'resource_scopes' && !(value && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every(isStringList))) {
     throw new errors.InvalidClientMetadata('resource_scopes must map API identifiers to arrays of scopes');
@@ -339,7 +375,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     // Only the authorization code flow: no implicit or hybrid (RFC 9700 §2.1.2).
     responseTypes: ['code'],
     // PKCE for every client, confidential ones too (RFC 9700 §2.1.1); v9 only knows S256.
-    pkce: { required: () => true },
+    // PKCE for every authorization request (RFC 9700 §2.1.1), except from a confidential client an
+    // admin let skip it (`requirePkce: false`, for a legacy app that cannot send it); a code
+    // challenge, when sent, is always checked.
+    pkce: { required: (_ctx, client) => client.tokenEndpointAuthMethod === 'none' || client.metadata().require_pkce !== false },
     // client_secret_jwt would need the plaintext secret, which we never store.
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // No HMAC algorithms anywhere: they are keyed with the client secret, which we only hold hashed.
@@ -371,7 +410,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     // standard, listed here only so that our validator sees it: the provider keeps it under its
     // usual names (client.logoUri, client.policyUri, client.tosUri, client.clientUri).
     extraClientMetadata: {
-      properties: ['allowed_origins', 'resource_scopes', ...LINK_METADATA],
+      properties: ['allowed_origins', 'resource_scopes', 'require_pkce', ...LINK_METADATA],
       validator: (ctx, key, value, metadata) => validateExtraMetadata(ctx, key, value, metadata as Record<string, unknown>),
     },
     // CORS on token, userinfo, revocation and introspection only for origins the client registered.
@@ -433,6 +472,13 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // RFC 9126: every client may push its authorization request; REQUIRE_PAR makes it the only
+      // way for all, `requirePushedAuthorizationRequests` for one client.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: config.requirePar },
+      // RFC 9101: an authorization request may come as a request object (`request`, by value or
+      // pushed), signed with a key the client registered (jwks or jwks_uri) and an asymmetric
+      // algorithm; an unsigned one (alg none) or one signed with a shared secret is refused.
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
       // OpenID Connect Core §5.5, for one claim only: `acr` in the ID token, so that an app may
       // require the second factor (essential). Any other claim is refused: what an app gets of a
       // person is its scopes, as the person allowed them.
@@ -441,6 +487,29 @@ export function createProvider(deps: ProviderDeps): Provider {
         assertClaimsParameter(_ctx, claims) {
           const onlyAcr = claims.userinfo === undefined && Object.keys(claims.id_token ?? {}).every((claim) => claim === 'acr');
           if (!onlyAcr) throw new errors.InvalidRequest('the claims parameter may only ask for the acr claim of the ID token');
+        },
+      },
+      // RFC 8628: a device without a browser (a TV, a command-line tool) shows a code that the
+      // person types at /device, then signs in and consents on our usual pages. The code is 8
+      // letters of a 20-letter alphabet without vowels; case and separators are ignored.
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource(ctx, form, _out, err) {
+          const req = { ...pageRequest(ctx), here: PROVIDER_ROUTES.code_verification };
+          if (err?.name === 'AbortedError') return send(ctx, pages.deviceDone(req, ctx.oidc.client?.clientName ?? undefined, true));
+          const xsrf = /<input type="hidden" name="xsrf" value="[0-9a-f]*"\/>/.exec(form)?.[0] ?? '';
+          const problem = err ? deviceCodeProblem(err) : undefined;
+          const page = pages.deviceCode(req, { action: ctx.oidc.urlFor('code_verification'), xsrf, code: (err as { userCode?: string } | undefined)?.userCode, problem });
+          // A refused code is the person's mistake (400, the provider says 200); other failures keep their status.
+          send(ctx, problem ? { ...page, status: problem === 'failed' ? Math.max(400, ctx.status) : 400 } : page);
+        },
+        userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+          send(ctx, pages.deviceConfirm({ ...pageRequest(ctx), here: PROVIDER_ROUTES.code_verification }, form, client.clientName ?? client.clientId, userCode));
+        },
+        successSource(ctx) {
+          send(ctx, pages.deviceDone(pageRequest(ctx), ctx.oidc.client?.clientName ?? undefined, false));
         },
       },
       rpInitiatedLogout: {
@@ -513,6 +582,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       Session: config.ttl.session,
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,
+      // RFC 8628 §3.2: the time the person has to type the code and sign in.
+      DeviceCode: 600,
     },
     interactions: {
       policy: prompts,
@@ -564,16 +635,42 @@ export function createProvider(deps: ProviderDeps): Provider {
     ctx.remove('location');
     send(ctx, pages.tooManySignIns(pageRequest(ctx), 60));
   });
+  // RFC 8628 §5.1: user codes are short, so the forms that take them are limited per client
+  // address, counted before the code is looked up (a guess past the limit is never checked).
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== PROVIDER_ROUTES.code_verification) return next();
+    if ((await ports.counters.hit(`device-codes:${ctx.ip}`, 60)) <= config.deviceCodesPerMinute) return next();
+    send(ctx, pages.deviceThrottled({ ...pageRequest(ctx), here: PROVIDER_ROUTES.code_verification }, 60));
+  });
+  // RFC 8628 §3.2, §3.5: the device is told how often it may poll; a poll of a pending code
+  // sooner than that after the previous one is answered `slow_down` (the provider itself never
+  // says it). Counted per device code (hashed: the code is a secret), shared by every instance.
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = ctx.oidc?.route;
+    const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+    if (route === 'device_authorization') {
+      if (ctx.status === 200 && body && typeof body === 'object') (body as Record<string, unknown>).interval = DEVICE_POLL_INTERVAL;
+      // RFC 8628 §3.2 → RFC 6749 §5.2: a client not allowed the grant is `unauthorized_client` (the provider says invalid_request).
+      if (body?.error === 'invalid_request' && body.error_description === `${DEVICE_CODE_GRANT} is not allowed for this client`) body.error = 'unauthorized_client';
+      return;
+    }
+    const deviceCode = ctx.oidc?.params?.device_code;
+    if (route !== 'token' || body?.error !== 'authorization_pending' || typeof deviceCode !== 'string') return;
+    if ((await ports.counters.hit(`device-polls:${sha256(deviceCode)}`, DEVICE_POLL_INTERVAL)) > 1) {
+      ctx.body = { error: 'slow_down', error_description: `poll at most every ${DEVICE_POLL_INTERVAL} seconds, and 5 seconds slower after each slow_down` };
+    }
+  });
   // Which browser and address each signed-in browser session is used from: recorded at every
   // sign-in (the resume after a login), and when an app's sign-in uses the session again.
   provider.use(async (ctx, next) => {
     await next();
     const route = ctx.oidc?.route;
-    if (route !== 'resume' && route !== 'authorization') return;
+    if (route !== 'resume' && route !== 'device_resume' && route !== 'authorization') return;
     const session = ctx.oidc.entities.Session;
     if (!session?.accountId || session.destroyed) return;
     const seen = { userAgent: ctx.get('user-agent') || undefined, ip: ctx.ip };
-    const fresh = route === 'resume' && ctx.oidc.result?.login?.accountId === session.accountId;
+    const fresh = route !== 'authorization' && ctx.oidc.result?.login?.accountId === session.accountId;
     await (fresh ? ports.devices.signedIn(session.uid, seen) : ports.devices.seen(session.uid, seen)).catch((err: unknown) => deps.log.warn({ err }, 'session device not recorded'));
   });
   provider.on('grant.success', (ctx) => deps.metrics?.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') }));

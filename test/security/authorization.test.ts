@@ -2,9 +2,9 @@
 // OpenID conformance oidcc-* (state, nonce, ensure-request-without-*).
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
-import { createdClient, idp } from '../helpers/cli.ts';
+import { createdClient, idp, idpOk } from '../helpers/cli.ts';
 import { seed } from '../helpers/seed.ts';
-import { authorize, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
+import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, rowCounts, securityContext } from './setup.ts';
 
@@ -193,6 +193,47 @@ describe('PKCE', () => {
     expect(wrong.status).toBe(400);
     expect(wrong.body.error).toBe('invalid_grant');
     expect((await redeem(code, r.codeVerifier)).status).toBe(200);
+  });
+});
+
+describe('PKCE opt-out for legacy apps', () => {
+  it('SEC-PK-03 only an admin lets a confidential client skip PKCE: a public client cannot, a registrant cannot, and a challenge sent is still checked', async () => {
+    const created = JSON.parse(await idpOk(['clients', 'create', '--name', 'Legacy', '--redirect-uri', REDIRECT_URI, '--require-pkce', 'false', '--json'], ctx.server.env)) as { client: { clientId: string; requirePkce: boolean }; clientSecret: string };
+    expect(created.client.requirePkce).toBe(false);
+    const legacy = created.client.clientId;
+    // Without PKCE: a sign-in and a code, redeemed with the secret alone.
+    const url = authorizationUrl({ client_id: legacy, code_challenge: null, code_challenge_method: null });
+    const ua = new UserAgent();
+    let step = await ua.follow(url, REDIRECT_URI);
+    const html = await step.res.text();
+    step = await ua.submit(step.url, html, formAction(html, '/login'), { email: ctx.app.email, password: ctx.app.password }, REDIRECT_URI);
+    if (!step.url.startsWith(REDIRECT_URI)) {
+      const consent = await step.res.text();
+      step = await ua.submit(step.url, consent, formAction(consent, '/confirm'), {}, REDIRECT_URI);
+    }
+    const code = new URL(step.url).searchParams.get('code')!;
+    const token = await post(ctx, '/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }, { authorization: basic(legacy, created.clientSecret) });
+    expect(token.status).toBe(200);
+    // A challenge it sends is checked all the same.
+    const withChallenge = await authorize(ua, await discover(ctx.server.issuer, legacy, created.clientSecret), { scope: 'openid', consent: false });
+    const wrong = await post(ctx, '/token', { grant_type: 'authorization_code', code: withChallenge.callbackUrl.searchParams.get('code')!, redirect_uri: REDIRECT_URI, code_verifier: oidc.randomPKCECodeVerifier() }, { authorization: basic(legacy, created.clientSecret) });
+    expect(wrong.status).toBe(400);
+
+    const publicClient = await idp(['clients', 'create', '--name', 'x', '--public', '--redirect-uri', REDIRECT_URI, '--require-pkce', 'false'], ctx.server.env);
+    expect(publicClient.code).toBe(1);
+    expect(publicClient.stderr).toContain('always uses PKCE');
+    // A dynamic registration cannot ask for it.
+    const iat = (await idp(['clients', 'initial-access-token', 'create', '--json'], ctx.server.env)).json<{ initialAccessToken: string }>().initialAccessToken;
+    const registered = await fetch(`${ctx.server.issuer}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${iat}` },
+      body: JSON.stringify({ client_name: 'Registrant', redirect_uris: [REDIRECT_URI], require_pkce: false }),
+    });
+    expect(registered.status).toBe(400);
+    expect(await registered.json()).toMatchObject({ error: 'invalid_client_metadata' });
+    // Everyone else still needs it.
+    const { location } = await errorOf(authorizationUrl({ code_challenge: null, code_challenge_method: null }));
+    expect(location!.searchParams.get('error')).toBe('invalid_request');
   });
 });
 

@@ -168,7 +168,6 @@ describe('disabled grants', () => {
   it.each([
     ['password', { grant_type: 'password', username: 'a@example.com', password: 'whatever1' }],
     ['implicit', { grant_type: 'implicit' }],
-    ['device code', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: 'x' }],
     ['CIBA', { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: 'x' }],
     ['JWT bearer', { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'x.y.z' }],
   ])('SEC-GR-01 %s: 400 unsupported_grant_type', async (_name, body) => {

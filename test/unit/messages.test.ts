@@ -49,6 +49,8 @@ describe('the messages catalogue', () => {
     for (const reason of ['disabled', 'noEmail', 'emailUnverified', 'accountExists', 'upstreamError', 'organization']) named.add(`federation.refused.${reason}`);
     for (const scope of ['openid', 'profile', 'email', 'offline_access']) named.add(`scope.${scope}`);
     for (const problem of ['too_short', 'too_long', 'common']) named.add(`password.${problem}`);
+    // The device flow's refusals of a typed user code (src/http/provider-pages.ts).
+    for (const problem of ['wrong', 'expired', 'used', 'failed']) named.add(`device.problem.${problem}`);
     named.add('login.notice.password_changed');
     // Every email (src/mail/compose.ts): its subject and first paragraph at least.
     for (const kind of ['password_reset', 'password_changed']) named.add(`mail.${kind}.subject`).add(`mail.${kind}.intro`);
