@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeViolations, haveBrowser, launchBrowser, screenshotPath } from './helpers/browser.ts';
+import { checkPhonePage, haveBrowser, launchBrowser } from './helpers/browser.ts';
 import { deviceClient } from './helpers/device.ts';
 import { discover, REDIRECT_URI } from './helpers/flow.ts';
 import { seed } from './helpers/seed.ts';
@@ -23,14 +23,7 @@ describe.skipIf(!haveBrowser)('the device flow pages in a real browser', () => {
     await server?.close();
   });
 
-  /** The page as a person gets it: in their language, accessible, no CSP violation, and no sideways scrolling at 390 px. */
-  async function check(page: Page, name: string, locale: string, csp: string[]) {
-    await page.screenshot({ path: screenshotPath(`${name}.${locale}.390`), fullPage: true });
-    expect(await page.getAttribute('html', 'lang')).toBe(locale);
-    expect(await axeViolations(page), name).toEqual([]);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
-    expect(csp).toEqual([]);
-  }
+  const check = checkPhonePage;
 
   it.each(['en', 'ko'])('%s: types the code (a wrong one first), approves, signs in, consents, and sees the success page; a cancelled one ends on the cancelled page', async (locale) => {
     const user = await seed(server.env, { redirectUri: REDIRECT_URI });

@@ -1,7 +1,7 @@
-import type * as oidc from 'openid-client';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson } from './helpers/cli.ts';
-import { authorize, discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
+import { authorize, discover, loginAndExchange, redeemAtApp, REDIRECT_URI } from './helpers/flow.ts';
 import { addAuthenticator, totpCode } from './helpers/mfa.ts';
 import { passkeyOptions, SoftAuthenticator } from './helpers/passkeys.ts';
 import { seed, withServices } from './helpers/seed.ts';
@@ -22,19 +22,6 @@ afterAll(async () => {
 
 const requireForClient = (clientId: string) => withServices(server.env, ({ clients }) => clients.update(clientId, { requireMfa: true }, { actor: 'cli' }));
 
-/** Redeems the code at the redirect URI (after the consent page, if the app asks for it): the ID token's claims. */
-async function redeem(ua: UserAgent, config: oidc.Configuration, step: { res: Response; url: string }, pending: { codeVerifier: string; state: string; nonce: string }) {
-  const { authorizationCodeGrant } = await import('openid-client');
-  let last = step;
-  if (!last.url.startsWith(REDIRECT_URI)) {
-    const html = await last.res.text();
-    expect(html).toContain('Allow access');
-    last = await ua.submit(last.url, html, formAction(html, '/confirm'), {}, REDIRECT_URI);
-  }
-  expect(last.url.startsWith(REDIRECT_URI)).toBe(true);
-  const tokens = await authorizationCodeGrant(config, new URL(last.url), { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce });
-  return tokens.claims()!;
-}
 
 /** The setup page's authenticator app form: the secret shown, and its enrolment id. */
 function appForm(html: string) {
@@ -75,7 +62,7 @@ describe('a client that requires a second factor', () => {
     const codesPage = await done.res.text();
     expect([...codesPage.matchAll(/<li><code>([0-9a-z-]+)<\/code><\/li>/g)]).toHaveLength(10);
     const next = await ua.submit(done.url, codesPage, formAction(codesPage, '/two-step/setup/continue'), {}, REDIRECT_URI);
-    const claims = await redeem(ua, config, next, pending);
+    const claims = (await redeemAtApp(ua, config, next, pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
     expect(claims.acr).toBe('urn:idp:acr:mfa');
     const added = await server.current.db.prisma.auditEvent.findMany({ where: { target: app.userId, action: 'mfa.totp_added' } });
@@ -95,7 +82,7 @@ describe('a client that requires a second factor', () => {
     const done = await ua.submit(pending.last.url, html, formAction(html, '/two-step/setup/passkey'), { name: 'Laptop', response: JSON.stringify(authenticator.register(options)) });
     const codesPage = await done.res.text();
     const next = await ua.submit(done.url, codesPage, formAction(codesPage, '/two-step/setup/continue'), {}, REDIRECT_URI);
-    const claims = await redeem(ua, config, next, pending);
+    const claims = (await redeemAtApp(ua, config, next, pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'hwk', 'mfa']);
 
     // Another person with an authenticator app already: the usual code page.
@@ -108,7 +95,7 @@ describe('a client that requires a second factor', () => {
     const codePage = await step.last.res.text();
     expect(codePage).toContain('6-digit code');
     const signedIn = await ua2.submit(step.last.url, codePage, formAction(codePage, '/two-step'), { code: totpCode(secret, 1) }, REDIRECT_URI);
-    expect((await redeem(ua2, otherConfig, signedIn, step)).amr).toEqual(['pwd', 'otp', 'mfa']);
+    expect(((await redeemAtApp(ua2, otherConfig, signedIn, step)).claims()!).amr).toEqual(['pwd', 'otp', 'mfa']);
   });
 
   it('asks a browser already signed in with a password alone (to an app that does not require it) for the factor, not for the password', async () => {
@@ -128,7 +115,7 @@ describe('a client that requires a second factor', () => {
     const done = await ua.submit(pending.last.url, html, formAction(html, '/two-step/setup/app'), { factorId, name: 'Phone', code: totpCode(secret) });
     const codesPage = await done.res.text();
     const next = await ua.submit(done.url, codesPage, formAction(codesPage, '/two-step/setup/continue'), {}, REDIRECT_URI);
-    const claims = await redeem(ua, strictConfig, next, pending);
+    const claims = (await redeemAtApp(ua, strictConfig, next, pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
 
     // The session now has its second factor: the strict app signs in at once.

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeViolations, haveBrowser, launchBrowser, screenshotPath } from './helpers/browser.ts';
+import { checkPhonePage, haveBrowser, launchBrowser } from './helpers/browser.ts';
 import { REDIRECT_URI } from './helpers/flow.ts';
 import { virtualAuthenticator } from './helpers/passkeys.ts';
 import { seed, withServices } from './helpers/seed.ts';
@@ -26,14 +26,7 @@ describe.skipIf(!haveBrowser)('passkeys in a real browser', () => {
     await server?.close();
   });
 
-  /** The page as a person gets it: in their language, accessible, no CSP violation, and no sideways scrolling at 390 px. */
-  async function check(page: Page, name: string, locale: string, problems: string[]) {
-    await page.screenshot({ path: screenshotPath(`${name}.${locale}.390`), fullPage: true });
-    expect(await page.getAttribute('html', 'lang')).toBe(locale);
-    expect(await axeViolations(page), name).toEqual([]);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
-    expect(problems).toEqual([]);
-  }
+  const check = checkPhonePage;
 
   /** From the next page on, a browser whose passkeys are not offered in autofill (conditional mediation). */
   const withoutAutofill = (page: Page) =>

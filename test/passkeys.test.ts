@@ -1,8 +1,8 @@
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import type { PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAccount, postAccount } from './helpers/account.ts';
-import { authorize, discover, REDIRECT_URI } from './helpers/flow.ts';
+import { authorize, discover, redeemAtApp, REDIRECT_URI } from './helpers/flow.ts';
 import { addAuthenticator, passwordStep, sendCode, totpCode } from './helpers/mfa.ts';
 import { addPasskey, passkeyOptions, SoftAuthenticator } from './helpers/passkeys.ts';
 import { seed, withServices } from './helpers/seed.ts';
@@ -20,18 +20,6 @@ afterAll(async () => {
 
 const audits = (userId: string, action: string) => server.current.db.prisma.auditEvent.findMany({ where: { target: userId, action } });
 
-/** Consents and redeems the code: the ID token's claims. */
-async function finish(ua: UserAgent, config: oidc.Configuration, step: { res: Response; url: string }, pending: { codeVerifier: string; state: string; nonce: string }) {
-  let last = step;
-  if (!last.url.startsWith(REDIRECT_URI)) {
-    const html = await last.res.text();
-    expect(html).toContain('Allow access');
-    last = await ua.submit(last.url, html, formAction(html, '/confirm'), {}, REDIRECT_URI);
-  }
-  expect(last.url.startsWith(REDIRECT_URI)).toBe(true);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(last.url), { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce });
-  return tokens.claims()!;
-}
 
 /** A sign-in up to its login page: the page, and the options of its "Sign in with a passkey" form. */
 async function loginPage(ua: UserAgent, config: oidc.Configuration) {
@@ -108,7 +96,7 @@ describe('signing in with a passkey alone', () => {
     expect(page.options).toMatchObject({ rpId: 'localhost', userVerification: 'required', allowCredentials: [] });
 
     const step = await ua.submit(page.url, page.html, formAction(page.html, '/passkey'), { response: JSON.stringify(authenticator.authenticate(page.options)) }, REDIRECT_URI);
-    const claims = await finish(ua, config, step, page.pending);
+    const claims = (await redeemAtApp(ua, config, step, page.pending)).claims()!;
     expect(claims.sub).toBe(app.userId);
     expect(claims.amr).toEqual(['hwk', 'user', 'mfa']);
     expect(claims.acr).toBe('urn:idp:acr:mfa');
@@ -171,7 +159,7 @@ describe('a passkey as the second step after a password', () => {
     expect(html).toContain('That passkey could not be verified');
     const retry = passkeyOptions(html, '/two-step/passkey');
     const done = await ua.submit(refused.url, html, formAction(html, '/two-step/passkey'), { response: JSON.stringify(mine.authenticate(retry)) }, REDIRECT_URI);
-    const claims = await finish(ua, config, done, step.pending);
+    const claims = (await redeemAtApp(ua, config, done, step.pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'hwk', 'user', 'mfa']);
     expect(claims.acr).toBe('urn:idp:acr:mfa');
   });
@@ -190,7 +178,7 @@ describe('a passkey as the second step after a password', () => {
     expect(appHtml).toContain('6-digit code');
     expect(appHtml).toContain('Use a passkey instead');
     const done = await sendCode(ua, { url: appPage.url, html: appHtml }, totpCode(secret, 1), REDIRECT_URI);
-    const claims = await finish(ua, config, done, step.pending);
+    const claims = (await redeemAtApp(ua, config, done, step.pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
   });
 });

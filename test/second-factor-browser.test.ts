@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeViolations, haveBrowser, launchBrowser, screenshotPath } from './helpers/browser.ts';
+import { checkPhonePage, haveBrowser, launchBrowser } from './helpers/browser.ts';
 import { REDIRECT_URI } from './helpers/flow.ts';
 import { totpCode } from './helpers/mfa.ts';
 import { seed } from './helpers/seed.ts';
@@ -20,14 +20,7 @@ describe.skipIf(!haveBrowser)('two-step verification in a real browser', () => {
     await server?.close();
   });
 
-  /** The page as a person gets it: in their language, accessible, no CSP violation, and no sideways scrolling at 390 px. */
-  async function check(page: Page, name: string, locale: string, csp: string[]) {
-    await page.screenshot({ path: screenshotPath(`${name}.${locale}.390`), fullPage: true });
-    expect(await page.getAttribute('html', 'lang')).toBe(locale);
-    expect(await axeViolations(page), name).toEqual([]);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
-    expect(csp).toEqual([]);
-  }
+  const check = checkPhonePage;
 
   async function signIn(page: Page, user: { email: string; password: string }) {
     await page.locator('#email').fill(user.email);

@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ageAccountSignIn, openAccount, postAccount } from './helpers/account.ts';
-import { authorize, discover, REDIRECT_URI } from './helpers/flow.ts';
+import { authorize, discover, redeemAtApp, REDIRECT_URI } from './helpers/flow.ts';
 import { addAuthenticator, passwordStep, sendCode, totpCode } from './helpers/mfa.ts';
 import { seed } from './helpers/seed.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
@@ -21,18 +21,6 @@ afterAll(async () => {
 
 const audits = (userId: string, action: string) => server.current.db.prisma.auditEvent.findMany({ where: { target: userId, action } });
 
-/** Consents (the test client asks for consent) and redeems the code: the ID token's claims. */
-async function finish(ua: UserAgent, config: oidc.Configuration, step: { res: Response; url: string }, pending: { codeVerifier: string; state: string; nonce: string }) {
-  let last = step;
-  if (!last.url.startsWith(REDIRECT_URI)) {
-    const html = await last.res.text();
-    expect(html).toContain('Allow access');
-    last = await ua.submit(last.url, html, formAction(html, '/confirm'), {}, REDIRECT_URI);
-  }
-  expect(last.url.startsWith(REDIRECT_URI)).toBe(true);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(last.url), { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce });
-  return tokens.claims()!;
-}
 
 describe('adding an authenticator app on the account page', () => {
   it('shows a QR code and the secret as text; a first code from two steps ago is refused, the current one turns it on and shows ten recovery codes once', async () => {
@@ -100,7 +88,7 @@ describe('signing in with a second factor', () => {
     const config = await discover(server.issuer, app.clientId, app.clientSecret);
     const first = new UserAgent();
     const pending = await authorize(first, config, { login: { email: app.email, password: app.password }, consent: false });
-    const plain = await finish(first, config, pending.last, pending);
+    const plain = (await redeemAtApp(first, config, pending.last, pending)).claims()!;
     expect(plain.amr).toEqual(['pwd']);
     expect(plain.acr).toBe('urn:idp:acr:password');
 
@@ -108,7 +96,7 @@ describe('signing in with a second factor', () => {
     const ua = new UserAgent();
     const step = await passwordStep(ua, config, { email: app.email, password: app.password });
     const answer = await sendCode(ua, step, totpCode(secret, 1), REDIRECT_URI);
-    const claims = await finish(ua, config, answer, step.pending);
+    const claims = (await redeemAtApp(ua, config, answer, step.pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
     expect(claims.acr).toBe('urn:idp:acr:mfa');
     const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as { acr_values_supported: string[] };
@@ -145,7 +133,7 @@ describe('signing in with a second factor', () => {
     };
     // Typed as people do: upper case, spaces.
     const first = await recover(recoveryCodes[0]!.toUpperCase().replace(/-/g, ' '));
-    const claims = await finish(first.ua, config, first.answer, first.step.pending);
+    const claims = (await redeemAtApp(first.ua, config, first.answer, first.step.pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
     const mail = await mailbox.next(app.email);
     expect(mail.subject).toBe('A recovery code was used to sign in to Acme');
@@ -198,7 +186,7 @@ describe('step-up: an app asks a password-only session for the second factor', (
     const config = await discover(server.issuer, app.clientId, app.clientSecret);
     const ua = new UserAgent();
     const pending = await authorize(ua, config, { login: { email: app.email, password: app.password }, consent: false });
-    expect((await finish(ua, config, pending.last, pending)).acr).toBe('urn:idp:acr:password');
+    expect(((await redeemAtApp(ua, config, pending.last, pending)).claims()!).acr).toBe('urn:idp:acr:password');
     return { app, config, ua };
   }
 
@@ -211,7 +199,7 @@ describe('step-up: an app asks a password-only session for the second factor', (
     expect(html).toContain('Two-step verification');
     expect(html).not.toContain('name="password"');
     const answer = await sendCode(ua, { url: pending.last.url, html }, totpCode(secret, 1), REDIRECT_URI);
-    const claims = await finish(ua, config, answer, pending);
+    const claims = (await redeemAtApp(ua, config, answer, pending)).claims()!;
     expect(claims.acr).toBe(MFA_ACR);
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
     // The session now has the second factor: the app asking again gets it without a step.
@@ -226,7 +214,7 @@ describe('step-up: an app asks a password-only session for the second factor', (
     const html = await pending.last.res.text();
     expect(html).toContain('Two-step verification');
     const answer = await sendCode(ua, { url: pending.last.url, html }, totpCode(secret, 1), REDIRECT_URI);
-    expect((await finish(ua, config, answer, pending)).acr).toBe(MFA_ACR);
+    expect(((await redeemAtApp(ua, config, answer, pending)).claims()!).acr).toBe(MFA_ACR);
     // An acr the code would not meet (federated) is no step-up: the login page.
     const federated = await authorize(ua, config, { consent: false, extra: { claims: JSON.stringify({ id_token: { acr: { essential: true, value: 'urn:idp:acr:federated' } } }) } });
     expect(await federated.last.res.text()).toContain('name="password"');
@@ -238,11 +226,11 @@ describe('step-up: an app asks a password-only session for the second factor', (
     const { secret, recoveryCodes } = await addAuthenticator(server.env, app);
     const ua = new UserAgent();
     const step = await passwordStep(ua, config, { email: app.email, password: app.password });
-    await finish(ua, config, await sendCode(ua, step, totpCode(secret, 1), REDIRECT_URI), step.pending);
+    await redeemAtApp(ua, config, await sendCode(ua, step, totpCode(secret, 1), REDIRECT_URI), step.pending);
     const again = await passwordStep(ua, config, { email: app.email, password: app.password }, { extra: { max_age: '0' } });
     // This step's code is spent: a recovery code.
     const page = await ua.follow(`${server.issuer}/interaction/${again.uid}/two-step/recovery`);
-    const claims = await finish(ua, config, await sendCode(ua, { url: page.url, html: await page.res.text() }, recoveryCodes[0]!, REDIRECT_URI, true), again.pending);
+    const claims = (await redeemAtApp(ua, config, await sendCode(ua, { url: page.url, html: await page.res.text() }, recoveryCodes[0]!, REDIRECT_URI, true), again.pending)).claims()!;
     expect(claims.acr).toBe(MFA_ACR);
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
   });
@@ -250,7 +238,7 @@ describe('step-up: an app asks a password-only session for the second factor', (
   it('a person with no second factor: asked for one, they go on with the password acr; required (essential), the app gets unmet_authentication_requirements', async () => {
     const { config, ua } = await passwordSession();
     const asked = await authorize(ua, config, { consent: false, extra: { acr_values: MFA_ACR } });
-    expect((await finish(ua, config, asked.last, asked)).acr).toBe('urn:idp:acr:password');
+    expect(((await redeemAtApp(ua, config, asked.last, asked)).claims()!).acr).toBe('urn:idp:acr:password');
 
     const required = await authorize(ua, config, { consent: false, extra: { claims: ESSENTIAL_MFA } });
     expect(required.callbackUrl.href.startsWith(REDIRECT_URI)).toBe(true);

@@ -69,6 +69,9 @@ export interface PasskeyProof {
   amr: string[];
 }
 
+/** RFC 8176: a passkey synced between devices is a software-protected key (swk), one kept on one authenticator a hardware-protected one (hwk). */
+const keyAmr = (deviceType: string) => (deviceType === 'multiDevice' ? 'swk' : 'hwk');
+
 const normalizeRecoveryCode = (code: string) => code.toLowerCase().replace(/[\s-]/g, '');
 
 function recoveryCode(): string {
@@ -342,7 +345,7 @@ export function createMfaService(deps: {
       if (recoveryCodes === undefined) return { kind: 'failed' };
       await audit.record(who, 'mfa.passkey_added', userId, { factor: id });
       if (recoveryCodes) await audit.record(who, 'mfa.recovery_codes_regenerated', userId, { first: true });
-      return { kind: 'added', recoveryCodes, amr: [credential.deviceType === 'multiDevice' ? 'swk' : 'hwk'] };
+      return { kind: 'added', recoveryCodes, amr: [keyAmr(credential.deviceType)] };
     },
 
     /** Removes a passkey; removing the last second factor also removes the recovery codes. */
@@ -384,7 +387,7 @@ export function createMfaService(deps: {
       if (!result) return null;
       const { count } = await prisma.passkey.updateMany({ where: { id: row.id, counter: row.counter }, data: { counter: result.counter, lastUsedAt: new Date() } });
       if (!count) return null;
-      return { userId: row.userId, amr: [row.deviceType === 'multiDevice' ? 'swk' : 'hwk', ...(result.userVerified ? ['user'] : [])] };
+      return { userId: row.userId, amr: [keyAmr(row.deviceType), ...(result.userVerified ? ['user'] : [])] };
     },
   };
 }

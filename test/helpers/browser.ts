@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** CI installs Debian's chromium (.ci/run); elsewhere the browser tests say why they were skipped. */
@@ -40,4 +41,16 @@ const SCREENSHOTS = new URL('../../test-artifacts/pages/', import.meta.url).path
 export function screenshotPath(name: string): string {
   mkdirSync(SCREENSHOTS, { recursive: true });
   return `${SCREENSHOTS}${name}.png`;
+}
+
+/**
+ * A page as a person gets it on a phone (390 px): screenshot taken, in their language, accessible,
+ * no sideways scrolling, and none of the `problems` the page reported (CSP violations, errors).
+ */
+export async function checkPhonePage(page: Page, name: string, locale: string, problems: string[]) {
+  await page.screenshot({ path: screenshotPath(`${name}.${locale}.390`), fullPage: true });
+  expect(await page.getAttribute('html', 'lang')).toBe(locale);
+  expect(await axeViolations(page), name).toEqual([]);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
+  expect(problems).toEqual([]);
 }

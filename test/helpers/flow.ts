@@ -71,3 +71,15 @@ export async function loginAndExchange(ua: UserAgent, config: oidc.Configuration
   );
   return { tokens, callbackUrl, codeVerifier };
 }
+
+/** Past the sign-in: consents if the app asks (the test app does), and redeems the code as the app would. */
+export async function redeemAtApp(ua: UserAgent, config: oidc.Configuration, step: { res: Response; url: string }, pending: { codeVerifier: string; state: string; nonce: string }) {
+  let last = step;
+  if (!last.url.startsWith(REDIRECT_URI)) {
+    const html = await last.res.text();
+    expect(html).toContain('Allow access');
+    last = await ua.submit(last.url, html, formAction(html, '/confirm'), {}, REDIRECT_URI);
+  }
+  expect(last.url.startsWith(REDIRECT_URI)).toBe(true);
+  return oidc.authorizationCodeGrant(config, new URL(last.url), { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce });
+}
