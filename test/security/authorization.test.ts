@@ -75,12 +75,12 @@ describe('authorization requests', () => {
     expect(location).toBeNull();
   });
 
-  it('SEC-AZ-07 a request object (here unsigned, alg none) is refused: request objects are not supported', async () => {
+  it('SEC-AZ-07 an unsigned request object (alg none) is refused: request objects must be signed with a key the client registered (SEC-JAR-01 to 03)', async () => {
     const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
     const body = Buffer.from(JSON.stringify({ client_id: ctx.app.clientId, redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid' })).toString('base64url');
     const { status, location } = await errorOf(authorizationUrl({ request: `${header}.${body}.` }));
     expect(status).toBe(303);
-    expect(location!.searchParams.get('error')).toBe('request_not_supported');
+    expect(location!.searchParams.get('error')).toBe('invalid_request_object');
   });
 
   it('SEC-AZ-09 an unregistered resource is refused with invalid_target', async () => {
