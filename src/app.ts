@@ -106,6 +106,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       build: (jwks) => createProvider({ config, jwks, cookieSecrets: secrets, ports: providerPorts(services), pages: providerPages(views), log, metrics }),
     });
     const oidc = keyring.holder;
+    // Logout tokens are signed with the keys the provider signs ID tokens with, as they change.
+    services.logouts.useKeys(() => oidc.jwks);
 
     const { trustProxy, http } = config;
     const requestMs = http.requestSeconds * 1000;
@@ -129,6 +131,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         { name: 'key-refresh', everySeconds: config.keys.refreshSeconds, run: () => keyring.refresh() },
         // Every instance delivers due mail; each message is held by one of them while it is sent.
         { name: 'mail', everySeconds: config.mail.pollSeconds, firstAfterSeconds: 0, run: () => services.outbox.deliverDue() },
+        // Every instance delivers due back-channel logout notices, each held by one of them.
+        { name: 'backchannel-logout', everySeconds: config.backchannelLogout.pollSeconds, firstAfterSeconds: 0, run: () => services.logouts.deliverDue() },
         ...(config.purgeIntervalSeconds
           ? [{ name: 'purge', everySeconds: config.purgeIntervalSeconds, firstAfterSeconds: Math.min(5, config.purgeIntervalSeconds), once: true, run: async () => log.info({ purged: await services.housekeeping.purge() }, 'purged expired artifacts') }]
           : []),
@@ -139,6 +143,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       background.start();
       // A message written by a request is delivered at once, not at the next poll.
       services.outbox.onWake(() => void background.runNow('mail').catch(() => {}));
+      services.logouts.onWake(() => void background.runNow('backchannel-logout').catch(() => {}));
     });
     app.addHook('onClose', async () => {
       await background.stop();

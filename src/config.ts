@@ -121,6 +121,10 @@ const envSchema = z.object({
   MAIL_POLL_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
   MAIL_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   MAIL_CONNECTIONS: z.coerce.number().int().min(1).max(50).default(4),
+  LOGOUT_RETRY_BASE_SECONDS: z.coerce.number().min(0.05).max(3600).default(10),
+  LOGOUT_POLL_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
+  LOGOUT_DELIVERY_HOURS: z.coerce.number().min(0.001).max(24 * 7).default(24),
+  LOGOUT_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
   DEFAULT_LOCALE: z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'must be a language tag such as en or ko').default('en'),
   PRODUCT_NAME: z.string().trim().min(1).max(100).optional(),
   BRAND_COLOR: z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a hex colour such as #2563eb').default('#2563eb'),
@@ -235,6 +239,12 @@ export interface Config {
    * how many days sent messages are kept (failed ones: 90).
    */
   readonly mail: { readonly smtpUrl: string | undefined; readonly from: string; readonly maxAttempts: number; readonly retrySeconds: number; readonly pollSeconds: number; readonly retentionDays: number; readonly connections: number };
+  /**
+   * Back-channel logout notices (src/clients/backchannel-logout.ts): the first retry after
+   * `retrySeconds`, then doubling (at most an hour apart); given up after `deliveryHours`; each
+   * POST bounded by `timeoutSeconds`; due notices looked for every `pollSeconds`.
+   */
+  readonly backchannelLogout: { readonly retrySeconds: number; readonly pollSeconds: number; readonly deliveryHours: number; readonly timeoutSeconds: number };
   /** The language of pages when nothing in the request chooses one. */
   readonly defaultLocale: string;
   /** What the pages show of the operator's brand (src/http/views.ts). */
@@ -377,6 +387,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollSeconds: e.MAIL_POLL_SECONDS,
       retentionDays: e.MAIL_RETENTION_DAYS,
       connections: e.MAIL_CONNECTIONS,
+    }),
+    backchannelLogout: Object.freeze({
+      retrySeconds: e.LOGOUT_RETRY_BASE_SECONDS,
+      pollSeconds: e.LOGOUT_POLL_SECONDS,
+      deliveryHours: e.LOGOUT_DELIVERY_HOURS,
+      timeoutSeconds: e.LOGOUT_TIMEOUT_SECONDS,
     }),
     defaultLocale: e.DEFAULT_LOCALE,
     brand: Object.freeze({

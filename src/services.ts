@@ -4,6 +4,7 @@ import type { Database } from './db/index.ts';
 import { createArtifactStore } from './artifacts/store.ts';
 import { createAuditService } from './audit/service.ts';
 import { createClientService } from './clients/service.ts';
+import { createBackchannelLogout } from './clients/backchannel-logout.ts';
 import { createGrantService } from './grants/service.ts';
 import { createKeyService } from './keys/service.ts';
 import { createResourceService } from './resources/service.ts';
@@ -36,7 +37,8 @@ import { createMfaPolicy } from './mfa/policy.ts';
 export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
   const configCache = createConfigCache(db.prisma);
-  const artifacts = createArtifactStore(db.prisma);
+  // Sessions ended on purpose tell the clients they signed in to (back-channel logout, made below).
+  const artifacts = createArtifactStore(db.prisma, { sessionsEnded: (sessions) => logouts.sessionsEnded(sessions) });
   const passkeyRp = relyingParty(config.issuer, config.brand.productName);
   // Grants are listed with their clients' names; the client service is made below.
   const grants = createGrantService(artifacts, (ids) => clients.names(ids));
@@ -49,6 +51,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
   const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);
   const clients = createClientService(db.prisma, grants, audit, configCache, resources, db.dialect);
+  const logouts = createBackchannelLogout(db.prisma, { clients, audit, issuer: config.issuer, log }, { ...config.backchannelLogout, loopbackAllowed: config.env !== 'production' });
   // What a person reads, on pages and in email: templates, the messages catalogue, the theme.
   const templates = createTemplates(config);
   const outbox = createOutbox(
@@ -73,6 +76,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     invitations,
     templates,
     outbox,
+    logouts,
     accountTokens,
     passwordReset: createPasswordReset({ prisma: db.prisma, users, tokens: accountTokens, outbox, templates, throttle, audit, issuer: config.issuer, ttlSeconds: config.passwordResetTtl, log }),
     artifacts,
@@ -104,7 +108,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     // Passkeys: the issuer is the relying party (none on an IP address, where browsers refuse them).
     mfa: createMfaService({ prisma: db.prisma, audit, outbox, templates, secret: dataKey, issuer: config.brand.productName ?? new URL(config.issuer).host, ceremonies: passkeyRp && createCeremonies({ rp: passkeyRp, artifacts }) }),
     selfService: createSelfService({ prisma: db.prisma, users, grants, artifacts, devices, federation, upstreams, resources, audit, signIn, tokens: accountTokens, outbox, templates, configCache, counters: throttle, issuer: config.issuer }),
-    housekeeping: createHousekeeping({ artifacts, audit, throttle, mail: outbox, accountTokens }, { auditRetentionDays: config.auditRetentionDays, mailRetentionDays: config.mail.retentionDays }),
+    housekeeping: createHousekeeping({ artifacts, audit, throttle, mail: outbox, accountTokens, logouts }, { auditRetentionDays: config.auditRetentionDays, mailRetentionDays: config.mail.retentionDays }),
     leases: createLeases(db.prisma),
   };
 }
@@ -112,4 +116,4 @@ export function createServices(db: Database, config: Config, log?: Logger) {
 export type Services = ReturnType<typeof createServices>;
 
 /** The provider's ports (src/oidc/provider.ts), from the services. */
-export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, roles: s.roles, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit, devices: s.devices, mfaPolicy: s.mfaPolicy });
+export const providerPorts = (s: Services) => ({ accounts: s.users, apis: s.resources, roles: s.roles, clients: s.clients, artifacts: s.artifacts, counters: s.throttle, audit: s.audit, devices: s.devices, mfaPolicy: s.mfaPolicy, logouts: s.logouts });

@@ -245,7 +245,7 @@ describe('the CLI speaks the admin API’s JSON', () => {
     const viaApi = await api.call('POST', '/admin/v1/users', { email: 'bad', password: 'long enough' });
     expect(JSON.parse(refused.stderr).error).toBe((viaApi.body as { error: string }).error);
     expect(JSON.parse(refused.stderr).error_description).toMatch(/^--email: /);
-  });
+  }, 60_000); // a dozen CLI processes, one after the other
 
   it('prints its version', async () => {
     const res = await idp(['--version'], server.env);

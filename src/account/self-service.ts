@@ -94,7 +94,7 @@ export interface SelfServiceDeps {
   prisma: PrismaClient;
   users: UserService;
   grants: GrantService;
-  artifacts: Pick<ArtifactStore, 'sessionsOf' | 'destroy'>;
+  artifacts: Pick<ArtifactStore, 'sessionsOf' | 'endSession'>;
   devices: SessionDevices;
   federation: FederationService;
   upstreams: Pick<UpstreamService, 'list' | 'findEnabled'>;
@@ -310,7 +310,7 @@ export function createSelfService(deps: SelfServiceDeps) {
     async signOutSession(c: Caller, handle: string): Promise<void> {
       const session = (await sessions(c.userId, c.sessionUid)).find((s) => s.handle === handle && !s.current);
       if (!session) throw notFound('no such session');
-      await artifacts.destroy('Session', session.id);
+      await artifacts.endSession(session.id);
       await devices.forget([session.uid]);
       await audit.record(actor(c), 'session.ended', c.userId, { reason: 'account_page', session: handle });
     },

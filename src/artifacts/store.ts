@@ -67,7 +67,46 @@ export interface GrantRow {
 
 const expiry = (seconds?: number) => (seconds ? new Date(Date.now() + seconds * 1000) : null);
 
-export function createArtifactStore(prisma: PrismaClient) {
+/** A browser session that ended: whose, and the sid it gave each client it had signed in to. */
+export interface EndedSessionInfo {
+  accountId: string;
+  clients: { clientId: string; sid?: string | undefined }[];
+}
+
+/** What a session's stored payload (oidc-provider's Session) says of the clients it signed in to. */
+function endedSession(payload: string): EndedSessionInfo | null {
+  try {
+    const p = JSON.parse(payload) as { accountId?: unknown; authorizations?: Record<string, { sid?: unknown }> };
+    if (typeof p.accountId !== 'string') return null;
+    const clients = Object.entries(p.authorizations ?? {}).map(([clientId, a]) => ({ clientId, sid: typeof a?.sid === 'string' ? a.sid : undefined }));
+    return { accountId: p.accountId, clients };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `sessionsEnded`: told of every browser session this store ends on purpose (signed out
+ * everywhere, a password reset, a disabled or deleted account, "not you?", the account page),
+ * with what the session had signed in to, after it is gone: back-channel logout
+ * (src/clients/backchannel-logout.ts). The provider's own end_session tells it directly
+ * (src/oidc/internals.ts); a session destroyed by the adapter (a new id after a sign-in) or
+ * expiring is not an ending.
+ */
+export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnded?(sessions: EndedSessionInfo[]): Promise<void> } = {}) {
+  /** Deletes the sessions `where` selects, then tells of those that signed in to some client. */
+  async function endSessions(where: { accountId?: string; id?: string; uid?: { not: string } }): Promise<number> {
+    const sessionWhere = { model: MODEL.session, ...where };
+    const ended = await prisma.$transaction(async (tx) => {
+      const rows = events.sessionsEnded ? await tx.oidcPayload.findMany({ where: sessionWhere, select: { id: true, payload: true } }) : [];
+      const { count } = await tx.oidcPayload.deleteMany({ where: sessionWhere });
+      return { count, rows };
+    });
+    const sessions = ended.rows.map((r) => endedSession(r.payload)).filter((s): s is EndedSessionInfo => Boolean(s?.clients.length));
+    if (sessions.length) await events.sessionsEnded?.(sessions);
+    return ended.count;
+  }
+
   return {
     /** Every save of every artifact: one statement that reads nothing back. */
     async save(model: string, id: string, payload: ArtifactPayload, expiresInSeconds?: number): Promise<void> {
@@ -189,18 +228,24 @@ export function createArtifactStore(prisma: PrismaClient) {
     },
 
     /** Every grant of an account and its artifacts (its sessions too, with `sessions`); returns how many grants. */
-    revokeAccount(accountId: string, sessions: boolean): Promise<number> {
-      return prisma.$transaction(async (tx) => {
+    async revokeAccount(accountId: string, sessions: boolean): Promise<number> {
+      const count = await prisma.$transaction(async (tx) => {
         const { count } = await tx.grant.deleteMany({ where: { accountId } });
-        await tx.oidcPayload.deleteMany({ where: { accountId, ...(sessions ? {} : { model: { not: MODEL.session } }) } });
+        await tx.oidcPayload.deleteMany({ where: { accountId, model: { not: MODEL.session } } });
         return count;
       });
+      if (sessions) await endSessions({ accountId });
+      return count;
     },
 
     /** Ends the account's browser sessions; `exceptUid`: the one to keep (the browser asking). */
-    async revokeSessions(accountId: string, exceptUid?: string): Promise<number> {
-      const { count } = await prisma.oidcPayload.deleteMany({ where: { model: MODEL.session, accountId, ...(exceptUid ? { uid: { not: exceptUid } } : {}) } });
-      return count;
+    revokeSessions(accountId: string, exceptUid?: string): Promise<number> {
+      return endSessions({ accountId, ...(exceptUid ? { uid: { not: exceptUid } } : {}) });
+    },
+
+    /** Ends one browser session, by its id (its cookie's value), on purpose: its clients are told. */
+    async endSession(id: string): Promise<void> {
+      await endSessions({ id });
     },
 
     /** The account's live browser sessions: each one's id (its cookie's value: never shown), uid and payload. */

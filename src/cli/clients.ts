@@ -44,6 +44,9 @@ interface MetadataOptions {
   clientUri?: string | false;
   requirePkce?: boolean;
   requirePar?: boolean;
+  /** false: `--no-backchannel-logout-uri` (update only), the URI removed. */
+  backchannelLogoutUri?: string | false;
+  backchannelLogoutSessionRequired?: boolean;
   requireDpop?: boolean;
   requireSignedRequest?: boolean;
   jwks?: Jwks;
@@ -90,6 +93,8 @@ const metadataOptions = (cmd: Command) =>
       .option('--jwks-uri <url>', 'where the client publishes its public keys (https), instead of --jwks')
       .option('--require-pkce <bool>', 'false: a legacy confidential app that cannot send PKCE may skip it (public clients always use it)', bool('--require-pkce'))
       .option('--require-par <bool>', 'true: its authorization requests must be pushed first (PAR, RFC 9126)', bool('--require-par'))
+      .option('--backchannel-logout-uri <url>', 'where the app receives logout tokens when a session it signed in to ends (OpenID Connect Back-Channel Logout; https, or http on a loopback host)')
+      .option('--backchannel-logout-session-required <bool>', 'true: the app needs the sid claim in logout tokens (it is always sent)', bool('--backchannel-logout-session-required'))
       .option('--require-signed-request <bool>', 'true: its authorization requests must be request objects signed with its keys (JAR, RFC 9101; needs --jwks or --jwks-uri)', bool('--require-signed-request'))
       .option('--require-dpop <bool>', 'true: its access tokens must be DPoP-bound (RFC 9449): token requests without a DPoP proof are refused', bool('--require-dpop')),
   );
@@ -116,6 +121,8 @@ const metadataInput = (opts: MetadataOptions) => ({
   jwksUri: opts.jwksUri,
   requirePkce: opts.requirePkce,
   requirePushedAuthorizationRequests: opts.requirePar,
+  backchannelLogoutUri: link(opts.backchannelLogoutUri),
+  backchannelLogoutSessionRequired: opts.backchannelLogoutSessionRequired,
   dpopBoundAccessTokens: opts.requireDpop,
   requireSignedRequestObject: opts.requireSignedRequest,
   logoUri: link(opts.logoUri),
@@ -176,13 +183,14 @@ export function clientCommands(program: Command) {
   );
   jsonOption(
     removeLinkOptions(metadataOptions(clients.command('update <client_id>').description('change a client’s metadata; a list given replaces the registered one').option('--name <name>', 'display name')))
+      .option('--no-backchannel-logout-uri', 'remove the back-channel logout URI')
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
       .option('--api <spec>', `${API_HELP}; replaces the client's APIs`, collect)
       .option('--no-api', 'remove every API the client may use')
       .option('--first-party <bool>', 'true: your own app, its users are not asked for consent; false: they are', bool('--first-party'))
       .option('--require-mfa <bool>', 'true: people signing in to this app must use a second factor; false: only as the other rules say', bool('--require-mfa')),
   ).action(async (id: string, opts: JsonOption & MetadataOptions & { name?: string; firstParty?: boolean; requireMfa?: boolean }) => {
-    const patch = given({ ...metadataInput(opts), ...removedLinks(opts), name: opts.name, firstParty: opts.firstParty, requireMfa: opts.requireMfa });
+    const patch = given({ ...metadataInput(opts), ...removedLinks(opts), ...(opts.backchannelLogoutUri === false ? { backchannelLogoutUri: null } : {}), name: opts.name, firstParty: opts.firstParty, requireMfa: opts.requireMfa });
     if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
     print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });
   });

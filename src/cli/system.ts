@@ -23,7 +23,7 @@ export function systemCommands(program: Command) {
       .description('delete expired tokens, codes, sessions and grants, audit events past AUDIT_RETENTION_DAYS, stale throttling counts, mail sent before MAIL_RETENTION_DAYS or failed 90 days ago, and emailed links spent a week ago (the server also does this every PURGE_INTERVAL_SECONDS)'),
   ).action(async (opts: JsonOption) => {
     const result = await withServices(({ housekeeping }) => housekeeping.purge());
-    print(opts, { ...result }, `Purged ${result.artifacts} expired artifacts, ${result.grants} grants, ${result.auditEvents} audit events, ${result.throttles} throttling counts, ${result.mail} mail messages, ${result.accountTokens} emailed links.`);
+    print(opts, { ...result }, `Purged ${result.artifacts} expired artifacts, ${result.grants} grants, ${result.auditEvents} audit events, ${result.throttles} throttling counts, ${result.mail} mail messages, ${result.accountTokens} emailed links, ${result.logoutDeliveries} back-channel logout notices.`);
   });
 
   const keys = program.command('keys').description('signing keys');

@@ -43,6 +43,20 @@ export function redirectUriIssues(value: string): string[] {
   return [];
 }
 
+/**
+ * Where a client receives logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.2): we POST
+ * to it from the server, so https, or plain http on a loopback host (development), as for
+ * redirect URIs; no fragment.
+ */
+function backchannelLogoutUriIssues(value: string): string[] {
+  const issues = uriIssues(value);
+  if (issues.length) return issues;
+  const url = new URL(value);
+  if (url.protocol === 'https:') return [];
+  if (url.protocol === 'http:') return LOOPBACK_HOSTS.has(url.hostname) ? [] : [`${value} must use https (plain http is only allowed for localhost)`];
+  return [`${value} must use https (or http on a loopback host)`];
+}
+
 /** Characters a URL given as a link must not hold (the URL parser would drop or re-encode them silently). */
 const LINK_UNSAFE = /[\p{Cc}\s]/u;
 
@@ -87,6 +101,13 @@ const jwksSchema = z
       .max(10, 'at most 10 keys'),
   })
   .strict();
+
+const backchannelLogoutUriSchema = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .superRefine((value, ctx) => {
+    for (const message of backchannelLogoutUriIssues(value)) ctx.addIssue({ code: 'custom', message });
+  });
 
 const redirectUriSchema = z
   .string()
@@ -152,6 +173,9 @@ const clientFields = {
   requireSignedRequestObject: z.boolean().describe('its authorization requests must be signed request objects (JAR, RFC 9101), signed with a key it registered'),
   /** RFC 9449 §5.2: its access tokens must be DPoP-bound (sender-constrained); a request without a proof is refused. */
   dpopBoundAccessTokens: z.boolean().describe('its access tokens must be DPoP-bound (RFC 9449): a token request without a DPoP proof is refused'),
+  /** OpenID Connect Back-Channel Logout 1.0: where it is told that a session it signed in to has ended. */
+  backchannelLogoutUri: backchannelLogoutUriSchema.describe('where the app receives logout tokens when a session it signed in to ends (OpenID Connect Back-Channel Logout; https, or http on a loopback host)'),
+  backchannelLogoutSessionRequired: z.boolean().describe('the app needs the sid claim in logout tokens (it is always sent)'),
   logoUri: linkSchema.describe("the app's logo, shown on the consent page (an https URL)"),
   policyUri: linkSchema.describe("the app's privacy policy, linked from the consent page (an https URL)"),
   tosUri: linkSchema.describe("the app's terms of service, linked from the consent page (an https URL)"),
@@ -222,6 +246,8 @@ export const createClientSchema = z
     requirePushedAuthorizationRequests: clientFields.requirePushedAuthorizationRequests.default(false),
     dpopBoundAccessTokens: clientFields.dpopBoundAccessTokens.default(false),
     requireSignedRequestObject: clientFields.requireSignedRequestObject.default(false),
+    backchannelLogoutUri: clientFields.backchannelLogoutUri.optional(),
+    backchannelLogoutSessionRequired: clientFields.backchannelLogoutSessionRequired.default(false),
     jwks: clientFields.jwks.optional(),
     jwksUri: clientFields.jwksUri.optional(),
     logoUri: clientFields.logoUri.optional(),
@@ -248,6 +274,9 @@ export const updateClientSchema = z
     requirePushedAuthorizationRequests: clientFields.requirePushedAuthorizationRequests,
     dpopBoundAccessTokens: clientFields.dpopBoundAccessTokens,
     requireSignedRequestObject: clientFields.requireSignedRequestObject,
+    // null removes it.
+    backchannelLogoutUri: clientFields.backchannelLogoutUri.nullable(),
+    backchannelLogoutSessionRequired: clientFields.backchannelLogoutSessionRequired,
     jwks: clientFields.jwks,
     jwksUri: clientFields.jwksUri,
     // null removes a link.
@@ -311,6 +340,10 @@ export interface ClientView {
   dpopBoundAccessTokens: boolean;
   /** Its authorization requests must be signed request objects (JAR, RFC 9101). */
   requireSignedRequestObject: boolean;
+  /** Where it receives logout tokens (OpenID Connect Back-Channel Logout 1.0), or null. */
+  backchannelLogoutUri: string | null;
+  /** It needs the sid claim in logout tokens. */
+  backchannelLogoutSessionRequired: boolean;
   /** Registered through dynamic client registration (RFC 7591), not by an admin. */
   dynamic: boolean;
   /** Links to the app's logo, privacy policy, terms of service and home page (https URLs), or null. */
@@ -356,7 +389,9 @@ export function clientLinks(metadata: Record<string, unknown>): Partial<Record<(
 function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>, extra: Record<string, unknown> = {}): ClientMetadata {
   const usesCode = c.grantTypes.includes('authorization_code');
   // The links are what `c` says: one it leaves out is removed.
-  const others = Object.fromEntries(Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key) && key !== 'jwks' && key !== 'jwks_uri' && key !== 'require_pkce'));
+  const others = Object.fromEntries(
+    Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key) && !['jwks', 'jwks_uri', 'require_pkce', 'backchannel_logout_uri', 'backchannel_logout_session_required'].includes(key)),
+  );
   const keys = c.jwks ? { jwks: c.jwks } : c.jwksUri ? { jwks_uri: c.jwksUri } : {};
   const authMethod = c.public ? 'none' : c.jwks || c.jwksUri ? 'private_key_jwt' : String(extra.token_endpoint_auth_method ?? 'client_secret_basic');
   const links = Object.fromEntries(LINK_FIELDS.flatMap((field) => (c[field] === undefined ? [] : [[CLIENT_LINKS[field], c[field]]])));
@@ -380,6 +415,7 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
     require_pushed_authorization_requests: c.requirePushedAuthorizationRequests,
     dpop_bound_access_tokens: c.dpopBoundAccessTokens,
     require_signed_request_object: c.requireSignedRequestObject,
+    ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: c.backchannelLogoutSessionRequired } : {}),
   };
 }
 
@@ -407,6 +443,8 @@ function toClientView(row: Client): ClientView {
     requirePushedAuthorizationRequests: m.require_pushed_authorization_requests === true,
     dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
     requireSignedRequestObject: m.require_signed_request_object === true,
+    backchannelLogoutUri: typeof m.backchannel_logout_uri === 'string' ? m.backchannel_logout_uri : null,
+    backchannelLogoutSessionRequired: m.backchannel_logout_session_required === true,
     dynamic: row.dynamic,
     logoUri: links.logo_uri ?? null,
     policyUri: links.policy_uri ?? null,
@@ -558,6 +596,8 @@ export function createClientService(
         scope: String(metadata.scope ?? 'openid'),
         applicationType: metadata.application_type === 'native' ? 'native' : 'web',
         apis: existing ? ((JSON.parse(existing.metadata) as ClientMetadata).resource_scopes ?? {}) : {},
+        ...(typeof metadata.backchannel_logout_uri === 'string' ? { backchannelLogoutUri: metadata.backchannel_logout_uri } : {}),
+        backchannelLogoutSessionRequired: metadata.backchannel_logout_session_required === true,
         // Checked by the provider already (provider.ts); checked again here, as on every path that writes a client.
         ...Object.fromEntries(LINK_FIELDS.map((field) => [field, metadata[CLIENT_LINKS[field]]])),
       });
@@ -646,6 +686,7 @@ export function createClientService(
         requirePushedAuthorizationRequests: current.requirePushedAuthorizationRequests,
         dpopBoundAccessTokens: current.dpopBoundAccessTokens,
         requireSignedRequestObject: current.requireSignedRequestObject,
+        backchannelLogoutSessionRequired: current.backchannelLogoutSessionRequired,
         ...(current.jwks ? { jwks: current.jwks } : {}),
         ...(current.jwksUri ? { jwksUri: current.jwksUri } : {}),
         ...changes,
@@ -654,6 +695,8 @@ export function createClientService(
         ...(changes.jwksUri ? { jwks: undefined } : {}),
         // A link set to null is removed; one left out keeps its value.
         ...Object.fromEntries(LINK_FIELDS.map((field) => [field, (changes[field] === undefined ? current[field] : changes[field]) ?? undefined])),
+        // Likewise the back-channel logout URI.
+        backchannelLogoutUri: (changes.backchannelLogoutUri === undefined ? current.backchannelLogoutUri : changes.backchannelLogoutUri) ?? undefined,
       });
       if (changes.apis) await checkApis(merged.apis);
       // Consent protects people from apps the operator does not vouch for: a registrant is one.
@@ -754,6 +797,18 @@ export function createClientService(
     },
 
     /** Names of these clients, by id (unknown ids are left out). */
+    /** Where each of these clients receives logout tokens, for those that registered it (and are enabled). */
+    async backchannelTargets(ids: string[]): Promise<Map<string, { uri: string; alg: string }>> {
+      const rows = await prisma.client.findMany({ where: { id: { in: ids }, disabled: false }, select: { id: true, metadata: true } });
+      const targets = new Map<string, { uri: string; alg: string }>();
+      for (const row of rows) {
+        const m = JSON.parse(row.metadata) as ClientMetadata;
+        if (typeof m.backchannel_logout_uri !== 'string' || backchannelLogoutUriIssues(m.backchannel_logout_uri).length) continue;
+        targets.set(row.id, { uri: m.backchannel_logout_uri, alg: typeof m.id_token_signed_response_alg === 'string' ? m.id_token_signed_response_alg : 'RS256' });
+      }
+      return targets;
+    },
+
     async names(ids: string[]): Promise<Map<string, string>> {
       const rows = ids.length ? await prisma.client.findMany({ where: { id: { in: ids } }, select: { id: true, name: true } }) : [];
       return new Map(rows.map((c) => [c.id, c.name]));

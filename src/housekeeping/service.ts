@@ -8,6 +8,8 @@ export interface PurgeResult {
   mail: number;
   /** Emailed single-use tokens used or expired more than a week ago. */
   accountTokens: number;
+  /** Back-channel logout notices delivered or given up more than a week ago. */
+  logoutDeliveries: number;
 }
 
 /**
@@ -25,6 +27,7 @@ export interface Purgeable {
   throttle: { purge(now: Date): Promise<number> };
   mail: { purge(cutoffs: { sentBefore: Date; failedBefore: Date }): Promise<number> };
   accountTokens: { purge(before: Date): Promise<number> };
+  logouts?: { purge(before: Date): Promise<number> };
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -37,14 +40,15 @@ export function createHousekeeping(tables: Purgeable, opts: { auditRetentionDays
   return {
     async purge(now = new Date()): Promise<PurgeResult> {
       const daysAgo = (days: number) => new Date(now.getTime() - days * DAY_MS);
-      const [{ artifacts, grants }, auditEvents, throttles, mail, accountTokens] = await Promise.all([
+      const [{ artifacts, grants }, auditEvents, throttles, mail, accountTokens, logoutDeliveries] = await Promise.all([
         tables.artifacts.purge(now),
         tables.audit.purge(daysAgo(opts.auditRetentionDays)),
         tables.throttle.purge(now),
         tables.mail.purge({ sentBefore: daysAgo(opts.mailRetentionDays), failedBefore: daysAgo(FAILED_MAIL_RETENTION_DAYS) }),
         tables.accountTokens.purge(daysAgo(SPENT_TOKEN_RETENTION_DAYS)),
+        tables.logouts?.purge(daysAgo(SPENT_TOKEN_RETENTION_DAYS)) ?? 0,
       ]);
-      return { artifacts, grants, auditEvents, throttles, mail, accountTokens };
+      return { artifacts, grants, auditEvents, throttles, mail, accountTokens, logoutDeliveries };
     },
   };
 }

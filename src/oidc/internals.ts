@@ -49,3 +49,16 @@ export function patchClientModel(provider: Provider, previousSecret: { matchesPr
     return m;
   };
 }
+
+/**
+ * Back-channel logout: the provider's end_session calls `client.backchannelLogout(sub, sid)` for
+ * each client of the ending session that registered a back-channel logout URI, and would POST a
+ * logout token at once, once. Instead the notice is queued (src/clients/backchannel-logout.ts),
+ * as for every other way a session ends, and delivered with retries.
+ */
+export function patchBackchannelLogout(provider: Provider, queue: (ended: { accountId: string; clientId: string; sid: string | undefined }) => Promise<void>) {
+  const proto = provider.Client.prototype as unknown as { backchannelLogout: (sub: string, sid: string | undefined) => Promise<void> };
+  proto.backchannelLogout = async function queued(this: ClientInstance, sub: string, sid: string | undefined) {
+    await queue({ accountId: sub, clientId: this.clientId, sid });
+  };
+}

@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import type { ArtifactStore } from '../artifacts/store.ts';
 import type { SessionDevices } from '../account/devices.ts';
 import type { AuditService } from '../audit/service.ts';
+import type { BackchannelLogout } from '../clients/backchannel-logout.ts';
 import type { ClientService } from '../clients/service.ts';
 import type { ResourceService } from '../resources/service.ts';
 import type { RoleGrants, RoleService } from '../roles/service.ts';
@@ -19,7 +20,7 @@ import { ASYMMETRIC_ALGS } from '../lib/constants.ts';
 import { randomId, sha256 } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
 import { createAdapterFactory, type ClientStore } from './adapter.ts';
-import { patchClientModel, type RegisteredMetadata } from './internals.ts';
+import { patchBackchannelLogout, patchClientModel, type RegisteredMetadata } from './internals.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 /** What the provider needs of the product: narrow ports, each implemented by a service. */
@@ -41,6 +42,8 @@ interface ProviderPorts {
   devices: Pick<SessionDevices, 'signedIn' | 'seen'>;
   /** Who must sign in with a second factor (everyone, per client, per role). */
   mfaPolicy: MfaPolicy;
+  /** Back-channel logout: the clients of a session that ended are told (queued, with retries). */
+  logouts: Pick<BackchannelLogout, 'sessionsEnded'>;
 }
 
 export interface ProviderDeps {
@@ -512,6 +515,10 @@ export function createProvider(deps: ProviderDeps): Provider {
           send(ctx, pages.deviceDone(pageRequest(ctx), ctx.oidc.client?.clientName ?? undefined, false));
         },
       },
+      // OpenID Connect Back-Channel Logout 1.0: clients register backchannel_logout_uri, and
+      // discovery says so. The provider's own sending at end_session is replaced by our queue
+      // (internals.ts), which every other way a session ends goes through too.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource(ctx, form) {
@@ -602,6 +609,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = true;
 
   registered = patchClientModel(provider, clients);
+  patchBackchannelLogout(provider, (ended) => ports.logouts.sessionsEnded([{ accountId: ended.accountId, clients: [{ clientId: ended.clientId, sid: ended.sid }] }]));
 
   // What Koa could not answer itself (a request that timed out or was aborted while its body was
   // read) goes to our log, not to standard error; a client that went away is not our failure.

@@ -68,6 +68,8 @@ export const clientSchema = z
     requirePushedAuthorizationRequests: z.boolean().describe('its authorization requests must be pushed first (PAR, RFC 9126)'),
     dpopBoundAccessTokens: z.boolean().describe('its access tokens must be DPoP-bound (RFC 9449)'),
     requireSignedRequestObject: z.boolean().describe('its authorization requests must be signed request objects (JAR, RFC 9101)'),
+    backchannelLogoutUri: example(z.string().nullable(), null).describe('where it receives logout tokens when a session it signed in to ends (OpenID Connect Back-Channel Logout 1.0)'),
+    backchannelLogoutSessionRequired: z.boolean().describe('it needs the sid claim in logout tokens (always sent)'),
     dynamic: z.boolean().describe('registered through dynamic client registration (RFC 7591); such a client cannot be first-party'),
     logoUri: example(z.string().nullable(), 'https://app.example.com/logo.png').describe("the app's logo, shown on the consent page (https)"),
     policyUri: example(z.string().nullable(), 'https://app.example.com/privacy').describe("the app's privacy policy, linked from the consent page (https)"),

@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { MODEL } from '../../artifacts/store.ts';
 import { AppError } from '../../lib/errors.ts';
 import { ADMIN_API, OIDC_SCOPES } from '../../lib/scopes.ts';
 import { INTERACTION_PATH, PROVIDER_ROUTES } from '../../oidc/provider.ts';
@@ -93,7 +92,7 @@ export function consentRoutes(app: PagesApp, kit: InteractionKit, deps: Interact
   app.post(`${INTERACTION_PATH}/:uid/switch`, { ...kit.formGuards, schema: { params: interactionParams, body: csrfForm } }, async (req, reply) => {
     const interaction = await kit.details(req, reply, 'consent');
     const session = interaction.session!;
-    await artifacts.destroy(MODEL.session, session.cookie);
+    await artifacts.endSession(session.cookie);
     await audit.record({ actor: `user:${session.accountId}`, ip: req.ip }, 'session.ended', session.accountId, { reason: 'another_account', clientId: String(interaction.params.client_id) });
     const again = new URLSearchParams();
     for (const [name, value] of Object.entries(interaction.params)) {

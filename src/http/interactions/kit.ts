@@ -35,7 +35,7 @@ export interface InteractionDeps {
     signUp: SignUp;
     verification: EmailVerification;
     invitations: Invitations;
-    artifacts: Pick<ArtifactStore, 'find' | 'destroy'>;
+    artifacts: Pick<ArtifactStore, 'find' | 'endSession'>;
     audit: AuditService;
     upstreams: UpstreamService;
     federation: FederationService;
