@@ -51,6 +51,7 @@ const REFERENCES = {
   'SEC-WA': 'W3C Web Authentication Level 3 §7.1, §7.2 (challenge, origin, RP ID, user verification, signature counter, user handle); ASVS V6.5.1, V6.5.6; NIST SP 800-63B §5.1.8, §5.2.8 (replay resistance); RFC 8176 (amr)',
   'SEC-SC': 'RFC 9126 §5, §6 (PAR required); RFC 9449 §5, §10, §11.1 (DPoP-bound access and refresh tokens); RFC 9700 §2.2 (sender-constrained tokens)',
   'SEC-JAR': 'RFC 9101 §4–6, §10.5 (signed request objects, by value and pushed; alg none refused); RFC 9126 §3',
+  'SEC-BL': 'OpenID Connect Back-Channel Logout 1.0 §2.4–2.6, §4; OWASP Server-Side Request Forgery Prevention',
   'SEC-DV': 'RFC 8628 §3.3, §3.5, §5.1–5.2 (user code brute force, remote phishing), §3.4 (device code bound to its client); RFC 6749 §5.2; ASVS V6.3.1',
 };
 
