@@ -62,6 +62,8 @@ export function createBackchannelLogout(
   let woken = false;
   let delivering = false;
   let failing = false;
+  /** In production the server never calls its own host: a registrant could aim a logout token at a local service. */
+  const allowed = (uri: string) => policy.loopbackAllowed || !LOOPBACK_HOSTS.has(new URL(uri).hostname);
   const backoffMs = (attempts: number) => Math.min(policy.retrySeconds * 1000 * 2 ** Math.max(0, attempts - 1), MAX_BACKOFF_MS);
 
   async function sign(row: { id: string; clientId: string; accountId: string; sid: string | null }, alg: string): Promise<string> {
@@ -103,9 +105,13 @@ export function createBackchannelLogout(
     const row = await prisma.logoutDelivery.findUnique({ where: { id } });
     if (!row) return 'skipped';
     try {
-      // The client's registration as it is now: a URI removed since means nobody to tell.
+      // The client's registration as it is now: a URI removed (or the client disabled) since means nobody to tell.
       const target = (await deps.clients.backchannelTargets([row.clientId])).get(row.clientId);
-      await post(row.uri, await sign(row, target?.alg ?? 'RS256'));
+      if (!target || !allowed(target.uri)) {
+        await prisma.logoutDelivery.update({ where: { id }, data: { failedAt: new Date(), lockedUntil: null, lastError: 'the client no longer registers a back-channel logout URI it may be sent to' } });
+        return 'skipped';
+      }
+      await post(target.uri, await sign(row, target.alg));
     } catch (err) {
       const lastError = deliveryError(err);
       const next = new Date(Date.now() + backoffMs(row.attempts));
@@ -166,9 +172,7 @@ export function createBackchannelLogout(
         const rows = sessions.flatMap((s) =>
           s.clients.flatMap((c) => {
             const target = targets.get(c.clientId);
-            // In production the server never calls its own host: a registrant could aim a logout token at a local service.
-            if (target && !policy.loopbackAllowed && LOOPBACK_HOSTS.has(new URL(target.uri).hostname)) return [];
-            return target ? [{ id: randomUUID(), clientId: c.clientId, uri: target.uri, accountId: s.accountId, sid: c.sid ?? null }] : [];
+            return target && allowed(target.uri) ? [{ id: randomUUID(), clientId: c.clientId, uri: target.uri, accountId: s.accountId, sid: c.sid ?? null }] : [];
           }),
         );
         if (!rows.length) return;
