@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import type { Browser, } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkPhonePage, haveBrowser, launchBrowser } from './helpers/browser.ts';
+import { checkPhonePage, haveBrowser, launchBrowser, phonePage } from './helpers/browser.ts';
 import { deviceClient } from './helpers/device.ts';
 import { discover, REDIRECT_URI } from './helpers/flow.ts';
 import { seed } from './helpers/seed.ts';
@@ -27,13 +27,7 @@ describe.skipIf(!haveBrowser)('the device flow pages in a real browser', () => {
 
   it.each(['en', 'ko'])('%s: types the code (a wrong one first), approves, signs in, consents, and sees the success page; a cancelled one ends on the cancelled page', async (locale) => {
     const user = await seed(server.env, { redirectUri: REDIRECT_URI });
-    const context = await browser.newContext({ locale: locale === 'ko' ? 'ko-KR' : 'en-US', viewport: { width: 390, height: 844 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(8000);
-    const csp: string[] = [];
-    page.on('console', (msg) => {
-      if (/Content Security Policy/i.test(msg.text())) csp.push(msg.text());
-    });
+    const { context, page, problems: csp } = await phonePage(browser, locale);
     try {
       const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid profile email' });
       await page.goto(device.verification_uri);

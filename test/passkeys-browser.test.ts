@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkPhonePage, haveBrowser, launchBrowser } from './helpers/browser.ts';
+import { checkPhonePage, haveBrowser, launchBrowser, phonePage } from './helpers/browser.ts';
 import { REDIRECT_URI } from './helpers/flow.ts';
 import { virtualAuthenticator } from './helpers/passkeys.ts';
 import { seed, withServices } from './helpers/seed.ts';
@@ -47,14 +47,7 @@ describe.skipIf(!haveBrowser)('passkeys in a real browser', () => {
     ['ko', false],
   ])('%s: adds a passkey, signs in with it alone (autofill: %s, else the button) and as the second step, and removes it', async (locale, autofill) => {
     const user = await seed(server.env, { redirectUri: REDIRECT_URI });
-    const context = await browser.newContext({ locale: locale === 'ko' ? 'ko-KR' : 'en-US', viewport: { width: 390, height: 844 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(8000);
-    const problems: string[] = [];
-    page.on('console', (msg) => {
-      if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(msg.text());
-    });
-    page.on('pageerror', (err) => problems.push(err.message));
+    const { context, page, problems } = await phonePage(browser, locale);
     const { cdp, authenticatorId } = await virtualAuthenticator(page);
     try {
       await page.goto(`${server.issuer}/account`);
@@ -120,14 +113,7 @@ describe.skipIf(!haveBrowser)('passkeys in a real browser', () => {
       const role = await roles.create({ name: `strict-${Math.random().toString(36).slice(2)}`, requireMfa: true }, { actor: 'cli' });
       await roles.assign(user.userId, role.id, { actor: 'cli' });
     });
-    const context = await browser.newContext({ locale: locale === 'ko' ? 'ko-KR' : 'en-US', viewport: { width: 390, height: 844 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(8000);
-    const problems: string[] = [];
-    page.on('console', (msg) => {
-      if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(msg.text());
-    });
-    page.on('pageerror', (err) => problems.push(err.message));
+    const { context, page, problems } = await phonePage(browser, locale);
     await virtualAuthenticator(page);
     await withoutAutofill(page);
     try {

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkPhonePage, haveBrowser, launchBrowser } from './helpers/browser.ts';
+import { checkPhonePage, haveBrowser, launchBrowser, phonePage } from './helpers/browser.ts';
 import { REDIRECT_URI } from './helpers/flow.ts';
 import { totpCode } from './helpers/mfa.ts';
 import { seed } from './helpers/seed.ts';
@@ -30,13 +30,7 @@ describe.skipIf(!haveBrowser)('two-step verification in a real browser', () => {
 
   it.each(['en', 'ko'])('%s: adds an authenticator app, sees the recovery codes, signs out, and signs in with the password and a code', async (locale) => {
     const user = await seed(server.env, { redirectUri: REDIRECT_URI });
-    const context = await browser.newContext({ locale: locale === 'ko' ? 'ko-KR' : 'en-US', viewport: { width: 390, height: 844 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(8000);
-    const csp: string[] = [];
-    page.on('console', (msg) => {
-      if (/Content Security Policy/i.test(msg.text())) csp.push(msg.text());
-    });
+    const { context, page, problems: csp } = await phonePage(browser, locale);
     try {
       await page.goto(`${server.issuer}/account`);
       await signIn(page, user);

@@ -1,4 +1,5 @@
 import { LOOPBACK_HOSTS } from '../lib/constants.ts';
+import { redactedError } from '../lib/errors.ts';
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { Logger } from 'pino';
@@ -28,14 +29,8 @@ const BATCH = 20;
 const MAX_BACKOFF_MS = 3600 * 1000;
 const SYSTEM: Actor = { actor: 'system:backchannel-logout' };
 
-/** Why a POST failed, as kept and logged: never the token; the address of a page is cut out. */
-function deliveryError(err: unknown): string {
-  const message = err instanceof Error ? (err.name === 'TimeoutError' ? 'no answer in time' : err.message) : String(err);
-  return message
-    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[link]')
-    .replace(/[\r\n\t]+/g, ' ')
-    .slice(0, 300);
-}
+/** Why a POST failed, as kept and logged: never the token, nor the address of a page. */
+const deliveryError = (err: unknown) => redactedError(err instanceof Error && err.name === 'TimeoutError' ? 'no answer in time' : err);
 
 /**
  * Back-channel logout (OpenID Connect Back-Channel Logout 1.0): when a browser session ends, for
@@ -172,7 +167,7 @@ export function createBackchannelLogout(
         const rows = sessions.flatMap((s) =>
           s.clients.flatMap((c) => {
             const target = targets.get(c.clientId);
-            return target && allowed(target.uri) ? [{ id: randomUUID(), clientId: c.clientId, uri: target.uri, accountId: s.accountId, sid: c.sid ?? null }] : [];
+            return target && allowed(target.uri) ? [{ id: randomUUID(), clientId: c.clientId, accountId: s.accountId, sid: c.sid ?? null }] : [];
           }),
         );
         if (!rows.length) return;

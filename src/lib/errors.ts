@@ -35,3 +35,16 @@ export const isExposed = (err: unknown): err is AppError => err instanceof AppEr
 
 /** Prisma's unique-constraint violation (a concurrent or duplicate insert). */
 export const isUniqueViolation = (err: unknown) => (err as { code?: string } | null)?.code === 'P2002';
+
+/**
+ * Why a delivery to another server failed (mail, back-channel logout), as kept in a `lastError`
+ * and logged: the message without any address of a page (a server that quotes the request back
+ * would otherwise have its link stored) and cut short.
+ */
+export function redactedError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[link]')
+    .replace(/[\r\n\t]+/g, ' ')
+    .slice(0, 300);
+}

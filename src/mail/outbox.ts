@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { decrypt, encrypt } from '../lib/crypto.ts';
-import { conflict, notFound } from '../lib/errors.ts';
+import { conflict, notFound, redactedError } from '../lib/errors.ts';
 import type { ComposedMail } from './compose.ts';
 
 /** Sends one message (nodemailer over SMTP, or the log in development): src/mail/transport.ts. */
@@ -56,19 +56,6 @@ const MESSAGE_REFUSED = ['EENVELOPE:', 'EMESSAGE:'];
 /** Every column but the body (and the hold, which is the outbox's own business). */
 const VIEW = { id: true, kind: true, recipient: true, subject: true, status: true, attempts: true, nextAttemptAt: true, lastError: true, createdAt: true, sentAt: true } as const;
 const view = (row: Omit<OutboxView, 'status'> & { status: string }): OutboxView => ({ ...row, status: row.status as MailStatus });
-
-/**
- * Why a delivery failed, as kept in `lastError` and logged: the transport's message, without any
- * address of a page (a server that quotes the message back would otherwise store its link) and
- * cut short.
- */
-function deliveryError(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message
-    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[link]')
-    .replace(/[\r\n\t]+/g, ' ')
-    .slice(0, 300);
-}
 
 /**
  * The outbox: email is written to the database (encrypted, in the transaction of the change that
@@ -137,7 +124,7 @@ export function createOutbox(
       await deps.transport.send({ kind: row.kind, to: row.recipient, subject: row.subject, text, html });
     } catch (err) {
       const failed = row.attempts >= policy.maxAttempts;
-      const lastError = deliveryError(err);
+      const lastError = redactedError(err);
       const unreachable = !MESSAGE_REFUSED.some((prefix) => lastError.startsWith(prefix));
       const recorded = await prisma.outboxMessage.updateMany({
         where: { id, status: 'pending', lockedUntil: heldUntil },

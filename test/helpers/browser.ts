@@ -44,6 +44,22 @@ export function screenshotPath(name: string): string {
 }
 
 /**
+ * A new browser context on a phone-sized screen (390 × 844) in `locale` (en or ko), with one page
+ * whose problems (CSP violations, uncaught errors) are collected for checkPhonePage.
+ */
+export async function phonePage(browser: Browser, locale: string) {
+  const context = await browser.newContext({ locale: locale === 'ko' ? 'ko-KR' : 'en-US', viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(8000);
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(msg.text());
+  });
+  page.on('pageerror', (err) => problems.push(err.message));
+  return { context, page, problems };
+}
+
+/**
  * A page as a person gets it on a phone (390 px): screenshot taken, in their language, accessible,
  * no sideways scrolling, and none of the `problems` the page reported (CSP violations, errors).
  */

@@ -1,22 +1,12 @@
 import { z } from 'zod';
+import { form, text, ticked } from '../forms.ts';
 
-/**
- * What the interaction pages accept, checked by Fastify before a handler runs (as the admin API's
- * schemas are). A form field that is missing, not a string or too long reads as empty, so the page
- * answers as it does for an empty field (a wrong password, say) instead of a bare 400.
- */
-const text = (max: number) => z.string().max(max).catch('');
+export { passkeyAddForm, totpAddForm } from '../forms.ts';
 
-/** Every form carries the CSRF token of its page (checked by the CSRF plugin after validation). */
-const form = <T extends z.ZodRawShape>(shape: T) =>
-  z.preprocess((body) => (body && typeof body === 'object' ? body : {}), z.object({ _csrf: z.string().max(1024).optional().catch(undefined), ...shape }));
-
+/** What the interaction pages accept, checked by Fastify before a handler runs (the building blocks: ../forms.ts). */
 export const interactionParams = z.object({ uid: z.string().min(1).max(200) });
 export const upstreamParams = interactionParams.extend({ provider: z.string().min(1).max(100) });
 export const upstreamCallbackParams = z.object({ provider: z.string().min(1).max(100) });
-
-/** A checkbox: present (any value) when ticked. */
-const ticked = z.unknown().optional().transform((v) => v !== undefined && v !== '');
 
 export const csrfForm = form({});
 export const loginForm = form({ email: text(320), password: text(4096) });
@@ -33,9 +23,6 @@ export const verifyCodeForm = form({ code: text(20) });
 export const secondFactorForm = form({ code: text(64), remember: ticked });
 /** The browser's answer to a passkey's challenge (WebAuthn's JSON); a longer one is not one. */
 export const passkeyForm = form({ response: text(16_384), remember: ticked });
-/** Adding a second factor inside a sign-in: an authenticator app's first code, or a new passkey. */
-export const totpAddForm = form({ factorId: text(100), name: text(400), code: text(20) });
-export const passkeyAddForm = form({ name: text(400), response: text(16_384) });
 /** The pages of the second step: a passkey, an authenticator app, a recovery code. */
 export const secondFactorMethodParams = interactionParams.extend({ method: z.enum(['passkey', 'app', 'recovery']) });
 export const invitationForm = form({ name: text(400), password: text(4096), terms: ticked });

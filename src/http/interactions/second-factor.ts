@@ -228,7 +228,7 @@ export function secondFactorRoutes(app: PagesApp, kit: InteractionKit, deps: Int
   async function settingUp(req: InteractionRequest, reply: FastifyReply) {
     const interaction = await kit.details(req, reply, 'login');
     const state = awaiting(interaction);
-    return state?.setup ? { interaction, state } : { interaction, state: undefined };
+    return { interaction, state: state?.setup ? state : undefined };
   }
 
   app.get(`${INTERACTION_PATH}/:uid${SETUP}`, { schema: { params: interactionParams } }, async (req, reply) => {

@@ -2,7 +2,6 @@
 CREATE TABLE "LogoutDelivery" (
     "id" TEXT NOT NULL PRIMARY KEY,
     "clientId" TEXT NOT NULL,
-    "uri" TEXT NOT NULL,
     "accountId" TEXT NOT NULL,
     "sid" TEXT,
     "attempts" INTEGER NOT NULL DEFAULT 0,
