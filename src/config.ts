@@ -84,6 +84,7 @@ const envSchema = z.object({
   MFA: z.enum(['optional', 'required'], { error: 'must be optional or required' }).default('optional'),
   MFA_REMEMBER_DAYS: z.coerce.number().int().min(0).max(365).default(0),
   REQUIRE_PAR: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  DPOP_REQUIRE_NONCE: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   EMAIL_VERIFICATION_TTL: z.coerce.number().int().min(3600).max(30 * 24 * 3600).default(24 * 3600),
   SIGNUP_IP_MAX_PER_HOUR: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WORKERS: z
@@ -202,6 +203,8 @@ export interface Config {
   readonly mfaRememberDays: number;
   /** Every authorization request must be pushed first (PAR, RFC 9126); a client may require it of itself anyway. */
   readonly requirePar: boolean;
+  /** Every DPoP proof must carry a nonce the server issued (RFC 9449 §8); without it, nonces are offered and accepted. */
+  readonly dpopRequireNonce: boolean;
   /** Processes serving requests (node:cluster); "auto" is one per core. */
   readonly workers: number;
   /** How often every instance checks whether clients or APIs changed elsewhere (they are cached). */
@@ -373,6 +376,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mfa: e.MFA,
     mfaRememberDays: e.MFA_REMEMBER_DAYS,
     requirePar: e.REQUIRE_PAR === 'true',
+    dpopRequireNonce: e.DPOP_REQUIRE_NONCE === 'true',
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
     configRefreshSeconds: e.CONFIG_REFRESH_SECONDS,
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,

@@ -294,7 +294,7 @@ describe('downloading my data', () => {
     const data = JSON.parse(text) as Record<string, unknown>;
     expect(data).toEqual({
       exportedAt: expect.any(String),
-      profile: { id: person.userId, email: person.email, emailVerified: false, name: 'Test User', hasPassword: true, createdAt: expect.any(String), updatedAt: expect.any(String) },
+      profile: { id: person.userId, email: person.email, emailVerified: false, name: 'Test User', attributes: {}, hasPassword: true, createdAt: expect.any(String), updatedAt: expect.any(String) },
       linkedSignInServices: [],
       connectedApps: [{ clientId: person.clientId, name: 'Test App', scopes: ['openid', 'email', 'offline_access'], apis: {}, grantedAt: expect.any(String), expiresAt: expect.any(String) }],
       sessions: [{ browser: 'Firefox 130', os: 'macOS', userAgent: FIREFOX, ip: '127.0.0.1', signedInAt: expect.any(String), lastSeenAt: expect.any(String) }],

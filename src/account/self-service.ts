@@ -385,7 +385,7 @@ export function createSelfService(deps: SelfServiceDeps) {
       const seen = await devices.of(list.map((s) => s.uid));
       return {
         exportedAt: new Date().toISOString(),
-        profile: { id: user.id, email: user.email, emailVerified: user.emailVerified, name: user.name, hasPassword: user.hasPassword, createdAt: user.createdAt, updatedAt: user.updatedAt },
+        profile: { id: user.id, email: user.email, emailVerified: user.emailVerified, name: user.name, attributes: user.attributes, hasPassword: user.hasPassword, createdAt: user.createdAt, updatedAt: user.updatedAt },
         linkedSignInServices: linked.map((i) => ({ service: i.service, issuer: i.issuer, subject: i.subject, email: i.email, emailVerified: i.emailVerified, linkedAt: i.linkedAt, lastSignInAt: i.lastSignInAt })),
         connectedApps: apps.map((g) => ({ clientId: g.clientId, name: g.clientName, scopes: g.scopes, apis: g.apis, grantedAt: g.createdAt, expiresAt: g.expiresAt })),
         sessions: list.map((s) => ({ browser: s.browser, os: s.os, userAgent: seen.get(s.uid)?.userAgent ?? null, ip: s.ip, signedInAt: s.signedInAt, lastSeenAt: s.lastSeenAt })),

@@ -21,6 +21,11 @@ export const MODEL = {
   sessionDevice: 'SessionDevice',
   /** A WebAuthn challenge, by its value: what it is bound to, used once (src/mfa/passkeys.ts). */
   passkeyChallenge: 'PasskeyChallenge',
+  /**
+   * A refresh-token rotation inside a client's reuse interval, by the rotated-out token: first
+   * claimed while it happens, then naming the successor that presenting the token again returns.
+   */
+  refreshRotation: 'RefreshRotation',
 } as const;
 
 /** Kinds whose artifacts belong to a grant and die with it (revokeByGrantId). */
@@ -163,6 +168,15 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
     /** State of our own that lives like an artifact: written once, read, consumed once, expiring. */
     async create(model: string, id: string, payload: object, expiresInSeconds: number): Promise<void> {
       await prisma.oidcPayload.create({ data: { model, id, payload: JSON.stringify(payload), expiresAt: expiry(expiresInSeconds) } });
+    },
+
+    /** `create`, unless the artifact exists (live or not): of parallel claims of one id, exactly one gets true. */
+    async claim(model: string, id: string, payload: ArtifactPayload, expiresInSeconds: number): Promise<boolean> {
+      const count = await prisma.$executeRaw`
+        INSERT INTO "OidcPayload" ("model", "id", "payload", "accountId", "clientId", "expiresAt")
+        VALUES (${model}, ${id}, ${JSON.stringify(payload)}, ${payload.accountId ?? null}, ${payload.clientId ?? null}, ${expiry(expiresInSeconds)})
+        ON CONFLICT ("model", "id") DO NOTHING`;
+      return count === 1;
     },
 
     /**

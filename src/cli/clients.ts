@@ -4,9 +4,9 @@ import { badRequest } from '../lib/errors.ts';
 import { cookieSecrets } from '../lib/server-secrets.ts';
 import { createLogger } from '../logger.ts';
 import { providerPorts } from '../services.ts';
-import { type CreateClientInput, DEVICE_CODE_GRANT } from '../clients/service.ts';
+import { type CreateClientInput, DEVICE_CODE_GRANT, REFRESH_REUSE_MAX_SECONDS } from '../clients/service.ts';
 import { listOf } from '../lib/lists.ts';
-import { bool, choice, collect, given, integer, jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+import { bool, choice, CLAIM_HELP, claimsOption, collect, given, integer, jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
 
 type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | typeof DEVICE_CODE_GRANT;
 
@@ -47,8 +47,12 @@ interface MetadataOptions {
   /** false: `--no-backchannel-logout-uri` (update only), the URI removed. */
   backchannelLogoutUri?: string | false;
   backchannelLogoutSessionRequired?: boolean;
+  /** false: `--no-claim` (update only), every mapping removed. */
+  claim?: string[] | false;
+  idTokenUserClaims?: boolean;
   requireDpop?: boolean;
   requireSignedRequest?: boolean;
+  refreshReuseInterval?: number;
   jwks?: Jwks;
   jwksUri?: string;
 }
@@ -91,12 +95,23 @@ const metadataOptions = (cmd: Command) =>
       )
       .option('--jwks <file>', "a JSON file with the client's public keys (a JWK Set): it authenticates with private_key_jwt, and gets no secret", readJwks)
       .option('--jwks-uri <url>', 'where the client publishes its public keys (https), instead of --jwks')
+      .option('--claim <name=source>', `${CLAIM_HELP}; added to its ID tokens and userinfo responses (on update: replaces its claim mappings)`, collect)
+      .option(
+        '--id-token-user-claims <bool>',
+        'true: its ID tokens carry the person’s claims of the granted scopes (email, email_verified, name, updated_at), as userinfo does (apps that read the user from the ID token, such as Auth.js)',
+        bool('--id-token-user-claims'),
+      )
       .option('--require-pkce <bool>', 'false: a legacy confidential app that cannot send PKCE may skip it (public clients always use it)', bool('--require-pkce'))
       .option('--require-par <bool>', 'true: its authorization requests must be pushed first (PAR, RFC 9126)', bool('--require-par'))
       .option('--backchannel-logout-uri <url>', 'where the app receives logout tokens when a session it signed in to ends (OpenID Connect Back-Channel Logout; https, or http on a loopback host)')
       .option('--backchannel-logout-session-required <bool>', 'true: the app needs the sid claim in logout tokens (it is always sent)', bool('--backchannel-logout-session-required'))
       .option('--require-signed-request <bool>', 'true: its authorization requests must be request objects signed with its keys (JAR, RFC 9101; needs --jwks or --jwks-uri)', bool('--require-signed-request'))
-      .option('--require-dpop <bool>', 'true: its access tokens must be DPoP-bound (RFC 9449): token requests without a DPoP proof are refused', bool('--require-dpop')),
+      .option('--require-dpop <bool>', 'true: its access tokens must be DPoP-bound (RFC 9449): token requests without a DPoP proof are refused', bool('--require-dpop'))
+      .option(
+        '--refresh-reuse-interval <seconds>',
+        `seconds (0-${REFRESH_REUSE_MAX_SECONDS}) after a refresh-token rotation in which the rotated-out token gets the same successor again (parallel refreshes); 0: presenting it again revokes the grant`,
+        integer('--refresh-reuse-interval', 0, REFRESH_REUSE_MAX_SECONDS),
+      ),
   );
 
 /** `--no-logo-uri` and the others (update): each removes its link. */
@@ -119,17 +134,27 @@ const metadataInput = (opts: MetadataOptions) => ({
   apis: apisOption(opts.api),
   jwks: opts.jwks,
   jwksUri: opts.jwksUri,
+  claimMappings: claimsOption(opts.claim),
+  idTokenUserClaims: opts.idTokenUserClaims,
   requirePkce: opts.requirePkce,
   requirePushedAuthorizationRequests: opts.requirePar,
   backchannelLogoutUri: link(opts.backchannelLogoutUri),
   backchannelLogoutSessionRequired: opts.backchannelLogoutSessionRequired,
   dpopBoundAccessTokens: opts.requireDpop,
   requireSignedRequestObject: opts.requireSignedRequest,
+  refreshTokenReuseInterval: opts.refreshReuseInterval,
   logoUri: link(opts.logoUri),
   policyUri: link(opts.policyUri),
   tosUri: link(opts.tosUri),
   clientUri: link(opts.clientUri),
 });
+
+/** A client that may skip PKCE is a legacy exception: said on standard error whenever it is shown. */
+function warnIfPkceOptional(client: { clientId: string; requirePkce: boolean }) {
+  if (!client.requirePkce) {
+    process.stderr.write(`warning: ${client.clientId} may sign people in without PKCE (a legacy app); its authorization requests without a code challenge must send a nonce, which it must check in the ID token\n`);
+  }
+}
 
 /** `idp clients …`: mirrors /admin/v1/clients, plus initial access tokens for dynamic registration. */
 export function clientCommands(program: Command) {
@@ -163,6 +188,7 @@ export function clientCommands(program: Command) {
         return { created: made, roles: given };
       });
       const { clientId } = created.client;
+      warnIfPkceOptional(created.client);
       const roleLine = roles.length ? `\nroles:        ${roles.join(', ')}` : '';
       print(
         opts,
@@ -178,21 +204,26 @@ export function clientCommands(program: Command) {
     const result = await withServices(({ clients }) => clients.list(opts));
     print(opts, listOf(result.items, { ...opts, total: result.total }), result.items.map((c) => `${c.clientId}  ${c.name}${c.disabled ? '  (disabled)' : ''}`).join('\n') || 'No clients.');
   });
-  jsonOption(clients.command('show <client_id>').description('show a client (never its secret)')).action(async (id: string, opts: JsonOption) =>
-    print(opts, { ...(await withServices(({ clients }) => clients.get(id))) }),
-  );
+  jsonOption(clients.command('show <client_id>').description('show a client (never its secret)')).action(async (id: string, opts: JsonOption) => {
+    const client = await withServices(({ clients }) => clients.get(id));
+    warnIfPkceOptional(client);
+    print(opts, { ...client });
+  });
   jsonOption(
     removeLinkOptions(metadataOptions(clients.command('update <client_id>').description('change a client’s metadata; a list given replaces the registered one').option('--name <name>', 'display name')))
       .option('--no-backchannel-logout-uri', 'remove the back-channel logout URI')
       .option('--scope <scopes>', 'space-separated OpenID Connect scopes the client may request')
       .option('--api <spec>', `${API_HELP}; replaces the client's APIs`, collect)
       .option('--no-api', 'remove every API the client may use')
+      .option('--no-claim', 'remove every claim mapping of the client')
       .option('--first-party <bool>', 'true: your own app, its users are not asked for consent; false: they are', bool('--first-party'))
       .option('--require-mfa <bool>', 'true: people signing in to this app must use a second factor; false: only as the other rules say', bool('--require-mfa')),
   ).action(async (id: string, opts: JsonOption & MetadataOptions & { name?: string; firstParty?: boolean; requireMfa?: boolean }) => {
     const patch = given({ ...metadataInput(opts), ...removedLinks(opts), ...(opts.backchannelLogoutUri === false ? { backchannelLogoutUri: null } : {}), name: opts.name, firstParty: opts.firstParty, requireMfa: opts.requireMfa });
     if (!Object.keys(patch).length) throw badRequest('nothing to update: give at least one option');
-    print(opts, { ...(await withServices(({ clients }) => clients.update(id, patch, who))) });
+    const client = await withServices(({ clients }) => clients.update(id, patch, who));
+    warnIfPkceOptional(client);
+    print(opts, { ...client });
   });
   for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
     jsonOption(clients.command(`${name} <client_id>`).description(disabled ? 'disable a client: its grants and tokens are revoked at once' : 'enable a client')).action(async (id: string, opts: JsonOption) =>

@@ -90,6 +90,31 @@ export const bool = (name: string) => (value: string) => {
   return value === 'true';
 };
 
+export const CLAIM_HELP =
+  'a claim to add, NAME=SOURCE (repeatable; split at the first "="): SOURCE is email, email_verified, name, roles, attributes, or attributes.<key>[.<key>…], e.g. department=attributes.department';
+
+/** `--claim NAME=SOURCE` (repeatable) → { NAME: SOURCE }; `--no-claim` (false) → no mapping at all. The names and sources are checked by the service. */
+export function claimsOption(specs: string[] | false | undefined): Record<string, string> | undefined {
+  if (specs === undefined) return undefined;
+  if (specs === false) return {};
+  const mappings: Record<string, string> = {};
+  for (const spec of specs) {
+    const cut = spec.indexOf('=');
+    if (cut < 0) throw badRequest(`--claim expects NAME=SOURCE (such as department=attributes.department), not ${JSON.stringify(spec.slice(0, 100))}`);
+    mappings[spec.slice(0, cut)] = spec.slice(cut + 1);
+  }
+  return mappings;
+}
+
+/** `--attributes '<json>'`: a JSON value (the service checks that it is an object, and its size). */
+export const jsonValue = (flag: string) => (value: string): unknown => {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    throw badRequest(`${flag} must be a JSON object, such as '{"department": "Sales"}' (this is not valid JSON)`);
+  }
+};
+
 export const jsonOption = (cmd: Command) => cmd.option('--json', 'print the result as JSON');
 
 export const pageOptions = (cmd: Command) =>
@@ -112,6 +137,7 @@ const FLAGS: Readonly<Record<string, string>> = {
   apis: '--api',
   scopes: '--scope',
   hostedDomains: '--hosted-domain',
+  claimMappings: '--claim',
 };
 
 /** "grantTypes.0: …; name: …" → "--grant-type: …; --name: …". */

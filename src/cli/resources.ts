@@ -4,7 +4,7 @@ import { badRequest, notFound } from '../lib/errors.ts';
 import type { ResourceView, ScopeDefinition } from '../resources/service.ts';
 import type { Services } from '../services.ts';
 import { listOf } from '../lib/lists.ts';
-import { bool, choice, collect, given, integer, jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
+import { bool, choice, CLAIM_HELP, claimsOption, collect, given, integer, jsonOption, pageOptions, print, who, withServices, type JsonOption } from './kit.ts';
 
 type SigningAlg = (typeof API_SIGNING_ALGS)[number];
 
@@ -55,11 +55,21 @@ export function resourceCommands(program: Command) {
       .option('--access-token-ttl <seconds>', 'access token lifetime in seconds (default: ACCESS_TOKEN_TTL)', integer('--access-token-ttl'))
       .addOption(choice('--signing-alg <alg>', 'access token signing algorithm', API_SIGNING_ALGS).default('RS256'))
       .option('--enforce-roles', 'a person’s access token, or a machine client’s own, carries only the scopes their roles grant')
-      .option('--roles-claim', 'access tokens carry a `roles` claim with the names of the person’s (or machine client’s) roles'),
-  ).action(async (opts: JsonOption & { identifier: string; scope?: string[]; name?: string; accessTokenTtl?: number; signingAlg: SigningAlg; enforceRoles?: boolean; rolesClaim?: boolean }) => {
+      .option('--roles-claim', 'access tokens carry a `roles` claim with the names of the person’s (or machine client’s) roles')
+      .option('--claim <name=source>', `${CLAIM_HELP}; added to a person's access tokens for the API`, collect),
+  ).action(async (opts: JsonOption & { identifier: string; scope?: string[]; name?: string; accessTokenTtl?: number; signingAlg: SigningAlg; enforceRoles?: boolean; rolesClaim?: boolean; claim?: string[] }) => {
     const api = await withServices(({ resources }) =>
       resources.create(
-        { identifier: opts.identifier, scopes: scopesOption(opts.scope), name: opts.name, accessTokenTtl: opts.accessTokenTtl, signingAlg: opts.signingAlg, enforceRoles: Boolean(opts.enforceRoles), rolesClaim: Boolean(opts.rolesClaim) },
+        {
+          identifier: opts.identifier,
+          scopes: scopesOption(opts.scope),
+          name: opts.name,
+          accessTokenTtl: opts.accessTokenTtl,
+          signingAlg: opts.signingAlg,
+          enforceRoles: Boolean(opts.enforceRoles),
+          rolesClaim: Boolean(opts.rolesClaim),
+          ...given({ claimMappings: claimsOption(opts.claim) }),
+        },
         who,
       ),
     );
@@ -75,16 +85,18 @@ export function resourceCommands(program: Command) {
   jsonOption(
     resources
       .command('update <api>')
-      .description('change an API’s scopes, access-token lifetime, signing algorithm or name')
+      .description('change an API’s scopes, access-token lifetime, signing algorithm, roles, claims or name')
       .option('--scope <scopes>', `the new ${SCOPE_HELP}. Replaces the scopes and their descriptions: a scope given without a description loses the one it had`, collect)
       .option('--name <name>', 'display name')
       .option('--access-token-ttl <seconds>', 'access token lifetime in seconds', integer('--access-token-ttl'))
       .addOption(choice('--signing-alg <alg>', 'access token signing algorithm', API_SIGNING_ALGS))
       .option('--enforce-roles <bool>', 'true: a person’s access token, or a machine client’s own, carries only the scopes their roles grant', bool('--enforce-roles'))
-      .option('--roles-claim <bool>', 'true: access tokens carry a `roles` claim', bool('--roles-claim')),
-  ).action(async (ref: string, opts: JsonOption & { scope?: string[]; name?: string; accessTokenTtl?: number; signingAlg?: SigningAlg; enforceRoles?: boolean; rolesClaim?: boolean }) => {
-    const patch = given({ scopes: scopesOption(opts.scope), name: opts.name, accessTokenTtl: opts.accessTokenTtl, signingAlg: opts.signingAlg, enforceRoles: opts.enforceRoles, rolesClaim: opts.rolesClaim });
-    if (!Object.keys(patch).length) throw badRequest('nothing to update: give --scope, --name, --access-token-ttl, --signing-alg, --enforce-roles or --roles-claim');
+      .option('--roles-claim <bool>', 'true: access tokens carry a `roles` claim', bool('--roles-claim'))
+      .option('--claim <name=source>', `${CLAIM_HELP}; replaces the API's claim mappings`, collect)
+      .option('--no-claim', 'remove every claim mapping of the API'),
+  ).action(async (ref: string, opts: JsonOption & { scope?: string[]; name?: string; accessTokenTtl?: number; signingAlg?: SigningAlg; enforceRoles?: boolean; rolesClaim?: boolean; claim?: string[] | false }) => {
+    const patch = given({ scopes: scopesOption(opts.scope), name: opts.name, accessTokenTtl: opts.accessTokenTtl, signingAlg: opts.signingAlg, enforceRoles: opts.enforceRoles, rolesClaim: opts.rolesClaim, claimMappings: claimsOption(opts.claim) });
+    if (!Object.keys(patch).length) throw badRequest('nothing to update: give --scope, --name, --access-token-ttl, --signing-alg, --enforce-roles, --roles-claim or --claim');
     print(opts, { ...(await withServices(async (s) => s.resources.update(await apiId(s, ref), patch, who))) });
   });
   jsonOption(resources.command('delete <api>').description('delete an API')).action(async (ref: string, opts: JsonOption) => {

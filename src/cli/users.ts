@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import { listOf } from '../lib/lists.ts';
-import { bool, collect, given, jsonOption, pageOptions, password, print, who, withServices, type JsonOption } from './kit.ts';
+import { bool, collect, given, jsonOption, jsonValue, pageOptions, password, print, who, withServices, type JsonOption } from './kit.ts';
 
 /** A user named by id or by email address. */
 async function userId(services: Services, ref: string): Promise<string> {
@@ -47,13 +47,18 @@ export function userCommands(program: Command) {
   jsonOption(
     users
       .command('update <user>')
-      .description('change a user’s email, name or email_verified')
+      .description('change a user’s email, name, email_verified or custom attributes')
       .option('--email <email>', 'new email address (becomes unverified unless --email-verified true)')
       .option('--name <name>', 'new display name')
-      .option('--email-verified <bool>', 'true or false', bool('--email-verified')),
-  ).action(async (ref: string, opts: JsonOption & { email?: string; name?: string; emailVerified?: boolean }) => {
-    const patch = given({ email: opts.email, name: opts.name, emailVerified: opts.emailVerified });
-    if (!Object.keys(patch).length) throw badRequest('nothing to update: give --email, --name or --email-verified');
+      .option('--email-verified <bool>', 'true or false', bool('--email-verified'))
+      .option(
+        '--attributes <json>',
+        'replace the custom attributes (which claim mappings put into tokens) with this JSON object, at most 4096 bytes, nested at most 5 levels; \'{}\' removes them all. `idp users show` shows them',
+        jsonValue('--attributes'),
+      ),
+  ).action(async (ref: string, opts: JsonOption & { email?: string; name?: string; emailVerified?: boolean; attributes?: unknown }) => {
+    const patch = given({ email: opts.email, name: opts.name, emailVerified: opts.emailVerified, attributes: opts.attributes as Record<string, unknown> | undefined });
+    if (!Object.keys(patch).length) throw badRequest('nothing to update: give --email, --name, --email-verified or --attributes');
     print(opts, { ...(await withServices(async (s) => s.users.update(await userId(s, ref), patch, who))) });
   });
   for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {

@@ -3,6 +3,7 @@ import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Client, ty
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService } from '../grants/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
+import { type ClaimMappings, claimMappingsSchema, readClaimMappings } from '../lib/claims.ts';
 import { LOOPBACK_HOSTS } from '../lib/constants.ts';
 import { hashSecret, isSecretHash, randomId, randomToken, verifySecret } from '../lib/crypto.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
@@ -12,6 +13,15 @@ import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 /** The device authorization grant (RFC 8628 §3.4). */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
+
+/** The longest refresh-token reuse interval a client may have: long enough for parallel refreshes, short enough to keep reuse detection. */
+export const REFRESH_REUSE_MAX_SECONDS = 60;
+
+/** A client's refresh-token reuse interval in seconds, as registered (0: strict rotation). */
+export function refreshTokenReuseInterval(metadata: Record<string, unknown>): number {
+  const seconds = metadata.refresh_token_reuse_interval;
+  return typeof seconds === 'number' && Number.isInteger(seconds) && seconds > 0 ? Math.min(seconds, REFRESH_REUSE_MAX_SECONDS) : 0;
+}
 
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:']);
 
@@ -173,9 +183,30 @@ const clientFields = {
   requireSignedRequestObject: z.boolean().describe('its authorization requests must be signed request objects (JAR, RFC 9101), signed with a key it registered'),
   /** RFC 9449 §5.2: its access tokens must be DPoP-bound (sender-constrained); a request without a proof is refused. */
   dpopBoundAccessTokens: z.boolean().describe('its access tokens must be DPoP-bound (RFC 9449): a token request without a DPoP proof is refused'),
+  /**
+   * Seconds after a refresh-token rotation in which the rotated-out token may be presented again
+   * (two tabs or threads refreshing at once) and get the same successor; 0: strict rotation.
+   */
+  refreshTokenReuseInterval: z
+    .number()
+    .int()
+    .min(0)
+    .max(REFRESH_REUSE_MAX_SECONDS)
+    .describe(`seconds (0–${REFRESH_REUSE_MAX_SECONDS}) after a refresh-token rotation in which the rotated-out token may be presented again by this client and gets the same successor, while that is unused; 0 (default): presenting it again revokes the grant`),
   /** OpenID Connect Back-Channel Logout 1.0: where it is told that a session it signed in to has ended. */
   backchannelLogoutUri: backchannelLogoutUriSchema.describe('where the app receives logout tokens when a session it signed in to ends (OpenID Connect Back-Channel Logout; https, or http on a loopback host)'),
   backchannelLogoutSessionRequired: z.boolean().describe('the app needs the sid claim in logout tokens (it is always sent)'),
+  /** Claims added to its ID tokens and userinfo responses (src/lib/claims.ts); admin only. */
+  claimMappings: claimMappingsSchema.describe(
+    'claims added to its ID tokens and userinfo responses: claim name → source (email, email_verified, name, roles, attributes, or attributes.<key>[.<key>…]); at most 20, never a reserved claim (iss, sub, email, …)',
+  ),
+  /**
+   * Its ID tokens carry the person's claims of the granted scopes (email, email_verified, name,
+   * updated_at), as userinfo does; otherwise they carry them only when the access token is for an API.
+   */
+  idTokenUserClaims: z
+    .boolean()
+    .describe('its ID tokens carry the person’s claims of the granted scopes (email, email_verified, name, updated_at), as userinfo does: for apps that read the user from the ID token (Auth.js)'),
   logoUri: linkSchema.describe("the app's logo, shown on the consent page (an https URL)"),
   policyUri: linkSchema.describe("the app's privacy policy, linked from the consent page (an https URL)"),
   tosUri: linkSchema.describe("the app's terms of service, linked from the consent page (an https URL)"),
@@ -186,6 +217,7 @@ interface ClientShape {
   public: boolean;
   requireSignedRequestObject?: boolean | undefined;
   requirePkce?: boolean | undefined;
+  refreshTokenReuseInterval?: number | undefined;
   jwks?: unknown;
   jwksUri?: string | undefined;
   redirectUris: string[];
@@ -219,6 +251,9 @@ function checkConsistency(c: ClientShape, ctx: z.RefinementCtx) {
   if (c.jwks && c.jwksUri) ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give jwks or jwksUri, not both' });
   if (c.requireSignedRequestObject && !c.jwks && !c.jwksUri) ctx.addIssue({ code: 'custom', path: ['requireSignedRequestObject'], message: 'a client signs its request objects with keys it registers: give jwks or jwksUri' });
   if (c.public && c.requirePkce === false) ctx.addIssue({ code: 'custom', path: ['requirePkce'], message: 'a public client always uses PKCE: it has no secret to protect its code' });
+  if (c.refreshTokenReuseInterval && !c.grantTypes.includes('refresh_token')) {
+    ctx.addIssue({ code: 'custom', path: ['refreshTokenReuseInterval'], message: 'a reuse interval needs the refresh_token grant' });
+  }
   if (c.public && (c.jwks || c.jwksUri)) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'a public client does not authenticate: its keys are not used' });
   if (c.public && c.grantTypes.includes('client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'a public client cannot use client_credentials (it has no secret)' });
@@ -245,9 +280,12 @@ export const createClientSchema = z
     requirePkce: clientFields.requirePkce.default(true),
     requirePushedAuthorizationRequests: clientFields.requirePushedAuthorizationRequests.default(false),
     dpopBoundAccessTokens: clientFields.dpopBoundAccessTokens.default(false),
+    refreshTokenReuseInterval: clientFields.refreshTokenReuseInterval.default(0),
     requireSignedRequestObject: clientFields.requireSignedRequestObject.default(false),
     backchannelLogoutUri: clientFields.backchannelLogoutUri.optional(),
     backchannelLogoutSessionRequired: clientFields.backchannelLogoutSessionRequired.default(false),
+    claimMappings: clientFields.claimMappings.default({}),
+    idTokenUserClaims: clientFields.idTokenUserClaims.default(false),
     jwks: clientFields.jwks.optional(),
     jwksUri: clientFields.jwksUri.optional(),
     logoUri: clientFields.logoUri.optional(),
@@ -273,10 +311,13 @@ export const updateClientSchema = z
     requirePkce: clientFields.requirePkce,
     requirePushedAuthorizationRequests: clientFields.requirePushedAuthorizationRequests,
     dpopBoundAccessTokens: clientFields.dpopBoundAccessTokens,
+    refreshTokenReuseInterval: clientFields.refreshTokenReuseInterval,
     requireSignedRequestObject: clientFields.requireSignedRequestObject,
     // null removes it.
     backchannelLogoutUri: clientFields.backchannelLogoutUri.nullable(),
     backchannelLogoutSessionRequired: clientFields.backchannelLogoutSessionRequired,
+    claimMappings: clientFields.claimMappings,
+    idTokenUserClaims: clientFields.idTokenUserClaims,
     jwks: clientFields.jwks,
     jwksUri: clientFields.jwksUri,
     // null removes a link.
@@ -340,10 +381,16 @@ export interface ClientView {
   dpopBoundAccessTokens: boolean;
   /** Its authorization requests must be signed request objects (JAR, RFC 9101). */
   requireSignedRequestObject: boolean;
+  /** Seconds after a rotation in which its rotated-out refresh token gets the same successor again; 0: strict. */
+  refreshTokenReuseInterval: number;
   /** Where it receives logout tokens (OpenID Connect Back-Channel Logout 1.0), or null. */
   backchannelLogoutUri: string | null;
   /** It needs the sid claim in logout tokens. */
   backchannelLogoutSessionRequired: boolean;
+  /** Claim name → source: claims added to its ID tokens and userinfo responses. */
+  claimMappings: ClaimMappings;
+  /** Its ID tokens carry the person's claims of the granted scopes, as userinfo does. */
+  idTokenUserClaims: boolean;
   /** Registered through dynamic client registration (RFC 7591), not by an admin. */
   dynamic: boolean;
   /** Links to the app's logo, privacy policy, terms of service and home page (https URLs), or null. */
@@ -390,7 +437,7 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
   const usesCode = c.grantTypes.includes('authorization_code');
   // The links are what `c` says: one it leaves out is removed.
   const others = Object.fromEntries(
-    Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key) && !['jwks', 'jwks_uri', 'require_pkce', 'backchannel_logout_uri', 'backchannel_logout_session_required'].includes(key)),
+    Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key) && !['jwks', 'jwks_uri', 'require_pkce', 'refresh_token_reuse_interval', 'backchannel_logout_uri', 'backchannel_logout_session_required', 'claim_mappings', 'id_token_user_claims'].includes(key)),
   );
   const keys = c.jwks ? { jwks: c.jwks } : c.jwksUri ? { jwks_uri: c.jwksUri } : {};
   const authMethod = c.public ? 'none' : c.jwks || c.jwksUri ? 'private_key_jwt' : String(extra.token_endpoint_auth_method ?? 'client_secret_basic');
@@ -414,8 +461,12 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
     ...(c.requirePkce ? {} : { require_pkce: false }),
     require_pushed_authorization_requests: c.requirePushedAuthorizationRequests,
     dpop_bound_access_tokens: c.dpopBoundAccessTokens,
+    // Only a grace is stored: every other client rotates strictly.
+    ...(c.refreshTokenReuseInterval ? { refresh_token_reuse_interval: c.refreshTokenReuseInterval } : {}),
     require_signed_request_object: c.requireSignedRequestObject,
     ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: c.backchannelLogoutSessionRequired } : {}),
+    ...(Object.keys(c.claimMappings).length ? { claim_mappings: c.claimMappings } : {}),
+    ...(c.idTokenUserClaims ? { id_token_user_claims: true } : {}),
   };
 }
 
@@ -443,8 +494,11 @@ function toClientView(row: Client): ClientView {
     requirePushedAuthorizationRequests: m.require_pushed_authorization_requests === true,
     dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
     requireSignedRequestObject: m.require_signed_request_object === true,
+    refreshTokenReuseInterval: refreshTokenReuseInterval(m),
     backchannelLogoutUri: typeof m.backchannel_logout_uri === 'string' ? m.backchannel_logout_uri : null,
     backchannelLogoutSessionRequired: m.backchannel_logout_session_required === true,
+    claimMappings: readClaimMappings(m.claim_mappings),
+    idTokenUserClaims: m.id_token_user_claims === true,
     dynamic: row.dynamic,
     logoUri: links.logo_uri ?? null,
     policyUri: links.policy_uri ?? null,
@@ -562,6 +616,9 @@ export function createClientService(
       if (opts.admin && input.apis && Object.keys(input.apis).length) throw badRequest('apis: an admin client is for the admin API only; register another client for other APIs');
       if (opts.admin && input.firstParty) throw badRequest('firstParty: an admin client signs nobody in, so consent does not apply');
       if (opts.admin && input.requireMfa) throw badRequest('requireMfa: an admin client signs nobody in, so a second factor does not apply');
+      if (opts.admin && (input.idTokenUserClaims || (input.claimMappings && Object.keys(input.claimMappings).length))) {
+        throw badRequest(`${input.idTokenUserClaims ? 'idTokenUserClaims' : 'claimMappings'}: an admin client signs nobody in, so it gets no ID token to carry claims`);
+      }
       // An admin client is a machine: confidential, client_credentials only, for the admin API.
       const c = parseInput(
         createClientSchema,
@@ -598,6 +655,9 @@ export function createClientService(
         apis: existing ? ((JSON.parse(existing.metadata) as ClientMetadata).resource_scopes ?? {}) : {},
         ...(typeof metadata.backchannel_logout_uri === 'string' ? { backchannelLogoutUri: metadata.backchannel_logout_uri } : {}),
         backchannelLogoutSessionRequired: metadata.backchannel_logout_session_required === true,
+        // Claim mappings are an admin's (the provider refuses them at registration): kept across the registrant's updates.
+        claimMappings: existing ? readClaimMappings((JSON.parse(existing.metadata) as ClientMetadata).claim_mappings) : {},
+        idTokenUserClaims: metadata.id_token_user_claims === true,
         // Checked by the provider already (provider.ts); checked again here, as on every path that writes a client.
         ...Object.fromEntries(LINK_FIELDS.map((field) => [field, metadata[CLIENT_LINKS[field]]])),
       });
@@ -685,8 +745,11 @@ export function createClientService(
         requirePkce: current.requirePkce,
         requirePushedAuthorizationRequests: current.requirePushedAuthorizationRequests,
         dpopBoundAccessTokens: current.dpopBoundAccessTokens,
+        refreshTokenReuseInterval: current.refreshTokenReuseInterval,
         requireSignedRequestObject: current.requireSignedRequestObject,
         backchannelLogoutSessionRequired: current.backchannelLogoutSessionRequired,
+        claimMappings: current.claimMappings,
+        idTokenUserClaims: current.idTokenUserClaims,
         ...(current.jwks ? { jwks: current.jwks } : {}),
         ...(current.jwksUri ? { jwksUri: current.jwksUri } : {}),
         ...changes,

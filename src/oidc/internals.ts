@@ -1,9 +1,11 @@
 import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import { isSecretHash, verifySecret } from '../lib/crypto.ts';
 
 /**
- * The one place that changes oidc-provider's own classes (its Client model), rather than
- * configuring it. Everything else goes through the provider's documented options.
+ * The one place that changes oidc-provider's own classes (its Client model) and grant handlers,
+ * rather than configuring it. Everything else goes through the provider's documented options.
  */
 
 /** What a client registered, as stored (our own fields included). */
@@ -60,5 +62,39 @@ export function patchBackchannelLogout(provider: Provider, queue: (ended: { acco
   const proto = provider.Client.prototype as unknown as { backchannelLogout: (sub: string, sid: string | undefined) => Promise<void> };
   proto.backchannelLogout = async function queued(this: ClientInstance, sub: string, sid: string | undefined) {
     await queue({ accountId: sub, clientId: this.clientId, sid });
+  };
+}
+
+/**
+ * Wraps the handler of one grant type (the provider's own, registered when it was made): the
+ * refresh_token grant's reuse interval (src/oidc/refresh-reuse.ts) needs to act before and after
+ * the provider's rotation, with the client already authenticated.
+ */
+export function wrapGrantHandler(provider: Provider, grantType: string, wrap: (handler: (ctx: KoaContextWithOIDC) => Promise<void>) => (ctx: KoaContextWithOIDC) => Promise<void>) {
+  const handlers = instance(provider)?.grantTypeHandlers;
+  const handler = handlers?.get(grantType);
+  if (!handlers || !handler) throw new Error(`oidc-provider has no ${grantType} grant handler to wrap`);
+  handlers.set(grantType, wrap(handler));
+}
+
+/**
+ * Where findAccount's `claims()` puts a client's mapped claims (claim_mappings): a symbol key,
+ * which the provider's spreads of the account's claims keep and nothing else reads.
+ */
+export const MAPPED_CLAIMS = Symbol('mapped claims');
+
+/**
+ * The provider keeps only the claims its static `claims` configuration lists for the granted
+ * scopes (lib/helpers/claims.js), so the claims an admin mapped for a client would never reach
+ * it. Its Claims class, which filters the claims of every ID token and userinfo response (JSON
+ * and signed), adds them after filtering; a filtered claim of the same name wins (none may share one).
+ */
+export function patchMappedClaims(provider: Provider) {
+  const proto = (provider as unknown as { Claims: { prototype: { available: Record<PropertyKey, unknown>; result: () => Promise<Record<string, unknown>> } } }).Claims.prototype;
+  const filtered = proto.result;
+  proto.result = async function withMappedClaims(this: { available: Record<PropertyKey, unknown> }) {
+    const claims = await filtered.call(this);
+    const mapped = this.available[MAPPED_CLAIMS] as Record<string, unknown> | undefined;
+    return mapped ? { ...mapped, ...claims } : claims;
   };
 }

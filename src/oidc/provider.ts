@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -15,12 +16,15 @@ import type { RoleGrants, RoleService } from '../roles/service.ts';
 import type { UserService } from '../users/service.ts';
 import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
-import { CLIENT_LINKS, clientOrigins, DEVICE_CODE_GRANT, linkUriIssues } from '../clients/service.ts';
+import { CLIENT_LINKS, clientOrigins, DEVICE_CODE_GRANT, linkUriIssues, REFRESH_REUSE_MAX_SECONDS } from '../clients/service.ts';
+import { claimMappingsSchema, mapClaims, readClaimMappings, type ClaimSubject } from '../lib/claims.ts';
+import { problems } from '../lib/validation.ts';
 import { ASYMMETRIC_ALGS } from '../lib/constants.ts';
 import { randomId, sha256 } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
 import { createAdapterFactory, type ClientStore } from './adapter.ts';
-import { patchBackchannelLogout, patchClientModel, type RegisteredMetadata } from './internals.ts';
+import { MAPPED_CLAIMS, patchBackchannelLogout, patchClientModel, patchMappedClaims, wrapGrantHandler, type RegisteredMetadata } from './internals.ts';
+import { refreshTokenReuse } from './refresh-reuse.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
 
 /** What the provider needs of the product: narrow ports, each implemented by a service. */
@@ -104,6 +108,27 @@ function checkParamSizes(ctx: KoaContextWithOIDC) {
       throw new errors.InvalidRequest(`${name} must be at most ${limit} characters`);
     }
   }
+}
+
+/**
+ * RFC 9700 §2.1.1: a client that does not use PKCE (a legacy confidential client an admin let skip
+ * it) is protected from code injection by the OpenID Connect nonce instead, so its authorization
+ * requests without a code challenge must be OpenID Connect requests with a nonce.
+ */
+function checkNonceWithoutPkce(ctx: KoaContextWithOIDC) {
+  const { client, params, route } = ctx.oidc;
+  if ((route !== 'authorization' && route !== 'pushed_authorization_request') || !client || params?.code_challenge) return;
+  if (client.metadata().require_pkce !== false) return;
+  const openid = typeof params?.scope === 'string' && params.scope.split(' ').includes('openid');
+  if (!openid || typeof params?.nonce !== 'string' || !params.nonce) {
+    throw new errors.InvalidRequest('without PKCE (code_challenge), an authorization request must use the openid scope and a nonce');
+  }
+}
+
+/** Every authorization, pushed and device request, before anything is stored. */
+function checkRequest(ctx: KoaContextWithOIDC) {
+  checkParamSizes(ctx);
+  checkNonceWithoutPkce(ctx);
 }
 
 /** A page the provider shows, rendered by the host (src/http/provider-pages.ts). */
@@ -190,6 +215,10 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
   if (route === 'registration' || route === 'client_update') {
     if (key === 'resource_scopes' && value !== undefined) throw new errors.InvalidClientMetadata('resource_scopes cannot be registered: API access is allowed by an admin');
     if (key === 'require_pkce' && value !== undefined) throw new errors.InvalidClientMetadata('require_pkce cannot be registered: only an admin may let a legacy client skip PKCE');
+    if (key === 'claim_mappings' && value !== undefined) throw new errors.InvalidClientMetadata('claim_mappings cannot be registered: only an admin maps claims into a client’s tokens');
+    if (key === 'refresh_token_reuse_interval' && value !== undefined) {
+      throw new errors.InvalidClientMetadata('refresh_token_reuse_interval cannot be registered: only an admin may relax refresh-token reuse detection');
+    }
     if (key === 'allowed_origins' && metadata.sector_identifier_uri !== undefined) {
       throw new errors.InvalidClientMetadata('sector_identifier_uri is not supported: pairwise subject identifiers are not offered');
     }
@@ -202,6 +231,14 @@ function validateExtraMetadata(ctx: KoaContextWithOIDC | undefined, key: string,
     return;
   }
   if (key === 'require_pkce' && typeof value !== 'boolean') throw new errors.InvalidClientMetadata('require_pkce must be a boolean');
+  if (key === 'id_token_user_claims' && typeof value !== 'boolean') throw new errors.InvalidClientMetadata('id_token_user_claims must be a boolean');
+  if (key === 'claim_mappings') {
+    const parsed = claimMappingsSchema.safeParse(value);
+    if (!parsed.success) throw new errors.InvalidClientMetadata(`claim_mappings: ${problems(parsed.error.issues).map((p) => (p.path.length ? `${p.path.join('.')}: ${p.message}` : p.message)).join('; ')}`);
+  }
+  if (key === 'refresh_token_reuse_interval' && !(Number.isInteger(value) && (value as number) >= 0 && (value as number) <= REFRESH_REUSE_MAX_SECONDS)) {
+    throw new errors.InvalidClientMetadata(`refresh_token_reuse_interval must be a whole number of seconds from 0 to ${REFRESH_REUSE_MAX_SECONDS}`);
+  }
   if (key === 'allowed_origins' && !isStringList(value)) throw new errors.InvalidClientMetadata('allowed_origins must be an array of strings');
   if (key === 'resource_scopes' && !(value && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every(isStringList))) {
     throw new errors.InvalidClientMetadata('resource_scopes must map API identifiers to arrays of scopes');
@@ -339,6 +376,9 @@ function rolesHolder(ctx: KoaContextWithOIDC): RoleHolder | undefined {
   return route === 'token' && params?.grant_type === 'client_credentials' && client ? { kind: 'client', id: client.clientId } : undefined;
 }
 
+/** The 32-byte secret DPoP nonces are derived from: from the first cookie key, for its own purpose. */
+const dpopNonceSecret = (cookieSecrets: readonly string[]) => Buffer.from(hkdfSync('sha256', cookieSecrets[0] ?? '', '', 'dpop-nonce', 32));
+
 /** Every provider option lives here; each non-default one says why. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, pages, ports } = deps;
@@ -353,10 +393,19 @@ export function createProvider(deps: ProviderDeps): Provider {
     rolesRead.set(ctx, { holder, grants });
     return grants;
   };
+  // What claim mappings read of a person (src/lib/claims.ts); their role names as the roles claim has them.
+  const claimSubject = (ctx: object, user: { id: string; email: string; emailVerified: boolean; name: string | null; attributes: string }): ClaimSubject => ({
+    email: user.email,
+    emailVerified: user.emailVerified,
+    name: user.name,
+    attributes: user.attributes,
+    roles: async () => (await grantsOf(ctx, { kind: 'user', id: user.id })).names,
+  });
   // The client's full registered metadata (set once the provider exists: see internals.ts).
   let registered: (client: object) => RegisteredMetadata = () => ({});
   const secureCookies = config.secure;
   const prompts = signInPrompts(ports.mfaPolicy);
+  const reuse = refreshTokenReuse(ports.artifacts);
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(ports.artifacts, clients),
@@ -406,14 +455,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     acrValues: Object.values(ACR),
     // Not an extra parameter: `state` is standard. Its validator runs on every authorization,
     // device and pushed request before anything is stored, and bounds every parameter's size.
-    extraParams: { state: checkParamSizes },
+    extraParams: { state: checkRequest },
     // allowed_origins: browser origins beyond the redirect URIs'; resource_scopes: the APIs the
     // client may get tokens for, each with the scopes it may receive there (the provider's own
     // `scope` metadata only gates OpenID Connect scopes). The link metadata (logo_uri, …) is
     // standard, listed here only so that our validator sees it: the provider keeps it under its
     // usual names (client.logoUri, client.policyUri, client.tosUri, client.clientUri).
     extraClientMetadata: {
-      properties: ['allowed_origins', 'resource_scopes', 'require_pkce', ...LINK_METADATA],
+      properties: ['allowed_origins', 'resource_scopes', 'require_pkce', 'refresh_token_reuse_interval', 'claim_mappings', 'id_token_user_claims', ...LINK_METADATA],
       validator: (ctx, key, value, metadata) => validateExtraMetadata(ctx, key, value, metadata as Record<string, unknown>),
     },
     // CORS on token, userinfo, revocation and introspection only for origins the client registered.
@@ -429,18 +478,32 @@ export function createProvider(deps: ProviderDeps): Provider {
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
     },
-    async findAccount(_ctx, sub) {
+    // An ID token may carry the claims of every granted scope: which ones it gets is decided in
+    // findAccount below, per client, instead of for every client at once.
+    conformIdTokenClaims: false,
+    // The person's claims for ID tokens and userinfo, which the provider filters by the granted
+    // scopes, and the client's mapped claims (claim_mappings), which it adds to both as they are
+    // (internals.ts, patchMappedClaims). An ID token carries the scopes' claims (email, name, …)
+    // only where it did when the provider's conformIdTokenClaims was on (its access token is for
+    // an API, so /userinfo cannot be asked), or where the client wants them (id_token_user_claims:
+    // an app that reads the person from the ID token alone, such as Auth.js). Every other ID
+    // token holds sub, acr, amr and what the request adds (nonce; auth_time when asked for), as before.
+    async findAccount(ctx, sub) {
       const user = await accounts.findActive(sub);
       if (!user) return undefined;
       return {
         accountId: user.id,
-        async claims() {
+        async claims(use) {
+          const own = ctx.oidc.client ? (registered(ctx.oidc.client) as RegisteredMetadata & { claim_mappings?: unknown; id_token_user_claims?: unknown }) : undefined;
+          const scoped = use !== 'id_token' || own?.id_token_user_claims === true || Boolean(ctx.oidc.entities.AccessToken?.aud);
+          const mappings = readClaimMappings(own?.claim_mappings);
+          const mapped = Object.keys(mappings).length ? await mapClaims(mappings, claimSubject(ctx, user)) : {};
           return {
             sub: user.id,
-            email: user.email,
-            email_verified: user.emailVerified,
-            ...(user.name ? { name: user.name } : {}),
-            updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+            ...(scoped
+              ? { email: user.email, email_verified: user.emailVerified, ...(user.name ? { name: user.name } : {}), updated_at: Math.floor(user.updatedAt.getTime() / 1000) }
+              : {}),
+            ...(Object.keys(mapped).length ? { [MAPPED_CLAIMS]: mapped } : {}),
           };
         },
       };
@@ -478,6 +541,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       // RFC 9126: every client may push its authorization request; REQUIRE_PAR makes it the only
       // way for all, `requirePushedAuthorizationRequests` for one client.
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: config.requirePar },
+      // RFC 9449: DPoP proofs at the token and userinfo endpoints (and PAR). Every DPoP answer
+      // offers a server nonce (DPoP-Nonce, §8; derived from the cookie key, so every instance
+      // knows them, each valid for a few minutes); a proof may carry it instead of relying on its
+      // clock. DPOP_REQUIRE_NONCE makes it mandatory: a proof without it gets use_dpop_nonce.
+      dPoP: { enabled: true, nonceSecret: dpopNonceSecret(deps.cookieSecrets), requireNonce: () => config.dpopRequireNonce },
       // RFC 9101: an authorization request may come as a request object (`request`, by value or
       // pushed), signed with a key the client registered (jwks or jwks_uri) and an asymmetric
       // algorithm; an unsigned one (alg none) or one signed with a shared secret is refused.
@@ -566,6 +634,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     // An API can ask for the role names of the person, or of the machine client (its own tokens), in its access tokens.
+    // And for claims mapped from the person (claimMappings: attributes, roles, email, …) in a person's tokens.
     // A person's access token says how they signed in (`acr`, `amr`: RFC 9068 §2.2.1 for an API's
     // JWT; the introspection response of an opaque one), as the code or refresh token it comes from.
     async extraTokenClaims(ctx, token) {
@@ -574,10 +643,15 @@ export function createProvider(deps: ProviderDeps): Provider {
       const [kind, id] = token.kind === 'ClientCredentials' ? (['client', token.clientId] as const) : (['user', token.accountId] as const);
       const api = id && typeof audience === 'string' ? await apis.findByIdentifier(audience) : undefined;
       const roles = id && api?.rolesClaim ? { roles: (await grantsOf(ctx, { kind, id })).names } : undefined;
-      return signIn || roles ? { ...signIn, ...roles } : undefined;
+      // The API's claim mappings, for a person's tokens (never a machine client's own); what the
+      // provider sets itself comes after, so a mapping could never replace it (none may name it).
+      const person = kind === 'user' && id && api && Object.keys(api.claimMappings).length ? await accounts.findActive(id) : undefined;
+      const mapped = person && api ? await mapClaims(api.claimMappings, claimSubject(ctx, person)) : undefined;
+      return signIn || roles || mapped ? { ...mapped, ...signIn, ...roles } : undefined;
     },
-    // Rotate on every use; a rotated-out token presented again revokes the grant (provider default).
-    rotateRefreshToken: () => true,
+    // Rotate on every use; a rotated-out token presented again revokes the grant (provider
+    // default), except within the client's reuse interval (refresh-reuse.ts).
+    rotateRefreshToken: (ctx) => reuse.rotates(ctx),
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
@@ -609,6 +683,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = true;
 
   registered = patchClientModel(provider, clients);
+  patchMappedClaims(provider);
+  wrapGrantHandler(provider, 'refresh_token', reuse.wrap);
   patchBackchannelLogout(provider, (ended) => ports.logouts.sessionsEnded([{ accountId: ended.accountId, clients: [{ clientId: ended.clientId, sid: ended.sid }] }]));
 
   // What Koa could not answer itself (a request that timed out or was aborted while its body was

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ResourceServer, PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
+import { type ClaimMappings, claimMappingsSchema, readClaimMappings } from '../lib/claims.ts';
 import { API_SIGNING_ALGS } from '../lib/constants.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
@@ -81,6 +82,9 @@ const scopesSchema = z
 const SCOPES_HELP =
   'The scopes the API defines: a space-separated string of names, or an array whose items are names or {"name", "description"} objects (mixed allowed). A description says what the scope lets an app do; the consent page shows it.';
 
+const CLAIM_MAPPINGS_HELP =
+  'claims added to a person’s access tokens: claim name → source (email, email_verified, name, roles, attributes, or attributes.<key>[.<key>…]); at most 20, never a reserved claim (iss, sub, scope, email, …), nor roles while rolesClaim is on';
+
 const ttlSchema = z.number().int().min(30, 'must be at least 30 seconds').max(24 * 3600, 'must be at most 86400 seconds (24 h)');
 
 export const createResourceSchema = z
@@ -92,6 +96,7 @@ export const createResourceSchema = z
     signingAlg: z.enum(API_SIGNING_ALGS).default('RS256'),
     enforceRoles: z.boolean().default(false).describe("a person's access token, or a machine client's own, carries only the scopes their roles grant"),
     rolesClaim: z.boolean().default(false).describe('access tokens carry a `roles` claim: the names of the person’s roles, or of the machine client’s'),
+    claimMappings: claimMappingsSchema.default({}).describe(CLAIM_MAPPINGS_HELP),
   })
   .strict();
 
@@ -103,6 +108,7 @@ export const updateResourceSchema = z
     signingAlg: z.enum(API_SIGNING_ALGS),
     enforceRoles: z.boolean(),
     rolesClaim: z.boolean(),
+    claimMappings: claimMappingsSchema.describe(`${CLAIM_MAPPINGS_HELP}. Replaces the API's mappings.`),
   })
   .partial()
   .strict();
@@ -121,6 +127,8 @@ export interface ResourceView {
   signingAlg: string;
   enforceRoles: boolean;
   rolesClaim: boolean;
+  /** Claim name → source: claims added to a person's access tokens (src/lib/claims.ts). */
+  claimMappings: ClaimMappings;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -171,6 +179,7 @@ function toView(r: ResourceServer): ResourceView {
     // The admin API always enforces roles for people (an admin client's access comes from its admin flag).
     enforceRoles: r.enforceRoles || r.identifier === ADMIN_API,
     rolesClaim: r.rolesClaim,
+    claimMappings: readClaimMappings(r.claimMappings),
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };
@@ -183,6 +192,13 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
     return row;
   }
 
+  /** The API's own `roles` claim (rolesClaim) is not mapped over. */
+  const checkRolesClaim = (rolesClaim: boolean, mappings: ClaimMappings) => {
+    if (rolesClaim && Object.hasOwn(mappings, 'roles')) {
+      throw badRequest('claimMappings.roles: roles is a reserved claim of this API (rolesClaim is on, so its tokens carry the role names as roles); map it under another name, or turn rolesClaim off');
+    }
+  };
+
   const reserved = (row: ResourceServer) => {
     if (row.identifier === ADMIN_API) throw badRequest(`${ADMIN_API} is the admin API itself and cannot be changed or deleted`);
   };
@@ -191,6 +207,7 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
     async create(input: CreateResourceInput, who: Actor): Promise<ResourceView> {
       const data = parseInput(createResourceSchema, input);
       if (data.identifier === ADMIN_API) throw conflict(`${ADMIN_API} is reserved for the admin API`);
+      checkRolesClaim(data.rolesClaim, data.claimMappings);
       try {
         const row = await prisma.resourceServer.create({
           data: {
@@ -203,6 +220,7 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
             signingAlg: data.signingAlg,
             enforceRoles: data.enforceRoles,
             rolesClaim: data.rolesClaim,
+            claimMappings: JSON.stringify(data.claimMappings),
           },
         });
         await audit.record(who, 'resource.created', row.id, { identifier: row.identifier });
@@ -244,12 +262,18 @@ export function createResourceService(prisma: PrismaClient, audit: AuditService,
 
     async update(id: string, patch: UpdateResourceInput, who: Actor): Promise<ResourceView> {
       const data = parseInput(updateResourceSchema, patch);
-      reserved(await find(id));
-      const { scopes, ...rest } = data;
+      const current = await find(id);
+      reserved(current);
+      checkRolesClaim(data.rolesClaim ?? current.rolesClaim, data.claimMappings ?? readClaimMappings(current.claimMappings));
+      const { scopes, claimMappings, ...rest } = data;
       // New scopes replace the descriptions too: a scope given without one loses the one it had.
       const row = await prisma.resourceServer.update({
         where: { id },
-        data: { ...rest, ...(scopes ? { scopes: scopeNames(scopes), scopeDescriptions: storedDescriptions(scopes) } : {}) },
+        data: {
+          ...rest,
+          ...(scopes ? { scopes: scopeNames(scopes), scopeDescriptions: storedDescriptions(scopes) } : {}),
+          ...(claimMappings ? { claimMappings: JSON.stringify(claimMappings) } : {}),
+        },
       });
       await cache.changed();
       await audit.record(who, 'resource.updated', id, { fields: Object.keys(data) });

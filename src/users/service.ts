@@ -6,6 +6,7 @@ import { containsText, likeSafePiece, LITERAL_SEARCH_SCAN_LIMIT, type Dialect, t
 import type { Actor, AuditService } from '../audit/service.ts';
 import type { GrantService, GrantView } from '../grants/service.ts';
 import type { ConfigCache } from '../lib/config-cache.ts';
+import { attributesSchema, parseAttributes } from '../lib/claims.ts';
 import { sha256 } from '../lib/crypto.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { parseInput } from '../lib/validation.ts';
@@ -56,7 +57,12 @@ export const createUserSchema = z
   .strict();
 
 export const updateUserSchema = z
-  .object({ email: emailSchema, name: nameSchema.nullable(), emailVerified: z.boolean() })
+  .object({
+    email: emailSchema,
+    name: nameSchema.nullable(),
+    emailVerified: z.boolean(),
+    attributes: attributesSchema.describe('custom attributes: a JSON object (at most 4096 bytes as JSON, nested at most 5 levels) that claim mappings put into tokens; replaces the whole object'),
+  })
   .partial()
   .strict();
 
@@ -73,13 +79,15 @@ export interface UserView {
   hasPassword: boolean;
   /** When the person accepted the terms of use at sign-up or on their invitation (TERMS_URL), if they were asked. */
   termsAcceptedAt: Date | null;
+  /** Custom attributes (an object), which claim mappings put into tokens. */
+  attributes: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
 }
 
 function toUserView(user: User): UserView {
-  const { passwordHash, ...rest } = user;
-  return { ...rest, hasPassword: Boolean(passwordHash) };
+  const { passwordHash, attributes, ...rest } = user;
+  return { ...rest, attributes: parseAttributes(attributes), hasPassword: Boolean(passwordHash) };
 }
 
 export interface UserListQuery {
@@ -206,7 +214,11 @@ export function createUserService(
         const user = await prisma.user.update({
           where: { id },
           // A new address is unverified unless the admin says otherwise.
-          data: { ...data, ...(data.email && data.email !== current.email && data.emailVerified === undefined ? { emailVerified: false } : {}) },
+          data: {
+            ...data,
+            ...(data.attributes ? { attributes: JSON.stringify(data.attributes) } : {}),
+            ...(data.email && data.email !== current.email && data.emailVerified === undefined ? { emailVerified: false } : {}),
+          },
         });
         await cache.changed();
         await audit.record(who, 'user.updated', id, { fields: Object.keys(data) });

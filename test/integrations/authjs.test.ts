@@ -3,7 +3,8 @@ import { Auth, type AuthConfig } from '@auth/core';
 import { decode } from '@auth/core/jwt';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed } from '../helpers/seed.ts';
+import { cliActor } from '../../src/audit/service.ts';
+import { seed, withServices } from '../helpers/seed.ts';
 import { freePort, startServer, type TestServer } from '../helpers/server.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
 import { API, fetchHandler, listen, signInThroughPages, snippetLinesMissingFrom, type Loopback } from './support.ts';
@@ -25,10 +26,15 @@ afterAll(async () => {
 
 const AUTH_SECRET = 'an Auth.js secret of at least 32 characters';
 
-/** The guide's configuration; `withApi: false` is its variant without `resource`, reading /userinfo. */
-async function startApp(withApi = true) {
+/**
+ * The guide's configuration; `withApi: false` is its variant without `resource`, reading
+ * /userinfo; `idTokenUserClaims` (without `resource`): Auth.js's default, reading the user from
+ * the ID token, with the client's idTokenUserClaims set to that.
+ */
+async function startApp(withApi = true, idTokenUserClaims?: boolean) {
   const origin = `http://127.0.0.1:${await freePort()}`;
   const seeded = await seed(server.env, { redirectUri: `${origin}/auth/callback/idp` });
+  if (idTokenUserClaims !== undefined) await withServices(server.env, ({ clients }) => clients.update(seeded.clientId, { idTokenUserClaims }, cliActor()));
   const ISSUER = server.issuer;
   const CLIENT_ID = seeded.clientId;
   const CLIENT_SECRET = seeded.clientSecret!;
@@ -47,6 +53,7 @@ async function startApp(withApi = true) {
         checks: ['pkce', 'state'],
         authorization: { params: { scope: 'openid profile email offline_access read', prompt: 'consent', resource: API } },
         ...(withApi ? {} : { authorization: { params: { scope: 'openid profile email offline_access', prompt: 'consent' } }, idToken: false }),
+        ...(idTokenUserClaims === undefined ? {} : { authorization: { params: { scope: 'openid profile email offline_access', prompt: 'consent' } }, idToken: true }),
       },
     ],
     callbacks: {
@@ -123,5 +130,22 @@ describe('Auth.js, @auth/core (docs/integrate.md)', () => {
     expect(session.user).toEqual({ name: 'Test User', email: seeded.email });
     const kept = await decode({ token: ua.cookies.get('authjs.session-token'), secret: AUTH_SECRET, salt: 'authjs.session-token' });
     expect(String(kept?.accessToken).split('.')).toHaveLength(1);
+  });
+
+  it("without resource, with Auth.js's default (the user from the ID token), gets the email and name from a client with idTokenUserClaims, and none from one without", async () => {
+    const signIn = async (idTokenUserClaims: boolean) => {
+      const { origin, seeded } = await startApp(false, idTokenUserClaims);
+      const ua = new UserAgent();
+      const authorize = await startSignIn(ua, origin);
+      expect(authorize.searchParams.has('resource')).toBe(false);
+      expect((await signInThroughPages(ua, authorize, seeded, `${origin}/signed-in`)).url).toBe(`${origin}/signed-in`);
+      return { seeded, session: (await (await ua.request(`${origin}/auth/session`)).json()) as { user?: { name?: string; email?: string } } };
+    };
+    const configured = await signIn(true);
+    expect(configured.session.user).toEqual({ name: 'Test User', email: configured.seeded.email });
+    // Without it, the ID token holds no email or name: Auth.js's user has neither.
+    const unconfigured = await signIn(false);
+    expect(unconfigured.session.user?.email).toBeUndefined();
+    expect(unconfigured.session.user?.name).toBeUndefined();
   });
 });

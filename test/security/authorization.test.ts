@@ -197,12 +197,22 @@ describe('PKCE', () => {
 });
 
 describe('PKCE opt-out for legacy apps', () => {
-  it('SEC-PK-03 only an admin lets a confidential client skip PKCE: a public client cannot, a registrant cannot, and a challenge sent is still checked', async () => {
+  it('SEC-PK-03 only an admin lets a confidential client skip PKCE, which then must send a nonce: a public client cannot, a registrant cannot, and a challenge sent is still checked', async () => {
     const created = JSON.parse(await idpOk(['clients', 'create', '--name', 'Legacy', '--redirect-uri', REDIRECT_URI, '--require-pkce', 'false', '--json'], ctx.server.env)) as { client: { clientId: string; requirePkce: boolean }; clientSecret: string };
     expect(created.client.requirePkce).toBe(false);
     const legacy = created.client.clientId;
-    // Without PKCE: a sign-in and a code, redeemed with the secret alone.
-    const url = authorizationUrl({ client_id: legacy, code_challenge: null, code_challenge_method: null });
+    // The CLI says so, whenever it shows the client.
+    const shown = await idp(['clients', 'show', legacy], ctx.server.env);
+    expect(shown.stderr).toContain(`warning: ${legacy} may sign people in without PKCE`);
+    // Without PKCE, the nonce protects the code (RFC 9700 §2.1.1): a request without it, or
+    // without the openid scope, is refused at the redirect URI.
+    for (const params of [{ nonce: null }, { nonce: 'n-1', scope: 'profile' }] as Record<string, string | null>[]) {
+      const { location } = await errorOf(authorizationUrl({ client_id: legacy, code_challenge: null, code_challenge_method: null, ...params }));
+      expect(location!.searchParams.get('error'), JSON.stringify(params)).toBe('invalid_request');
+      expect(location!.searchParams.get('error_description')).toContain('nonce');
+    }
+    // With it: a sign-in and a code, redeemed with the secret alone.
+    const url = authorizationUrl({ client_id: legacy, code_challenge: null, code_challenge_method: null, nonce: 'n-1' });
     const ua = new UserAgent();
     let step = await ua.follow(url, REDIRECT_URI);
     const html = await step.res.text();

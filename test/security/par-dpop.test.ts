@@ -1,3 +1,5 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idpOk } from '../helpers/cli.ts';
@@ -93,5 +95,81 @@ describe('DPoP', () => {
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: thief })).rejects.toMatchObject({ error: 'invalid_grant' });
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP });
     expect(refreshed.token_type.toLowerCase()).toBe('dpop');
+  });
+
+  /** A DPoP proof made by hand, by default for a POST to the token endpoint (nonce and ath as given). */
+  async function tokenProof(issuer: string, claims: { nonce?: string | undefined; ath?: string } = {}, htm = 'POST', path = '/token') {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    return new SignJWT({ htm, htu: `${issuer}${path}`, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ...claims })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+      .sign(privateKey);
+  }
+
+  const refresh = (issuer: string, app: { clientId: string; clientSecret?: string | undefined }, refreshToken: string, proof: string) =>
+    fetch(`${issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`, dpop: proof },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    });
+
+  it('SEC-SC-04 a DPoP proof is used once: the same proof presented again is refused', async () => {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const config = await discover(server.issuer, app.clientId, app.clientSecret);
+    const pending = await authorize(new UserAgent(), config, { login: app, scope: 'openid offline_access' });
+    const tokens = await oidc.authorizationCodeGrant(config, pending.callbackUrl, { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce });
+    const proof = await tokenProof(server.issuer);
+    const first = await refresh(server.issuer, app, tokens.refresh_token!, proof);
+    expect(first.status).toBe(200);
+    const rotated = (await first.json()) as { refresh_token: string; token_type: string };
+    expect(rotated.token_type).toBe('DPoP');
+    const replayed = await refresh(server.issuer, app, rotated.refresh_token, proof);
+    expect(replayed.status).toBe(400);
+    expect(((await replayed.json()) as { error: string }).error).toBe('invalid_grant');
+    // Control: the proof was the reason — the same refresh token with a fresh proof goes through.
+    expect((await refresh(server.issuer, app, rotated.refresh_token, await tokenProof(server.issuer))).status).toBe(200);
+  });
+
+  it('SEC-SC-05 DPoP nonces (RFC 9449 §8): every DPoP answer offers one; with DPOP_REQUIRE_NONCE a proof without a server nonce, or with an invented one, gets use_dpop_nonce, and openid-client completes with the nonce', async () => {
+    const app = await seed(server.env, { redirectUri: REDIRECT_URI });
+    const pending = await authorize(new UserAgent(), await discover(server.issuer, app.clientId, app.clientSecret), { login: app, scope: 'openid offline_access' });
+    const exchanged = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`, dpop: await tokenProof(server.issuer) },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: pending.callbackUrl.searchParams.get('code')!, redirect_uri: REDIRECT_URI, code_verifier: pending.codeVerifier }),
+    });
+    expect(exchanged.status).toBe(200);
+    expect(exchanged.headers.get('dpop-nonce') ?? '').toMatch(/^[\w-]{20,}$/);
+
+    const strict = await startServer({ DPOP_REQUIRE_NONCE: 'true' });
+    try {
+      const app = await seed(strict.env, { redirectUri: REDIRECT_URI });
+      const config = await discover(strict.issuer, app.clientId, app.clientSecret);
+      const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
+      const pending = await authorize(new UserAgent(), config, { login: app, scope: 'openid offline_access' });
+      // openid-client retries once with the nonce it was given.
+      const tokens = await oidc.authorizationCodeGrant(config, pending.callbackUrl, { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce }, undefined, { DPoP });
+      expect(tokens.token_type.toLowerCase()).toBe('dpop');
+
+      for (const nonce of [undefined, 'invented-by-the-client-0123456789']) {
+        const res = await refresh(strict.issuer, app, tokens.refresh_token!, await tokenProof(strict.issuer, { nonce }));
+        expect(res.status, String(nonce)).toBe(400);
+        expect(((await res.json()) as { error: string }).error).toBe('use_dpop_nonce');
+        expect(res.headers.get('dpop-nonce')).toBeTruthy();
+      }
+      // At userinfo, the same rule: a proof without the nonce is a 401 asking for one.
+      const ath = createHash('sha256').update(tokens.access_token).digest('base64url');
+      const info = await fetch(`${strict.issuer}/userinfo`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: await tokenProof(strict.issuer, { ath }, 'GET', '/userinfo') } });
+      expect(info.status).toBe(401);
+      expect(info.headers.get('www-authenticate')).toContain('error="use_dpop_nonce"');
+      expect(info.headers.get('dpop-nonce')).toBeTruthy();
+      const claims = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub, { DPoP });
+      expect(claims.sub).toBe(app.userId);
+      // With the nonce, the refresh goes through and stays bound.
+      const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP });
+      expect(refreshed.token_type.toLowerCase()).toBe('dpop');
+    } finally {
+      await strict.close();
+    }
   });
 });

@@ -98,6 +98,7 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     ['a javascript: client_uri', { client_uri: 'javascript:alert(1)' }],
     ['a data: logo_uri', { logo_uri: 'data:image/png;base64,AAAA' }],
     ['an oversized client_name', { client_name: 'x'.repeat(5000) }],
+    ['a refresh-token reuse interval (only an admin may relax reuse detection)', { grant_types: ['authorization_code', 'refresh_token'], refresh_token_reuse_interval: 30 }],
   ])('SEC-RG-03 dynamic registration refuses %s with 400 and stores nothing', async (_name, override) => {
     const before = await server.current.db.prisma.client.count();
     const res = await register({ ...APP, ...override });

@@ -41,8 +41,9 @@ export const resourceRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> 
   app.patch('/resources/:id', {
     schema: {
       tags,
-      summary: 'Update an API (scopes, access-token TTL, signing algorithm)',
-      description: 'Fields left out keep their value. `scopes` replaces the scopes and their descriptions together: a scope given without a description loses the one it had.',
+      summary: 'Update an API (scopes, access-token TTL, signing algorithm, roles, claim mappings)',
+      description:
+        'Fields left out keep their value. `scopes` replaces the scopes and their descriptions together: a scope given without a description loses the one it had. `claimMappings` replaces the mappings (`{}` removes them all).',
       params: idParam,
       body: example(updateResourceSchema, { accessTokenTtl: 900 }),
       response: { 200: described(resourceSchema, 'The API, updated'), ...errors },

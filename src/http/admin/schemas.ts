@@ -67,9 +67,12 @@ export const clientSchema = z
     requirePkce: z.boolean().describe('false: a legacy confidential app that may skip PKCE'),
     requirePushedAuthorizationRequests: z.boolean().describe('its authorization requests must be pushed first (PAR, RFC 9126)'),
     dpopBoundAccessTokens: z.boolean().describe('its access tokens must be DPoP-bound (RFC 9449)'),
+    refreshTokenReuseInterval: example(z.number().int(), 0).describe('seconds after a refresh-token rotation in which the rotated-out token gets the same successor again; 0: strict rotation'),
     requireSignedRequestObject: z.boolean().describe('its authorization requests must be signed request objects (JAR, RFC 9101)'),
     backchannelLogoutUri: example(z.string().nullable(), null).describe('where it receives logout tokens when a session it signed in to ends (OpenID Connect Back-Channel Logout 1.0)'),
     backchannelLogoutSessionRequired: z.boolean().describe('it needs the sid claim in logout tokens (always sent)'),
+    claimMappings: example(z.record(z.string(), z.string()), { department: 'attributes.department' }).describe('claim name → source: claims added to its ID tokens and userinfo responses'),
+    idTokenUserClaims: z.boolean().describe('its ID tokens carry the person’s claims of the granted scopes (email, email_verified, name, updated_at), as userinfo does'),
     dynamic: z.boolean().describe('registered through dynamic client registration (RFC 7591); such a client cannot be first-party'),
     logoUri: example(z.string().nullable(), 'https://app.example.com/logo.png').describe("the app's logo, shown on the consent page (https)"),
     policyUri: example(z.string().nullable(), 'https://app.example.com/privacy').describe("the app's privacy policy, linked from the consent page (https)"),
@@ -97,6 +100,7 @@ export const resourceSchema = z
     signingAlg: example(z.string(), 'RS256'),
     enforceRoles: z.boolean().describe("a person's access token, or a machine client's own, carries only the scopes their roles grant (always true of the admin API, for people)"),
     rolesClaim: z.boolean().describe('access tokens carry a `roles` claim: the names of the person’s roles, or of the machine client’s'),
+    claimMappings: example(z.record(z.string(), z.string()), { 'https://example.com/department': 'attributes.department' }).describe('claim name → source: claims added to a person’s access tokens'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })
@@ -124,6 +128,7 @@ export const userSchema = z
     disabled: z.boolean(),
     hasPassword: z.boolean(),
     termsAcceptedAt: timestamp.nullable().describe('when the person accepted the terms of use (TERMS_URL) at sign-up or on their invitation; null when they were not asked'),
+    attributes: example(z.record(z.string(), z.unknown()), { department: 'Sales', employee: { number: 4711 } }).describe('custom attributes, which claim mappings put into tokens'),
     createdAt: timestamp,
     updatedAt: timestamp,
   })

@@ -42,7 +42,8 @@ export const userRoutes: FastifyPluginAsyncZod<{ services: AdminServices }> = as
   app.patch('/users/:id', {
     schema: {
       tags,
-      summary: 'Update a user (name, email, emailVerified)',
+      summary: 'Update a user (name, email, emailVerified, attributes)',
+      description: 'Fields left out keep their value. `attributes` replaces the whole object: a JSON object of at most 4096 bytes, nested at most 5 levels.',
       params: idParam,
       body: example(updateUserSchema, { name: 'Alice Liddell' }),
       response: { 200: described(userSchema, 'The user, updated'), ...errorResponses({ 404: 'No such user', 409: 'Conflict: another user has this email' }) },
