@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,14 @@ interface Client {
   allowedOrigins: string[];
   apis: Record<string, string[]>;
   requireMfa: boolean;
+  tokenEndpointAuthMethod: string;
+  requirePkce: boolean;
+  requirePushedAuthorizationRequests: boolean;
+  dpopBoundAccessTokens: boolean;
+  requireSignedRequestObject: boolean;
+  refreshTokenReuseInterval: number;
+  backchannelLogoutUri: string | null;
+  backchannelLogoutSessionRequired: boolean;
   disabled: boolean;
   previousSecretExpiresAt: string | null;
 }
@@ -229,7 +237,7 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     const checkbox = page.getByRole('checkbox', { name: 'Require two-step verification' });
     expect(await checkbox.isChecked()).toBe(false);
     await checkbox.check();
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('Saved.').waitFor();
     expect((await api.call<Client>('GET', `/admin/v1/clients/${clientId}`)).body).toMatchObject({ name, requireMfa: true });
     await facts.getByText('Required for everyone who signs in').waitFor();
@@ -237,14 +245,136 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     await expectAccessible(page, 'application requiring two-step verification');
 
     await checkbox.uncheck();
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await facts.getByText('Not required by this application').waitFor();
     expect((await api.call<Client>('GET', `/admin/v1/clients/${clientId}`)).body.requireMfa).toBe(false);
 
     const machine = await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name: `Batch ${unique()}`, grantTypes: ['client_credentials'], scope: '' });
     await open(adminTab, `applications/${machine.body.client.clientId}`, machine.body.client.name);
-    await page.getByRole('button', { name: 'Save' }).waitFor();
+    await page.getByRole('button', { name: 'Save', exact: true }).waitFor();
     expect(await page.getByRole('checkbox', { name: 'Require two-step verification' }).count()).toBe(0);
+    expect(adminTab.errors).toEqual([]);
+  });
+
+  it('an idp-admin changes an app’s security settings: PAR, DPoP, a reuse interval, back-channel logout, PKCE made optional with a warning; the API’s errors are shown; a viewer reads them', async () => {
+    const { page } = adminTab;
+    const name = `Legacy portal ${unique()}`;
+    const { clientId } = (await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name, redirectUris: [REDIRECT_URI] })).body.client;
+    const fromApi = async () => (await api.call<Client>('GET', `/admin/v1/clients/${clientId}`)).body;
+    await open(adminTab, `applications/${clientId}`, name);
+    const security = page.getByRole('region', { name: 'Security' });
+    await security.getByText('client_secret_basic').waitFor();
+    await security.getByText('Its secret, in the Authorization header').waitFor();
+    const saveSecurity = security.getByRole('button', { name: 'Save security settings' });
+    const warning = page.locator('.notice.warning').filter({ hasText: 'may sign people in without PKCE' });
+    expect(await warning.count()).toBe(0);
+    // Signed request objects need registered keys: this client has none.
+    expect(await security.getByRole('checkbox', { name: 'Require signed request objects (JAR)' }).isDisabled()).toBe(true);
+    await security.getByText('Only an application with registered public keys').waitFor();
+    await expectAccessible(page, 'application security section');
+
+    // Nothing changed: nothing is sent.
+    await saveSecurity.click();
+    await security.getByText('Nothing to save').waitFor();
+
+    await security.getByRole('checkbox', { name: 'Require pushed authorization requests (PAR)' }).check();
+    await security.getByRole('checkbox', { name: 'Require DPoP-bound access tokens' }).check();
+    await security.getByLabel('Refresh token reuse interval (seconds)').fill('30');
+    await security.getByLabel('Back-channel logout URI').fill('https://portal.example.com/backchannel-logout');
+    await security.getByRole('checkbox', { name: 'The application needs the session ID (sid) in logout tokens' }).check();
+    await saveSecurity.click();
+    await security.getByText('Saved.').waitFor();
+    expect(await fromApi()).toMatchObject({
+      requirePkce: true,
+      requirePushedAuthorizationRequests: true,
+      dpopBoundAccessTokens: true,
+      refreshTokenReuseInterval: 30,
+      backchannelLogoutUri: 'https://portal.example.com/backchannel-logout',
+      backchannelLogoutSessionRequired: true,
+      requireSignedRequestObject: false,
+      requireMfa: false,
+    });
+    expect(await warning.count()).toBe(0);
+
+    // PKCE made optional: the warning says so, and what the app must do instead.
+    await security.getByRole('checkbox', { name: 'Allow sign-in without PKCE (legacy apps only)' }).check();
+    await saveSecurity.click();
+    await warning.waitFor();
+    await warning.getByText('The nonce is then required', { exact: false }).waitFor();
+    expect((await fromApi()).requirePkce).toBe(false);
+    await expectAccessible(page, 'application security section, PKCE optional');
+    await page.screenshot({ path: 'test-artifacts/console-app-security.png', fullPage: true });
+
+    // The API's own errors, and nothing changes.
+    await security.getByLabel('Refresh token reuse interval (seconds)').fill('61');
+    await saveSecurity.click();
+    await security.getByRole('alert').filter({ hasText: 'refreshTokenReuseInterval' }).waitFor();
+    await security.getByLabel('Refresh token reuse interval (seconds)').fill('30');
+    await security.getByLabel('Back-channel logout URI').fill('http://portal.example.com/logout');
+    await saveSecurity.click();
+    await security.getByRole('alert').filter({ hasText: 'must use https' }).waitFor();
+    await expectAccessible(page, 'application security section, an error');
+    expect(await fromApi()).toMatchObject({ refreshTokenReuseInterval: 30, backchannelLogoutUri: 'https://portal.example.com/backchannel-logout' });
+
+    // A viewer sees the warning and the values, and nothing to change them with.
+    const viewer = await signedIn(await createPerson(server.env, PASSWORD, ['idp-viewer']));
+    await open(viewer, `applications/${clientId}`, name);
+    const seen = viewer.page.getByRole('region', { name: 'Security' });
+    await viewer.page.locator('.notice.warning').filter({ hasText: 'may sign people in without PKCE' }).waitFor();
+    for (const text of ['Optional (a legacy application)', '30 seconds', 'https://portal.example.com/backchannel-logout', 'Needed', 'client_secret_basic']) await seen.getByText(text, { exact: true }).waitFor();
+    expect(await seen.getByText('Required', { exact: true }).count()).toBe(2); // PAR and DPoP
+    expect(await seen.getByRole('checkbox').count()).toBe(0);
+    expect(await seen.getByRole('textbox').count()).toBe(0);
+    expect(await seen.getByRole('spinbutton').count()).toBe(0);
+    expect(await seen.getByRole('button').count()).toBe(0);
+    await expectAccessible(viewer.page, 'application security section, read only');
+
+    // Back to PKCE, strict rotation and no back-channel logout: an empty URI removes it.
+    await open(adminTab, `applications/${clientId}`, name);
+    await security.getByRole('checkbox', { name: 'Allow sign-in without PKCE (legacy apps only)' }).uncheck();
+    await security.getByLabel('Refresh token reuse interval (seconds)').fill('0');
+    await security.getByLabel('Back-channel logout URI').fill('');
+    await saveSecurity.click();
+    await security.getByText('Saved.').waitFor();
+    await warning.waitFor({ state: 'detached' });
+    expect(await fromApi()).toMatchObject({ requirePkce: true, refreshTokenReuseInterval: 0, backchannelLogoutUri: null, requirePushedAuthorizationRequests: true, dpopBoundAccessTokens: true });
+    expect(adminTab.errors).toEqual([]);
+    expect(viewer.errors).toEqual([]);
+  }, 60_000);
+
+  it('an app that signs with its own keys shows them, and may require signed request objects; a public app has no PKCE choice; a machine-to-machine app has no sign-in settings', async () => {
+    const { page } = adminTab;
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'portal-key-1', use: 'sig' };
+    const name = `Keyed app ${unique()}`;
+    const created = await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name, redirectUris: [REDIRECT_URI], jwks: { keys: [jwk] } });
+    expect(created.status).toBe(201);
+    const { clientId } = created.body.client;
+    await open(adminTab, `applications/${clientId}`, name);
+    const security = page.getByRole('region', { name: 'Security' });
+    await security.getByText('private_key_jwt').waitFor();
+    await security.getByText('1 key registered here').waitFor();
+    await security.getByText('portal-key-1').waitFor();
+    const jar = security.getByRole('checkbox', { name: 'Require signed request objects (JAR)' });
+    expect(await jar.isDisabled()).toBe(false);
+    await jar.check();
+    await security.getByRole('button', { name: 'Save security settings' }).click();
+    await security.getByText('Saved.').waitFor();
+    expect((await api.call<Client>('GET', `/admin/v1/clients/${clientId}`)).body).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', requireSignedRequestObject: true });
+    await expectAccessible(page, 'application security section, private_key_jwt');
+
+    const spa = (await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name: `Public ${unique()}`, public: true, redirectUris: ['https://spa.example.com/callback'] })).body.client;
+    await open(adminTab, `applications/${spa.clientId}`, spa.name);
+    await security.getByText('None: a public application, protected by PKCE').waitFor();
+    await security.getByRole('checkbox', { name: 'Require DPoP-bound access tokens' }).waitFor();
+    expect(await security.getByRole('checkbox', { name: /without PKCE/ }).count()).toBe(0);
+
+    const machine = (await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name: `Cron ${unique()}`, grantTypes: ['client_credentials'], scope: '' })).body.client;
+    await open(adminTab, `applications/${machine.clientId}`, machine.name);
+    await security.getByRole('checkbox', { name: 'Require DPoP-bound access tokens' }).waitFor();
+    for (const control of [/without PKCE/, /PAR/, /JAR/, /session ID/]) expect(await security.getByRole('checkbox', { name: control }).count()).toBe(0);
+    expect(await security.getByRole('textbox').count()).toBe(0);
+    expect(await security.getByRole('spinbutton').count()).toBe(0);
     expect(adminTab.errors).toEqual([]);
   });
 
@@ -316,7 +446,7 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     await expect(tokenFor(second)).rejects.toMatchObject({ error: 'invalid_client' });
 
     await page.getByLabel('Name', { exact: true }).fill(`${name} v2`);
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('Saved.').waitFor();
     expect((await api.call<Client>('GET', `/admin/v1/clients/${app.clientId}`)).body.name).toBe(`${name} v2`);
 
@@ -344,6 +474,7 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     await open(adminTab, 'applications/idp-console', 'Admin console');
     await page.getByText('it cannot be changed, disabled or deleted').waitFor();
     expect(await page.getByRole('button').filter({ hasText: /^(Save|Rotate secret|Disable|Delete application)$/ }).count()).toBe(0);
+    expect(await page.getByRole('heading', { name: 'Security' }).count()).toBe(0);
 
     const adminApiId = (await resourceAt('urn:idp:admin'))!.id;
     await open(adminTab, `apis/${adminApiId}`, 'Admin API');
@@ -387,6 +518,14 @@ describe.skipIf(!haveBrowser)('the console: applications and APIs', () => {
     await open(korean, 'apis', 'API');
     await korean.page.locator('tbody tr').first().waitFor();
     await expectAccessible(korean.page, 'API list (ko)');
+    const legacy = (await api.call<{ client: Client }>('POST', '/admin/v1/clients', { name: `Legacy ${unique()}`, redirectUris: [REDIRECT_URI], requirePkce: false, refreshTokenReuseInterval: 5 })).body.client;
+    await open(korean, `applications/${legacy.clientId}`, legacy.name);
+    await korean.page.locator('.notice.warning').getByText('경고:').waitFor();
+    const security = korean.page.getByRole('region', { name: '보안' });
+    expect(await security.getByRole('checkbox', { name: 'PKCE 없이 로그인 허용(레거시 앱 전용)' }).isChecked()).toBe(true);
+    expect(await security.getByLabel('리프레시 토큰 재사용 허용 시간(초)').inputValue()).toBe('5');
+    await expectAccessible(korean.page, 'application security section (ko)');
+    await korean.page.screenshot({ path: 'test-artifacts/console-app-security-ko.png', fullPage: true });
 
     const phone = await signedIn(person, { width: 390 });
     const { page } = phone;

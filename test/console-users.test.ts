@@ -133,9 +133,25 @@ describe.skipIf(!haveBrowser)('the console: users and roles', () => {
 
     // Edit.
     await page.getByLabel('Name', { exact: true }).fill('Renamed Person');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByRole('status').getByText('Saved.').waitFor();
     expect((await api.call<User>('GET', `/admin/v1/users/${user.id}`)).body.name).toBe('Renamed Person');
+
+    // Attributes: JSON, checked here (an object) and by the API (its size).
+    const attributes = page.getByLabel('Attributes (JSON)');
+    expect(JSON.parse(await attributes.inputValue())).toEqual({});
+    await attributes.fill('["not", "an object"]');
+    await page.getByRole('button', { name: 'Save attributes' }).click();
+    await page.getByText('Enter a JSON object, such as {"department": "Sales"}.').waitFor();
+    expect(await attributes.getAttribute('aria-invalid')).toBe('true');
+    await expectAccessible(page, 'attributes refused');
+    await attributes.fill(JSON.stringify({ blob: 'x'.repeat(5000) }));
+    await page.getByRole('button', { name: 'Save attributes' }).click();
+    await page.getByRole('alert').getByText(/4096/).waitFor();
+    await attributes.fill('{"department": "Sales", "employee": {"number": 4711}}');
+    await page.getByRole('button', { name: 'Save attributes' }).click();
+    await expect.poll(async () => (await api.call<User & { attributes: unknown }>('GET', `/admin/v1/users/${user.id}`)).body.attributes).toEqual({ department: 'Sales', employee: { number: 4711 } });
+    expect(await audited('user.updated', user.id)).toBeGreaterThan(0);
 
     // Disable (asked first), then enable.
     await page.getByRole('button', { name: 'Disable', exact: true }).click();
@@ -252,6 +268,7 @@ describe.skipIf(!haveBrowser)('the console: users and roles', () => {
     const role = await newRole();
     const user = await newUser({ name: 'Viewed Person' });
     await api.call('PUT', `/admin/v1/users/${user.id}/roles/${role.name}`);
+    await api.call('PATCH', `/admin/v1/users/${user.id}`, { attributes: { team: 'Blue' } });
     const tab = await signedIn(viewer);
     const { page } = tab;
     const writeControls = () => page.locator('main').getByRole('button').filter({ hasNotText: /^Copy ID$/ });
@@ -266,6 +283,8 @@ describe.skipIf(!haveBrowser)('the console: users and roles', () => {
     await page.getByRole('link', { name: role.name }).waitFor();
     await page.getByText('No accounts of other sign-in services are linked.').waitFor();
     await page.getByText('This user has authorized no applications.').waitFor();
+    await page.getByRole('heading', { level: 2, name: 'Attributes' }).waitFor();
+    expect(await page.locator('main pre').textContent()).toContain('"team": "Blue"');
     // Only the search of the list and the copy button are buttons here: nothing that changes anything.
     expect(await writeControls().allTextContents()).toEqual([]);
     expect(await page.locator('main').getByRole('textbox').count()).toBe(0);

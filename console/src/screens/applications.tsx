@@ -1,5 +1,5 @@
 import type { ComponentChildren, JSX } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { call, get, type Page, query } from '../api.ts';
 import type { ScreenProps } from '../app.tsx';
 import { config } from '../config.ts';
@@ -23,6 +23,20 @@ interface Client {
   admin: boolean;
   /** People signing in to it must use a second factor. */
   requireMfa: boolean;
+  /** How it authenticates at the token endpoint: none (public), client_secret_basic/_post, or private_key_jwt. */
+  tokenEndpointAuthMethod: string;
+  /** Its public keys (private_key_jwt), or where it publishes them; null otherwise. */
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwksUri: string | null;
+  /** false: a legacy confidential app that may skip PKCE. */
+  requirePkce: boolean;
+  requirePushedAuthorizationRequests: boolean;
+  dpopBoundAccessTokens: boolean;
+  requireSignedRequestObject: boolean;
+  /** Seconds (0–60) in which a rotated-out refresh token gets the same successor again; 0: strict rotation. */
+  refreshTokenReuseInterval: number;
+  backchannelLogoutUri: string | null;
+  backchannelLogoutSessionRequired: boolean;
   disabled: boolean;
   previousSecretExpiresAt: string | null;
   createdAt: string;
@@ -659,8 +673,14 @@ function ApplicationDetail({ clientId }: { clientId: string }) {
         <>
           {builtIn ? <p class="notice">{t('applications.builtInNotice')}</p> : null}
           {client.admin ? <p class="notice">{t('applications.adminNotice')}</p> : null}
+          {skipsPkce(client) ? (
+            <p class="notice warning">
+              <strong>{t('applications.security.pkceWarningLabel')}</strong> {t('applications.security.pkceWarning')}
+            </p>
+          ) : null}
           <Facts client={client} apis={apis.data ?? []} />
           {writable ? <EditClient key={client.clientId} client={client} onSaved={loaded.reload} /> : null}
+          {builtIn || client.admin ? null : <Security key={client.clientId} client={client} writable={writable} onSaved={loaded.reload} />}
           {writable && !client.public ? <RotateSecret client={client} onRotated={loaded.reload} /> : null}
           {builtIn || client.admin || !client.grantTypes.includes('client_credentials') ? null : <RoleAssignments holder={clientPath(clientId)} empty={t('applications.noRoles')} />}
           {builtIn || client.admin ? null : <QuickStart client={client} preset={presetOf(client)} />}
@@ -803,6 +823,247 @@ function EditClient({ client, onSaved }: { client: Client; onSaved: () => void }
         </div>
       </form>
     </section>
+  );
+}
+
+/* ---------- Security: how it authenticates, and what its requests and tokens must be ---------- */
+
+/** A confidential app an admin let skip PKCE (a public client always uses it). */
+const skipsPkce = (c: Client) => !c.public && !c.requirePkce;
+const hasKeys = (c: Client) => c.jwks !== null || c.jwksUri !== null;
+/** Its sign-in starts with an authorization request (PKCE, PAR and JAR are about those). */
+const authorizes = (c: Client) => c.grantTypes.includes('authorization_code');
+/** It signs people in, so that a session it started may end (back-channel logout). */
+const hasSessions = (c: Client) => authorizes(c) || c.grantTypes.includes('urn:ietf:params:oauth:grant-type:device_code');
+
+/** Which settings apply to this client: those that fit its grants, and any already set (so that it can be unset). */
+function securityShape(c: Client) {
+  return {
+    pkce: !c.public && (authorizes(c) || !c.requirePkce),
+    par: authorizes(c) || c.requirePushedAuthorizationRequests,
+    jar: authorizes(c) || c.requireSignedRequestObject,
+    reuse: c.grantTypes.includes('refresh_token'),
+    backchannel: hasSessions(c) || c.backchannelLogoutUri !== null || c.backchannelLogoutSessionRequired,
+  };
+}
+
+const AUTH_METHODS = new Set(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']);
+
+function Security({ client, writable, onSaved }: { client: Client; writable: boolean; onSaved: () => void }) {
+  return (
+    <section aria-labelledby="app-security">
+      <h2 id="app-security">{t('applications.security.title')}</h2>
+      <p>{t('applications.security.intro')}</p>
+      <dl class="facts">
+        <AuthFacts client={client} />
+        {writable ? null : <SecurityFacts client={client} />}
+      </dl>
+      {writable ? <SecurityForm client={client} onSaved={onSaved} /> : null}
+    </section>
+  );
+}
+
+/** How it authenticates at the token endpoint, and its keys. Read only: keys are set when it is registered. */
+function AuthFacts({ client }: { client: Client }) {
+  const method = client.tokenEndpointAuthMethod;
+  return (
+    <>
+      <dt>{t('applications.security.authMethod')}</dt>
+      <dd>
+        {AUTH_METHODS.has(method) ? `${t(`applications.security.auth.${method}`)} ` : null}
+        <code>{method}</code>
+      </dd>
+      {client.jwks ? (
+        <>
+          <dt>{t('applications.security.keys')}</dt>
+          <dd>
+            {t('applications.security.keysInline', { count: client.jwks.keys.length })}
+            <ul class="plain">
+              {client.jwks.keys.map((key, i) => (
+                <li key={i}>
+                  {typeof key.kid === 'string' ? <span class="mono">{key.kid}</span> : <span class="muted">{t('applications.security.noKid')}</span>}
+                  {typeof key.kty === 'string' ? <span class="muted"> · {key.kty}</span> : null}
+                </li>
+              ))}
+            </ul>
+          </dd>
+        </>
+      ) : null}
+      {client.jwksUri ? (
+        <>
+          <dt>{t('applications.security.keys')}</dt>
+          <dd>
+            {t('applications.security.keysAt')} <span class="mono">{client.jwksUri}</span>
+          </dd>
+        </>
+      ) : null}
+    </>
+  );
+}
+
+/** The settings as they are, for someone who may not change them. */
+function SecurityFacts({ client }: { client: Client }) {
+  const shape = securityShape(client);
+  const required = (on: boolean) => (on ? t('applications.security.required') : t('applications.security.notRequired'));
+  return (
+    <>
+      <dt>{t('applications.security.pkce')}</dt>
+      <dd>{client.public ? t('applications.security.pkceAlways') : client.requirePkce ? t('applications.security.required') : t('applications.security.pkceOptional')}</dd>
+      {shape.par ? (
+        <>
+          <dt>{t('applications.security.par')}</dt>
+          <dd>{required(client.requirePushedAuthorizationRequests)}</dd>
+        </>
+      ) : null}
+      <dt>{t('applications.security.dpop')}</dt>
+      <dd>{required(client.dpopBoundAccessTokens)}</dd>
+      {shape.jar ? (
+        <>
+          <dt>{t('applications.security.jar')}</dt>
+          <dd>{required(client.requireSignedRequestObject)}</dd>
+        </>
+      ) : null}
+      {shape.reuse ? (
+        <>
+          <dt>{t('applications.security.reuseShort')}</dt>
+          <dd>{client.refreshTokenReuseInterval ? t('applications.security.reuseSeconds', { count: client.refreshTokenReuseInterval }) : t('applications.security.reuseStrict')}</dd>
+        </>
+      ) : null}
+      {shape.backchannel ? (
+        <>
+          <dt>{t('applications.security.backchannelUri')}</dt>
+          <dd>{client.backchannelLogoutUri ? <span class="mono">{client.backchannelLogoutUri}</span> : '—'}</dd>
+          <dt>{t('applications.security.backchannelSession')}</dt>
+          <dd>{client.backchannelLogoutSessionRequired ? t('applications.security.needed') : t('applications.security.notNeeded')}</dd>
+        </>
+      ) : null}
+    </>
+  );
+}
+
+/** A checkbox with its label and a hint tied to it. */
+function Check({ name, label, hint, checked, disabled, onChange }: { name: string; label: string; hint: string; checked: boolean; disabled?: boolean; onChange: (on: boolean) => void }) {
+  const id = useId();
+  return (
+    <div class="field">
+      <label class="choice" for={id}>
+        <input type="checkbox" id={id} name={name} checked={checked} disabled={disabled} onChange={(e) => onChange(e.currentTarget.checked)} aria-describedby={`${id}-hint`} />
+        <span>{label}</span>
+      </label>
+      <p class="hint checkbox-hint" id={`${id}-hint`}>
+        {hint}
+      </p>
+    </div>
+  );
+}
+
+interface SecurityDraft {
+  allowNoPkce: boolean;
+  par: boolean;
+  dpop: boolean;
+  jar: boolean;
+  reuse: string;
+  backchannelUri: string;
+  backchannelSession: boolean;
+}
+
+/** The reuse interval as typed: a number (the API says whether it is a whole one from 0 to 60), empty meaning 0. */
+const seconds = (typed: string) => (typed.trim() === '' ? 0 : Number(typed));
+
+/** What PATCH /clients/:id is sent: only what changed. */
+function securityPatch(c: Client, d: SecurityDraft): Record<string, unknown> {
+  const shape = securityShape(c);
+  const patch: Record<string, unknown> = {};
+  if (shape.pkce && d.allowNoPkce === c.requirePkce) patch.requirePkce = !d.allowNoPkce;
+  if (shape.par && d.par !== c.requirePushedAuthorizationRequests) patch.requirePushedAuthorizationRequests = d.par;
+  if (d.dpop !== c.dpopBoundAccessTokens) patch.dpopBoundAccessTokens = d.dpop;
+  if (shape.jar && d.jar !== c.requireSignedRequestObject) patch.requireSignedRequestObject = d.jar;
+  if (shape.reuse && seconds(d.reuse) !== c.refreshTokenReuseInterval) patch.refreshTokenReuseInterval = seconds(d.reuse);
+  if (shape.backchannel) {
+    // Empty removes it (null).
+    const uri = d.backchannelUri.trim() || null;
+    if (uri !== c.backchannelLogoutUri) patch.backchannelLogoutUri = uri;
+    if (d.backchannelSession !== c.backchannelLogoutSessionRequired) patch.backchannelLogoutSessionRequired = d.backchannelSession;
+  }
+  return patch;
+}
+
+function SecurityForm({ client, onSaved }: { client: Client; onSaved: () => void }) {
+  const shape = securityShape(client);
+  const [draft, setDraft] = useState<SecurityDraft>({
+    allowNoPkce: !client.requirePkce,
+    par: client.requirePushedAuthorizationRequests,
+    dpop: client.dpopBoundAccessTokens,
+    jar: client.requireSignedRequestObject,
+    reuse: String(client.refreshTokenReuseInterval),
+    backchannelUri: client.backchannelLogoutUri ?? '',
+    backchannelSession: client.backchannelLogoutSessionRequired,
+  });
+  const [status, setStatus] = useState('');
+  const set = (change: Partial<SecurityDraft>) => setDraft((d) => ({ ...d, ...change }));
+  const save = useAction(async () => {
+    setStatus('');
+    const patch = securityPatch(client, draft);
+    if (!Object.keys(patch).length) {
+      setStatus(t('applications.security.unchanged'));
+      return;
+    }
+    await call('PATCH', clientPath(client.clientId), patch);
+    onSaved();
+    setStatus(t('saved'));
+  });
+  // The browser does not stop the form: the API says what is wrong, in the same words everywhere.
+  return (
+    <form
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save.run();
+      }}
+    >
+      {shape.pkce ? (
+        <Check name="allowNoPkce" label={t('applications.security.allowNoPkce')} hint={t('applications.security.allowNoPkceHint')} checked={draft.allowNoPkce} onChange={(allowNoPkce) => set({ allowNoPkce })} />
+      ) : null}
+      {shape.par ? <Check name="par" label={t('applications.security.parLabel')} hint={t('applications.security.parHint')} checked={draft.par} onChange={(par) => set({ par })} /> : null}
+      <Check name="dpop" label={t('applications.security.dpopLabel')} hint={t('applications.security.dpopHint')} checked={draft.dpop} onChange={(dpop) => set({ dpop })} />
+      {shape.jar ? (
+        <Check
+          name="jar"
+          label={t('applications.security.jarLabel')}
+          hint={hasKeys(client) ? t('applications.security.jarHint') : `${t('applications.security.jarHint')} ${t('applications.security.jarNeedsKeys')}`}
+          checked={draft.jar}
+          // Without keys it can only be turned off (the API refuses it on).
+          disabled={!hasKeys(client) && !draft.jar}
+          onChange={(jar) => set({ jar })}
+        />
+      ) : null}
+      {shape.reuse ? (
+        <Field label={t('applications.security.reuse')} hint={t('applications.security.reuseHint')}>
+          {(p) => <input {...p} class="short" type="number" name="refreshTokenReuseInterval" min={0} max={60} step={1} value={draft.reuse} onInput={(e) => set({ reuse: e.currentTarget.value })} />}
+        </Field>
+      ) : null}
+      {shape.backchannel ? (
+        <>
+          <Field label={t('applications.security.backchannelUri')} hint={t('applications.security.backchannelUriHint')}>
+            {(p) => <input {...p} type="url" name="backchannelLogoutUri" maxLength={2048} spellcheck={false} autoComplete="off" value={draft.backchannelUri} onInput={(e) => set({ backchannelUri: e.currentTarget.value })} />}
+          </Field>
+          <Check
+            name="backchannelLogoutSessionRequired"
+            label={t('applications.security.backchannelSessionLabel')}
+            hint={t('applications.security.backchannelSessionHint')}
+            checked={draft.backchannelSession}
+            onChange={(backchannelSession) => set({ backchannelSession })}
+          />
+        </>
+      ) : null}
+      <ErrorNotice error={save.error} />
+      <div class="actions">
+        <button type="submit" disabled={save.busy}>
+          {t('applications.security.save')}
+        </button>
+        <span role="status">{status}</span>
+      </div>
+    </form>
   );
 }
 

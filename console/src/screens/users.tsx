@@ -17,6 +17,8 @@ interface User {
   disabled: boolean;
   hasPassword: boolean;
   termsAcceptedAt: string | null;
+  /** Custom attributes (a JSON object), which claim mappings put into tokens. */
+  attributes: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
 }
@@ -302,6 +304,7 @@ function UserDetail({ id }: { id: string }) {
         <>
           <UserFacts user={u} />
           {canWrite() ? <EditUser user={u} onSaved={user.reload} /> : null}
+          <Attributes user={u} onSaved={user.reload} />
           {canWrite() ? <SignInHelp user={u} /> : null}
           <RoleAssignments holder={userPath(u.id)} empty={t('users.noRoles')} key={u.id} />
           <TwoStep user={u} />
@@ -421,6 +424,60 @@ function EditUser({ user, onSaved }: { user: User; onSaved: () => void }) {
         <div class="actions">
           <button type="submit" disabled={save.busy}>
             {t('save')}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+/** Custom attributes as JSON: shown to everyone, edited by those who may write (the API checks size and shape). */
+function Attributes({ user, onSaved }: { user: User; onSaved: () => void }) {
+  const [saved, setSaved] = useState(false);
+  const [invalid, setInvalid] = useState<string | undefined>();
+  const shown = JSON.stringify(user.attributes ?? {}, null, 2);
+  const save = useAction(async (form: HTMLFormElement) => {
+    let attributes: unknown;
+    try {
+      attributes = JSON.parse(String(new FormData(form).get('attributes') ?? '') || '{}');
+    } catch {
+      attributes = undefined;
+    }
+    if (!attributes || typeof attributes !== 'object' || Array.isArray(attributes)) {
+      setInvalid(t('users.attributesInvalid'));
+      return;
+    }
+    await call('PATCH', userPath(user.id), { attributes });
+    setSaved(true);
+    onSaved();
+  });
+  if (!canWrite()) {
+    return (
+      <section>
+        <h2>{t('users.attributes')}</h2>
+        <pre>{shown}</pre>
+      </section>
+    );
+  }
+  return (
+    <section>
+      <h2>{t('users.attributes')}</h2>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          setSaved(false);
+          setInvalid(undefined);
+          void save.run(event.currentTarget);
+        }}
+      >
+        <Field label={t('users.attributesJson')} hint={t('users.attributesHint')} error={invalid}>
+          {(props) => <textarea {...props} name="attributes" rows={6} spellcheck={false} autocomplete="off" defaultValue={shown} key={shown} />}
+        </Field>
+        <ErrorNotice error={save.error} />
+        <Said text={saved ? t('saved') : ''} />
+        <div class="actions">
+          <button type="submit" disabled={save.busy}>
+            {t('users.attributesSave')}
           </button>
         </div>
       </form>
