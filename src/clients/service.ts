@@ -440,7 +440,9 @@ function buildMetadata(clientId: string, c: z.output<typeof createClientSchema>,
     Object.entries(extra).filter(([key]) => !Object.values<string>(CLIENT_LINKS).includes(key) && !['jwks', 'jwks_uri', 'require_pkce', 'refresh_token_reuse_interval', 'backchannel_logout_uri', 'backchannel_logout_session_required', 'claim_mappings', 'id_token_user_claims'].includes(key)),
   );
   const keys = c.jwks ? { jwks: c.jwks } : c.jwksUri ? { jwks_uri: c.jwksUri } : {};
-  const authMethod = c.public ? 'none' : c.jwks || c.jwksUri ? 'private_key_jwt' : String(extra.token_endpoint_auth_method ?? 'client_secret_basic');
+  // As registered (a registrant names it; an existing client keeps it); otherwise keys mean private_key_jwt.
+  const registeredMethod = typeof extra.token_endpoint_auth_method === 'string' ? extra.token_endpoint_auth_method : undefined;
+  const authMethod = c.public ? 'none' : (registeredMethod ?? (c.jwks || c.jwksUri ? 'private_key_jwt' : 'client_secret_basic'));
   const links = Object.fromEntries(LINK_FIELDS.flatMap((field) => (c[field] === undefined ? [] : [[CLIENT_LINKS[field], c[field]]])));
   return {
     ...others,
@@ -654,6 +656,9 @@ export function createClientService(
         applicationType: metadata.application_type === 'native' ? 'native' : 'web',
         apis: existing ? ((JSON.parse(existing.metadata) as ClientMetadata).resource_scopes ?? {}) : {},
         ...(typeof metadata.backchannel_logout_uri === 'string' ? { backchannelLogoutUri: metadata.backchannel_logout_uri } : {}),
+        // Its keys: for private_key_jwt, or for signing request objects whatever it authenticates with.
+        ...(metadata.jwks !== undefined ? { jwks: metadata.jwks } : {}),
+        ...(typeof metadata.jwks_uri === 'string' ? { jwksUri: metadata.jwks_uri } : {}),
         backchannelLogoutSessionRequired: metadata.backchannel_logout_session_required === true,
         // Claim mappings are an admin's (the provider refuses them at registration): kept across the registrant's updates.
         claimMappings: existing ? readClaimMappings((JSON.parse(existing.metadata) as ClientMetadata).claim_mappings) : {},

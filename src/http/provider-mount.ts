@@ -26,6 +26,27 @@ const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oaut
 const PROVIDER_BODY_LIMIT = 56 * 1024;
 
 /**
+ * OpenID Connect Core §3.1.2.1 and RP-Initiated Logout §2: the authorization and logout endpoints
+ * take POST as well as GET. A form posted there is answered with a redirect (303) to the same
+ * request as a GET: the browser follows it as a top-level navigation, which carries the session
+ * cookie (SameSite=Lax), as a cross-site POST would not. Its parameters must fit in an address.
+ */
+const POST_AS_GET_ROUTES: ReadonlySet<string> = new Set([PROVIDER_ROUTES.authorization, PROVIDER_ROUTES.end_session]);
+const POST_AS_GET_LIMIT = 8 * 1024;
+
+/** The form a browser posted, as a query string; undefined when it is larger than `limit` bytes. */
+async function readForm(raw: NodeJS.ReadableStream, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of raw) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
  * Hands the provider's paths to it untouched. The request body is left unread (the provider
  * parses it itself), and the URL is not rewritten, so the endpoints it advertises are the
  * ones it serves.
@@ -72,6 +93,19 @@ export async function providerMount(app: FastifyInstance, opts: { oidc: OidcHold
             vars: { issuer },
             details: 'Behind a TLS-terminating proxy, set TRUST_PROXY to the number of proxies in front, or their addresses, so that X-Forwarded-Proto is honoured.',
           });
+        }
+        if (request.method === 'POST' && POST_AS_GET_ROUTES.has(path)) {
+          const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+          if (type !== 'application/x-www-form-urlencoded') {
+            return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: `a POST to ${path} must send its parameters as application/x-www-form-urlencoded` });
+          }
+          const form = await readForm(request.raw, POST_AS_GET_LIMIT);
+          if (form === undefined) {
+            const hint = path === PROVIDER_ROUTES.authorization ? `; push a larger authorization request to ${PROVIDER_ROUTES.pushed_authorization_request} (PAR) first` : '';
+            return reply.code(413).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: `a POST to ${path} may carry at most ${POST_AS_GET_LIMIT} bytes of parameters${hint}` });
+          }
+          const query = [request.url.split('?')[1], form].filter(Boolean).join('&');
+          return reply.code(303).header('cache-control', 'no-store').redirect(query ? `${path}?${query}` : path, 303);
         }
         // The logout confirmation is a form too: besides its own CSRF token, it must come from here.
         if (request.method === 'POST' && path === logoutConfirm && isCrossSite(request.headers, issuerOrigin)) {

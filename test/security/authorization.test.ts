@@ -97,6 +97,105 @@ describe('authorization requests', () => {
   });
 });
 
+describe('POST to the authorization and end-session endpoints (OIDC Core §3.1.2.1, RP-Initiated Logout §2)', () => {
+  /** The verifier of CHALLENGE (RFC 7636, appendix B). */
+  const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+  /** A form another site's page posts here: under SameSite=Lax the browser sends no cookie of ours with it. */
+  const crossSitePost = (path: string, body: BodyInit, type = 'application/x-www-form-urlencoded') =>
+    fetch(`${ctx.server.issuer}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': type, origin: 'https://rp.example.com', 'sec-fetch-site': 'cross-site' }, body });
+  const sorted = (params: URLSearchParams) => [...params].sort(([a], [b]) => a.localeCompare(b));
+
+  it('SEC-AZ-10 a form POSTed to /authorize is answered 303 (no-store) to the same request as a GET, with the same parameters, and nothing is stored before that GET', async () => {
+    const sent = authorizationUrl({ state: 'posted', nonce: 'n-é&=' }).searchParams;
+    const before = await rowCounts(ctx);
+    const res = await crossSitePost('/authorize', sent);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const location = new URL(res.headers.get('location')!, ctx.server.issuer);
+    expect(location.origin + location.pathname).toBe(`${ctx.server.issuer}/authorize`);
+    expect(sorted(location.searchParams)).toEqual(sorted(sent));
+    expect(await rowCounts(ctx)).toEqual(before);
+    // The GET it leads to is the usual one: on to the sign-in.
+    const { status, location: next } = await errorOf(location);
+    expect(status).toBe(303);
+    expect(next!.pathname).toMatch(/^\/interaction\//);
+  });
+
+  it.each([
+    ['a JSON body', 'application/json', JSON.stringify({ client_id: 'x', response_type: 'code' })],
+    ['a text/plain body', 'text/plain', 'client_id=x&response_type=code'],
+    ['a multipart body', 'multipart/form-data; boundary=b', '--b\r\ncontent-disposition: form-data; name="client_id"\r\n\r\nx\r\n--b--\r\n'],
+  ])('SEC-AZ-11 a POST to /authorize with %s is refused with 400 invalid_request, never a redirect', async (_name, type, body) => {
+    const res = await crossSitePost('/authorize', body, type);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const answer = (await res.json()) as { error: string; error_description: string };
+    expect(answer.error).toBe('invalid_request');
+    expect(answer.error_description).toContain('application/x-www-form-urlencoded');
+  });
+
+  it('SEC-AZ-12 more than 8 KiB of parameters POSTed to /authorize: 413, pointing to pushed authorization requests (PAR)', async () => {
+    const sent = authorizationUrl({ state: 'x'.repeat(9000) }).searchParams;
+    const res = await crossSitePost('/authorize', sent);
+    expect(res.status).toBe(413);
+    expect(res.headers.get('location')).toBeNull();
+    const answer = (await res.json()) as { error: string; error_description: string };
+    expect(answer.error).toBe('invalid_request');
+    expect(answer.error_description).toContain('PAR');
+    expect(answer.error_description).toContain('/par');
+    // Well past it (below the 56 KiB the server reads at all): the same answer, read whole by the client.
+    const large = await crossSitePost('/authorize', authorizationUrl({ state: 'x'.repeat(50_000) }).searchParams);
+    expect(large.status).toBe(413);
+    expect(((await large.json()) as { error_description: string }).error_description).toContain('PAR');
+    // Just under the limit is still redirected.
+    const fits = authorizationUrl({ state: 'x'.repeat(7000) }).searchParams;
+    expect((await crossSitePost('/authorize', fits)).status).toBe(303);
+  });
+
+  it('SEC-AZ-13 a signed-in browser\'s cross-site form POST (no cookie sent with it) goes on, after the 303, with the session: a code without a new sign-in', async () => {
+    const ua = new UserAgent();
+    await authorize(ua, ctx.config, { login: ctx.app, scope: 'openid' });
+    const res = await crossSitePost('/authorize', authorizationUrl({ state: 'posted' }).searchParams);
+    expect(res.status).toBe(303);
+    // The browser follows the 303 as a top-level GET, which carries its SameSite=Lax session cookie.
+    const landed = await ua.follow(new URL(res.headers.get('location')!, ctx.server.issuer), REDIRECT_URI);
+    expect(landed.url.startsWith(REDIRECT_URI), 'a page was shown instead').toBe(true);
+    const callback = new URL(landed.url);
+    expect(callback.searchParams.get('state')).toBe('posted');
+    expect(callback.searchParams.get('iss')).toBe(ctx.server.issuer);
+    const token = await redeem(callback.searchParams.get('code')!, VERIFIER);
+    expect(token.status).toBe(200);
+    const payload = JSON.parse(Buffer.from(token.body.id_token!.split('.')[1]!, 'base64url').toString()) as { sub: string; aud: string };
+    expect(payload).toMatchObject({ sub: ctx.app.userId, aud: ctx.app.clientId });
+  });
+
+  it('SEC-AZ-14 a form POSTed to /session/end is answered 303 (no-store) to the GET logout page with the same parameters; the person confirms there and is signed out', async () => {
+    const ua = new UserAgent();
+    const { tokens } = await loginAndExchange(ua, ctx.config, { login: ctx.app, scope: 'openid' });
+    const sent = new URLSearchParams({ id_token_hint: tokens.id_token!, client_id: ctx.app.clientId, state: 'bye' });
+    const res = await crossSitePost('/session/end', sent);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const location = new URL(res.headers.get('location')!, ctx.server.issuer);
+    expect(location.origin + location.pathname).toBe(`${ctx.server.issuer}/session/end`);
+    expect(sorted(location.searchParams)).toEqual(sorted(sent));
+    const page = await ua.follow(location);
+    expect(page.res.status).toBe(200);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.res.text())?.[1];
+    expect(xsrf, 'no logout confirmation form').toBeTruthy();
+    const confirmed = await ua.request(`${ctx.server.issuer}/session/end/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ctx.server.issuer },
+      body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }),
+    });
+    expect(confirmed.status).toBeLessThan(400);
+    // Signed out: prompt=none now finds no session.
+    const again = await ua.follow(authorizationUrl({ prompt: 'none' }), REDIRECT_URI);
+    expect(new URL(again.url).searchParams.get('error')).toBe('login_required');
+  });
+});
+
 describe('redirect_uri: exact match against the registered value', () => {
   it.each([
     ['a trailing slash', `${REDIRECT_URI}/`],

@@ -1,5 +1,6 @@
 // Client registration policy: RFC 7591 §2, §3.2.2; RFC 7592; RFC 9700 §2.1, §4.1.1; ASVS V51.4.
 import { createServer } from 'node:http';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from '../helpers/admin.ts';
 import { idp } from '../helpers/cli.ts';
@@ -35,6 +36,31 @@ async function authenticates(clientId: string, secret: string) {
     body: new URLSearchParams({ token: 'anything' }),
   });
   return res.status === 200;
+}
+
+/** Client authentication at the introspection endpoint with a client assertion (private_key_jwt, RFC 7523) signed with `key`. */
+async function assertionAuthenticates(clientId: string, key: CryptoKey, kid: string, aud = new URL('/token/introspection', server.issuer).href) {
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(aud)
+    .setJti(crypto.randomUUID())
+    .setIssuedAt()
+    .setExpirationTime('60s')
+    .sign(key);
+  const res = await fetch(new URL('/token/introspection', server.issuer), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: 'anything', client_id: clientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** An RS256 key pair and its public JWKS, as a registrant sends it. */
+async function clientKeys(kid: string) {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  return { privateKey, kid, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' }] } };
 }
 
 const APP = { client_name: 'Dynamic App', redirect_uris: ['https://app.example.com/cb'], grant_types: ['authorization_code'], response_types: ['code'] };
@@ -313,5 +339,56 @@ describe('dynamic client registration (RFC 7591 / 7592)', () => {
     expect(renamed.status).toBe(200);
     expect(await renamed.json()).not.toHaveProperty('resource_scopes');
     expect((await admin.call('GET', `/admin/v1/clients/${client_id}`)).body).toMatchObject({ name: 'Renamed', apis: { 'https://rg06.example.com': ['read'] }, admin: false });
+  });
+
+  it('SEC-RG-13 a private_key_jwt registration keeps its jwks: the registration reads them back, an assertion signed with the key authenticates, one signed with another key is refused; an update (RFC 7592) keeps them', async () => {
+    const mine = await clientKeys('rg13-1');
+    const created = await register({ ...APP, token_endpoint_auth_method: 'private_key_jwt', jwks: mine.jwks });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { client_id, registration_client_uri, registration_access_token } = created.body;
+    expect(created.body).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: mine.jwks });
+    expect(created.body).not.toHaveProperty('client_secret');
+
+    const read = await fetch(registration_client_uri!, { headers: { authorization: `Bearer ${registration_access_token}` } });
+    expect(read.status).toBe(200);
+    expect(await read.json()).toMatchObject({ client_id, token_endpoint_auth_method: 'private_key_jwt', jwks: mine.jwks });
+    const row = await server.current.db.prisma.client.findUniqueOrThrow({ where: { id: client_id! } });
+    expect(row.secretHash).toBeNull();
+
+    const ok = await assertionAuthenticates(client_id!, mine.privateKey, mine.kid);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    // The issuer as the audience is accepted too (oidcc-ensure-client-assertion-with-iss-aud-succeeds).
+    expect((await assertionAuthenticates(client_id!, mine.privateKey, mine.kid, server.issuer)).status).toBe(200);
+
+    const other = await clientKeys('rg13-1');
+    const forged = await assertionAuthenticates(client_id!, other.privateKey, other.kid);
+    expect(forged.status).toBe(401);
+    expect(forged.body.error).toBe('invalid_client');
+
+    const read2 = (await (await fetch(registration_client_uri!, { headers: { authorization: `Bearer ${registration_access_token}` } })).json()) as Record<string, unknown>;
+    const rat = String(read2.registration_access_token ?? registration_access_token);
+    const update = await fetch(registration_client_uri!, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${rat}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...APP, client_id, client_name: 'Renamed Signer', token_endpoint_auth_method: 'private_key_jwt', jwks: mine.jwks }),
+    });
+    expect(update.status).toBe(200);
+    expect(await update.json()).toMatchObject({ client_name: 'Renamed Signer', token_endpoint_auth_method: 'private_key_jwt', jwks: mine.jwks });
+    expect((await assertionAuthenticates(client_id!, mine.privateKey, mine.kid)).status).toBe(200);
+  });
+
+  it('SEC-RG-14 a client_secret_basic registration with jwks (to sign request objects) stays client_secret_basic: its secret authenticates, and it keeps its keys', async () => {
+    const mine = await clientKeys('rg14-1');
+    const created = await register({ ...APP, token_endpoint_auth_method: 'client_secret_basic', jwks: mine.jwks, request_object_signing_alg: 'RS256' });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { client_id, client_secret, registration_client_uri, registration_access_token } = created.body;
+    expect(created.body).toMatchObject({ token_endpoint_auth_method: 'client_secret_basic', jwks: mine.jwks });
+    expect(client_secret).toBeTruthy();
+    expect(await authenticates(client_id!, client_secret!)).toBe(true);
+    expect(await authenticates(client_id!, `${client_secret}x`)).toBe(false);
+    const read = await fetch(registration_client_uri!, { headers: { authorization: `Bearer ${registration_access_token}` } });
+    expect(await read.json()).toMatchObject({ client_id, token_endpoint_auth_method: 'client_secret_basic', jwks: mine.jwks });
+    // Its key is for request objects, not for authenticating: an assertion is not its method.
+    expect((await assertionAuthenticates(client_id!, mine.privateKey, mine.kid)).status).toBe(401);
   });
 });
