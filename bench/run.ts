@@ -12,15 +12,17 @@ import { authorize, basicAuth, FORM, fullLogin, inParallel, isJwt, redeem, type 
 import { UserAgent } from '../test/helpers/user-agent.ts';
 import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, outboxCounts, seedUsers, type BenchDatabase, type DatabaseKind, type OutboxCounts } from './lib/db.ts';
 import { API_IDENTIFIER, API_SCOPES, CLIENT_SCOPE, REDIRECT_URI, TTL, ttlEnv, USER, type Fixture } from './lib/fixture.ts';
-import { argon2Ceiling, runHttp, runLoop, type HttpLoad, type Stats } from './lib/load.ts';
-import { perRequest, readQueryCounts } from './lib/metrics.ts';
-import { freePort, killAllChildren, ROOT, runCli, sampleRss, startServer, treeCpuMs, treeRss, treeRssByProcess, type ServerProcess } from './lib/proc.ts';
+import { argon2Verifier, Recorder, runHttp, runLoop, type HttpLoad, type Stats } from './lib/load.ts';
+import { addQueries, perRequest, readQueryCounts, type QueryCounts } from './lib/metrics.ts';
+import { freePort, killAllChildren, ROOT, runCli, sampleRss, signalTree, startServer, treeCpuMs, treeRss, treeRssByProcess, type ServerProcess } from './lib/proc.ts';
 import { clientAddresses, forgotPasswordForm, signUpThroughApp, SMTP_MODES, startSmtpStandIn, type SmtpMode, type SmtpStandIn } from './lib/mail.ts';
-import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type MailOutbox, type MailReport, type MailRun, type MailWindow, type RunData, type ScenarioResult, type SubjectReport } from './lib/report.ts';
+import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type MailOutbox, type MailReport, type MailRun, type MailWindow, type RatioSummary, type RunData, type ScenarioResult, type SliceResult, type SubjectReport } from './lib/report.ts';
 
 const SCENARIOS = ['discovery', 'jwks', 'client_credentials', 'authorization_code', 'refresh_token', 'introspection', 'userinfo', 'login_flow'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const TOKEN_SCENARIOS: readonly Scenario[] = ['client_credentials', 'authorization_code', 'refresh_token'];
+/** Every scenario but the login flow is one kind of HTTP request, sent again and again. */
+type HttpScenario = Exclude<Scenario, 'login_flow'>;
+const TOKEN_SCENARIOS: readonly HttpScenario[] = ['client_credentials', 'authorization_code', 'refresh_token'];
 
 // ---- settings (environment)
 
@@ -53,6 +55,9 @@ function readSettings() {
     scenarios: SCENARIOS.filter((s) => !only || only.includes(s)),
     mail: !only || only.includes('mail'),
     mailRounds: Math.floor(numberFromEnv('BENCH_MAIL_ROUNDS', 3, 1)),
+    /** Ours vs the ceiling: rounds that count (after one that warms up), and seconds per slice. */
+    rounds: Math.floor(numberFromEnv('BENCH_ROUNDS', 5, 1)),
+    slice: numberFromEnv('BENCH_SLICE', 3, 0.5),
     skipScale: process.env.BENCH_SKIP_SCALE === '1',
     skipWorkers: process.env.BENCH_SKIP_WORKERS === '1',
     postgresUrl: process.env.BENCH_DATABASE_URL || undefined,
@@ -270,7 +275,7 @@ async function opaqueToken(s: Subject): Promise<string> {
 const form = (params: Record<string, string>) => new URLSearchParams(params).toString();
 
 /** The requests of one scenario; pools are minted here, before any load. */
-async function prepare(s: Subject, name: Scenario): Promise<HttpLoad> {
+async function prepare(s: Subject, name: HttpScenario): Promise<HttpLoad> {
   const { target } = s;
   const tokenHeaders = { authorization: basicAuth(target), 'content-type': FORM };
   switch (name) {
@@ -281,7 +286,7 @@ async function prepare(s: Subject, name: Scenario): Promise<HttpLoad> {
     case 'client_credentials':
       return { url: `${target.url}/token`, method: 'POST', headers: tokenHeaders, body: form({ grant_type: 'client_credentials', resource: API_IDENTIFIER, scope: API_SCOPES.join(' ') }) };
     case 'authorization_code':
-      // The pool is filled by measure(): for the warm-up, then for the run at the warm-up's rate.
+      // The pool is filled by measure() or before each slice, for the rate measured so far.
       return {
         url: `${target.url}/token`,
         method: 'POST',
@@ -312,13 +317,11 @@ async function prepare(s: Subject, name: Scenario): Promise<HttpLoad> {
       return { url: `${target.url}/token/introspection`, method: 'POST', headers: tokenHeaders, body: form({ token: await opaqueToken(s) }) };
     case 'userinfo':
       return { url: `${target.url}/userinfo`, headers: { authorization: `Bearer ${await opaqueToken(s)}` } };
-    case 'login_flow':
-      throw new Error('login_flow is not an HTTP scenario');
   }
 }
 
 /** One request of the scenario by hand, so that a misconfiguration fails loudly instead of measuring errors. */
-async function probe(load: HttpLoad, name: Scenario, s: Subject) {
+async function probe(load: HttpLoad, name: HttpScenario, s: Subject) {
   const item = load.next ? load.next() : { body: load.body, headers: {} };
   if (!item) throw new Error(`${s.target.name}: empty pool for ${name}`);
   const body = item.body ?? load.body;
@@ -333,20 +336,27 @@ async function probe(load: HttpLoad, name: Scenario, s: Subject) {
   load.onResponse?.(res.status, text);
 }
 
-async function measure(s: Subject, name: Scenario): Promise<ScenarioResult> {
+/** Codes for `seconds` of load at `rate` per second, with a margin (at most BENCH_MAX_CODES). */
+const codesFor = (rate: number, seconds: number) => Math.min(settings.maxCodes, Math.ceil(rate * seconds) + 2 * settings.connections + 1);
+
+/** A first guess of a subject's code-exchange rate: half its client_credentials rate (a code exchange does more work). */
+const codeRateGuess = (s: Subject) => (s.report.scenarios.client_credentials?.stats.rps ?? (s.report.kind === 'ours' ? 800 : 1500)) * 0.5;
+
+/**
+ * One subject alone, in one window of BENCH_DURATION after a warm-up of BENCH_WARMUP: the parts
+ * that compare a server with itself (stored rows) or with another run of ours (WORKERS).
+ */
+async function measure(s: Subject, name: HttpScenario): Promise<ScenarioResult> {
   const ours = s.report.kind === 'ours';
-  if (name === 'login_flow') return ours ? measureLoginFlow(s) : measureArgon2();
   const load = await prepare(s, name);
   const pooled = name === 'authorization_code';
-  // Codes: enough for the warm-up at half the client_credentials rate (a code exchange does
-  // more work), then enough for the run at the rate the warm-up measured, with a margin.
-  const guess = (s.report.scenarios.client_credentials?.stats.rps ?? (ours ? 800 : 1500)) * (settings.warmup > 0 ? 0.5 : 0.8);
-  const codes = (rate: number, seconds: number) => Math.min(settings.maxCodes, Math.ceil(rate * seconds) + 2 * settings.connections + 1);
-  if (pooled) await mintCodes(s, codes(guess, settings.warmup || settings.seconds));
+  // Codes: enough for the warm-up at the guessed rate, then enough for the run at 1.6 × the
+  // rate the warm-up measured.
+  if (pooled) await mintCodes(s, codesFor(codeRateGuess(s) * (settings.warmup > 0 ? 1 : 1.6), settings.warmup || settings.seconds));
   await probe(load, name, s);
   if (settings.warmup > 0) {
     const warm = await runHttp(load, { connections: settings.connections, seconds: settings.warmup });
-    if (pooled) await mintCodes(s, codes(warm.rps * 1.6, settings.seconds));
+    if (pooled) await mintCodes(s, codesFor(warm.rps * 1.6, settings.seconds));
   }
   return measuredWindow(s, name, ours && s.report.workers === 1, () => runHttp(load, { connections: settings.connections, seconds: settings.seconds }));
 }
@@ -374,28 +384,8 @@ async function measuredWindow(s: Subject, name: Scenario, withQueries: boolean, 
  */
 const LOGIN_REQUEST: AuthorizeOptions = { ...CODE_REQUEST, prompt: 'consent' };
 
-async function measureLoginFlow(s: Subject): Promise<ScenarioResult> {
-  const op = async () => {
-    const { tokens } = await fullLogin(s.target, LOGIN_REQUEST);
-    if (!tokens.id_token) throw new Error('no ID token');
-  };
-  await op();
-  if (settings.warmup > 0) await runLoop(op, { workers: settings.connections, seconds: settings.warmup });
-  const result = await measuredWindow(s, 'login_flow', s.report.workers === 1, () => runLoop(op, { workers: settings.connections, seconds: settings.seconds }));
-  return { ...result, note: 'one unit = one whole sign-in (8 requests); queries are per sign-in' };
-}
-
-/** The ceiling of password logins: argon2id verifications per second with our parameters. */
-async function measureArgon2(): Promise<ScenarioResult> {
-  const cpu = process.cpuUsage();
-  const stats = await argon2Ceiling(settings.argon2, USER.password, { workers: settings.connections, seconds: settings.seconds + settings.warmup, warmup: 0 });
-  const used = process.cpuUsage(cpu);
-  const cpuMsPerRequest = round2((used.user + used.system) / 1000 / Math.max(1, stats.ok));
-  log(`argon2id ceiling (m=${settings.argon2.memoryKib} KiB, t=${settings.argon2.iterations}, p=${settings.argon2.parallelism}): ${stats.rps} verifies/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms`);
-  return { stats, rssMaxMb: 0, cpuMsPerRequest, note: `argon2id verify, m=${settings.argon2.memoryKib} KiB t=${settings.argon2.iterations} p=${settings.argon2.parallelism}, ${settings.connections} at once, in the harness process (UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4})` };
-}
-
 const round2 = (v: number) => Math.round(v * 100) / 100;
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
 function report(s: Subject, name: string, stats: Stats, queries?: number, cpuMs?: number, generatorCores?: number) {
   const extra = [
@@ -409,8 +399,208 @@ function report(s: Subject, name: string, stats: Stats, queries?: number, cpuMs?
   log(`${s.target.name}: ${SCENARIO_LABELS[name] ?? name}: ${stats.rps} /s, p50 ${stats.p50} ms, p99 ${stats.p99} ms${extra.length ? ` — ${extra.join('; ')}` : ''}`);
 }
 
-async function runScenarios(s: Subject, names: readonly Scenario[], into: Record<string, ScenarioResult>) {
+async function runScenarios(s: Subject, names: readonly HttpScenario[], into: Record<string, ScenarioResult>) {
   for (const name of names) into[name] = await measure(s, name);
+}
+
+// ---- ours vs the ceiling: interleaved slices, the others paused
+
+/**
+ * Runs `fn` with every server of `pids` but `pid` paused (SIGSTOP, the whole process tree), so
+ * that their background work takes no CPU from it; `pid` undefined pauses them all.
+ */
+async function alone<T>(pid: number | undefined, pids: readonly number[], fn: () => Promise<T>): Promise<T> {
+  const others = pids.filter((p) => p !== pid);
+  for (const p of others) signalTree(p, 'SIGSTOP');
+  try {
+    return await fn();
+  } finally {
+    for (const p of others) signalTree(p, 'SIGCONT');
+  }
+}
+
+/** One side of an interleaved scenario: a server, or (the login flow's ceiling) argon2 in this process. */
+interface Contender {
+  subject: Subject;
+  /** The server that runs during this contender's slices; undefined: argon2, here. */
+  pid: number | undefined;
+  /** Unmeasured, before each slice (the contender's server alone running): fills its pools. */
+  ready(): Promise<void>;
+  run(seconds: number, pooled?: Recorder): Promise<Stats>;
+  /** CPU used so far by what does the work (ms). */
+  cpuMs(): number;
+  /** This process is the load generator (false for argon2: its CPU is the ceiling's work). */
+  generator: boolean;
+  withQueries: boolean;
+}
+
+interface Slice extends SliceResult {
+  generatorCpuMs: number;
+  wallMs: number;
+  rssMaxMb: number;
+}
+
+/** This process's CPU time so far (ms, all threads). */
+const ownCpuMs = () => {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1000;
+};
+
+/** The load generator's CPU and wall time over the counted slices of every interleaved scenario. */
+const generatorUse = { cpuMs: 0, wallMs: 0 };
+
+async function contender(s: Subject, name: Scenario): Promise<Contender> {
+  const pid = s.server.pid;
+  const ours = s.report.kind === 'ours';
+  const withQueries = ours && s.report.workers === 1;
+  const server = { pid, cpuMs: () => treeCpuMs(pid), generator: true, withQueries };
+  if (name === 'login_flow') {
+    if (!ours) {
+      const verify = await argon2Verifier(settings.argon2, USER.password);
+      await verify();
+      return { subject: s, pid: undefined, ready: async () => {}, run: (seconds, pooled) => runLoop(verify, { workers: settings.connections, seconds, pooled }), cpuMs: ownCpuMs, generator: false, withQueries: false };
+    }
+    const op = async () => {
+      const { tokens } = await fullLogin(s.target, LOGIN_REQUEST);
+      if (!tokens.id_token) throw new Error('no ID token');
+    };
+    await op();
+    return { subject: s, ...server, ready: async () => {}, run: (seconds, pooled) => runLoop(op, { workers: settings.connections, seconds, pooled }) };
+  }
+  // Codes for the next slice: 1.6 × the fastest slice so far (a guess before the first), with a margin.
+  let fastest = 0;
+  const mint = () => (name === 'authorization_code' ? mintCodes(s, codesFor(1.6 * (fastest || codeRateGuess(s)), settings.slice)) : Promise.resolve());
+  await mint();
+  let load = await prepare(s, name);
+  await probe(load, name, s);
+  return {
+    subject: s,
+    ...server,
+    async ready() {
+      // Tops up the refresh tokens, renews the opaque access token before it expires, mints codes.
+      load = await prepare(s, name);
+      await mint();
+    },
+    async run(seconds, pooled) {
+      const stats = await runHttp(load, { connections: settings.connections, seconds, ...(pooled ? { pooled } : {}) });
+      fastest = Math.max(fastest, stats.rps);
+      return stats;
+    },
+  };
+}
+
+/** One slice of `seconds` on one contender, with what it cost: the server's CPU, this process's CPU, memory, queries. */
+async function slice(c: Contender, round: number, pooled: Recorder | undefined, queries: QueryCounts): Promise<Slice> {
+  await c.ready();
+  const { url } = c.subject.target;
+  const before = c.withQueries && pooled ? await readQueryCounts(url, METRICS_TOKEN) : undefined;
+  const rss = c.pid === undefined ? undefined : sampleRss(c.pid);
+  const cpu = c.cpuMs();
+  const generator = ownCpuMs();
+  const started = performance.now();
+  const stats = await c.run(settings.slice, pooled);
+  const wallMs = performance.now() - started;
+  const generatorCpuMs = ownCpuMs() - generator;
+  const cpuMsPerRequest = round2((c.cpuMs() - cpu) / Math.max(1, stats.ok));
+  const rssMaxMb = rss ? mb(rss.stop()) : 0;
+  if (before) addQueries(queries, before, await readQueryCounts(url, METRICS_TOKEN));
+  return {
+    round,
+    rps: stats.rps,
+    ok: stats.ok,
+    failed: stats.failed,
+    errors: stats.errors,
+    seconds: stats.seconds,
+    p50: stats.p50,
+    p99: stats.p99,
+    cpuMsPerRequest,
+    ...(c.generator ? { loadGeneratorCores: round2(generatorCpuMs / wallMs) } : {}),
+    ...(stats.poolExhausted ? { poolExhausted: true } : {}),
+    generatorCpuMs,
+    wallMs,
+    rssMaxMb,
+  };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * One scenario on the ceiling and on ours (each database), in short alternating slices: a
+ * warm-up round that does not count, then BENCH_ROUNDS rounds of one BENCH_SLICE-second slice per
+ * contender, the order turning each round, every other server paused during a slice. Each of
+ * ours gets the median of its per-round ratios to the ceiling, and their spread.
+ */
+async function measureInterleaved(name: Scenario, ceiling: Subject, ours: Subject[]): Promise<void> {
+  const pids = [ceiling, ...ours].map((s) => s.server.pid);
+  const contenders: Contender[] = [];
+  for (const s of [ceiling, ...ours]) {
+    const c = await alone(name === 'login_flow' && s === ceiling ? undefined : s.server.pid, pids, () => contender(s, name));
+    contenders.push(c);
+  }
+  const slices = new Map<Contender, Slice[]>(contenders.map((c) => [c, []]));
+  const pooled = new Map<Contender, Recorder>(contenders.map((c) => [c, new Recorder()]));
+  const queries = new Map<Contender, QueryCounts>(contenders.map((c) => [c, new Map()]));
+  const label = SCENARIO_LABELS[name] ?? name;
+  log(`${label}: ${contenders.map((c) => c.subject.target.name).join(' / ')} in ${settings.rounds} rounds of ${settings.slice} s slices after a warm-up round`);
+  for (let round = 0; round <= settings.rounds; round++) {
+    const turn = round % contenders.length;
+    const order = [...contenders.slice(turn), ...contenders.slice(0, turn)];
+    const line: string[] = [];
+    for (const c of order) {
+      const counted = round > 0;
+      const result = await alone(c.pid, pids, () => slice(c, round, counted ? pooled.get(c) : undefined, queries.get(c)!));
+      const who = c.generator ? c.subject.target.name : 'argon2id';
+      line.push(`${who} ${result.rps}/s ${result.cpuMsPerRequest} ms CPU${result.failed ? `, ${result.failed} failed` : ''}${result.errors ? `, ${result.errors} connection errors` : ''}${result.poolExhausted ? `, POOL RAN OUT after ${result.seconds} s` : ''}`);
+      if (result.poolExhausted) log(`${label}: ${who}: the pool ran out after ${result.seconds} s of a ${settings.slice} s slice (round ${round}${counted ? '' : ', warm-up'}): its rate is over that time; raise BENCH_MAX_CODES if it is the limit (${settings.maxCodes})`);
+      if (counted) {
+        slices.get(c)!.push(result);
+        generatorUse.cpuMs += c.generator ? result.generatorCpuMs : 0;
+        generatorUse.wallMs += c.generator ? result.wallMs : 0;
+      }
+    }
+    log(`${label}: ${round ? `round ${round}` : 'warm-up'}: ${line.join('; ')}`);
+  }
+
+  const ceilingSlices = slices.get(contenders[0]!)!;
+  for (const c of contenders) {
+    const own = slices.get(c)!;
+    const ok = own.reduce((sum, x) => sum + x.ok, 0);
+    const stats = pooled.get(c)!.stats(own.reduce((sum, x) => sum + x.seconds, 0), own.reduce((sum, x) => sum + x.errors, 0));
+    stats.rps = round2(median(own.map((x) => x.rps)));
+    if (own.some((x) => x.poolExhausted)) stats.poolExhausted = true;
+    const generatorWall = own.reduce((sum, x) => sum + x.wallMs, 0);
+    const result: ScenarioResult = {
+      stats,
+      rssMaxMb: Math.max(0, ...own.map((x) => x.rssMaxMb)),
+      cpuMsPerRequest: round2(own.reduce((sum, x) => sum + x.cpuMsPerRequest * x.ok, 0) / Math.max(1, ok)),
+      ...(c.generator ? { loadGeneratorCores: round2(own.reduce((sum, x) => sum + x.generatorCpuMs, 0) / Math.max(1, generatorWall)) } : {}),
+      ...(c.withQueries ? { db: perRequest(new Map(), queries.get(c)!, ok + stats.failed) } : {}),
+      slices: own.map(({ generatorCpuMs: _cpu, wallMs: _wall, rssMaxMb: _rss, ...rest }) => rest),
+    };
+    if (name === 'login_flow') {
+      result.note = c.generator
+        ? 'one unit = one whole sign-in (8 requests); queries are per sign-in'
+        : `argon2id verify, m=${settings.argon2.memoryKib} KiB t=${settings.argon2.iterations} p=${settings.argon2.parallelism}, ${settings.connections} at once, in the harness process (UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4})`;
+    }
+    if (c !== contenders[0]) {
+      const rounds = own.flatMap((x) => {
+        const other = ceilingSlices.find((y) => y.round === x.round);
+        return other?.rps ? [round3(x.rps / other.rps)] : [];
+      });
+      if (rounds.length) result.vsCeiling = { median: round3(median(rounds)), min: Math.min(...rounds), max: Math.max(...rounds), rounds } satisfies RatioSummary;
+    }
+    c.subject.report.scenarios[name] = result;
+    const r = result.vsCeiling;
+    log(
+      `${c.generator ? c.subject.target.name : 'argon2id ceiling'}: ${label}: median ${stats.rps}/s, p50 ${stats.p50} ms, p99 ${stats.p99} ms, ${result.cpuMsPerRequest} ms CPU/req` +
+        (r ? ` — ÷ ceiling ${r.median.toFixed(2)} (${r.min.toFixed(2)}–${r.max.toFixed(2)})` : '') +
+        (result.db ? `; ${result.db.queries} queries/req` : ''),
+    );
+  }
 }
 
 // ---- mail: requests that send email, with the SMTP server up, down or hanging
@@ -501,20 +691,6 @@ async function mailWindow(server: MailServer, scenario: MailScenario, round: num
 }
 
 /**
- * Runs `fn` with the other servers paused (SIGSTOP), so that their background work (delivering
- * or retrying their mail) takes no CPU from the window: each server's window pays for its own.
- */
-async function alone<T>(server: MailServer, servers: MailServer[], fn: () => Promise<T>): Promise<T> {
-  const others = servers.filter((s) => s !== server).map((s) => s.subject.server.pid);
-  for (const pid of others) process.kill(pid, 'SIGSTOP');
-  try {
-    return await fn();
-  } finally {
-    for (const pid of others) process.kill(pid, 'SIGCONT');
-  }
-}
-
-/**
  * The same requests on three servers at once, whose SMTP server is up, down (connection refused)
  * or hanging (accepts, never answers), in interleaved rounds (the order turns each round), so
  * that the ratios compare windows seconds apart. Then the outages end, and the outboxes must
@@ -537,7 +713,9 @@ async function measureMail(kind: DatabaseKind): Promise<Pick<MailReport, 'runs' 
     const order = [...servers.slice(round % servers.length), ...servers.slice(0, round % servers.length)];
     for (const scenario of MAIL_SCENARIOS) {
       for (const server of order) {
-        const window = await alone(server, servers, () => mailWindow(server, scenario, round));
+        // The other servers are paused, so that their background work (delivering or retrying
+        // their mail) takes no CPU from the window: each server's window pays for its own.
+        const window = await alone(server.subject.server.pid, servers.map((s) => s.subject.server.pid), () => mailWindow(server, scenario, round));
         if (round > 0) runs.get(`${server.mode}/${scenario}`)!.windows.push(window);
       }
     }
@@ -627,11 +805,9 @@ async function measureProtocol(databases: DatabaseKind[], subjects: RunData['sub
     ours.push({ subject, db });
   }
 
-  // 2. Each scenario on each server in turn (one at a time), so that drift in the machine's
-  // background load hits ours and the ceiling alike.
-  for (const name of settings.scenarios) {
-    for (const s of [ceiling, ...ours.map((o) => o.subject)]) s.report.scenarios[name] = await measure(s, name);
-  }
+  // 2. Each scenario on the ceiling and ours in short alternating slices, the others paused, so
+  // that each ratio compares windows seconds apart.
+  for (const name of settings.scenarios) await measureInterleaved(name, ceiling, ours.map((o) => o.subject));
   await halt(ceiling.server);
 
   // 3. The token scenarios again with the stored rows, then the memory left after all that load.
@@ -671,7 +847,7 @@ async function main() {
   log('building the server (npm run build)');
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
   const info = machine();
-  log(`${info.cpuModel}, ${info.cores} cores, Node ${info.node}; ${settings.seconds} s per scenario after ${settings.warmup} s warm-up, ${settings.connections} connections; scenarios: ${settings.scenarios.join(', ')}`);
+  log(`${info.cpuModel}, ${info.cores} cores (load average ${info.loadAverageAtStart.join(' ')}), Node ${info.node}; ours vs ceiling: ${settings.rounds} rounds of ${settings.slice} s slices per server after a warm-up round; one server alone: ${settings.seconds} s after ${settings.warmup} s warm-up; ${settings.connections} connections; scenarios: ${settings.scenarios.join(', ')}`);
 
   const subjects: RunData['subjects'] = {};
 
@@ -694,6 +870,7 @@ async function main() {
     machine: { ...info, loadAverageAtEnd: loadavg().map((v) => Math.round(v * 100) / 100) },
     settings: { ...settings, postgresUrl: settings.postgresUrl ? '(set)' : undefined },
     durationSeconds: Math.round((performance.now() - runStarted) / 1000),
+    ...(generatorUse.wallMs ? { loadGenerator: loadGeneratorShare(info.cores) } : {}),
     subjects,
     ...(mail ? { mail } : {}),
     targets: evaluateTargets(subjects, settings.rows, mail),
@@ -702,6 +879,13 @@ async function main() {
   process.stdout.write(`\n${markdown}`);
   await writeResults(data, markdown);
   log(`wrote bench/results/latest.json and latest.md (${data.durationSeconds} s in all)`);
+}
+
+/** The load generator's share of the machine during the counted ours-vs-ceiling slices. */
+function loadGeneratorShare(cores: number): NonNullable<RunData['loadGenerator']> {
+  const share = generatorUse.cpuMs / generatorUse.wallMs / cores;
+  log(`load generator (this process): ${(share * 100).toFixed(1)}% of ${cores} cores during the counted slices (${(generatorUse.cpuMs / 1000).toFixed(1)} s CPU in ${(generatorUse.wallMs / 1000).toFixed(1)} s)`);
+  return { share: round3(share), cores, cpuSeconds: round2(generatorUse.cpuMs / 1000), wallSeconds: round2(generatorUse.wallMs / 1000) };
 }
 
 const RESULTS = join(ROOT, 'bench', 'results');

@@ -26,8 +26,11 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** Collects every latency (autocannon's own histogram has 1 ms resolution, too coarse here). */
-class Recorder {
+/**
+ * Collects every latency (autocannon's own histogram has 1 ms resolution, too coarse here). The
+ * interleaved scenarios pass one to every counted slice, so that p50 and p99 are over all of them.
+ */
+export class Recorder {
   private latencies = new Float64Array(1 << 16);
   private count = 0;
   ok = 0;
@@ -80,6 +83,8 @@ export interface HttpLoad {
 export interface LoadOptions {
   connections: number;
   seconds: number;
+  /** Every response is recorded here as well (the slices of an interleaved scenario, pooled). */
+  pooled?: Recorder;
 }
 
 /** One autocannon run at fixed concurrency for a fixed time. */
@@ -125,7 +130,9 @@ export function runHttp(load: HttpLoad, opts: LoadOptions): Promise<Stats> {
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
       if (exhausted && !stoppedAt) stoppedAt = performance.now();
       if (exhausted) return;
-      recorder.record(responseTime, statusCode >= 200 && statusCode < 300, String(statusCode));
+      const success = statusCode >= 200 && statusCode < 300;
+      recorder.record(responseTime, success, String(statusCode));
+      opts.pooled?.record(responseTime, success, String(statusCode));
     });
   });
 }
@@ -134,7 +141,7 @@ export function runHttp(load: HttpLoad, opts: LoadOptions): Promise<Stats> {
  * A custom load loop: `workers` concurrent loops each running `op` until the time is up;
  * every completed op is one unit (e.g. one whole browser-less sign-in).
  */
-export async function runLoop(op: () => Promise<void>, opts: { workers: number; seconds: number }): Promise<Stats> {
+export async function runLoop(op: () => Promise<void>, opts: { workers: number; seconds: number; pooled?: Recorder }): Promise<Stats> {
   const recorder = new Recorder();
   const started = performance.now();
   const deadline = started + opts.seconds * 1000;
@@ -146,11 +153,15 @@ export async function runLoop(op: () => Promise<void>, opts: { workers: number; 
         const t0 = performance.now();
         try {
           await op();
-          recorder.record(performance.now() - t0, true, 'ok');
+          const ms = performance.now() - t0;
+          recorder.record(ms, true, 'ok');
+          opts.pooled?.record(ms, true, 'ok');
         } catch (err) {
           errors++;
           firstError ??= err;
-          recorder.record(performance.now() - t0, false, 'error');
+          const ms = performance.now() - t0;
+          recorder.record(ms, false, 'error');
+          opts.pooled?.record(ms, false, 'error');
         }
       }
     }),
@@ -167,14 +178,12 @@ export interface Argon2Params {
 }
 
 /**
- * The password-login ceiling: argon2id verifications per second with our parameters, many at
- * once (argon2 runs on libuv's thread pool, so this spreads over the cores).
+ * The password-login ceiling's unit of work: one argon2id verification with our parameters (run
+ * many at once, argon2 runs on libuv's thread pool, so it spreads over the cores).
  */
-export async function argon2Ceiling(params: Argon2Params, password: string, opts: { workers: number; seconds: number; warmup: number }): Promise<Stats> {
+export async function argon2Verifier(params: Argon2Params, password: string): Promise<() => Promise<void>> {
   const hash = await argon2.hash(password, { type: argon2.argon2id, memoryCost: params.memoryKib, timeCost: params.iterations, parallelism: params.parallelism });
-  const verify = async () => {
+  return async () => {
     if (!(await argon2.verify(hash, password))) throw new Error('argon2 verify failed');
   };
-  if (opts.warmup > 0) await runLoop(verify, { workers: opts.workers, seconds: opts.warmup });
-  return runLoop(verify, opts);
 }

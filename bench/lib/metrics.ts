@@ -51,3 +51,12 @@ export function perRequest(before: QueryCounts, after: QueryCounts, requests: nu
     byOperation: Object.fromEntries(byOperation.filter(([, v]) => v >= 0.01).map(([k, v]) => [k, round(v)])),
   };
 }
+
+/** Adds the queries made between two readings to `into` (the counted slices of a scenario, summed). */
+export function addQueries(into: QueryCounts, before: QueryCounts, after: QueryCounts): void {
+  for (const [key, a] of after) {
+    const b = before.get(key) ?? { count: 0, seconds: 0 };
+    const sum = into.get(key) ?? { count: 0, seconds: 0 };
+    into.set(key, { count: sum.count + a.count - b.count, seconds: sum.seconds + a.seconds - b.seconds });
+  }
+}

@@ -82,6 +82,8 @@ export async function startServer(opts: { name: string; args: string[]; env: Rec
     output: () => sink.text,
     async stop() {
       if (exited !== null) return;
+      // A server the benchmark paused (SIGSTOP) would not act on SIGTERM until continued.
+      signalTree(child.pid!, 'SIGCONT');
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exit;
@@ -167,6 +169,20 @@ function processTree(root: number): number[] {
     for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
   }
   return tree;
+}
+
+/**
+ * Sends `signal` to the process and its descendants: SIGSTOP pauses a server (its background
+ * work included) while another one is measured, SIGCONT resumes it.
+ */
+export function signalTree(pid: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+  for (const p of processTree(pid)) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /** Resident memory of the server's process tree, in bytes. */
