@@ -104,6 +104,8 @@ export type ClaimMappings = Record<string, string>;
 
 /** Stored mappings (a JSON object, or client metadata) read back; anything malformed reads as none. */
 export function readClaimMappings(value: unknown): ClaimMappings {
+  // Most clients and APIs map nothing: asked on every ID token and userinfo response, answered without parsing.
+  if (value === undefined || value === null || value === '' || value === '{}') return {};
   const parsed = claimMappingsSchema.safeParse(typeof value === 'string' ? parseAttributes(value) : value);
   return parsed.success ? parsed.data : {};
 }

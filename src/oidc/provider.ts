@@ -16,7 +16,7 @@ import type { RoleGrants, RoleService } from '../roles/service.ts';
 import type { UserService } from '../users/service.ts';
 import type { LoginThrottle } from '../users/throttle.ts';
 import type { Metrics } from '../metrics.ts';
-import { CLIENT_LINKS, clientOrigins, DEVICE_CODE_GRANT, linkUriIssues, REFRESH_REUSE_MAX_SECONDS } from '../clients/service.ts';
+import { CLIENT_LINKS, clientOrigins, DEVICE_CODE_GRANT, linkUriIssues, REFRESH_REUSE_MAX_SECONDS, refreshTokenReuseInterval } from '../clients/service.ts';
 import { claimMappingsSchema, mapClaims, readClaimMappings, type ClaimSubject } from '../lib/claims.ts';
 import { problems } from '../lib/validation.ts';
 import { ASYMMETRIC_ALGS } from '../lib/constants.ts';
@@ -405,7 +405,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   let registered: (client: object) => RegisteredMetadata = () => ({});
   const secureCookies = config.secure;
   const prompts = signInPrompts(ports.mfaPolicy);
-  const reuse = refreshTokenReuse(ports.artifacts);
+  const reuse = refreshTokenReuse(ports.artifacts, (client) => refreshTokenReuseInterval(registered(client) as Record<string, unknown>));
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(ports.artifacts, clients),

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { MODEL, type ArtifactStore } from '../artifacts/store.ts';
-import { refreshTokenReuseInterval } from '../clients/service.ts';
 
 /**
  * The refresh-token reuse interval (per client, `refresh_token_reuse_interval` seconds; 0 by
@@ -29,7 +28,8 @@ interface Rotation {
 
 type Handler = (ctx: KoaContextWithOIDC) => Promise<void>;
 
-export function refreshTokenReuse(store: Pick<ArtifactStore, 'claim' | 'save' | 'find' | 'destroy'>) {
+/** `intervalOf`: the client's reuse interval in seconds (0: strict), read from its registered metadata. */
+export function refreshTokenReuse(store: Pick<ArtifactStore, 'claim' | 'save' | 'find' | 'destroy'>, intervalOf: (client: object) => number) {
   /** Requests that refresh with the successor of a rotation already made: that successor is not rotated again. */
   const sameSuccessor = new WeakSet<object>();
 
@@ -58,7 +58,7 @@ export function refreshTokenReuse(store: Pick<ArtifactStore, 'claim' | 'save' | 
     wrap: (handler: Handler): Handler =>
       async function refreshWithReuseInterval(ctx) {
         const { client, params } = ctx.oidc;
-        const interval = client ? refreshTokenReuseInterval(client.metadata()) : 0;
+        const interval = client ? intervalOf(client) : 0;
         const presented = params?.refresh_token;
         if (!client || !interval || typeof presented !== 'string' || !presented) return handler(ctx);
 
