@@ -25,6 +25,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Closes an app as a suite's teardown must: never hanging the run. Every 10 s the close is still
+ * waiting, it says on stderr what is still open (so that a slow teardown names its cause) and
+ * closes the HTTP connections that remain, the only thing a test's client can leave behind.
+ */
+export async function closeApp(app: App): Promise<void> {
+  const started = Date.now();
+  const origin = app.app.listeningOrigin;
+  const watch = setInterval(() => {
+    const { server } = app.app;
+    server.getConnections((_err, open) => {
+      const resources = process.getActiveResourcesInfo().join(', ');
+      console.error(`closing the app on ${origin} for ${Math.round((Date.now() - started) / 1000)} s: ${open} connections open, resources: ${resources}; closing the connections`);
+      server.closeAllConnections();
+    });
+  }, 10_000);
+  try {
+    await app.app.close();
+  } finally {
+    clearInterval(watch);
+  }
+}
+
 /** A real server on 127.0.0.1 (its issuer's host may be `localhost`), on a fresh database of its own (SQLite or PostgreSQL, per the run). */
 export async function startServer(extraEnv: Record<string, string> = {}, options: BuildOptions & { port?: number; issuerHost?: string } = {}): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -60,11 +83,11 @@ export async function startServer(extraEnv: Record<string, string> = {}, options
     env,
     current: await start(),
     async restart() {
-      await server.current.app.close();
+      await closeApp(server.current);
       server.current = await start();
     },
     async close() {
-      await server.current.app.close();
+      await closeApp(server.current);
       await database.drop();
     },
   };
@@ -82,5 +105,5 @@ export async function startInstance(env: Record<string, string>): Promise<Instan
   const port = await freePort();
   const app = await buildApp(loadConfig({ ...env, PORT: String(port) }));
   await app.app.listen({ port, host: '127.0.0.1' });
-  return { url: `http://127.0.0.1:${port}`, app, close: () => app.app.close() };
+  return { url: `http://127.0.0.1:${port}`, app, close: () => closeApp(app) };
 }
