@@ -47,7 +47,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   // in development without it, with a generated key kept in the database. Pseudonyms of typed
   // identifiers (throttling keys) are keyed with it too.
   const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));
-  const upstreams = createUpstreamService(db.prisma, audit, config, dataKey);
+  const upstreams = createUpstreamService(db.prisma, audit, configCache, config, dataKey);
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
   const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);
   const clients = createClientService(db.prisma, grants, audit, configCache, resources, db.dialect);

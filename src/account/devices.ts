@@ -22,25 +22,25 @@ const REMEMBERED = 10_000;
  * sign-in, and when the session is used again (at most once a minute per process).
  */
 export function createSessionDevices(artifacts: Pick<ArtifactStore, 'save' | 'findMany' | 'destroyMany'>, opts: { ttlSeconds: number }) {
-  const written = new Map<string, number>();
+  /** What this process last wrote per session, and when. */
+  const written = new Map<string, DeviceSeen>();
 
-  async function write(uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }, now: number) {
-    if (written.size >= REMEMBERED) written.clear();
-    written.set(uid, now);
+  /** Writes unless this process wrote the same browser and address for the session less than a minute ago (a sign-in's last step after its first). */
+  async function write(uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }, now: number, sameEvery: boolean) {
     const payload: DeviceSeen = { userAgent: info.userAgent?.slice(0, 512) || null, ip: info.ip?.slice(0, 64) || null, lastSeenAt: now };
+    const last = written.get(uid);
+    if (last && now - last.lastSeenAt < SEEN_EVERY_MS && (sameEvery || (last.userAgent === payload.userAgent && last.ip === payload.ip))) return;
+    if (written.size >= REMEMBERED) written.clear();
+    written.set(uid, payload);
     await artifacts.save(MODEL.sessionDevice, uid, { ...payload }, opts.ttlSeconds);
   }
 
   return {
     /** A browser session just signed someone in (or in again). */
-    signedIn: (uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }) => write(uid, info, Date.now()),
+    signedIn: (uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }) => write(uid, info, Date.now(), false),
 
     /** The session was used again (an app's sign-in, the account page). */
-    async seen(uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }): Promise<void> {
-      const now = Date.now();
-      if (now - (written.get(uid) ?? 0) < SEEN_EVERY_MS) return;
-      await write(uid, info, now);
-    },
+    seen: (uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }) => write(uid, info, Date.now(), true),
 
     /** What is known of these sessions, by uid. */
     async of(uids: readonly string[]): Promise<Map<string, DeviceSeen>> {

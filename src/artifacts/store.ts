@@ -45,6 +45,12 @@ export interface ArtifactPayload {
   [key: string]: unknown;
 }
 
+/** What an interaction's payload (oidc-provider's Interaction) says of its session and grant. */
+interface InteractionPayload extends ArtifactPayload {
+  session?: { uid?: string };
+  result?: { consent?: { grantId?: string } };
+}
+
 export interface StoredArtifact {
   payload: string;
   expiresAt: Date | null;
@@ -116,8 +122,11 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
     /** Every save of every artifact: one statement that reads nothing back. */
     async save(model: string, id: string, payload: ArtifactPayload, expiresInSeconds?: number): Promise<void> {
       const grantable = GRANTABLE.has(model);
-      const grantId = grantable ? (payload.grantId ?? null) : null;
-      const sessionUid = grantable && payload.expiresWithSession ? (payload.sessionUid ?? null) : null;
+      const interaction = model === MODEL.interaction ? (payload as InteractionPayload) : undefined;
+      // An interaction is read with the browser session it belongs to and the grant it consents
+      // to (or found), which the provider reads next.
+      const grantId = grantable ? (payload.grantId ?? null) : (interaction?.result?.consent?.grantId ?? interaction?.grantId ?? null);
+      const sessionUid = grantable ? (payload.expiresWithSession ? (payload.sessionUid ?? null) : null) : (interaction?.session?.uid ?? null);
       const uid = model === MODEL.session ? (payload.uid ?? null) : null;
       const userCode = model === 'DeviceCode' ? (payload.userCode ?? null) : null;
       // Less than half the CPU of the equivalent model upsert (`npm run bench:queries`).
@@ -215,13 +224,12 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
     },
 
     /** The newest live grant an account gave a client: the consent a new browser session reuses. */
-    async grantFor(accountId: string, clientId: string): Promise<string | null> {
-      const row = await prisma.grant.findFirst({
+    grantFor(accountId: string, clientId: string): Promise<{ id: string; payload: string; expiresAt: Date | null } | null> {
+      return prisma.grant.findFirst({
         where: { accountId, clientId, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
         orderBy: { updatedAt: 'desc' },
-        select: { id: true },
+        select: { id: true, payload: true, expiresAt: true },
       });
-      return row?.id ?? null;
     },
 
     async destroyGrant(id: string): Promise<void> {

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { decrypt, encrypt } from '../lib/crypto.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../lib/errors.ts';
 import { LOOPBACK_HOSTS } from '../lib/constants.ts';
+import type { ConfigCache } from '../lib/config-cache.ts';
 import { parseInput } from '../lib/validation.ts';
 
 const GOOGLE = {
@@ -107,11 +108,15 @@ function toView(row: IdentityProvider): ProviderView {
   return { ...rest, hostedDomains: hostedDomains.split(' ').filter(Boolean) };
 }
 
+/** The config cache's entry for the enabled providers' buttons. */
+const BUTTONS = 'upstream-buttons';
+
 /**
  * Upstream OpenID Connect providers are data: rows configured through the admin API and the
  * CLI, plus Google when GOOGLE_CLIENT_ID/SECRET are set. Client secrets are encrypted at rest.
+ * The login page's buttons are kept by the config cache, so every change here tells it.
  */
-export function createUpstreamService(prisma: PrismaClient, audit: AuditService, config: Pick<Config, 'google'>, encryptionSecret: () => Promise<string>) {
+export function createUpstreamService(prisma: PrismaClient, audit: AuditService, cache: ConfigCache, config: Pick<Config, 'google'>, encryptionSecret: () => Promise<string>) {
   async function find(id: string): Promise<IdentityProvider> {
     const row = await prisma.identityProvider.findUnique({ where: { id } });
     if (!row) throw notFound(`no identity provider with id ${id}`);
@@ -151,6 +156,7 @@ export function createUpstreamService(prisma: PrismaClient, audit: AuditService,
             enabled: p.enabled,
           },
         });
+        await cache.changed();
         await audit.record(who, 'identity_provider.created', row.id, { issuer: row.issuer });
         return toView(row);
       } catch (err) {
@@ -180,6 +186,7 @@ export function createUpstreamService(prisma: PrismaClient, audit: AuditService,
           ...(hostedDomains ? { hostedDomains: hostedDomains.join(' ') } : {}),
         },
       });
+      await cache.changed();
       await audit.record(who, 'identity_provider.updated', id, { fields: Object.keys(p) });
       return toView(row);
     },
@@ -187,13 +194,14 @@ export function createUpstreamService(prisma: PrismaClient, audit: AuditService,
     async delete(id: string, who: Actor): Promise<void> {
       await find(id);
       await prisma.identityProvider.deleteMany({ where: { id } });
+      await cache.changed();
       await audit.record(who, 'identity_provider.deleted', id);
     },
 
     /** The buttons on the login page, in order: Google from the environment first. No secret is read. Google's follows its own guidelines. */
     async buttons(): Promise<{ id: string; label: string; google: boolean }[]> {
       const env = fromEnv();
-      const rows = await prisma.identityProvider.findMany({ where: { enabled: true }, orderBy: { createdAt: 'asc' }, select: { id: true, buttonLabel: true, issuer: true } });
+      const rows = (await cache.get(BUTTONS, () => prisma.identityProvider.findMany({ where: { enabled: true }, orderBy: { createdAt: 'asc' }, select: { id: true, buttonLabel: true, issuer: true } }))) ?? [];
       const fromDb = rows.filter((r) => !env || r.id !== env.id).map((r) => ({ id: r.id, label: r.buttonLabel, google: r.issuer === GOOGLE.issuer }));
       return env ? [{ id: env.id, label: env.buttonLabel, google: true }, ...fromDb] : fromDb;
     },

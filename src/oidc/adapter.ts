@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { isGrantable, MODEL, type ArtifactStore, type ArtifactWithGrant } from '../artifacts/store.ts';
 import { CLIENT_LINKS, clientLinks, CONSOLE_CLIENT_ID, type ClientMetadata, type ClientService } from '../clients/service.ts';
@@ -41,17 +42,36 @@ interface RequestReads {
 }
 
 const reads = new WeakMap<object, RequestReads>();
+const newReads = (): RequestReads => ({ tokens: new Map(), grants: new Map(), sessions: new Map() });
+/** Reads of a call made outside any provider request (`withReads`). */
+const scoped = new AsyncLocalStorage<RequestReads>();
+
+/**
+ * Runs `fn` with reads of its own (or the ones it runs within), as a provider request has: an
+ * interaction page reads its interaction with its session and grant, and the provider's check
+ * of that session, and the consent's read of that grant, are served from there.
+ */
+export function withReads<T>(fn: () => Promise<T>): Promise<T> {
+  return scoped.getStore() ? fn() : scoped.run(newReads(), fn);
+}
 
 /** This request's reads; made only by a lookup that keeps something in them (`create`). */
 function requestReads(create = false): RequestReads | undefined {
+  const own = scoped.getStore();
+  if (own) return own;
   const ctx = Provider.ctx;
   if (!ctx) return undefined;
   let found = reads.get(ctx);
   if (!found && create) {
-    found = { tokens: new Map(), grants: new Map(), sessions: new Map() };
+    found = newReads();
     reads.set(ctx, found);
   }
   return found;
+}
+
+/** A grant this request read another way (by account and client): the provider's next read of it is served from here. */
+export function rememberGrant(id: string, row: StoredRow): void {
+  requestReads(true)?.grants.set(id, row);
 }
 
 /** Whether this request looks a presented value up as every token kind, `model` among them. */
@@ -101,7 +121,8 @@ class PayloadAdapter implements Adapter {
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (impossible(id)) return undefined;
     const together = presentedTogether(this.model);
-    if (!together && !isGrantable(this.model)) {
+    // A code or token with its grant and session; an interaction with its session.
+    if (!together && !isGrantable(this.model) && this.model !== MODEL.interaction) {
       const row = await this.store.find(this.model, id);
       return row ? livePayload(row) : undefined;
     }

@@ -22,7 +22,7 @@ import { problems } from '../lib/validation.ts';
 import { ASYMMETRIC_ALGS } from '../lib/constants.ts';
 import { randomId, sha256 } from '../lib/crypto.ts';
 import { isDatabaseUnavailable, UNAVAILABLE_BODY } from '../lib/db-errors.ts';
-import { createAdapterFactory, type ClientStore } from './adapter.ts';
+import { createAdapterFactory, rememberGrant, type ClientStore } from './adapter.ts';
 import { MAPPED_CLAIMS, patchBackchannelLogout, patchClientModel, patchMappedClaims, wrapGrantHandler, type RegisteredMetadata } from './internals.ts';
 import { refreshTokenReuse } from './refresh-reuse.ts';
 import { ADMIN_API, ADMIN_SCOPES, OIDC_SCOPES } from '../lib/scopes.ts';
@@ -517,7 +517,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       const grant = known ? await ctx.oidc.provider.Grant.find(known) : undefined;
       if (grant || !session?.accountId) return grant;
       const stored = await ports.artifacts.grantFor(session.accountId, client!.clientId);
-      return stored ? ctx.oidc.provider.Grant.find(stored) : undefined;
+      if (!stored) return undefined;
+      rememberGrant(stored.id, stored);
+      return ctx.oidc.provider.Grant.find(stored.id);
     },
     features: {
       // Its built-in login accepts any password.

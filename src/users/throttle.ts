@@ -48,9 +48,10 @@ interface ThrottleStore {
   refuse(key: string): Promise<Date | null>;
   /** After a failure at or past the threshold: the key waits until `until`; returns the attempts refused since the last such call. */
   lock(key: string, until: Date, resetSeconds: number): Promise<number>;
-  /** Takes a successful attempt's count back, and ends its hold. */
+  /** Takes an attempt's count back from `key`, and ends its hold (an attempt not checked after all). */
   release(key: string, holdUntil: Date): Promise<void>;
-  clear(key: string): Promise<void>;
+  /** A successful attempt: the address's count taken back and its hold ended, the account's count (if it was counted) forgotten. */
+  succeeded(ip: string, account: string | undefined, holdUntil: Date): Promise<void>;
   /** Counts an event in a window of `windowSeconds` that starts at the window's first event; returns the window's count. */
   hit(key: string, now: Date, windowSeconds: number): Promise<number>;
   /** Deletes what was last counted before `before` and no longer waits; returns how many keys. */
@@ -95,8 +96,14 @@ function databaseStore(prisma: PrismaClient, dialect: Dialect): ThrottleStore {
           "lockedUntil" = CASE WHEN "lockedUntil" = ${at(holdUntil)} THEN NULL ELSE "lockedUntil" END
         WHERE "key" = ${key}`;
     },
-    async clear(key) {
-      await prisma.loginThrottle.deleteMany({ where: { key } });
+    async succeeded(ip, account, holdUntil) {
+      // One statement for both keys. The account's row stays, at zero, until the purge.
+      await prisma.$executeRaw`
+        UPDATE "LoginThrottle" SET
+          "failures" = CASE WHEN "key" = ${ip} AND "failures" > 0 THEN "failures" - 1 ELSE 0 END,
+          "refused" = CASE WHEN "key" = ${ip} THEN "refused" ELSE 0 END,
+          "lockedUntil" = CASE WHEN "key" <> ${ip} OR "lockedUntil" = ${at(holdUntil)} THEN NULL ELSE "lockedUntil" END
+        WHERE "key" IN (${ip}, ${account ?? ip})`;
     },
     async hit(key, now, windowSeconds) {
       const windowEnded = new Date(now.getTime() - windowSeconds * 1000);
@@ -171,8 +178,9 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
     async release(key, holdUntil) {
       await run(RELEASE, key, holdUntil.getTime());
     },
-    async clear(key) {
-      await (await ready()).del(k(key));
+    async succeeded(ip, account, holdUntil) {
+      await run(RELEASE, ip, holdUntil.getTime());
+      if (account) await (await ready()).del(k(account));
     },
     async hit(key, _now, windowSeconds) {
       return Number(await run(HIT, key, windowSeconds));
@@ -247,10 +255,9 @@ export function createLoginThrottle(
       return {
         wait: 0,
         async finish(succeeded) {
+          if (succeeded) return store.succeeded(counted[0]!.key, counted[1]?.key, holdUntil);
           for (const { key, count } of counted) {
-            if (succeeded) {
-              await (key.startsWith('ip:') ? store.release(key, holdUntil) : store.clear(key));
-            } else if (count >= threshold(key)) {
+            if (count >= threshold(key)) {
               const wait = waitSeconds(count, threshold(key), policy);
               const refused = await store.lock(key, new Date(Date.now() + wait * 1000), policy.resetSeconds);
               await audit.record(who, 'login.throttled', key, { failures: count, waitSeconds: wait, ...(refused ? { refused } : {}) });

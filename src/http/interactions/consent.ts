@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../lib/errors.ts';
 import { ADMIN_API, OIDC_SCOPES } from '../../lib/scopes.ts';
 import { INTERACTION_PATH, PROVIDER_ROUTES } from '../../oidc/provider.ts';
+import { withReads } from '../../oidc/adapter.ts';
 import { grantConsent } from '../../oidc/consent.ts';
 import { formRejected, type Interaction, type InteractionDeps, type InteractionKit, type PagesApp } from './kit.ts';
 import { csrfForm, interactionParams, loginPageQuery } from './schemas.ts';
@@ -78,7 +79,8 @@ export function consentRoutes(app: PagesApp, kit: InteractionKit, deps: Interact
   });
 
   app.post(`${INTERACTION_PATH}/:uid/confirm`, { ...kit.formGuards, schema: { params: interactionParams, body: csrfForm } }, async (req, reply) => {
-    return consent(req, reply, await kit.details(req, reply, 'consent'), false);
+    // The grant the consent adds to is read with the interaction.
+    return withReads(async () => consent(req, reply, await kit.details(req, reply, 'consent'), false));
   });
 
   app.post(`${INTERACTION_PATH}/:uid/abort`, { ...kit.formGuards, schema: { params: interactionParams, body: csrfForm } }, async (req, reply) => {

@@ -10,6 +10,7 @@ import type { FederationService } from '../../federation/service.ts';
 import { AppError } from '../../lib/errors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { OidcHolder } from '../../oidc/keyring.ts';
+import { withReads } from '../../oidc/adapter.ts';
 import { ACR, INTERACTION_PATH } from '../../oidc/provider.ts';
 import type { PasswordReset } from '../../account/password-reset.ts';
 import type { Invitations } from '../../account/invitations.ts';
@@ -90,7 +91,8 @@ export function interactionKit(app: FastifyInstance, deps: InteractionDeps) {
     let interaction: Awaited<ReturnType<Provider['interactionDetails']>>;
     try {
       pinToIssuer(req, issuerUrl);
-      interaction = await oidc.current.interactionDetails(req.raw, reply.raw);
+      // The interaction is read with its session, which the provider then checks (one query).
+      interaction = await withReads(() => oidc.current.interactionDetails(req.raw, reply.raw));
     } catch (err) {
       if (err instanceof errors.SessionNotFound) throw (await expiredHere(req)) ? interactionExpired() : interactionUnknown();
       throw err;
