@@ -1,4 +1,4 @@
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discover, loginAndExchange, REDIRECT_URI } from './helpers/flow.ts';
 import { seed } from './helpers/seed.ts';
@@ -15,9 +15,10 @@ const BUDGET: Record<string, number> = {
   'GET /authorize': 2,
   // The interaction (the upstream buttons are cached).
   'GET /interaction/:uid': 1,
-  // The interaction; the address's and the account's counts; the account; the counts settled in
-  // one; the audit; who must give a second factor (their factors, their roles); the interaction.
-  'POST /interaction/:uid/login': 9,
+  // The interaction; the address's and the account's counts (one statement); the account; the
+  // counts settled (one); the audit; who must give a second factor (their factors, their roles);
+  // the interaction.
+  'POST /interaction/:uid/login': 8,
   // The interaction, used up; the grant found for the account (read once); the new session and
   // where it is used from; the consent step's interaction.
   'GET /authorize/:uid (after the login)': 6,

@@ -44,6 +44,8 @@ interface ThrottleStore {
    * `holdUntil` in the same step, so that no parallel attempt gets past it meanwhile.
    */
   reserve(key: string, at: { now: Date; threshold: number; forgetBefore: Date; holdUntil: Date }): Promise<number | null>;
+  /** `reserve` of an address and an account at once (one statement where the store allows): each key's count, or null where it waits. */
+  reservePair(ip: { key: string; threshold: number }, account: { key: string; threshold: number }, at: { now: Date; forgetBefore: Date; holdUntil: Date }): Promise<[number | null, number | null]>;
   /** An attempt refused while the key waits: counted; returns when the wait ends. */
   refuse(key: string): Promise<Date | null>;
   /** After a failure at or past the threshold: the key waits until `until`; returns the attempts refused since the last such call. */
@@ -76,6 +78,27 @@ function databaseStore(prisma: PrismaClient, dialect: Dialect): ThrottleStore {
         WHERE "LoginThrottle"."lockedUntil" IS NULL OR "LoginThrottle"."lockedUntil" <= ${now}
         RETURNING "failures"`;
       return rows[0] ? Number(rows[0].failures) : null;
+    },
+    async reservePair(ip, account, { now, forgetBefore, holdUntil }) {
+      // The same as reserve, for both rows in one statement; a row that waits is not returned.
+      const fresh = (threshold: number) => at(threshold <= 1 ? holdUntil : null);
+      const rows = await prisma.$queryRaw<{ key: string; failures: number }[]>`
+        INSERT INTO "LoginThrottle" ("key", "failures", "lastFailureAt", "lockedUntil", "refused")
+        VALUES (${ip.key}, 1, ${now}, ${fresh(ip.threshold)}, 0), (${account.key}, 1, ${now}, ${fresh(account.threshold)}, 0)
+        ON CONFLICT ("key") DO UPDATE SET
+          "failures" = CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END,
+          "lastFailureAt" = ${now},
+          "lockedUntil" = CASE
+            WHEN (CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END)
+              >= (CASE WHEN "LoginThrottle"."key" = ${ip.key} THEN CAST(${ip.threshold} AS INTEGER) ELSE CAST(${account.threshold} AS INTEGER) END) THEN ${at(holdUntil)}
+            ELSE NULL END
+        WHERE "LoginThrottle"."lockedUntil" IS NULL OR "LoginThrottle"."lockedUntil" <= ${now}
+        RETURNING "key", "failures"`;
+      const count = (key: string) => {
+        const row = rows.find((r) => r.key === key);
+        return row ? Number(row.failures) : null;
+      };
+      return [count(ip.key), count(account.key)];
     },
     async refuse(key) {
       const rows = await prisma.$queryRaw<{ lockedUntil: Date | string | null }[]>`
@@ -168,6 +191,9 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
       const n = Number(await run(RESERVE, key, now.getTime(), threshold, holdUntil.getTime(), policy.resetSeconds));
       return n < 0 ? null : n;
     },
+    async reservePair(ip, account, at) {
+      return [await this.reserve(ip.key, { ...at, threshold: ip.threshold }), await this.reserve(account.key, { ...at, threshold: account.threshold })];
+    },
     async refuse(key) {
       const until = (await run(REFUSE, key)) as string | null;
       return until ? new Date(Number(until)) : null;
@@ -241,16 +267,17 @@ export function createLoginThrottle(
       const now = new Date();
       const holdUntil = new Date(now.getTime() + HOLD_SECONDS * 1000);
       const forgetBefore = new Date(now.getTime() - policy.resetSeconds * 1000);
-      const counted: { key: string; count: number }[] = [];
-      for (const key of [ipKey(keys.ip), ...(keys.account ? [keys.account] : [])]) {
-        const count = await store.reserve(key, { now, threshold: threshold(key), forgetBefore, holdUntil });
-        if (count === null) {
-          // Not checked after all: what was counted for this attempt is taken back.
-          for (const c of counted) await store.release(c.key, holdUntil);
-          const until = await store.refuse(key);
-          return { wait: until && until > now ? Math.ceil((until.getTime() - now.getTime()) / 1000) : 1 };
-        }
-        counted.push({ key, count });
+      const names = [ipKey(keys.ip), ...(keys.account ? [keys.account] : [])];
+      const at = { now, forgetBefore, holdUntil };
+      const [ip, account] = names.map((key) => ({ key, threshold: threshold(key) }));
+      const counts = account ? await store.reservePair(ip!, account, at) : [await store.reserve(ip!.key, { ...at, threshold: ip!.threshold })];
+      const counted = names.flatMap((key, i) => (counts[i] === null ? [] : [{ key, count: counts[i]! }]));
+      const waiting = names.find((_, i) => counts[i] === null);
+      if (waiting) {
+        // Not checked after all: what was counted for this attempt is taken back.
+        for (const c of counted) await store.release(c.key, holdUntil);
+        const until = await store.refuse(waiting);
+        return { wait: until && until > now ? Math.ceil((until.getTime() - now.getTime()) / 1000) : 1 };
       }
       return {
         wait: 0,
