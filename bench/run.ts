@@ -10,13 +10,17 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { authorize, basicAuth, FORM, fullLogin, inParallel, isJwt, redeem, type AuthorizeOptions, type Code, type Target } from './lib/agent.ts';
 import { UserAgent } from '../test/helpers/user-agent.ts';
-import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, outboxCounts, seedUsers, type BenchDatabase, type DatabaseKind, type OutboxCounts } from './lib/db.ts';
-import { API_IDENTIFIER, API_SCOPES, CLIENT_SCOPE, REDIRECT_URI, TTL, ttlEnv, USER, type Fixture } from './lib/fixture.ts';
+import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, outboxCounts, seedPasswordUsers, seedUsers, type BenchDatabase, type DatabaseKind, type OutboxCounts } from './lib/db.ts';
+import { API_IDENTIFIER, API_SCOPES, CODE_REQUEST, LOGIN_REQUEST, REDIRECT_URI, TTL, USER, type Fixture } from './lib/fixture.ts';
 import { argon2Verifier, Recorder, runHttp, runLoop, type HttpLoad, type Stats } from './lib/load.ts';
 import { addQueries, perRequest, readQueryCounts, type QueryCounts } from './lib/metrics.ts';
-import { freePort, killAllChildren, ROOT, runCli, sampleRss, signalTree, startServer, treeCpuMs, treeRss, treeRssByProcess, type ServerProcess } from './lib/proc.ts';
+import { buildServer, halt, haltAll, launch, METRICS_TOKEN, startOurs as startOursProcess } from './lib/ours.ts';
+import { freePort, killAllChildren, ROOT, sampleRss, signalTree, treeCpuMs, treeRss, type ServerProcess } from './lib/proc.ts';
 import { clientAddresses, forgotPasswordForm, signUpThroughApp, SMTP_MODES, startSmtpStandIn, type SmtpMode, type SmtpStandIn } from './lib/mail.ts';
-import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type MailOutbox, type MailReport, type MailRun, type MailWindow, type RatioSummary, type RunData, type ScenarioResult, type SliceResult, type SubjectReport } from './lib/report.ts';
+import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type MailOutbox, type MailReport, type OursOnlyRun, type MailRun, type MailWindow, type RatioSummary, type RunData, type ScenarioResult, type SliceResult, type SubjectReport } from './lib/report.ts';
+import { adminToken, consoleListOp, enrolTotp, passkeySignInOp, totpSignInOp, traceConsoleLists, forgotPasswordOp, OURS_ONLY_ENV, OURS_ONLY_SCENARIOS, signUpOp, type OursOnlyScenario } from './lib/accounts.ts';
+import { argon2FromEnv, checkNode, numberFromEnv, signingAlgFromEnv } from './lib/settings.ts';
+import { traceSignIns, tracingHook, type SignInStep } from './lib/signin.ts';
 
 const SCENARIOS = ['discovery', 'jwks', 'client_credentials', 'authorization_code', 'refresh_token', 'introspection', 'userinfo', 'login_flow'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -26,25 +30,10 @@ const TOKEN_SCENARIOS: readonly HttpScenario[] = ['client_credentials', 'authori
 
 // ---- settings (environment)
 
-function numberFromEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number ≥ ${min} (got "${raw}")`);
-  return value;
-}
-
-/** The API's access-token signing algorithm, on ours and on the ceiling (BENCH_SIGNING_ALG). */
-function signingAlgFromEnv(): 'RS256' | 'ES256' | 'EdDSA' {
-  const alg = process.env.BENCH_SIGNING_ALG ?? 'RS256';
-  if (alg !== 'RS256' && alg !== 'ES256' && alg !== 'EdDSA') throw new Error(`BENCH_SIGNING_ALG: ${alg} is not one of RS256, ES256, EdDSA`);
-  return alg;
-}
-
 function readSettings() {
   const seconds = numberFromEnv('BENCH_DURATION', 10, 1);
   const only = process.env.BENCH_ONLY?.split(/[\s,]+/).filter(Boolean);
-  const known = [...SCENARIOS, 'mail'];
+  const known: string[] = [...SCENARIOS, ...OURS_ONLY_SCENARIOS, 'mail'];
   const unknown = only?.filter((s) => !known.includes(s));
   if (unknown?.length) throw new Error(`BENCH_ONLY: unknown scenario(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
   return {
@@ -54,6 +43,11 @@ function readSettings() {
     rows: Math.floor(numberFromEnv('BENCH_ROWS', 1_000_000, 1)),
     scenarios: SCENARIOS.filter((s) => !only || only.includes(s)),
     mail: !only || only.includes('mail'),
+    /** Ours only (no ceiling): TOTP and passkey sign-ins, forgot-password, sign-up, the console's lists; seconds per window. */
+    oursOnly: OURS_ONLY_SCENARIOS.filter((s) => !only || only.includes(s)),
+    oursOnlySeconds: numberFromEnv('BENCH_OURS_ONLY_DURATION', 5, 1),
+    /** Users with an authenticator app for the TOTP sign-ins: each signs in about once per 30 s (a code is single-use per step). */
+    totpUsers: Math.floor(numberFromEnv('BENCH_TOTP_USERS', 400, 1)),
     mailRounds: Math.floor(numberFromEnv('BENCH_MAIL_ROUNDS', 3, 1)),
     /** Ours vs the ceiling: rounds that count (after one that warms up), and seconds per slice. */
     rounds: Math.floor(numberFromEnv('BENCH_ROUNDS', 5, 1)),
@@ -64,11 +58,7 @@ function readSettings() {
     cpuProfile: process.env.BENCH_CPU_PROF === '1',
     maxCodes: Math.floor(numberFromEnv('BENCH_MAX_CODES', 40_000, 100)),
     signingAlg: signingAlgFromEnv(),
-    argon2: {
-      memoryKib: numberFromEnv('PASSWORD_HASH_MEMORY_KIB', 19 * 1024, 1),
-      iterations: numberFromEnv('PASSWORD_HASH_ITERATIONS', 2, 1),
-      parallelism: numberFromEnv('PASSWORD_HASH_PARALLELISM', 1, 1),
-    },
+    argon2: argon2FromEnv(),
   };
 }
 
@@ -93,83 +83,21 @@ interface Subject {
   opaque?: { token: string; at: number };
 }
 
-const live = new Set<ServerProcess>();
 let runDir = '';
-
-async function launch(opts: Parameters<typeof startServer>[0]): Promise<ServerProcess> {
-  const server = await startServer(opts);
-  live.add(server);
-  return server;
-}
-
-async function halt(server: ServerProcess) {
-  await server.stop();
-  live.delete(server);
-}
 
 function profileArgs(label: string): string[] {
   return settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles', label)}`] : [];
 }
 
-/** Production serves /metrics only with this token. */
-const METRICS_TOKEN = randomBytes(32).toString('base64url');
-
 /** Our service as a child process, as deployed (`node dist/main.js`, built once per run), seeded through the `idp` CLI. */
-async function startOurs(label: string, db: BenchDatabase, workers: number, extraEnv: Record<string, string> = {}): Promise<Subject> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const env: Record<string, string> = {
-    NODE_ENV: 'production',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    ISSUER: url,
-    DATABASE_URL: db.url,
-    LOG_LEVEL: 'warn',
-    COOKIE_SECRETS: randomBytes(32).toString('base64url'),
-    KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
-    // Production needs an SMTP server; only the mail scenarios send mail (to one of their own).
-    SMTP_URL: 'smtp://127.0.0.1:1',
-    METRICS_TOKEN,
-    // Every simulated browser comes from 127.0.0.1.
-    INTERACTIONS_PER_MINUTE: '1000000',
-    WORKERS: String(workers),
-    PASSWORD_HASH_MEMORY_KIB: String(settings.argon2.memoryKib),
-    PASSWORD_HASH_ITERATIONS: String(settings.argon2.iterations),
-    PASSWORD_HASH_PARALLELISM: String(settings.argon2.parallelism),
-    ...ttlEnv(),
-    ...extraEnv,
-  };
-  const args = [...profileArgs(label), join(ROOT, 'dist', 'main.js')];
-  log(`${label}: starting (fresh ${db.kind} database, WORKERS=${workers})`);
-  let server = await launch({ name: label, args, env, url, cwd: runDir });
-  const firstStartMs = server.readyMs;
-
-  const user = await runCli(['users', 'create', '--email', USER.email, '--password-stdin', '--name', 'Bench User', '--email-verified', '--json'], env, runDir, `${USER.password}\n`);
-  if (user.code !== 0) throw new Error(`${label}: users create failed: ${user.stderr}`);
-  const api = await runCli(['resources', 'create', '--identifier', API_IDENTIFIER, '--scope', API_SCOPES.join(' '), '--signing-alg', settings.signingAlg, '--json'], env, runDir);
-  if (api.code !== 0) throw new Error(`${label}: resources create failed: ${api.stderr}`);
-  const client = await runCli(
-    ['clients', 'create', '--name', 'Bench App', '--redirect-uri', REDIRECT_URI, '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'client_credentials', '--scope', CLIENT_SCOPE, '--api', [API_IDENTIFIER, ...API_SCOPES].join(' '), '--json'],
-    env,
-    runDir,
-  );
-  if (client.code !== 0) throw new Error(`${label}: clients create failed: ${client.stderr}`);
-  const created = JSON.parse(client.stdout) as { client: { clientId: string }; clientSecret: string };
-
-  // An ordinary restart, on a database that is already migrated and has its keys.
-  await halt(server);
-  server = await launch({ name: label, args, env, url, cwd: runDir });
-  const restartMs = server.readyMs;
-  await sleep(1000);
-  const rssIdleMb = mb(treeRss(server.pid));
-  const rssIdleByProcessMb = treeRssByProcess(server.pid).map(mb);
-  log(`${label}: ready in ${firstStartMs.toFixed(0)} ms (fresh database), ${restartMs.toFixed(0)} ms (restart); idle RSS ${rssIdleMb} MB`);
-
+async function startOurs(label: string, db: BenchDatabase, workers: number, extraEnv: Record<string, string> = {}, host?: string): Promise<Subject> {
+  const started = await startOursProcess({ label, db, workers, cwd: runDir, signingAlg: settings.signingAlg, argon2: settings.argon2, nodeArgs: profileArgs(label), extraEnv, log, ...(host ? { host } : {}) });
+  const { firstStartMs, restartMs, rssIdleMb, rssIdleByProcessMb } = started;
   return {
     report: { label, kind: 'ours', database: db.kind, workers, firstStartMs: Math.round(firstStartMs), restartMs: Math.round(restartMs), rssIdleMb, ...(workers > 1 ? { rssIdleByProcessMb } : {}), scenarios: {} },
-    target: { name: label, url, clientId: created.client.clientId, clientSecret: created.clientSecret, redirectUri: REDIRECT_URI, apiIdentifier: API_IDENTIFIER, user: USER },
-    server,
-    env,
+    target: started.target,
+    server: started.server,
+    env: started.env,
     codeAgents: [],
     codes: [],
     refreshPool: [],
@@ -215,7 +143,6 @@ async function startCeiling(): Promise<Subject> {
 
 /** Browsers minting codes and refresh tokens at the same time. */
 const MINTERS = 8;
-const CODE_REQUEST: AuthorizeOptions = { scope: 'openid profile email read', resource: API_IDENTIFIER };
 const REFRESH_REQUEST: AuthorizeOptions = { scope: 'openid offline_access read', resource: API_IDENTIFIER, prompt: 'consent' };
 
 /** Codes from the real flow: each minter signs in and consents once, then /authorize answers with a code at once. */
@@ -362,7 +289,7 @@ async function measure(s: Subject, name: HttpScenario): Promise<ScenarioResult> 
 }
 
 /** One measured run, with what the server spent on it: CPU, peak memory and (optionally) its queries. */
-async function measuredWindow(s: Subject, name: Scenario, withQueries: boolean, run: () => Promise<Stats>): Promise<ScenarioResult> {
+async function measuredWindow(s: Subject, name: string, withQueries: boolean, run: () => Promise<Stats>): Promise<ScenarioResult> {
   const before = withQueries ? await readQueryCounts(s.target.url, METRICS_TOKEN) : undefined;
   const rss = sampleRss(s.server.pid);
   const cpu = treeCpuMs(s.server.pid);
@@ -376,13 +303,6 @@ async function measuredWindow(s: Subject, name: Scenario, withQueries: boolean, 
   report(s, name, stats, db?.queries, cpuMsPerRequest, loadGeneratorCores);
   return { stats, rssMaxMb, cpuMsPerRequest, loadGeneratorCores, ...(db ? { db } : {}) };
 }
-
-/**
- * authorize → login page → POST password (argon2id) → consent page → POST allow → callback → token.
- * prompt=consent keeps the consent page in every sign-in (a returning person's consent is
- * remembered, which would otherwise skip it after the first).
- */
-const LOGIN_REQUEST: AuthorizeOptions = { ...CODE_REQUEST, prompt: 'consent' };
 
 const round2 = (v: number) => Math.round(v * 100) / 100;
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
@@ -748,6 +668,77 @@ async function measureMail(kind: DatabaseKind): Promise<Pick<MailReport, 'runs' 
   return { runs: [...runs.values()], outbox };
 }
 
+// ---- ours only: forgot-password, sign-up, the console's lists
+
+/** Accounts seeded for the forgot-password requests (each is sent at most 3 links). */
+const FORGOT_ACCOUNTS = 10_000;
+
+/**
+ * Ours alone, on a server of its own (open sign-up, a client address per request behind
+ * TRUST_PROXY=1, SMTP on a closed port as everywhere else): each scenario is one window of
+ * BENCH_OURS_ONLY_DURATION after the warm-up, with CPU and queries per request. There is no
+ * ceiling to compare with: these requests are ours, not the protocol's.
+ */
+async function measureOursOnly(kind: DatabaseKind): Promise<OursOnlyRun> {
+  const db = kind === 'sqlite' ? await createSqliteDatabase(runDir, 'ours-only') : await createPostgresDatabase(settings.postgresUrl!);
+  // Its issuer is on `localhost`: passkeys refuse an IP address.
+  const s = await startOurs(`ours-${kind}-accounts`, db, 1, OURS_ONLY_ENV, 'localhost');
+  const run: OursOnlyRun = { database: kind, label: s.report.label, seconds: settings.oursOnlySeconds, scenarios: {} };
+  const ops: Record<OursOnlyScenario, () => Promise<() => Promise<void>>> = {
+    password_reset_request: async () => {
+      await seedUsers(db, FORGOT_ACCOUNTS, 'forgot-');
+      return forgotPasswordOp(s.target, settings.connections, FORGOT_ACCOUNTS, 'forgot-');
+    },
+    totp_login: async () => {
+      const users = await seedPasswordUsers(db, settings.totpUsers, 'totp-', USER.email);
+      const started = performance.now();
+      const enrolled = await enrolTotp(s.env!, users);
+      log(`${s.report.label}: ${enrolled.length} users with an authenticator app (enrolled in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      const signIn = totpSignInOp(s.target, enrolled, USER.password, LOGIN_REQUEST);
+      // One sign-in request by request, alone, after two that warm up, before the load.
+      for (let i = 0; i < 2; i++) await signIn();
+      const steps: SignInStep[] = [];
+      await signIn(tracingHook(s.target, METRICS_TOKEN, steps));
+      run.totpSignIn = steps;
+      return () => signIn();
+    },
+    passkey_login: async () => {
+      const users = await seedPasswordUsers(db, settings.connections, 'passkey-', USER.email);
+      const signIn = await passkeySignInOp(s.target, s.env!, users, LOGIN_REQUEST);
+      for (let i = 0; i < 2; i++) await signIn();
+      const steps: SignInStep[] = [];
+      await signIn(tracingHook(s.target, METRICS_TOKEN, steps));
+      run.passkeySignIn = steps;
+      return () => signIn();
+    },
+    signup: async () => signUpOp(s.target, 'signup-'),
+    console_lists: async () => {
+      const token = await adminToken(s.target, s.env!, runDir);
+      run.consoleCalls = await traceConsoleLists(s.target, token, METRICS_TOKEN);
+      return consoleListOp(s.target, token);
+    },
+  };
+  for (const name of settings.oursOnly) {
+    const op = await ops[name]();
+    await op();
+    if (settings.warmup > 0) await runLoop(op, { workers: settings.connections, seconds: settings.warmup });
+    // A forgot-password request writes its message after answering: the window's CPU and
+    // queries include that work (waiting until every answered request's message is written).
+    const settle = async (stats: Stats, before: number) => {
+      if (name === 'password_reset_request') await waitForOutbox(db, (c) => outboxTotal(c) >= before + stats.ok, 30);
+    };
+    run.scenarios[name] = await measuredWindow(s, name, true, async () => {
+      const before = outboxTotal(await outboxCounts(db));
+      const stats = await runLoop(op, { workers: settings.connections, seconds: settings.oursOnlySeconds });
+      await settle(stats, before);
+      return stats;
+    });
+  }
+  await halt(s.server);
+  await db.drop();
+  return run;
+}
+
 // ---- the run
 
 function machine() {
@@ -775,7 +766,7 @@ function machine() {
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    for (const server of [...live]) await halt(server).catch(() => {});
+    await haltAll();
     killAllChildren();
     await dropAllDatabases();
     if (runDir) await rm(runDir, { recursive: true, force: true });
@@ -803,6 +794,16 @@ async function measureProtocol(databases: DatabaseKind[], subjects: RunData['sub
     const subject = await startOurs(`ours-${kind}`, db, 1);
     subjects[kind] = subject.report;
     ours.push({ subject, db });
+  }
+
+  // The statements of one sign-in, request by request: before any load, each server alone.
+  if (settings.scenarios.includes('login_flow')) {
+    const pids = [ceiling, ...ours.map((o) => o.subject)].map((s) => s.server.pid);
+    for (const { subject } of ours) {
+      const trace = await alone(subject.server.pid, pids, () => traceSignIns(subject.target, METRICS_TOKEN, LOGIN_REQUEST, { warmup: 2, count: 3 }));
+      subject.report.signIn = trace;
+      log(`${subject.target.name}: one sign-in makes ${trace.total} statements: ${trace.steps.map((step) => `${step.request} ${step.statements}`).join(', ')}`);
+    }
   }
 
   // 2. Each scenario on the ceiling and ours in short alternating slices, the others paused, so
@@ -841,11 +842,10 @@ async function measureProtocol(databases: DatabaseKind[], subjects: RunData['sub
 }
 
 async function main() {
-  const [major] = process.versions.node.split('.').map(Number);
-  if ((major ?? 0) < 22) throw new Error(`Node ${process.version} cannot run TypeScript directly: run "npm run bench" (it uses the Node the project pins)`);
+  checkNode();
   runDir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
   log('building the server (npm run build)');
-  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+  buildServer();
   const info = machine();
   log(`${info.cpuModel}, ${info.cores} cores (load average ${info.loadAverageAtStart.join(' ')}), Node ${info.node}; ours vs ceiling: ${settings.rounds} rounds of ${settings.slice} s slices per server after a warm-up round; one server alone: ${settings.seconds} s after ${settings.warmup} s warm-up; ${settings.connections} connections; scenarios: ${settings.scenarios.join(', ')}`);
 
@@ -854,7 +854,11 @@ async function main() {
   const databases: DatabaseKind[] = settings.postgresUrl ? ['sqlite', 'postgresql'] : ['sqlite'];
   if (settings.scenarios.length) await measureProtocol(databases, subjects);
 
-  // 5. Requests that send email, with the SMTP server up, down and hanging.
+  // 5. Ours only: forgot-password, sign-up, the console's lists.
+  const oursOnly: OursOnlyRun[] = [];
+  if (settings.oursOnly.length) for (const kind of databases) oursOnly.push(await measureOursOnly(kind));
+
+  // 6. Requests that send email, with the SMTP server up, down and hanging.
   let mail: MailReport | undefined;
   if (settings.mail) {
     mail = { rounds: settings.mailRounds, seconds: settings.seconds, runs: [], outbox: [] };
@@ -865,13 +869,14 @@ async function main() {
     }
   }
 
-  // 6. Report.
+  // 7. Report.
   const data: RunData = {
     machine: { ...info, loadAverageAtEnd: loadavg().map((v) => Math.round(v * 100) / 100) },
     settings: { ...settings, postgresUrl: settings.postgresUrl ? '(set)' : undefined },
     durationSeconds: Math.round((performance.now() - runStarted) / 1000),
     ...(generatorUse.wallMs ? { loadGenerator: loadGeneratorShare(info.cores) } : {}),
     subjects,
+    ...(oursOnly.length ? { oursOnly } : {}),
     ...(mail ? { mail } : {}),
     targets: evaluateTargets(subjects, settings.rows, mail),
   };

@@ -22,19 +22,33 @@ function pkce() {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-const formAction = (html: string) => /<form[^>]*action="([^"]*\/(?:login|confirm))"/.exec(html)?.[1];
+const formAction = (html: string) => /<form[^>]*action="([^"]*\/(?:login|confirm|two-step))"/.exec(html)?.[1];
+/** The login page's "Sign in with a passkey" form (it holds the challenge's options). */
+const passkeyAction = (html: string) => /<form[^>]*action="([^"]*\/passkey)"[^>]*data-passkey=/.exec(html)?.[1];
 const csrf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
 
 export interface AuthorizeOptions {
   scope: string;
   resource?: string;
   prompt?: string;
+  /** The code from an authenticator app, when the sign-in asks for a second step. */
+  secondFactor?: () => string;
+  /** Sign in with a passkey instead of the password: the login page → the `response` field of its passkey form. */
+  passkey?: (html: string) => string;
 }
 
 export interface Code {
   code: string;
   verifier: string;
 }
+
+/**
+ * Sends one request of the flow. `authorize` calls it for every request it makes (`send` makes
+ * the request), so that a caller can measure around each one; the default just sends.
+ */
+export type RequestHook = (method: string, url: string, send: () => Promise<Response>) => Promise<Response>;
+
+const direct: RequestHook = (_method, _url, send) => send();
 
 /** A fresh authorization request of the target's client (PKCE S256, state and nonce), and its code verifier. */
 export function authorizeUrl(target: Target, opts: AuthorizeOptions): { url: string; verifier: string } {
@@ -59,11 +73,11 @@ export function authorizeUrl(target: Target, opts: AuthorizeOptions): { url: str
  * Pages are only met when the provider asks for them: with a signed-in session and a grant
  * that covers the request, /authorize redirects straight to the callback with a code.
  */
-export async function authorize(target: Target, agent: UserAgent, opts: AuthorizeOptions): Promise<Code> {
+export async function authorize(target: Target, agent: UserAgent, opts: AuthorizeOptions, hook: RequestHook = direct): Promise<Code> {
   const request = authorizeUrl(target, opts);
   const { verifier } = request;
   let url = request.url;
-  let res = await agent.request(url);
+  let res = await hook('GET', url, () => agent.request(url));
   for (let step = 0; step < 20; step++) {
     if (res.status >= 300 && res.status < 400) {
       await res.arrayBuffer();
@@ -75,20 +89,28 @@ export async function authorize(target: Target, agent: UserAgent, opts: Authoriz
         return { code, verifier };
       }
       url = location;
-      res = await agent.request(url);
+      res = await hook('GET', url, () => agent.request(location));
       continue;
     }
     const html = await res.text();
-    const action = res.status === 200 ? formAction(html) : undefined;
+    const action = res.status === 200 ? (opts.passkey && passkeyAction(html)) || formAction(html) : undefined;
     const token = csrf(html);
     if (!action || !token) throw new Error(`${target.name}: unexpected answer ${res.status} at ${url}: ${html.slice(0, 300)}`);
     const fields: Record<string, string> = action.endsWith('/login') ? { email: target.user.email, password: target.user.password } : {};
-    url = new URL(action, url).href;
-    res = await agent.request(url, {
-      method: 'POST',
-      body: new URLSearchParams({ _csrf: token, ...fields }),
-      headers: { 'content-type': FORM, origin: target.url },
-    });
+    if (action.endsWith('/passkey')) fields.response = opts.passkey!(html);
+    if (action.endsWith('/two-step')) {
+      if (!opts.secondFactor) throw new Error(`${target.name}: the sign-in asks for a second factor at ${url}`);
+      fields.code = opts.secondFactor();
+    }
+    const post = new URL(action, url).href;
+    url = post;
+    res = await hook('POST', post, () =>
+      agent.request(post, {
+        method: 'POST',
+        body: new URLSearchParams({ _csrf: token, ...fields }),
+        headers: { 'content-type': FORM, origin: target.url },
+      }),
+    );
   }
   throw new Error(`${target.name}: too many steps in the authorization flow`);
 }
@@ -102,26 +124,29 @@ export interface TokenResponse {
   scope?: string;
 }
 
-async function tokenRequest(target: Target, body: Record<string, string>): Promise<TokenResponse> {
-  const res = await fetch(`${target.url}/token`, {
-    method: 'POST',
-    headers: { authorization: basicAuth(target), 'content-type': FORM },
-    body: new URLSearchParams(body),
-  });
+async function tokenRequest(target: Target, body: Record<string, string>, hook: RequestHook = direct): Promise<TokenResponse> {
+  const url = `${target.url}/token`;
+  const res = await hook('POST', url, () =>
+    fetch(url, {
+      method: 'POST',
+      headers: { authorization: basicAuth(target), 'content-type': FORM },
+      body: new URLSearchParams(body),
+    }),
+  );
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${target.name}: token endpoint answered ${res.status}: ${text.slice(0, 300)}`);
   return JSON.parse(text) as TokenResponse;
 }
 
-export function redeem(target: Target, code: Code, extra: Record<string, string> = {}): Promise<TokenResponse> {
-  return tokenRequest(target, { grant_type: 'authorization_code', code: code.code, redirect_uri: target.redirectUri, code_verifier: code.verifier, ...extra });
+export function redeem(target: Target, code: Code, extra: Record<string, string> = {}, hook: RequestHook = direct): Promise<TokenResponse> {
+  return tokenRequest(target, { grant_type: 'authorization_code', code: code.code, redirect_uri: target.redirectUri, code_verifier: code.verifier, ...extra }, hook);
 }
 
-/** The full sign-in of a new browser (the tests' user agent): login with the password, consent, code exchange. */
-export async function fullLogin(target: Target, opts: AuthorizeOptions): Promise<{ agent: UserAgent; tokens: TokenResponse }> {
+/** The full sign-in of a new browser (the tests' user agent): login with the password, consent, code exchange; `hook` sees every request. */
+export async function fullLogin(target: Target, opts: AuthorizeOptions, hook: RequestHook = direct): Promise<{ agent: UserAgent; tokens: TokenResponse }> {
   const agent = new UserAgent();
-  const code = await authorize(target, agent, opts);
-  return { agent, tokens: await redeem(target, code) };
+  const code = await authorize(target, agent, opts, hook);
+  return { agent, tokens: await redeem(target, code, {}, hook) };
 }
 
 export const isJwt = (token: string) => token.split('.').length === 3;

@@ -231,3 +231,21 @@ export async function outboxCounts(db: BenchDatabase): Promise<OutboxCounts> {
   );
   return { pending: Number(row.pending ?? 0), sent: Number(row.sent ?? 0), failed: Number(row.failed ?? 0) };
 }
+
+/**
+ * `count` verified accounts <prefix><n>@bench.example with the password of the account
+ * `fromEmail` (its hash copied: no hashing here); their ids and addresses.
+ */
+export async function seedPasswordUsers(db: BenchDatabase, count: number, prefix: string, fromEmail: string): Promise<{ id: string; email: string }[]> {
+  await seedUsers(db, count, prefix);
+  await queryOne(db, `UPDATE "User" SET "passwordHash" = (SELECT "passwordHash" FROM "User" WHERE "email" = '${fromEmail.replace(/'/g, "''")}') WHERE "email" LIKE '${prefix}%@bench.example'`);
+  const concat = db.kind === 'sqlite' ? `group_concat("id" || ' ' || "email", ',')` : `string_agg("id" || ' ' || "email", ',')`;
+  const row = await queryOne(db, `SELECT ${concat} AS users FROM "User" WHERE "email" LIKE '${prefix}%@bench.example'`);
+  return String(row.users ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => {
+      const [id, email] = pair.split(' ');
+      return { id: id!, email: email! };
+    });
+}

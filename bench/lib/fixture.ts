@@ -52,3 +52,13 @@ export function ttlEnv(ttl: Fixture['ttl'] = TTL): Record<string, string> {
     INTERACTION_TTL: String(ttl.interaction),
   };
 }
+
+/** The code-minting browsers' authorization request (signed in and consented once, then /authorize answers with a code at once). */
+export const CODE_REQUEST = { scope: 'openid profile email read', resource: API_IDENTIFIER } as const;
+
+/**
+ * The login_flow scenario's request: authorize → login page → POST password (argon2id) →
+ * consent page → POST allow → callback → token. prompt=consent keeps the consent page in every
+ * sign-in (a returning person's consent is otherwise remembered, which would skip it after the first).
+ */
+export const LOGIN_REQUEST = { ...CODE_REQUEST, prompt: 'consent' } as const;

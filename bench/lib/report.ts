@@ -1,5 +1,6 @@
 import type { Stats } from './load.ts';
 import type { QueriesPerRequest } from './metrics.ts';
+import { requestsTable, signInNote, signInTable, type SignInStep, type SignInTrace } from './signin.ts';
 
 /** One counted slice of an interleaved scenario on one subject (see measureInterleaved in bench/run.ts). */
 export interface SliceResult {
@@ -66,6 +67,8 @@ export interface SubjectReport {
    * so that both sides of the comparison are minutes apart at most) and right after (scenarios).
    */
   scale?: { rows: number; insertSeconds: number; totalRows: number; baseline: Record<string, ScenarioResult>; scenarios: Record<string, ScenarioResult> };
+  /** Ours: the statements of one sign-in (the login_flow scenario's flow), request by request, with no other load. */
+  signIn?: SignInTrace;
 }
 
 export interface Subjects {
@@ -118,6 +121,21 @@ export interface MailReport {
   outbox: MailOutbox[];
 }
 
+/** Scenarios measured on ours alone (no ceiling), on a server of their own per database. */
+export interface OursOnlyRun {
+  database: 'sqlite' | 'postgresql';
+  label: string;
+  /** Seconds per window (after the warm-up). */
+  seconds: number;
+  scenarios: Record<string, ScenarioResult>;
+  /** One sign-in with an authenticator app, alone (before the load), request by request. */
+  totpSignIn?: SignInStep[];
+  /** One sign-in with a passkey alone, after two that warm up, before the load, request by request. */
+  passkeySignIn?: SignInStep[];
+  /** Each console list call once, alone (before the load), with its statements. */
+  consoleCalls?: SignInStep[];
+}
+
 /** Everything a run measured: what latest.json holds and the tables are made from. */
 export interface RunData {
   machine: {
@@ -141,6 +159,7 @@ export interface RunData {
    */
   loadGenerator?: { share: number; cores: number; cpuSeconds: number; wallSeconds: number };
   subjects: Subjects;
+  oursOnly?: OursOnlyRun[];
   mail?: MailReport;
   targets: TargetResult[];
 }
@@ -174,7 +193,24 @@ export const SCENARIO_LABELS: Record<string, string> = {
   login_flow: 'full login flow (flows/s)',
   password_reset_request: 'forgot-password requests',
   signup: 'sign-ups (prompt=create, flows/s)',
+  console_lists: 'console list calls (users, clients, APIs, roles, audit in turn)',
+  totp_login: 'sign-ins with an authenticator app (TOTP, flows/s)',
+  passkey_login: 'sign-ins with a passkey alone (flows/s)',
 };
+
+function oursOnlyTable(runs: OursOnlyRun[]): string {
+  const rows: string[][] = [];
+  for (const run of runs) {
+    for (const [name, r] of Object.entries(run.scenarios)) {
+      const top = Object.entries(r.db?.byOperation ?? {})
+        .slice(0, 6)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(', ');
+      rows.push([SCENARIO_LABELS[name] ?? name, run.database, fmt(r.stats.rps), ms(r.stats.p50), ms(r.stats.p99), fmt(ratio(r.stats.p99, r.stats.p50), 1), ms(r.cpuMsPerRequest), fmt(r.db?.queries, 1), top || '—', String(r.stats.failed + r.stats.errors)]);
+    }
+  }
+  return table(['scenario', 'db', 'req/s', 'p50 ms', 'p99 ms', 'p99/p50', 'CPU ms/req', 'queries/req', 'queries by model.operation, per request', 'failed'], rows);
+}
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -363,6 +399,9 @@ function targetsTable(targets: TargetResult[]): string {
   );
 }
 
+/** The target for the database statements of one whole sign-in. */
+const SIGN_IN_STATEMENTS = 15;
+
 /** The targets of the issue, evaluated on what this run measured. */
 export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailReport): TargetResult[] {
   const { ceiling, sqlite, postgresql, workers2 } = subjects;
@@ -439,6 +478,13 @@ export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailRep
     measured: sqlite?.restartMs !== undefined ? `${fmt(sqlite.restartMs)} ms (fresh database: ${fmt(sqlite.firstStartMs)} ms)` : '—',
     pass: sqlite?.restartMs !== undefined ? sqlite.restartMs < 1500 : null,
   });
+  const traced = [sqlite, postgresql].filter((s): s is SubjectReport => Boolean(s?.signIn));
+  out.push({
+    target: 'statements per sign-in (login_flow, traced request by request)',
+    required: `≤ ${SIGN_IN_STATEMENTS}`,
+    measured: traced.length ? traced.map((s) => `${s.signIn!.total} (${s.database === 'postgresql' ? 'PostgreSQL' : 'SQLite'}, ${s.signIn!.steps.length} requests)`).join('; ') : '—',
+    pass: traced.length ? traced.every((s) => s.signIn!.total <= SIGN_IN_STATEMENTS) : null,
+  });
   if (mail) out.push(...mailTargets(mail));
   return out;
 }
@@ -493,6 +539,15 @@ export function renderMarkdown(data: RunData): string {
     ...(subjects.workers2 ? [`## WORKERS (SQLite)\n\n${workersTable(subjects.sqlite, subjects.workers2)}`] : []),
     `## Processes: start-up and memory\n\n${processTable([subjects.ceiling, ...ours, subjects.workers2].filter((s): s is SubjectReport => Boolean(s)))}`,
     `## Database queries per request (ours, from /metrics)\n\n${dbTable(ours, settings.scenarios)}`,
+    ...ours.filter((s) => s.signIn).map((s) => `## Statements per sign-in, request by request (${s.label})\n\n${signInTable(s.signIn!)}\n\n${signInNote(s.signIn!)}`),
+    ...(data.oursOnly?.length
+      ? [
+          `## Ours only (no ceiling): sign-ins with an authenticator app and with a passkey, forgot-password, sign-up, console lists\n\n${oursOnlyTable(data.oursOnly)}\n\nOne window of ${data.oursOnly[0]!.seconds} s per scenario after the warm-up, on a server of its own per database (open sign-up, SMTP on a closed port, a client address per request). A TOTP sign-in is one whole flow (the login_flow's, with the code page after the password), each time as another of the users given an authenticator app beforehand (a code is accepted once per 30-second step). A passkey sign-in is the same flow with "Sign in with a passkey" (a software authenticator in the harness signs the challenge) instead of the password. A sign-up is one whole flow (authorize → sign-up page → form, argon2id hashing included → "check your email" page); a forgot-password request's CPU and queries include the message it writes after answering. The console lists run on the users, audit events and clients the scenarios before them left.`,
+          ...data.oursOnly.filter((r) => r.totpSignIn).map((r) => `### Sign-in with an authenticator app, request by request (${r.label})\n\n${requestsTable(r.totpSignIn!)}`),
+          ...data.oursOnly.filter((r) => r.passkeySignIn).map((r) => `### Sign-in with a passkey alone, request by request (${r.label})\n\n${requestsTable(r.passkeySignIn!)}`),
+          ...data.oursOnly.filter((r) => r.consoleCalls).map((r) => `### Console list calls one by one (${r.label}, statements each)\n\n${requestsTable(r.consoleCalls!)}`),
+        ]
+      : []),
     ...(data.mail
       ? [
           `## Mail: requests that send email, with the SMTP server up, down (connection refused) and hanging (accepts, never answers)\n\n${mailTables(data.mail)}\n\n${data.mail.rounds} interleaved rounds of ${data.mail.seconds} s per scenario and server; ÷ SMTP up is the median of the rounds' ratios. After the load, the SMTP server of the down and hanging servers starts working (on the same port) and the outbox delivers what waited.`,

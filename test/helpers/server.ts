@@ -30,7 +30,7 @@ export async function freePort(): Promise<number> {
  * waiting, it says on stderr what is still open (so that a slow teardown names its cause) and
  * closes the HTTP connections that remain, the only thing a test's client can leave behind.
  */
-export async function closeApp(app: App): Promise<void> {
+async function closeApp(app: App): Promise<void> {
   const started = Date.now();
   const origin = app.app.listeningOrigin;
   const watch = setInterval(() => {
