@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createArtifactStore } from '../src/artifacts/store.ts';
 import { openDatabase } from '../src/db/index.ts';
 import { migrate } from '../src/db/migrate.ts';
 
@@ -30,6 +31,9 @@ try {
   }
 
   const select = { payload: true, expiresAt: true, consumedAt: true } as const;
+  // Artifact inserts as the provider's adapter makes them, each under a new id: NULL uid, userCode and grantId.
+  const store = createArtifactStore(prisma);
+  let seq = 0;
   const cases: [string, (id: string) => Promise<unknown>][] = [
     ['model findUnique (select 3 columns)', (id) => prisma.oidcPayload.findUnique({ where: { model_id: { model: 'AccessToken', id } }, select })],
     ['model findFirst (select 3 columns)', (id) => prisma.oidcPayload.findFirst({ where: { model: 'AccessToken', id }, select })],
@@ -37,6 +41,8 @@ try {
     ['model updateMany (consume)', (id) => prisma.oidcPayload.updateMany({ where: { model: 'AccessToken', id, consumedAt: null }, data: { payload } })],
     ['tagged $executeRaw update', (id) => prisma.$executeRaw`UPDATE "OidcPayload" SET "payload" = ${payload} WHERE "model" = ${'AccessToken'} AND "id" = ${id} AND "consumedAt" IS NULL`],
     ['model upsert (select id)', (id) => prisma.oidcPayload.upsert({ where: { model_id: { model: 'RefreshToken', id } }, create: { model: 'RefreshToken', id, payload }, update: { payload }, select: { id: true } })],
+    ['artifact insert: AccessToken (client_credentials)', (id) => store.save('AccessToken', `${id}.${seq++}`, { accountId: 'account', clientId: 'client', scope: 'api' }, 3600)],
+    ['artifact insert: Interaction (no lookup column)', (id) => store.save('Interaction', `${id}.${seq++}`, { prompt: 'login', params: { scope: 'openid' } }, 3600)],
     ['tagged $executeRaw upsert', (id) => prisma.$executeRaw`INSERT INTO "OidcPayload" ("model", "id", "payload") VALUES (${'RefreshToken'}, ${id}, ${payload}) ON CONFLICT ("model", "id") DO UPDATE SET "payload" = excluded."payload"`],
   ];
 

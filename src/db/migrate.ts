@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { MigrationList, SchemaEngine, SchemaEngine as SchemaEngineClass } from '@prisma/schema-engine-wasm';
-import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { StartupError } from '../lib/errors.ts';
 import type { Database } from './index.ts';
 import { migrationsDir, schemaFor, type Dialect } from './schema.ts';
@@ -41,14 +41,41 @@ const wasm = (globalThis as unknown as {
 
 let engineClass: Promise<typeof SchemaEngineClass> | undefined;
 
+/**
+ * When it describes a SQLite database (the drift check, `npm run migration:create`), the engine
+ * reads each partial index's definition with the index name as a double-quoted string
+ * (`name = "…"`), which `node:sqlite` (built without double-quoted string literals) takes for a
+ * column and refuses, failing the whole description: that one query gets the name in single quotes.
+ */
+function quotingIndexNames(factory: SqlMigrationAwareDriverAdapterFactory): SqlMigrationAwareDriverAdapterFactory {
+  const fixed = (adapter: SqlDriverAdapter): SqlDriverAdapter =>
+    new Proxy(adapter, {
+      get(target, prop) {
+        if (prop === 'queryRaw') {
+          return (query: Parameters<SqlDriverAdapter['queryRaw']>[0]) =>
+            target.queryRaw({ ...query, sql: query.sql.replace(/(\bFROM sqlite_master WHERE type = 'index' AND name = )"((?:[^"]|"")*)"/, (_, head: string, name: string) => `${head}'${name.replaceAll('""', '"').replaceAll("'", "''")}'`) });
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  return {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => fixed(await factory.connect()),
+    connectToShadowDb: async () => fixed(await factory.connectToShadowDb()),
+  };
+}
+
 async function withSchemaEngine<T>(db: Database, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   engineClass ??= loadSchemaEngine();
   const Engine = await engineClass;
   const schema = await schemaFor(db.dialect);
+  const factory = db.dialect === 'sqlite' ? quotingIndexNames(db.adapterFactory()) : db.adapterFactory();
   const engine = await Engine.new(
     { datamodels: [['schema.prisma', schema]] },
     () => {},
-    bindMigrationAwareSqlAdapterFactory(db.adapterFactory()),
+    bindMigrationAwareSqlAdapterFactory(factory),
   );
   try {
     return await fn(engine);
