@@ -106,7 +106,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     devices,
     // The second factor: TOTP secrets encrypted with the data key, as upstream client secrets are.
     // Passkeys: the issuer is the relying party (none on an IP address, where browsers refuse them).
-    mfa: createMfaService({ prisma: db.prisma, audit, outbox, templates, secret: dataKey, issuer: config.brand.productName ?? new URL(config.issuer).host, ceremonies: passkeyRp && createCeremonies({ rp: passkeyRp, artifacts }) }),
+    mfa: createMfaService({ prisma: db.prisma, audit, outbox, templates, secret: dataKey, issuer: config.brand.productName ?? new URL(config.issuer).host, ceremonies: passkeyRp && createCeremonies({ rp: passkeyRp, artifacts, secret: dataKey }) }),
     selfService: createSelfService({ prisma: db.prisma, users, grants, artifacts, devices, federation, upstreams, resources, audit, signIn, tokens: accountTokens, outbox, templates, configCache, counters: throttle, issuer: config.issuer }),
     housekeeping: createHousekeeping({ artifacts, audit, throttle, mail: outbox, accountTokens, logouts }, { auditRetentionDays: config.auditRetentionDays, mailRetentionDays: config.mail.retentionDays }),
     leases: createLeases(db.prisma),

@@ -90,5 +90,10 @@ export function decrypt(sealed: string, secret: string, purpose: string): string
  * can still be counted and correlated; without the secret, nothing can be learned from one.
  */
 export function pseudonym(value: string, secret: string, purpose: string): string {
-  return createHmac('sha256', encryptionKey(secret, `pseudonym:${purpose}`)).update(value, 'utf8').digest().subarray(0, 16).toString('base64url');
+  return keyedTag(value, secret, `pseudonym:${purpose}`).toString('base64url');
+}
+
+/** HMAC-SHA256 of `value` under a key derived from `secret` for one `purpose`, 128 bits: made and checked only by the secret's holders. */
+export function keyedTag(value: string | Uint8Array, secret: string, purpose: string): Buffer {
+  return createHmac('sha256', encryptionKey(secret, purpose)).update(value).digest().subarray(0, 16);
 }

@@ -10,7 +10,9 @@ import {
   verifyRegistrationResponse,
   type WebAuthnCredential,
 } from '@simplewebauthn/server';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { MODEL, type ArtifactStore } from '../artifacts/store.ts';
+import { keyedTag } from '../lib/crypto.ts';
 
 /** How long a ceremony may take, from the page that offers it to the answer (the browser's own prompt times out sooner). */
 const CHALLENGE_TTL_SECONDS = 600;
@@ -73,24 +75,45 @@ export interface StoredCredential {
   transports: string;
 }
 
+const NONCE_BYTES = 16;
+const TAG_BYTES = 16;
+const PURPOSE = 'passkey-challenge';
+
 /**
  * The WebAuthn ceremonies (W3C Web Authentication, through @simplewebauthn/server): options for
- * the browser, with a challenge kept on the server (an artifact, single use, expiring), and the
- * verification of its answer against that challenge, the issuer's origin and RP ID. Stores no
- * credential itself: src/mfa/service.ts does.
+ * the browser, and the verification of its answer against its challenge, the issuer's origin and
+ * RP ID. A challenge is 16 random bytes, when it expires, and a tag over both and what it is for
+ * (the binding and the ceremony) under a key derived from the data key: nothing is written when
+ * a page offers a passkey (every login page does), and the answer is checked to be to a
+ * challenge we made, for this, in time; it is then used up, once, as an expiring artifact (of
+ * parallel answers to one challenge, one gets through). Stores no credential itself:
+ * src/mfa/service.ts does.
  */
-export function createCeremonies(deps: { rp: RelyingParty; artifacts: Pick<ArtifactStore, 'create' | 'find' | 'consume'> }) {
+export function createCeremonies(deps: { rp: RelyingParty; artifacts: Pick<ArtifactStore, 'claim'>; secret: () => Promise<string> }) {
   const { rp, artifacts } = deps;
 
-  const remember = (challenge: string, binding: Binding, ceremony: Ceremony) => artifacts.create(MODEL.passkeyChallenge, challenge, { binding, ceremony }, CHALLENGE_TTL_SECONDS);
+  const tag = async (binding: Binding, ceremony: Ceremony, body: Uint8Array) => keyedTag(Buffer.concat([Buffer.from(`${ceremony}\n${binding}\n`), body]), await deps.secret(), PURPOSE);
 
-  /** The challenge the answer signed must be one we made for this binding and ceremony, unused and unexpired; it is used up here. */
+  /** A new challenge for this binding and ceremony, good for CHALLENGE_TTL_SECONDS. */
+  async function challengeFor(binding: Binding, ceremony: Ceremony): Promise<Uint8Array<ArrayBuffer>> {
+    const body = Buffer.alloc(NONCE_BYTES + 4);
+    randomBytes(NONCE_BYTES).copy(body);
+    body.writeUInt32BE(Math.floor(Date.now() / 1000) + CHALLENGE_TTL_SECONDS, NONCE_BYTES);
+    const challenge = new Uint8Array(NONCE_BYTES + 4 + TAG_BYTES);
+    challenge.set(body);
+    challenge.set(await tag(binding, ceremony, body), NONCE_BYTES + 4);
+    return challenge;
+  }
+
+  /** The challenge the answer signed must be one we made for this binding and ceremony, unexpired and unused; it is used up here. */
   const expected = (binding: Binding, ceremony: Ceremony) => async (challenge: string) => {
-    const row = await artifacts.find(MODEL.passkeyChallenge, challenge);
-    if (!row || row.consumedAt || !row.expiresAt || row.expiresAt.getTime() <= Date.now()) return false;
-    const made = JSON.parse(row.payload) as { binding?: string; ceremony?: string };
-    if (made.binding !== binding || made.ceremony !== ceremony) return false;
-    return artifacts.consume(MODEL.passkeyChallenge, challenge);
+    const bytes = Buffer.from(challenge, 'base64url');
+    if (bytes.length !== NONCE_BYTES + 4 + TAG_BYTES || bytes.toString('base64url') !== challenge) return false;
+    const body = bytes.subarray(0, NONCE_BYTES + 4);
+    if (!timingSafeEqual(bytes.subarray(NONCE_BYTES + 4), await tag(binding, ceremony, body))) return false;
+    const expiresIn = body.readUInt32BE(NONCE_BYTES) - Math.floor(Date.now() / 1000);
+    if (expiresIn <= 0) return false;
+    return artifacts.claim(MODEL.passkeyChallenge, challenge, { binding, ceremony }, expiresIn);
   };
 
   return {
@@ -99,6 +122,7 @@ export function createCeremonies(deps: { rp: RelyingParty; artifacts: Pick<Artif
     /** Options to create a discoverable passkey for the person (its user handle is their id), never one they already have on that authenticator. */
     async registrationOptions(binding: Binding, user: { id: string; email: string; name: string | null }, existing: { credentialId: string; transports: string }[]): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const options = await generateRegistrationOptions({
+        challenge: await challengeFor(binding, 'register'),
         rpName: rp.name,
         rpID: rp.id,
         userName: user.email,
@@ -109,7 +133,6 @@ export function createCeremonies(deps: { rp: RelyingParty; artifacts: Pick<Artif
         excludeCredentials: existing.map((c) => ({ id: c.credentialId, transports: JSON.parse(c.transports) as string[] })),
         authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
       });
-      await remember(options.challenge, binding, 'register');
       return options;
     },
 
@@ -139,12 +162,12 @@ export function createCeremonies(deps: { rp: RelyingParty; artifacts: Pick<Artif
      */
     async authenticationOptions(binding: Binding, allow?: { credentialId: string; transports: string }[]): Promise<PublicKeyCredentialRequestOptionsJSON> {
       const options = await generateAuthenticationOptions({
+        challenge: await challengeFor(binding, 'authenticate'),
         rpID: rp.id,
         timeout: TIMEOUT_MS,
         userVerification: allow ? 'preferred' : 'required',
         allowCredentials: (allow ?? []).map((c) => ({ id: c.credentialId, transports: JSON.parse(c.transports) as string[] })),
       });
-      await remember(options.challenge, binding, 'authenticate');
       return options;
     },
 

@@ -86,6 +86,31 @@ describe('passkeys', () => {
     }
   });
 
+  it('SEC-WA-07 a challenge is ours only as we made it: one altered, or made up, is refused; offering a passkey writes nothing', async () => {
+    const { config, passkey } = await person();
+    const challenges = () => ctx.server.current.db.prisma.oidcPayload.count({ where: { model: 'PasskeyChallenge' } });
+    const before = await challenges();
+    const ua = new UserAgent();
+    const page = await loginPage(ua, config);
+    // The login page offers a passkey (its options carry a challenge) without storing anything.
+    expect(page.options.challenge).toMatch(/^[\w-]{48}$/);
+    expect(await challenges()).toBe(before);
+
+    const ours = Buffer.from(page.options.challenge, 'base64url');
+    const altered = (at: number) => {
+      const copy = Buffer.from(ours);
+      copy[at]! ^= 1;
+      return copy.toString('base64url');
+    };
+    // The random part, when it expires, and the tag: each changed by one bit; then one made up of the same length.
+    for (const challenge of [altered(0), altered(17), altered(35), Buffer.alloc(36, 7).toString('base64url')]) {
+      const res = await answer(ua, page, passkey.authenticate({ ...page.options, challenge }));
+      expect(res.res.status, challenge).toBe(401);
+    }
+    // The challenge as made still signs the person in.
+    expect(await signedIn(await answer(ua, page, passkey.authenticate(page.options)))).toBe(true);
+  });
+
   it('SEC-WA-03 a passkey that did not verify the person (presence only) is no sign-in by itself; after a password it is a second factor', async () => {
     const { app, config, passkey } = await person({ userVerification: false });
     const ua = new UserAgent();
