@@ -32,7 +32,9 @@ export async function freePort(): Promise<number> {
  */
 async function closeApp(app: App): Promise<void> {
   const started = Date.now();
-  const origin = app.app.listeningOrigin;
+  // Where it listens (an app built but never listening, or closed already, has no address).
+  const address = app.app.server.address();
+  const origin = address && typeof address === 'object' ? `port ${address.port}` : 'no port';
   const watch = setInterval(() => {
     const { server } = app.app;
     server.getConnections((_err, open) => {
