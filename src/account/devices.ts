@@ -19,7 +19,8 @@ const REMEMBERED = 10_000;
  * sessions. Kept as an artifact of its own per session (by the session's uid, which stays the
  * same while the provider rotates the session's id), expiring like the session; never tied to an
  * account in its columns, so that nothing but the session's owner finds it. Written at every
- * sign-in, and when the session is used again (at most once a minute per process).
+ * sign-in (from another browser or address, or a minute after the last write), and when the
+ * session is used again (at most once a minute per process).
  */
 export function createSessionDevices(artifacts: Pick<ArtifactStore, 'save' | 'findMany' | 'destroyMany'>, opts: { ttlSeconds: number }) {
   /** What this process last wrote per session, and when. */
