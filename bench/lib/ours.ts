@@ -38,6 +38,12 @@ export function buildServer(): void {
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
 }
 
+/**
+ * The Node options the server is deployed with (the `start` script, the Dockerfile's CMD).
+ * `BENCH_NODE_FLAGS` (space-separated; empty for none) replaces them, for comparisons.
+ */
+const DEPLOYED_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=1024'];
+
 /** Production serves /metrics only with a token: one per harness process. */
 export const METRICS_TOKEN = randomBytes(32).toString('base64url');
 
@@ -51,7 +57,7 @@ export interface OursOptions {
   cwd: string;
   signingAlg: 'RS256' | 'ES256' | 'EdDSA';
   argon2: Argon2Params;
-  /** Node options before the script (--cpu-prof …). */
+  /** Node options before the script (--cpu-prof …), besides the deployed ones (`DEPLOYED_NODE_FLAGS`, or `BENCH_NODE_FLAGS`). */
   nodeArgs?: string[];
   extraEnv?: Record<string, string>;
   log?: (message: string) => void;
@@ -98,7 +104,8 @@ export async function startOurs(opts: OursOptions): Promise<StartedOurs> {
     ...ttlEnv(),
     ...opts.extraEnv,
   };
-  const args = [...(opts.nodeArgs ?? []), join(ROOT, 'dist', 'main.js')];
+  const nodeFlags = process.env.BENCH_NODE_FLAGS === undefined ? DEPLOYED_NODE_FLAGS : process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
+  const args = [...(opts.nodeArgs ?? []), ...nodeFlags, join(ROOT, 'dist', 'main.js')];
   log(`${label}: starting (fresh ${db.kind} database, WORKERS=${workers})`);
   let server = await launch({ name: label, args, env, url, cwd });
   const firstStartMs = server.readyMs;
