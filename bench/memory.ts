@@ -12,17 +12,17 @@
  * BENCH_MEMORY_SERVER_OUTPUT=1 (the server's last output, e.g. with --trace-gc).
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserAgent } from '../test/helpers/user-agent.ts';
 import { type AuthorizeOptions, authorize, basicAuth, FORM, fullLogin, redeem, type Target } from './lib/agent.ts';
-import { createPostgresDatabase, createSqliteDatabase, dropAllDatabases, type DatabaseKind } from './lib/db.ts';
+import { createPostgresDatabase, createSqliteDatabase, type DatabaseKind } from './lib/db.ts';
 import { API_IDENTIFIER, API_SCOPES, LOGIN_REQUEST } from './lib/fixture.ts';
 import { runHttp, runLoop, type Stats } from './lib/load.ts';
-import { buildServer, halt, haltAll, METRICS_TOKEN, startOurs } from './lib/ours.ts';
-import { killAllChildren, treeCpuMs, treeRss } from './lib/proc.ts';
+import { buildServer, cleanUpOnExit, halt, METRICS_TOKEN, startOurs } from './lib/ours.ts';
+import { treeCpuMs, treeRss } from './lib/proc.ts';
 import { argon2FromEnv, checkNode, numberFromEnv, signingAlgFromEnv } from './lib/settings.ts';
 
 const log = (message: string) => console.error(`[bench:memory] ${message}`);
@@ -46,17 +46,7 @@ function parseEnv(text: string): Record<string, string> {
   return env;
 }
 
-async function cleanup() {
-  await haltAll();
-  killAllChildren();
-  await dropAllDatabases();
-  if (runDir) await rm(runDir, { recursive: true, force: true });
-}
-
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.on(signal, () => void cleanup().finally(() => process.exit(code)));
-}
-process.on('exit', () => killAllChildren());
+const cleanup = cleanUpOnExit(() => runDir);
 
 // ---- what the server reports, and what /proc says
 

@@ -4,13 +4,12 @@
  * PostgreSQL with BENCH_DATABASE_URL) as `npm run bench` does, makes 2 sign-ins to warm up, then
  * traces sign-ins with nothing else running and prints the table. See bench/README.md.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPostgresDatabase, createSqliteDatabase, dropAllDatabases, type DatabaseKind } from './lib/db.ts';
+import { createPostgresDatabase, createSqliteDatabase, type DatabaseKind } from './lib/db.ts';
 import { LOGIN_REQUEST } from './lib/fixture.ts';
-import { buildServer, halt, haltAll, METRICS_TOKEN, startOurs } from './lib/ours.ts';
-import { killAllChildren } from './lib/proc.ts';
+import { buildServer, cleanUpOnExit, halt, METRICS_TOKEN, startOurs } from './lib/ours.ts';
 import { argon2FromEnv, checkNode, numberFromEnv, signingAlgFromEnv } from './lib/settings.ts';
 import { signInNote, signInTable, traceSignIns } from './lib/signin.ts';
 
@@ -20,17 +19,7 @@ const postgresUrl = process.env.BENCH_DATABASE_URL || undefined;
 const count = Math.floor(numberFromEnv('BENCH_SIGNIN_TRACES', 3, 1));
 let runDir = '';
 
-async function cleanup() {
-  await haltAll();
-  killAllChildren();
-  await dropAllDatabases();
-  if (runDir) await rm(runDir, { recursive: true, force: true });
-}
-
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.on(signal, () => void cleanup().finally(() => process.exit(code)));
-}
-process.on('exit', () => killAllChildren());
+const cleanup = cleanUpOnExit(() => runDir);
 
 async function main() {
   checkNode();

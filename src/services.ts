@@ -12,7 +12,7 @@ import { createUserService } from './users/service.ts';
 import { createUpstreamService } from './federation/upstreams.ts';
 import { createFederationService } from './federation/service.ts';
 import { createConfigCache } from './lib/config-cache.ts';
-import { persistedSecret } from './lib/server-secrets.ts';
+import { dataKey as readDataKey } from './lib/server-secrets.ts';
 import { createLeases } from './housekeeping/leases.ts';
 import { createHousekeeping } from './housekeeping/service.ts';
 import { createSignIn } from './users/sign-in.ts';
@@ -46,7 +46,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   // Upstream client secrets are encrypted with KEY_ENCRYPTION_SECRET (required in production);
   // in development without it, with a generated key kept in the database. Pseudonyms of typed
   // identifiers (throttling keys) are keyed with it too.
-  const dataKey = () => (config.keyEncryptionSecret ? Promise.resolve(config.keyEncryptionSecret) : persistedSecret(db.prisma, 'data-encryption-key'));
+  const dataKey = readDataKey(config, db.prisma);
   const upstreams = createUpstreamService(db.prisma, audit, configCache, config, dataKey);
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
   const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);

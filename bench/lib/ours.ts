@@ -5,13 +5,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Target } from './agent.ts';
-import type { BenchDatabase } from './db.ts';
+import { dropAllDatabases, type BenchDatabase } from './db.ts';
 import { API_IDENTIFIER, API_SCOPES, CLIENT_SCOPE, REDIRECT_URI, ttlEnv, USER } from './fixture.ts';
 import type { Argon2Params } from './load.ts';
-import { freePort, ROOT, runCli, startServer, treeRss, treeRssByProcess, type ServerProcess } from './proc.ts';
+import { freePort, killAllChildren, ROOT, runCli, startServer, treeRss, treeRssByProcess, type ServerProcess } from './proc.ts';
 import { mb } from './report.ts';
 
 /** Every server started and not stopped yet: stopped at the end, on failure and on Ctrl-C. */
@@ -31,6 +32,25 @@ export async function halt(server: ServerProcess): Promise<void> {
 /** Stops every server still running. */
 export async function haltAll(): Promise<void> {
   for (const server of [...live]) await halt(server).catch(() => {});
+}
+
+/**
+ * A script's clean-up, on Ctrl-C and SIGTERM: every server stopped, every child killed, every
+ * database dropped and the run's directory (`dir()`, empty for none yet) removed; children are
+ * killed on any exit. Returns the clean-up, for the script's own end.
+ */
+export function cleanUpOnExit(dir: () => string): () => Promise<void> {
+  const cleanup = async () => {
+    await haltAll();
+    killAllChildren();
+    await dropAllDatabases();
+    if (dir()) await rm(dir(), { recursive: true, force: true });
+  };
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.on(signal, () => void cleanup().finally(() => process.exit(code)));
+  }
+  process.on('exit', () => killAllChildren());
+  return cleanup;
 }
 
 /** Compiles the server into dist/ (what `node dist/main.js` runs). */

@@ -26,11 +26,14 @@ export function createSessionDevices(artifacts: Pick<ArtifactStore, 'save' | 'fi
   /** What this process last wrote per session, and when. */
   const written = new Map<string, DeviceSeen>();
 
-  /** Writes unless this process wrote the same browser and address for the session less than a minute ago (a sign-in's last step after its first). */
-  async function write(uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }, now: number, sameEvery: boolean) {
+  /**
+   * Writes unless this process wrote for the session less than a minute ago: whatever changed
+   * (`anyChange`), or the same browser and address (a sign-in's last step after its first).
+   */
+  async function write(uid: string, info: { userAgent?: string | undefined; ip?: string | undefined }, now: number, anyChange: boolean) {
     const payload: DeviceSeen = { userAgent: info.userAgent?.slice(0, 512) || null, ip: info.ip?.slice(0, 64) || null, lastSeenAt: now };
     const last = written.get(uid);
-    if (last && now - last.lastSeenAt < SEEN_EVERY_MS && (sameEvery || (last.userAgent === payload.userAgent && last.ip === payload.ip))) return;
+    if (last && now - last.lastSeenAt < SEEN_EVERY_MS && (anyChange || (last.userAgent === payload.userAgent && last.ip === payload.ip))) return;
     if (written.size >= REMEMBERED) written.clear();
     written.set(uid, payload);
     await artifacts.save(MODEL.sessionDevice, uid, { ...payload }, opts.ttlSeconds);

@@ -7,7 +7,7 @@ import { isUniqueViolation } from './errors.ts';
  * Outside production, secrets that were not configured are generated once and kept in the
  * database, so that every instance on the same database shares them and restarts keep them.
  */
-export async function persistedSecret(prisma: PrismaClient, name: string): Promise<string> {
+async function persistedSecret(prisma: PrismaClient, name: string): Promise<string> {
   const existing = await prisma.serverSecret.findUnique({ where: { name } });
   if (existing) return existing.value;
   try {
@@ -22,4 +22,22 @@ export async function persistedSecret(prisma: PrismaClient, name: string): Promi
 /** The cookie signing keys: configured (COOKIE_SECRETS), or one generated and kept in the database. */
 export async function cookieSecrets(config: Pick<Config, 'cookieSecrets'>, prisma: PrismaClient): Promise<readonly string[]> {
   return config.cookieSecrets ?? [await persistedSecret(prisma, 'cookie-secret')];
+}
+
+/**
+ * The data key (upstream client secrets, TOTP secrets, mail bodies, pseudonyms, passkey
+ * challenges): KEY_ENCRYPTION_SECRET, or one generated and kept in the database, read once per
+ * process; a failed read is tried again at the next call.
+ */
+export function dataKey(config: Pick<Config, 'keyEncryptionSecret'>, prisma: PrismaClient): () => Promise<string> {
+  const configured = config.keyEncryptionSecret;
+  if (configured) return () => Promise.resolve(configured);
+  let key: Promise<string> | undefined;
+  return () => {
+    key ??= persistedSecret(prisma, 'data-encryption-key').catch((err: unknown) => {
+      key = undefined;
+      throw err;
+    });
+    return key;
+  };
 }

@@ -82,16 +82,10 @@ export function createOutbox(
   let woken = false;
   /** Attempts are failing (an outage, say): logged at warn once, then at debug until one succeeds. */
   let failing = false;
-  // The key is read once, before any transaction needs it: reading it inside one would wait for
-  // a connection that the transaction itself holds (SQLite has one). See warm().
-  let key: Promise<string> | undefined;
-  const secret = () => {
-    key ??= deps.secret().catch((err: unknown) => {
-      key = undefined;
-      throw err;
-    });
-    return key;
-  };
+  // The key (read once per process, src/lib/server-secrets.ts) is read before any transaction
+  // needs it: reading it inside one would wait for a connection that the transaction itself holds
+  // (SQLite has one). See warm().
+  const { secret } = deps;
   /** A delivery run is going (it looks again before it ends when woken: no need to start one). */
   let delivering = false;
   /**

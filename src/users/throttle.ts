@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { join, sqltag } from '@prisma/client/runtime/client';
 import { timestampParam, type Dialect, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
 import { pseudonym } from '../lib/crypto.ts';
@@ -39,13 +40,12 @@ export function waitSeconds(failures: number, threshold: number, policy: Pick<Th
 /** Where the counts live: the database, or Redis when REDIS_URL is set. Shared by every instance either way. */
 interface ThrottleStore {
   /**
-   * Counts an attempt against `key`, atomically, and returns the count; null when the key is
-   * waiting (nothing is counted). When the count reaches `threshold`, the key is held until
-   * `holdUntil` in the same step, so that no parallel attempt gets past it meanwhile.
+   * Counts an attempt against each of `keys`, atomically, and returns each count; null for a key
+   * that is waiting (nothing is counted for it). When a count reaches its key's `threshold`, the
+   * key is held until `holdUntil` in the same step, so that no parallel attempt gets past it
+   * meanwhile.
    */
-  reserve(key: string, at: { now: Date; threshold: number; forgetBefore: Date; holdUntil: Date }): Promise<number | null>;
-  /** `reserve` of an address and an account at once (one statement where the store allows): each key's count, or null where it waits. */
-  reservePair(ip: { key: string; threshold: number }, account: { key: string; threshold: number }, at: { now: Date; forgetBefore: Date; holdUntil: Date }): Promise<[number | null, number | null]>;
+  reserve(keys: readonly { key: string; threshold: number }[], at: { now: Date; forgetBefore: Date; holdUntil: Date }): Promise<(number | null)[]>;
   /** An attempt refused while the key waits: counted; returns when the wait ends. */
   refuse(key: string): Promise<Date | null>;
   /** After a failure at or past the threshold: the key waits until `until`; returns the attempts refused since the last such call. */
@@ -64,41 +64,25 @@ interface ThrottleStore {
 function databaseStore(prisma: PrismaClient, dialect: Dialect): ThrottleStore {
   const at = (date: Date | null) => timestampParam(dialect, date);
   return {
-    async reserve(key, { now, threshold, forgetBefore, holdUntil }) {
-      // One statement: the count and the hold cannot be raced by a parallel attempt.
-      const rows = await prisma.$queryRaw<{ failures: number }[]>`
-        INSERT INTO "LoginThrottle" ("key", "failures", "lastFailureAt", "lockedUntil", "refused")
-        VALUES (${key}, 1, ${now}, ${threshold <= 1 ? holdUntil : null}, 0)
-        ON CONFLICT ("key") DO UPDATE SET
-          "failures" = CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END,
-          "lastFailureAt" = ${now},
-          "lockedUntil" = CASE
-            WHEN (CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END) >= ${threshold} THEN ${at(holdUntil)}
-            ELSE NULL END
-        WHERE "LoginThrottle"."lockedUntil" IS NULL OR "LoginThrottle"."lockedUntil" <= ${now}
-        RETURNING "failures"`;
-      return rows[0] ? Number(rows[0].failures) : null;
-    },
-    async reservePair(ip, account, { now, forgetBefore, holdUntil }) {
-      // The same as reserve, for both rows in one statement; a row that waits is not returned.
-      const fresh = (threshold: number) => at(threshold <= 1 ? holdUntil : null);
+    async reserve(keys, { now, forgetBefore, holdUntil }) {
+      // One statement for every key: the counts and the holds cannot be raced by a parallel
+      // attempt; a row that waits is not updated, so not returned.
       const rows = await prisma.$queryRaw<{ key: string; failures: number }[]>`
         INSERT INTO "LoginThrottle" ("key", "failures", "lastFailureAt", "lockedUntil", "refused")
-        VALUES (${ip.key}, 1, ${now}, ${fresh(ip.threshold)}, 0), (${account.key}, 1, ${now}, ${fresh(account.threshold)}, 0)
+        VALUES ${join(keys.map((k) => sqltag`(${k.key}, 1, ${now}, ${at(k.threshold <= 1 ? holdUntil : null)}, 0)`))}
         ON CONFLICT ("key") DO UPDATE SET
           "failures" = CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END,
           "lastFailureAt" = ${now},
           "lockedUntil" = CASE
             WHEN (CASE WHEN "LoginThrottle"."lastFailureAt" < ${forgetBefore} THEN 1 ELSE "LoginThrottle"."failures" + 1 END)
-              >= (CASE WHEN "LoginThrottle"."key" = ${ip.key} THEN CAST(${ip.threshold} AS INTEGER) ELSE CAST(${account.threshold} AS INTEGER) END) THEN ${at(holdUntil)}
+              >= (CASE "LoginThrottle"."key" ${join(keys.map((k) => sqltag`WHEN ${k.key} THEN CAST(${k.threshold} AS INTEGER)`), ' ')} END) THEN ${at(holdUntil)}
             ELSE NULL END
         WHERE "LoginThrottle"."lockedUntil" IS NULL OR "LoginThrottle"."lockedUntil" <= ${now}
         RETURNING "key", "failures"`;
-      const count = (key: string) => {
-        const row = rows.find((r) => r.key === key);
+      return keys.map((k) => {
+        const row = rows.find((r) => r.key === k.key);
         return row ? Number(row.failures) : null;
-      };
-      return [count(ip.key), count(account.key)];
+      });
     },
     async refuse(key) {
       const rows = await prisma.$queryRaw<{ lockedUntil: Date | string | null }[]>`
@@ -187,12 +171,13 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
   const k = (key: string) => `${prefix}throttle:${key}`;
   const run = async (script: string, key: string, ...args: (string | number)[]) => (await ready()).eval(script, 1, k(key), ...args.map(String));
   return {
-    async reserve(key, { now, threshold, holdUntil }) {
-      const n = Number(await run(RESERVE, key, now.getTime(), threshold, holdUntil.getTime(), policy.resetSeconds));
-      return n < 0 ? null : n;
-    },
-    async reservePair(ip, account, at) {
-      return [await this.reserve(ip.key, { ...at, threshold: ip.threshold }), await this.reserve(account.key, { ...at, threshold: account.threshold })];
+    async reserve(keys, { now, holdUntil }) {
+      const counts: (number | null)[] = [];
+      for (const { key, threshold } of keys) {
+        const n = Number(await run(RESERVE, key, now.getTime(), threshold, holdUntil.getTime(), policy.resetSeconds));
+        counts.push(n < 0 ? null : n);
+      }
+      return counts;
     },
     async refuse(key) {
       const until = (await run(REFUSE, key)) as string | null;
@@ -241,21 +226,12 @@ export function createLoginThrottle(
   secret: () => Promise<string>,
 ) {
   const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(db.prisma, db.dialect);
-  // Read once (it may come from the database); a failed read is tried again next time.
-  let key: Promise<string> | undefined;
-  const pseudonymKey = () => {
-    key ??= secret().catch((err: unknown) => {
-      key = undefined;
-      throw err;
-    });
-    return key;
-  };
   const threshold = (key: string) => (key.startsWith('ip:') ? policy.ipMaxFailures : policy.maxFailures);
 
   return {
     /** The throttling key of the account an email names (or would name). */
     async accountKey(email: string): Promise<string> {
-      return `account:${pseudonym(normalizeEmail(email), await pseudonymKey(), 'account')}`;
+      return `account:${pseudonym(normalizeEmail(email), await secret(), 'account')}`;
     },
 
     /**
@@ -267,12 +243,10 @@ export function createLoginThrottle(
       const now = new Date();
       const holdUntil = new Date(now.getTime() + HOLD_SECONDS * 1000);
       const forgetBefore = new Date(now.getTime() - policy.resetSeconds * 1000);
-      const names = [ipKey(keys.ip), ...(keys.account ? [keys.account] : [])];
-      const at = { now, forgetBefore, holdUntil };
-      const [ip, account] = names.map((key) => ({ key, threshold: threshold(key) }));
-      const counts = account ? await store.reservePair(ip!, account, at) : [await store.reserve(ip!.key, { ...at, threshold: ip!.threshold })];
-      const counted = names.flatMap((key, i) => (counts[i] === null ? [] : [{ key, count: counts[i]! }]));
-      const waiting = names.find((_, i) => counts[i] === null);
+      const counting = [ipKey(keys.ip), ...(keys.account ? [keys.account] : [])].map((key) => ({ key, threshold: threshold(key) }));
+      const counts = await store.reserve(counting, { now, forgetBefore, holdUntil });
+      const counted = counting.flatMap(({ key }, i) => (counts[i] === null ? [] : [{ key, count: counts[i]! }]));
+      const waiting = counting.find((_, i) => counts[i] === null)?.key;
       if (waiting) {
         // Not checked after all: what was counted for this attempt is taken back.
         for (const c of counted) await store.release(c.key, holdUntil);
