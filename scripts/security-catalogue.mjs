@@ -53,6 +53,7 @@ const REFERENCES = {
   'SEC-JAR': 'RFC 9101 §4–6, §10.5 (signed request objects, by value and pushed; alg none refused); RFC 9126 §3',
   'SEC-BL': 'OpenID Connect Back-Channel Logout 1.0 §2.4–2.6, §4; OWASP Server-Side Request Forgery Prevention',
   'SEC-DV': 'RFC 8628 §3.3, §3.5, §5.1–5.2 (user code brute force, remote phishing), §3.4 (device code bound to its client); RFC 6749 §5.2; ASVS V6.3.1',
+  'SEC-ES': 'ASVS V16.5.2, V16.5.3 (fail securely when a resource is unavailable); CWE-636 (not failing securely)',
   'SEC-CL': 'RFC 9068 §2.2; OpenID Connect Core §2, §5.1; RFC 7591 §2 (admin-only metadata)',
 };
 

@@ -148,7 +148,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.addHook('onClose', async () => {
       await background.stop();
       services.outbox.close();
-      await services.throttle.close();
+      await services.redis?.close();
       await db.close();
     });
     // No NUL characters in any parsed input: nothing legitimate contains them, and PostgreSQL
@@ -177,7 +177,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // On the root instance: its not-found handler answers every unknown path.
     await siteRoutes(app, { views, issuer: config.issuer, secure: config.secure });
     const database = { ping: () => db.ping(), pendingMigrations: () => pendingMigrations(db) };
-    await app.register(healthRoutes, { database, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0, metricsToken: config.metricsToken, production: config.env === 'production' });
+    await app.register(healthRoutes, { database, redis: services.redis, metrics, lifecycle, keysLoaded: () => oidc.jwks.length > 0, metricsToken: config.metricsToken, production: config.env === 'production' });
 
     return { app, oidc, keyring, background, db, services, metrics, lifecycle };
   } catch (err) {

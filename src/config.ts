@@ -96,6 +96,7 @@ const envSchema = z.object({
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8').max(128).default(8),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
   REDIS_PREFIX: z.string().max(100).default('idp:'),
+  EPHEMERAL_STORE: z.enum(['database', 'redis'], { error: 'must be database or redis' }).default('database'),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(10_000).default(30),
   LOGIN_IP_MAX_FAILURES: z.coerce.number().int().min(1).max(1_000_000).default(100),
   LOGIN_WAIT_INCREMENT_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(60),
@@ -212,7 +213,8 @@ export interface Config {
   /** argon2id cost and the minimum password length. */
   readonly passwords: { readonly memoryKib: number; readonly iterations: number; readonly parallelism: number; readonly minLength: number };
   /** Redis for login-throttling state, instead of the database. */
-  readonly redis: { readonly url: string; readonly prefix: string } | undefined;
+  /** Redis (REDIS_URL): the login throttle's counts, and with `ephemeral` the short-lived protocol state (EPHEMERAL_STORE=redis). */
+  readonly redis: { readonly url: string; readonly prefix: string; readonly ephemeral: boolean } | undefined;
   /** Sign-ins (interactions) a client address may start per minute while not signed in. */
   readonly interactionsPerMinute: number;
   /** Device-flow forms (user codes typed, approvals) a client address may send per minute (RFC 8628 §5.1). */
@@ -299,6 +301,7 @@ function crossProblems(env: NodeJS.ProcessEnv, invalid: ReadonlySet<string>): st
   if (!invalid.has('KEY_PREPUBLICATION_SECONDS') && !invalid.has('JWKS_CACHE_SECONDS') && Number(given('KEY_PREPUBLICATION_SECONDS') ?? 900) < Number(given('JWKS_CACHE_SECONDS') ?? 300)) {
     problems.push('KEY_PREPUBLICATION_SECONDS: must be at least JWKS_CACHE_SECONDS, or resource servers meet keys they have not cached yet');
   }
+  if (given('EPHEMERAL_STORE') === 'redis' && !given('REDIS_URL')) problems.push('EPHEMERAL_STORE: redis needs REDIS_URL (redis://…)');
   if (Boolean(env.GOOGLE_CLIENT_ID) !== Boolean(env.GOOGLE_CLIENT_SECRET)) {
     problems.push('GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET: set both to enable "Continue with Google", or neither');
   }
@@ -348,7 +351,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parallelism: e.PASSWORD_HASH_PARALLELISM,
       minLength: e.PASSWORD_MIN_LENGTH,
     }),
-    redis: e.REDIS_URL ? Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX }) : undefined,
+    redis: e.REDIS_URL ? Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX, ephemeral: e.EPHEMERAL_STORE === 'redis' }) : undefined,
     interactionsPerMinute: e.INTERACTIONS_PER_MINUTE,
     deviceCodesPerMinute: e.DEVICE_CODES_PER_MINUTE,
     throttle: Object.freeze({

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
-import type { Database } from './db/index.ts';
+import { availabilityLog, type Database } from './db/index.ts';
 import { createArtifactStore } from './artifacts/store.ts';
+import { createRedisArtifacts } from './artifacts/redis.ts';
+import { connectRedis } from './lib/redis.ts';
 import { createAuditService } from './audit/service.ts';
 import { createClientService } from './clients/service.ts';
 import { createBackchannelLogout } from './clients/backchannel-logout.ts';
@@ -38,7 +40,10 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const audit = createAuditService(db.prisma, log);
   const configCache = createConfigCache(db.prisma);
   // Sessions ended on purpose tell the clients they signed in to (back-channel logout, made below).
-  const artifacts = createArtifactStore(db.prisma, { sessionsEnded: (sessions) => logouts.sessionsEnded(sessions) });
+  // Redis (REDIS_URL): the throttle's counts, and with EPHEMERAL_STORE=redis sessions, interactions and codes.
+  const redis = config.redis && connectRedis(config.redis, log && availabilityLog(log, 'Redis'));
+  const ephemeral = redis && config.redis?.ephemeral ? createRedisArtifacts(redis) : undefined;
+  const artifacts = createArtifactStore(db.prisma, { sessionsEnded: (sessions) => logouts.sessionsEnded(sessions) }, ephemeral);
   const passkeyRp = relyingParty(config.issuer, config.brand.productName);
   // Grants are listed with their clients' names; the client service is made below.
   const grants = createGrantService(artifacts, (ids) => clients.names(ids));
@@ -49,7 +54,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   const dataKey = readDataKey(config, db.prisma);
   const upstreams = createUpstreamService(db.prisma, audit, configCache, config, dataKey);
   const resources = createResourceService(db.prisma, audit, configCache, { accessTokenTtl: config.ttl.accessToken });
-  const throttle = createLoginThrottle(db, audit, config.throttle, config.redis, dataKey);
+  const throttle = createLoginThrottle(db, audit, config.throttle, redis, dataKey);
   const clients = createClientService(db.prisma, grants, audit, configCache, resources, db.dialect);
   const logouts = createBackchannelLogout(db.prisma, { clients, audit, issuer: config.issuer, log }, { ...config.backchannelLogout, loopbackAllowed: config.env !== 'production' });
   // What a person reads, on pages and in email: templates, the messages catalogue, the theme.
@@ -80,6 +85,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
     accountTokens,
     passwordReset: createPasswordReset({ prisma: db.prisma, users, tokens: accountTokens, outbox, templates, throttle, audit, issuer: config.issuer, ttlSeconds: config.passwordResetTtl, log }),
     artifacts,
+    redis,
     audit,
     grants,
     users,

@@ -9,6 +9,7 @@ import { freePort, startServer, type TestServer } from './helpers/server.ts';
 import { startMailbox, type Mailbox } from './helpers/smtp.ts';
 import { startGoogleStandIn, type Upstream } from './helpers/upstream.ts';
 import { formAction, UserAgent } from './helpers/user-agent.ts';
+import { stored } from './helpers/stored.ts';
 
 const FIREFOX = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:130.0) Gecko/20100101 Firefox/130.0';
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -261,7 +262,7 @@ describe('deleting the account', () => {
     expect(right.headers.get('location')).toBe('/account/deleted');
     expect(await prisma.user.count({ where: { id: person.userId } })).toBe(0);
     expect(await prisma.grant.count({ where: { accountId: person.userId } })).toBe(0);
-    expect(await prisma.oidcPayload.count({ where: { accountId: person.userId } })).toBe(0);
+    expect(await stored(server).countOf(person.userId)).toBe(0);
     expect(await prisma.federatedIdentity.count({ where: { userId: person.userId } })).toBe(0);
     expect(await prisma.accountToken.count({ where: { userId: person.userId, usedAt: null } })).toBe(0);
     await refreshFails(config, refreshToken);
@@ -370,6 +371,6 @@ describe('signing out of the account page', () => {
     expect(done.headers.get('location')).toBe(`${server.issuer}/account/signed-out?state=done`);
     const end = await (await ua.follow(done.headers.get('location')!)).res.text();
     expect(end).not.toContain('/session/end?');
-    expect(await server.current.db.prisma.oidcPayload.count({ where: { model: 'Session', accountId: person.userId } })).toBe(0);
+    expect(await stored(server).count('Session', { accountId: person.userId })).toBe(0);
   });
 });

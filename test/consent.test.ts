@@ -6,6 +6,7 @@ import { authorize, discover, loginAndExchange, REDIRECT_URI } from './helpers/f
 import { seed } from './helpers/seed.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { formAction, UserAgent } from './helpers/user-agent.ts';
+import { stored } from './helpers/stored.ts';
 
 let server: TestServer;
 let admin: AdminApi;
@@ -135,7 +136,7 @@ describe('the consent page says what is being granted, in words', () => {
     expect(loginHtml).toContain('Sign in');
     expect(loginHtml).toContain('name="password"');
     // The first person's session is gone.
-    expect(await server.current.db.prisma.oidcPayload.count({ where: { model: 'Session', accountId: app.userId } })).toBe(0);
+    expect(await stored(server).count('Session', { accountId: app.userId })).toBe(0);
     const audit = await admin.call<{ items: { action: string; details: { reason?: string } }[] }>('GET', `/admin/v1/audit?action=session.ended&target=${app.userId}`);
     expect(audit.body.items).toEqual([expect.objectContaining({ details: expect.objectContaining({ reason: 'another_account' }) })]);
 

@@ -9,6 +9,7 @@ import { discover, REDIRECT_URI } from './helpers/flow.ts';
 import { seed } from './helpers/seed.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 import { formAction, UserAgent } from './helpers/user-agent.ts';
+import { stored } from './helpers/stored.ts';
 
 const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
 
@@ -121,7 +122,7 @@ describe('pages in English and Korean', () => {
     expect(await (await new UserAgent().request(started.url)).text()).toContain('This sign-in page is not valid here');
     // The sign-in outlives its time (its stored interaction is gone): the browser that started it is told so.
     const uid = new URL(started.url).pathname.split('/').pop()!;
-    await server.current.db.prisma.oidcPayload.deleteMany({ where: { model: 'Interaction', id: uid } });
+    await stored(server).destroy('Interaction', uid);
     const expired = await ua.request(started.url);
     expect(expired.status).toBe(400);
     expect(await expired.text()).toContain('This sign-in has expired');

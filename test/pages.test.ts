@@ -10,6 +10,7 @@ import { seed, withServices } from './helpers/seed.ts';
 import { freePort, startServer, type TestServer } from './helpers/server.ts';
 import { startMailbox, type Mailbox } from './helpers/smtp.ts';
 import { startGoogleStandIn, type Upstream } from './helpers/upstream.ts';
+import { stored } from './helpers/stored.ts';
 
 /**
  * Every page a person can land on, in English and Korean, in the light and the dark scheme:
@@ -267,9 +268,7 @@ describe.skipIf(!haveBrowser)('every page is accessible in both languages and bo
     'error-expired-sign-in': async ({ page, authorizeUrl }) => {
       await page.goto(authorizeUrl);
       const uid = new URL(page.url()).pathname.split('/').pop()!;
-      const db = await openDatabase(server.databaseUrl);
-      await db.prisma.oidcPayload.deleteMany({ where: { model: 'Interaction', id: uid } });
-      await db.close();
+      await stored(server).destroy('Interaction', uid);
       await page.reload();
     },
     'error-form-rejected': async (v) => {

@@ -33,6 +33,28 @@ const BUDGET: Record<string, number> = {
   'POST /token': 4,
 };
 
+/**
+ * With EPHEMERAL_STORE=redis (the postgresql+redis run) the interactions, sessions, codes and the
+ * throttle's counts are in Redis: what stays in SQL is the account, its second-factor rules, the
+ * grant, the tokens and the audit.
+ */
+const BUDGET_WITH_REDIS: typeof BUDGET = {
+  'GET /authorize': 0,
+  'GET /interaction/:uid': 0,
+  // The account; the audit; who must give a second factor (their factors, their roles).
+  'POST /interaction/:uid/login': 4,
+  // The grant found for the account; where the new session is used from.
+  'GET /authorize/:uid (after the login)': 2,
+  // The interaction's grant.
+  'GET /interaction/:uid (consent)': 1,
+  // The grant; the grant saved; the audit.
+  'POST /interaction/:uid/confirm': 3,
+  // The grant.
+  'GET /authorize/:uid (after the consent)': 1,
+  // The code's grant; the access and refresh tokens.
+  'POST /token': 3,
+};
+
 /** What the server's background work reads and writes on its own timers, not for a request. */
 const BACKGROUND = new Set(['ConfigVersion', 'SigningKey', 'ServerSecret', 'Lease', 'OutboxMessage', 'LogoutDelivery']);
 
@@ -92,7 +114,8 @@ describe('statements per sign-in', () => {
     expect(agent.counted.map((c) => c.request)).toEqual(pages.map((page) => page.replace(/ \(.*\)$/, '')));
     const byPage: Record<string, number> = Object.fromEntries(pages.map((page, i) => [page, agent.counted[i]!.statements]));
     byPage['POST /token'] = total - agent.counted.reduce((sum, c) => sum + c.statements, 0);
-    for (const [page, budget] of Object.entries(BUDGET)) expect({ page, statements: byPage[page]! <= budget ? 'within budget' : byPage[page] }).toEqual({ page, statements: 'within budget' });
-    expect(total).toBeLessThanOrEqual(Object.values(BUDGET).reduce((a, b) => a + b, 0));
+    const budget = server.env.EPHEMERAL_STORE === 'redis' ? BUDGET_WITH_REDIS : BUDGET;
+    for (const [page, most] of Object.entries(budget)) expect({ page, statements: byPage[page]! <= most ? 'within budget' : byPage[page] }).toEqual({ page, statements: 'within budget' });
+    expect(total).toBeLessThanOrEqual(Object.values(budget).reduce((a, b) => a + b, 0));
   });
 });

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/index.ts';
+import type { ArtifactColumns, RedisArtifacts } from './redis.ts';
 
 /**
  * Protocol artifacts (sessions, interactions, codes, tokens, the pending state of upstream
@@ -32,6 +33,21 @@ export const MODEL = {
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 export const isGrantable = (model: string) => GRANTABLE.has(model);
+
+/**
+ * The short-lived state of sign-ins and codes, kept in Redis with EPHEMERAL_STORE=redis
+ * (src/artifacts/redis.ts); everything else (grants, tokens, our own state) stays in the database.
+ */
+export const EPHEMERAL_MODELS: ReadonlySet<string> = new Set<string>([
+  MODEL.session,
+  MODEL.interaction,
+  'AuthorizationCode',
+  'ReplayDetection',
+  'PushedAuthorizationRequest',
+  'DeviceCode',
+  MODEL.federatedLogin,
+  MODEL.federatedLink,
+]);
 
 /** What an artifact is stored with: the payload, and the columns it is looked up and revoked by. */
 export interface ArtifactPayload {
@@ -76,6 +92,25 @@ export interface GrantRow {
   expiresAt: Date | null;
 }
 
+/** The columns an artifact is looked up and revoked by, from its payload. */
+function columnsOf(model: string, payload: ArtifactPayload): ArtifactColumns {
+  const grantable = GRANTABLE.has(model);
+  const interaction = model === MODEL.interaction ? (payload as InteractionPayload) : undefined;
+  // An interaction is read with the browser session it belongs to and the grant it consents
+  // to (or found), which the provider reads next.
+  return {
+    grantId: grantable ? (payload.grantId ?? null) : (interaction?.result?.consent?.grantId ?? interaction?.grantId ?? null),
+    sessionUid: grantable ? (payload.expiresWithSession ? (payload.sessionUid ?? null) : null) : (interaction?.session?.uid ?? null),
+    uid: model === MODEL.session ? (payload.uid ?? null) : null,
+    userCode: model === 'DeviceCode' ? (payload.userCode ?? null) : null,
+    accountId: payload.accountId ?? null,
+    clientId: payload.clientId ?? null,
+  };
+}
+
+/** What our own state (`create`) is stored with: looked up by its id alone. */
+const NO_COLUMNS: ArtifactColumns = { grantId: null, sessionUid: null, uid: null, userCode: null, accountId: null, clientId: null };
+
 const expiry = (seconds?: number) => (seconds ? new Date(Date.now() + seconds * 1000) : null);
 
 /** A browser session that ended: whose, and the sid it gave each client it had signed in to. */
@@ -104,53 +139,22 @@ function endedSession(payload: string): EndedSessionInfo | null {
  * (src/oidc/internals.ts); a session destroyed by the adapter (a new id after a sign-in) or
  * expiring is not an ending.
  */
-export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnded?(sessions: EndedSessionInfo[]): Promise<void> } = {}) {
-  /** Deletes the sessions `where` selects, then tells of those that signed in to some client. */
-  async function endSessions(where: { accountId?: string; id?: string; uid?: { not: string } }): Promise<number> {
-    const sessionWhere = { model: MODEL.session, ...where };
-    const ended = await prisma.$transaction(async (tx) => {
-      const rows = events.sessionsEnded ? await tx.oidcPayload.findMany({ where: sessionWhere, select: { id: true, payload: true } }) : [];
-      const { count } = await tx.oidcPayload.deleteMany({ where: sessionWhere });
-      return { count, rows };
-    });
-    const sessions = ended.rows.map((r) => endedSession(r.payload)).filter((s): s is EndedSessionInfo => Boolean(s?.clients.length));
-    if (sessions.length) await events.sessionsEnded?.(sessions);
-    return ended.count;
+export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnded?(sessions: EndedSessionInfo[]): Promise<void> } = {}, redis?: RedisArtifacts) {
+  /** Where `model` is kept when it is kept in Redis (EPHEMERAL_STORE=redis). */
+  const inRedis = (model: string) => (redis && EPHEMERAL_MODELS.has(model) ? redis : undefined);
+  const notSession = (model: string) => model !== MODEL.session;
+
+  /** Sessions kept in Redis that `where` selects (by id, or an account's except one uid). */
+  async function redisSessions(r: RedisArtifacts, where: { accountId?: string; id?: string; exceptUid?: string }) {
+    const ids = where.id ? [where.id] : (await r.indexed('account', where.accountId!)).filter((m) => m.model === MODEL.session).map((m) => m.id);
+    const rows = await r.findMany(MODEL.session, ids);
+    return where.exceptUid ? rows.filter((row) => (JSON.parse(row.payload) as { uid?: string }).uid !== where.exceptUid) : rows;
   }
 
-  return {
-    /** Every save of every artifact: one statement that reads nothing back. */
-    async save(model: string, id: string, payload: ArtifactPayload, expiresInSeconds?: number): Promise<void> {
-      const grantable = GRANTABLE.has(model);
-      const interaction = model === MODEL.interaction ? (payload as InteractionPayload) : undefined;
-      // An interaction is read with the browser session it belongs to and the grant it consents
-      // to (or found), which the provider reads next.
-      const grantId = grantable ? (payload.grantId ?? null) : (interaction?.result?.consent?.grantId ?? interaction?.grantId ?? null);
-      const sessionUid = grantable ? (payload.expiresWithSession ? (payload.sessionUid ?? null) : null) : (interaction?.session?.uid ?? null);
-      const uid = model === MODEL.session ? (payload.uid ?? null) : null;
-      const userCode = model === 'DeviceCode' ? (payload.userCode ?? null) : null;
-      // Less than half the CPU of the equivalent model upsert (`npm run bench:queries`).
-      await prisma.$executeRaw`
-        INSERT INTO "OidcPayload" ("model", "id", "payload", "grantId", "sessionUid", "uid", "userCode", "accountId", "clientId", "expiresAt")
-        VALUES (${model}, ${id}, ${JSON.stringify(payload)}, ${grantId}, ${sessionUid}, ${uid}, ${userCode}, ${payload.accountId ?? null}, ${payload.clientId ?? null}, ${expiry(expiresInSeconds)})
-        ON CONFLICT ("model", "id") DO UPDATE SET
-          "payload" = excluded."payload", "grantId" = excluded."grantId", "sessionUid" = excluded."sessionUid", "uid" = excluded."uid",
-          "userCode" = excluded."userCode", "accountId" = excluded."accountId", "clientId" = excluded."clientId", "expiresAt" = excluded."expiresAt"`;
-    },
-
-    find(model: string, id: string): Promise<StoredArtifact | null> {
-      return prisma.oidcPayload.findUnique({ where: { model_id: { model, id } }, select: { payload: true, expiresAt: true, consumedAt: true } });
-    },
-
-    /** By a unique column, with the model it was stored as. */
-    findUnique(where: { uid: string } | { userCode: string }): Promise<(StoredArtifact & { model: string }) | null> {
-      return prisma.oidcPayload.findUnique({ where, select: { model: true, payload: true, expiresAt: true, consumedAt: true } });
-    },
-
-    /** The artifact stored under `id` as any of (at most three) `models`, each with its grant and session if they still exist: one query. */
-    findWithGrantAndSession(id: string, models: readonly string[]): Promise<ArtifactWithGrant[]> {
-      const [first, second = first, third = first] = models;
-      return prisma.$queryRaw<ArtifactWithGrant[]>`
+  /** The artifact under `id` as any of (at most three) `models`, with its grant and session: one query. */
+  function sqlJoin(id: string, models: readonly string[]): Promise<ArtifactWithGrant[]> {
+    const [first, second = first, third = first] = models;
+    return prisma.$queryRaw<ArtifactWithGrant[]>`
         SELECT p."model", p."payload", p."expiresAt", p."consumedAt", p."grantId", p."sessionUid",
                g."payload" AS "grantPayload", g."expiresAt" AS "grantExpiresAt",
                s."payload" AS "sessionPayload", s."expiresAt" AS "sessionExpiresAt"
@@ -158,25 +162,111 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
           LEFT JOIN "Grant" g ON g."id" = p."grantId"
           LEFT JOIN "OidcPayload" s ON s."model" = ${MODEL.session} AND s."uid" = p."sessionUid"
         WHERE p."id" = ${id} AND p."model" IN (${first}, ${second}, ${third})`;
+  }
+
+  /**
+   * The same with sessions in Redis: a code or interaction kept there is read with its session in
+   * one Redis round trip, then its grant from the database; a token kept in the database is read
+   * with its grant, then its session from Redis.
+   */
+  async function joinAcross(r: RedisArtifacts, id: string, models: readonly string[]): Promise<ArtifactWithGrant[]> {
+    if (models.every((m) => EPHEMERAL_MODELS.has(m))) {
+      const rows = await r.findWithSession(id, models);
+      return Promise.all(
+        rows.map(async (row) => {
+          const grant = row.grantId ? await prisma.grant.findUnique({ where: { id: row.grantId }, select: { payload: true, expiresAt: true } }) : null;
+          return { ...row, grantPayload: grant?.payload ?? null, grantExpiresAt: grant?.expiresAt ?? null };
+        }),
+      );
+    }
+    const rows = await sqlJoin(id, models);
+    return Promise.all(
+      rows.map(async (row) => {
+        const session = row.sessionUid ? await r.findBy('uid', row.sessionUid) : null;
+        return { ...row, sessionPayload: session?.payload ?? null, sessionExpiresAt: session?.expiresAt ?? null };
+      }),
+    );
+  }
+
+  /** Deletes the sessions `where` selects, then tells of those that signed in to some client. */
+  async function endSessions(where: { accountId?: string; id?: string; exceptUid?: string }): Promise<number> {
+    let ended: { count: number; rows: { payload: string }[] };
+    if (redis) {
+      const rows = await redisSessions(redis, where);
+      ended = { count: await redis.destroy(MODEL.session, rows.map((row) => row.id)), rows };
+    } else {
+      const { exceptUid, ...columns } = where;
+      const sessionWhere = { model: MODEL.session, ...columns, ...(exceptUid ? { uid: { not: exceptUid } } : {}) };
+      ended = await prisma.$transaction(async (tx) => {
+        const rows = events.sessionsEnded ? await tx.oidcPayload.findMany({ where: sessionWhere, select: { id: true, payload: true } }) : [];
+        const { count } = await tx.oidcPayload.deleteMany({ where: sessionWhere });
+        return { count, rows };
+      });
+    }
+    const sessions = ended.rows.map((r) => endedSession(r.payload)).filter((s): s is EndedSessionInfo => Boolean(s?.clients.length));
+    if (sessions.length) await events.sessionsEnded?.(sessions);
+    return ended.count;
+  }
+
+  return {
+    /** Every save of every artifact: one statement that reads nothing back (or one Redis round trip). */
+    async save(model: string, id: string, payload: ArtifactPayload, expiresInSeconds?: number): Promise<void> {
+      const c = columnsOf(model, payload);
+      const r = inRedis(model);
+      if (r) return r.save(model, id, JSON.stringify(payload), c, expiresInSeconds);
+      // Less than half the CPU of the equivalent model upsert (`npm run bench:queries`).
+      await prisma.$executeRaw`
+        INSERT INTO "OidcPayload" ("model", "id", "payload", "grantId", "sessionUid", "uid", "userCode", "accountId", "clientId", "expiresAt")
+        VALUES (${model}, ${id}, ${JSON.stringify(payload)}, ${c.grantId}, ${c.sessionUid}, ${c.uid}, ${c.userCode}, ${c.accountId}, ${c.clientId}, ${expiry(expiresInSeconds)})
+        ON CONFLICT ("model", "id") DO UPDATE SET
+          "payload" = excluded."payload", "grantId" = excluded."grantId", "sessionUid" = excluded."sessionUid", "uid" = excluded."uid",
+          "userCode" = excluded."userCode", "accountId" = excluded."accountId", "clientId" = excluded."clientId", "expiresAt" = excluded."expiresAt"`;
+    },
+
+    find(model: string, id: string): Promise<StoredArtifact | null> {
+      const r = inRedis(model);
+      if (r) return r.find(model, id);
+      return prisma.oidcPayload.findUnique({ where: { model_id: { model, id } }, select: { payload: true, expiresAt: true, consumedAt: true } });
+    },
+
+    /** By a unique column, with the model it was stored as. */
+    findUnique(where: { uid: string } | { userCode: string }): Promise<(StoredArtifact & { model: string }) | null> {
+      // Sessions (by uid) and device codes (by user code) are both kept in Redis, or neither.
+      if (redis) return 'uid' in where ? redis.findBy('uid', where.uid) : redis.findBy('userCode', where.userCode);
+      return prisma.oidcPayload.findUnique({ where, select: { model: true, payload: true, expiresAt: true, consumedAt: true } });
+    },
+
+    /** The artifact stored under `id` as any of (at most three) `models`, each with its grant and session if they still exist: one query. */
+    async findWithGrantAndSession(id: string, models: readonly string[]): Promise<ArtifactWithGrant[]> {
+      if (redis) return joinAcross(redis, id, models);
+      return sqlJoin(id, models);
     },
 
     /** Atomic: of parallel calls for one artifact, exactly one gets true. */
     async consume(model: string, id: string): Promise<boolean> {
+      const r = inRedis(model);
+      if (r) return r.consume(model, id);
       const { count } = await prisma.oidcPayload.updateMany({ where: { model, id, consumedAt: null }, data: { consumedAt: new Date() } });
       return count === 1;
     },
 
     async destroy(model: string, id: string): Promise<void> {
-      await prisma.oidcPayload.deleteMany({ where: { model, id } });
+      const r = inRedis(model);
+      if (r) await r.destroy(model, [id]);
+      else await prisma.oidcPayload.deleteMany({ where: { model, id } });
     },
 
     async destroyByGrant(model: string, grantId: string): Promise<void> {
-      await prisma.oidcPayload.deleteMany({ where: { model, grantId } });
+      const r = inRedis(model);
+      if (r) await r.destroyIndexed('grant', grantId, (m) => m === model);
+      else await prisma.oidcPayload.deleteMany({ where: { model, grantId } });
     },
 
     /** State of our own that lives like an artifact: written once, read, consumed once, expiring. */
     async create(model: string, id: string, payload: object, expiresInSeconds: number): Promise<void> {
-      await prisma.oidcPayload.create({ data: { model, id, payload: JSON.stringify(payload), expiresAt: expiry(expiresInSeconds) } });
+      const r = inRedis(model);
+      if (r) await r.save(model, id, JSON.stringify(payload), NO_COLUMNS, expiresInSeconds);
+      else await prisma.oidcPayload.create({ data: { model, id, payload: JSON.stringify(payload), expiresAt: expiry(expiresInSeconds) } });
     },
 
     /** `create`, unless the artifact exists (live or not): of parallel claims of one id, exactly one gets true. */
@@ -241,12 +331,14 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
     },
 
     /** Revokes one grant of an account and everything issued under it; false when it holds no such grant. */
-    revokeGrant(accountId: string, grantId: string): Promise<boolean> {
-      return prisma.$transaction(async (tx) => {
+    async revokeGrant(accountId: string, grantId: string): Promise<boolean> {
+      const revoked = await prisma.$transaction(async (tx) => {
         const { count } = await tx.grant.deleteMany({ where: { id: grantId, accountId } });
         if (count) await tx.oidcPayload.deleteMany({ where: { grantId } });
         return count > 0;
       });
+      if (revoked) await redis?.destroyIndexed('grant', grantId, () => true);
+      return revoked;
     },
 
     /** Every grant of an account and its artifacts (its sessions too, with `sessions`); returns how many grants. */
@@ -256,13 +348,14 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
         await tx.oidcPayload.deleteMany({ where: { accountId, model: { not: MODEL.session } } });
         return count;
       });
+      await redis?.destroyIndexed('account', accountId, notSession);
       if (sessions) await endSessions({ accountId });
       return count;
     },
 
     /** Ends the account's browser sessions; `exceptUid`: the one to keep (the browser asking). */
     revokeSessions(accountId: string, exceptUid?: string): Promise<number> {
-      return endSessions({ accountId, ...(exceptUid ? { uid: { not: exceptUid } } : {}) });
+      return endSessions({ accountId, ...(exceptUid ? { exceptUid } : {}) });
     },
 
     /** Ends one browser session, by its id (its cookie's value), on purpose: its clients are told. */
@@ -271,7 +364,11 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
     },
 
     /** The account's live browser sessions: each one's id (its cookie's value: never shown), uid and payload. */
-    sessionsOf(accountId: string): Promise<{ id: string; uid: string | null; payload: string; expiresAt: Date | null }[]> {
+    async sessionsOf(accountId: string): Promise<{ id: string; uid: string | null; payload: string; expiresAt: Date | null }[]> {
+      if (redis) {
+        const rows = (await redisSessions(redis, { accountId })).filter((row) => !row.expiresAt || row.expiresAt.getTime() > Date.now());
+        return rows.slice(0, 200).map((row) => ({ id: row.id, uid: (JSON.parse(row.payload) as { uid?: string }).uid ?? null, payload: row.payload, expiresAt: row.expiresAt }));
+      }
       return prisma.oidcPayload.findMany({
         where: { model: MODEL.session, accountId, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] },
         select: { id: true, uid: true, payload: true, expiresAt: true },
@@ -282,23 +379,29 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
     /** Artifacts of one kind by their ids (at most a few hundred). */
     findMany(model: string, ids: readonly string[]): Promise<{ id: string; payload: string; expiresAt: Date | null }[]> {
       if (!ids.length) return Promise.resolve([]);
+      const r = inRedis(model);
+      if (r) return r.findMany(model, ids);
       return prisma.oidcPayload.findMany({ where: { model, id: { in: [...ids] } }, select: { id: true, payload: true, expiresAt: true } });
     },
 
     async destroyMany(model: string, ids: readonly string[]): Promise<void> {
-      if (ids.length) await prisma.oidcPayload.deleteMany({ where: { model, id: { in: [...ids] } } });
+      const r = inRedis(model);
+      if (r) await r.destroy(model, ids);
+      else if (ids.length) await prisma.oidcPayload.deleteMany({ where: { model, id: { in: [...ids] } } });
     },
 
     /** Every grant of a client and every artifact issued to it (client_credentials tokens included); returns how many grants. */
-    revokeClient(clientId: string): Promise<number> {
-      return prisma.$transaction(async (tx) => {
+    async revokeClient(clientId: string): Promise<number> {
+      const count = await prisma.$transaction(async (tx) => {
         const { count } = await tx.grant.deleteMany({ where: { clientId } });
         await tx.oidcPayload.deleteMany({ where: { clientId, model: { not: MODEL.session } } });
         return count;
       });
+      await redis?.destroyIndexed('client', clientId, notSession);
+      return count;
     },
 
-    /** Deletes expired artifacts and grants (used codes and refresh tokens stay until they expire, so a replay is still recognised). */
+    /** Deletes expired artifacts and grants; Redis expires its own (used codes and refresh tokens stay until they expire, so a replay is still recognised). */
     async purge(now: Date): Promise<{ artifacts: number; grants: number }> {
       const [artifacts, grants] = await Promise.all([
         prisma.oidcPayload.deleteMany({ where: { expiresAt: { lt: now } } }),

@@ -63,9 +63,10 @@ export async function password(opts: { password?: string; passwordStdin?: boolea
 export async function withServices<T>(fn: (services: Services, db: Database, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const db = await openDatabase(config.databaseUrl);
+  let services: Services | undefined;
   try {
     await migrate(db);
-    const services = createServices(db, config, createLogger('silent'));
+    services = createServices(db, config, createLogger('silent'));
     // The admin API and its built-in roles, as the server makes them at start: the first
     // administrator can be made before the server ever ran (idp users create --role idp-admin).
     await services.resources.ensureAdminApi();
@@ -74,6 +75,7 @@ export async function withServices<T>(fn: (services: Services, db: Database, con
     await services.outbox.warm();
     return await fn(services, db, config);
   } finally {
+    await services?.redis?.close();
     await db.close();
   }
 }

@@ -37,17 +37,18 @@ function observed(prisma: PrismaClient, observe?: QueryObserver): PrismaClient {
 }
 
 /**
- * Says when the database goes out of reach and when it is back, once each (warn, then info),
- * however many queries fail in between. Fed by every query's outcome (a QueryObserver).
+ * Says when the database (or Redis) goes out of reach and when it is back, once each (warn,
+ * then info), however many queries fail in between. Fed by every query's outcome (a
+ * QueryObserver; src/lib/redis.ts for Redis).
  */
-export function availabilityLog(log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }): (error?: unknown) => void {
+export function availabilityLog(log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }, what = 'database'): (error?: unknown) => void {
   let down: Date | null = null;
   return (error) => {
     if (error !== undefined && isDatabaseUnavailable(error) && !down) {
       down = new Date();
-      log.warn({ err: error }, 'database unavailable: requests that need it answer 503 until it is back');
+      log.warn({ err: error }, `${what} unavailable: requests that need it answer 503 until it is back`);
     } else if (error === undefined && down) {
-      log.info({ unavailableSeconds: Math.round((Date.now() - down.getTime()) / 1000) }, 'database available again');
+      log.info({ unavailableSeconds: Math.round((Date.now() - down.getTime()) / 1000) }, `${what} available again`);
       down = null;
     }
   };

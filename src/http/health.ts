@@ -20,6 +20,8 @@ export async function healthRoutes(
   deps: {
     /** The database answers, and which migrations it still lacks. */
     database: { ping(): Promise<void>; pendingMigrations(): Promise<string[]> };
+    /** Redis, when configured (REDIS_URL): the login throttle, and with EPHEMERAL_STORE=redis sessions and codes. */
+    redis: { ping(): Promise<void> } | undefined;
     metrics: Metrics;
     lifecycle: Lifecycle;
     keysLoaded: () => boolean;
@@ -46,6 +48,14 @@ export async function healthRoutes(
       checks.migrations = pending.length ? `pending: ${pending.join(', ')}` : 'ok';
     } catch {
       checks.database = 'unavailable';
+    }
+    if (deps.redis) {
+      try {
+        await withTimeout(deps.redis.ping(), 2000);
+        checks.redis = 'ok';
+      } catch {
+        checks.redis = 'unavailable';
+      }
     }
     checks.keys = deps.keysLoaded() ? 'ok' : 'not loaded';
     const ready = !deps.lifecycle.closing && Object.entries(checks).every(([k, v]) => k === 'lifecycle' || v === 'ok');

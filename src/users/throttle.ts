@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import { join, sqltag } from '@prisma/client/runtime/client';
 import { timestampParam, type Dialect, type PrismaClient } from '../db/index.ts';
 import type { Actor, AuditService } from '../audit/service.ts';
+import type { RedisConnection } from '../lib/redis.ts';
 import { pseudonym } from '../lib/crypto.ts';
 import { normalizeEmail } from './service.ts';
 
@@ -58,7 +58,6 @@ interface ThrottleStore {
   hit(key: string, now: Date, windowSeconds: number): Promise<number>;
   /** Deletes what was last counted before `before` and no longer waits; returns how many keys. */
   purge(before: Date, now: Date): Promise<number>;
-  close(): Promise<void>;
 }
 
 function databaseStore(prisma: PrismaClient, dialect: Dialect): ThrottleStore {
@@ -126,7 +125,6 @@ function databaseStore(prisma: PrismaClient, dialect: Dialect): ThrottleStore {
       const { count } = await prisma.loginThrottle.deleteMany({ where: { lastFailureAt: { lt: before }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] } });
       return count;
     },
-    async close() {},
   };
 }
 
@@ -157,19 +155,9 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
-function redisStore(url: string, prefix: string, policy: ThrottlePolicy): ThrottleStore {
-  // Loaded and connected on first use, so that processes which never sign anyone in (the CLI,
-  // a deployment without REDIS_URL) never hold the client.
-  let client: Promise<Redis> | undefined;
-  const ready = () =>
-    (client ??= import('ioredis').then(async ({ Redis }) => {
-      // Fail fast instead of queueing commands while Redis is away (no silent waits at login).
-      const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-      await redis.connect();
-      return redis;
-    }));
-  const k = (key: string) => `${prefix}throttle:${key}`;
-  const run = async (script: string, key: string, ...args: (string | number)[]) => (await ready()).eval(script, 1, k(key), ...args.map(String));
+function redisStore(redis: RedisConnection, policy: ThrottlePolicy): ThrottleStore {
+  const k = (key: string) => `${redis.prefix}throttle:${key}`;
+  const run = (script: string, key: string, ...args: (string | number)[]) => redis.run((r) => r.eval(script, 1, k(key), ...args.map(String)));
   return {
     async reserve(keys, { now, holdUntil }) {
       const counts: (number | null)[] = [];
@@ -191,7 +179,7 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
     },
     async succeeded(ip, account, holdUntil) {
       await run(RELEASE, ip, holdUntil.getTime());
-      if (account) await (await ready()).del(k(account));
+      if (account) await redis.run((r) => r.del(k(account)));
     },
     async hit(key, _now, windowSeconds) {
       return Number(await run(HIT, key, windowSeconds));
@@ -199,9 +187,6 @@ function redisStore(url: string, prefix: string, policy: ThrottlePolicy): Thrott
     // Redis forgets by itself (every key expires).
     async purge() {
       return 0;
-    },
-    async close() {
-      (await client?.catch(() => undefined))?.disconnect();
     },
   };
 }
@@ -222,10 +207,10 @@ export function createLoginThrottle(
   db: { prisma: PrismaClient; dialect: Dialect },
   audit: AuditService,
   policy: ThrottlePolicy,
-  redis: { url: string; prefix: string } | undefined,
+  redis: RedisConnection | undefined,
   secret: () => Promise<string>,
 ) {
-  const store = redis ? redisStore(redis.url, redis.prefix, policy) : databaseStore(db.prisma, db.dialect);
+  const store = redis ? redisStore(redis, policy) : databaseStore(db.prisma, db.dialect);
   const threshold = (key: string) => (key.startsWith('ip:') ? policy.ipMaxFailures : policy.maxFailures);
 
   return {
@@ -278,7 +263,6 @@ export function createLoginThrottle(
       return store.purge(new Date(now.getTime() - policy.resetSeconds * 1000), now);
     },
 
-    close: () => store.close(),
   };
 }
 

@@ -8,11 +8,12 @@ import { createServices, type Services } from '../../src/services.ts';
 export async function withServices<T>(env: Record<string, string>, fn: (services: Services) => Promise<T>): Promise<T> {
   const config = loadConfig(env);
   const db = await openDatabase(config.databaseUrl);
+  const services = createServices(db, config);
   try {
-    const services = createServices(db, config);
     await services.outbox.warm();
     return await fn(services);
   } finally {
+    await services.redis?.close();
     await db.close();
   }
 }

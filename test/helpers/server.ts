@@ -1,7 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
 import { buildApp, type App, type BuildOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createTestDatabase } from './database.ts';
+
+/** Set in the run that keeps sessions, interactions and codes in Redis (a vitest project): its Redis URL. */
+const EPHEMERAL_REDIS = process.env.TEST_EPHEMERAL_STORE === 'redis' ? process.env.TEST_REDIS_URL : undefined;
+
+/** Deletes every key under a server's prefix. */
+async function forgetRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<string[]>) if (keys.length) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 export interface TestServer {
   issuer: string;
@@ -69,6 +84,9 @@ export async function startServer(extraEnv: Record<string, string> = {}, options
     // Suites age rows in the database and count what a purge deletes: the app's own periodic
     // purge is tested on its own (test/housekeeping.test.ts).
     PURGE_INTERVAL_SECONDS: '0',
+    // The run with short-lived state in Redis (TEST_EPHEMERAL_STORE=redis): each server under keys
+    // of its own; a suite that names EPHEMERAL_STORE itself chooses for its servers.
+    ...(EPHEMERAL_REDIS && extraEnv.EPHEMERAL_STORE === undefined ? { REDIS_URL: EPHEMERAL_REDIS, REDIS_PREFIX: `test-${randomUUID()}:`, EPHEMERAL_STORE: 'redis' } : {}),
     ...extraEnv,
   };
   const config = loadConfig(env);
@@ -91,6 +109,7 @@ export async function startServer(extraEnv: Record<string, string> = {}, options
     async close() {
       await closeApp(server.current);
       await database.drop();
+      if (env.EPHEMERAL_STORE === 'redis') await forgetRedisKeys(env.REDIS_URL!, env.REDIS_PREFIX!);
     },
   };
   return server;

@@ -7,6 +7,7 @@ import { seed } from '../helpers/seed.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
 import { basic, post, rowCounts, securityContext } from './setup.ts';
+import { stored } from '../helpers/stored.ts';
 
 const ctx = securityContext();
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
@@ -435,7 +436,7 @@ describe('code redemption', () => {
   it('SEC-CR-07 an expired code is refused', async () => {
     const { code, verifier } = await codeFor();
     // Age the stored code past its lifetime instead of waiting for it.
-    await ctx.server.current.db.prisma.oidcPayload.updateMany({ where: { model: 'AuthorizationCode' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    await stored(ctx.server).expire('AuthorizationCode');
     const res = await redeem(code, verifier);
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_grant');

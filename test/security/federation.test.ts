@@ -7,6 +7,7 @@ import { REDIRECT_URI } from '../helpers/flow.ts';
 import { account, auditCount, callback, federationContext, finishAtApp, loginPage, pressButton } from '../helpers/federation.ts';
 import { startForgingUpstream } from '../helpers/upstream.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
+import { stored } from '../helpers/stored.ts';
 
 const ctx = federationContext();
 
@@ -64,15 +65,15 @@ describe('sign-in with an upstream provider', () => {
     expect((await ctx.admin.call<{ items: unknown[] }>('GET', `/admin/v1/users/${lindaId}/identities`)).body.items).toEqual([]);
     // A wrong password here counts against the account like a failed sign-in.
     const key = await ctx.server.current.services.throttle.accountKey('linda@example.com');
-    const throttle = () => ctx.server.current.db.prisma.loginThrottle.findUnique({ where: { key } });
-    expect((await throttle())?.failures).toBe(1);
+    const failures = () => stored(ctx.server).throttleFailures(key);
+    expect(await failures()).toBe(1);
 
     const right = await ua.submit(step.url, html, formAction(html, '/link'), { link: /name="link" value="([^"]+)"/.exec(html)![1]!, password: 'linda password' }, REDIRECT_URI);
     const tokens = await finishAtApp(ctx, ua, right, pending);
     expect(tokens.claims()!.sub).toBe(lindaId);
     expect(tokens.claims()!.amr).toEqual(['fed', 'pwd']);
     // A right password forgets the failures (the row, at zero, goes at the next purge).
-    expect((await throttle())?.failures ?? 0).toBe(0);
+    expect((await failures()) ?? 0).toBe(0);
 
     // Remembered: the next Google sign-in goes straight through.
     ctx.google.signInAs(person);
@@ -169,7 +170,7 @@ describe('linking by (issuer, subject)', () => {
   it('SEC-FD-10 one sign-in page starts at most ten upstream sign-ins (each is stored until it expires); then 429, and nothing more is stored', async () => {
     const ua = new UserAgent();
     const { url, html } = await loginPage(ctx, ua);
-    const pending = () => ctx.server.current.db.prisma.oidcPayload.count({ where: { model: 'FederatedLogin' } });
+    const pending = () => stored(ctx.server).count('FederatedLogin');
     const before = await pending();
     const presses = [];
     for (let i = 0; i < 12; i++) {

@@ -8,6 +8,7 @@ import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/
 import { freePort, startServer } from '../helpers/server.ts';
 import { csrfToken, formAction, UserAgent } from '../helpers/user-agent.ts';
 import { rowCounts, securityContext } from './setup.ts';
+import { stored } from '../helpers/stored.ts';
 
 const ctx = securityContext();
 
@@ -119,11 +120,10 @@ describe('sessions and cookies', () => {
     step = await ua.submit(step.url, html, formAction(html, '/confirm'), {}, REDIRECT_URI);
     expect(new URL(step.url).searchParams.get('code')).toBeTruthy();
 
-    const prisma = ctx.server.current.db.prisma;
     expect(ua.cookies.get('_session')).not.toBe(first);
-    expect(await prisma.oidcPayload.findUnique({ where: { model_id: { model: 'Session', id: first } } })).toBeNull();
-    const stored = await prisma.oidcPayload.findUnique({ where: { model_id: { model: 'Session', id: ua.cookies.get('_session')! } } });
-    expect(stored?.accountId).toBe(other.userId);
+    expect(await stored(ctx.server).find('Session', first)).toBeNull();
+    const session = await stored(ctx.server).find('Session', ua.cookies.get('_session')!);
+    expect(session?.accountId).toBe(other.userId);
   });
 
   it('SEC-CK-01 cookies hold only ids, all HttpOnly and SameSite=Lax; the state is in the database', async () => {
@@ -136,7 +136,7 @@ describe('sessions and cookies', () => {
       expect(line, line).toMatch(/;\s*samesite=lax/i);
       expect(line).not.toContain(ctx.app.email);
     }
-    const session = await ctx.server.current.db.prisma.oidcPayload.findUnique({ where: { model_id: { model: 'Session', id: ua.cookies.get('_session')! } } });
+    const session = await stored(ctx.server).find('Session', ua.cookies.get('_session')!);
     expect(session?.accountId).toBe(ctx.app.userId);
   });
 

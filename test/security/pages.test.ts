@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.ts';
 import { authorize, REDIRECT_URI } from '../helpers/flow.ts';
 import { csrfToken, formAction, UserAgent } from '../helpers/user-agent.ts';
 import { securityContext } from './setup.ts';
+import { stored } from '../helpers/stored.ts';
 
 const ctx = securityContext();
 const HTML = { accept: 'text/html' };
@@ -61,6 +62,6 @@ describe('pages', () => {
     expect(withoutToken.status).toBe(403);
     const crossSite = await ua.request(action, { method: 'POST', body: new URLSearchParams({ _csrf: csrfToken(html) }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example.com' } });
     expect(crossSite.status).toBe(403);
-    expect(await ctx.server.current.db.prisma.oidcPayload.count({ where: { model: 'Session', accountId: ctx.app.userId } })).toBeGreaterThan(0);
+    expect(await stored(ctx.server).count('Session', { accountId: ctx.app.userId })).toBeGreaterThan(0);
   });
 });

@@ -7,6 +7,7 @@ import { seed } from '../helpers/seed.ts';
 import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
+import { stored } from '../helpers/stored.ts';
 
 /** A request with exactly these headers (fetch will not send another Host). */
 function raw(url: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -44,7 +45,7 @@ async function failedLoginFrom(server: TestServer, forwardedFor: string) {
   expect((await ua.submit(started.last.url, html, formAction(html, '/login'), { email: app.email, password: 'not the password' })).res.status).toBe(401);
   const prisma = server.current.db.prisma;
   const event = await prisma.auditEvent.findFirstOrThrow({ where: { action: 'login.failed', target: app.userId } });
-  const ips = (await prisma.loginThrottle.findMany({ where: { key: { startsWith: 'ip:' } } })).map((r) => r.key);
+  const ips = await stored(server).throttleKeys('ip:');
   return { ip: event.ip, ips };
 }
 

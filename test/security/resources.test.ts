@@ -6,6 +6,7 @@ import { seed } from '../helpers/seed.ts';
 import { authorize, discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
+import { stored } from '../helpers/stored.ts';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -69,7 +70,7 @@ describe('sign-ins started by browsers that are not signed in', () => {
   });
   afterAll(() => limited?.close());
 
-  const interactions = () => limited.current.db.prisma.oidcPayload.count({ where: { model: 'Interaction' } });
+  const interactions = () => stored(limited).count('Interaction');
   const authorizeUrl = (extra: Record<string, string>) => {
     const url = new URL(`${limited.issuer}/authorize`);
     const params = { client_id: app.clientId, response_type: 'code', redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', ...extra };
@@ -95,8 +96,8 @@ describe('sign-ins started by browsers that are not signed in', () => {
   });
 
   it('SEC-RS-03 a pushed authorization request (PAR) with an oversized state is refused before anything is stored', async () => {
-    const stored = () => limited.current.db.prisma.oidcPayload.count({ where: { model: 'PushedAuthorizationRequest' } });
-    const before = await stored();
+    const pushed = () => stored(limited).count('PushedAuthorizationRequest');
+    const before = await pushed();
     const params = Object.fromEntries(authorizeUrl({ state: 'x'.repeat(2049) }).searchParams);
     const res = await fetch(`${limited.issuer}/par`, {
       method: 'POST',
@@ -105,7 +106,7 @@ describe('sign-ins started by browsers that are not signed in', () => {
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
-    expect(await stored()).toBe(before);
+    expect(await pushed()).toBe(before);
   });
 
   it('SEC-RS-04 a client address starts at most INTERACTIONS_PER_MINUTE sign-ins; past that, 429 with Retry-After and nothing more is stored; a signed-in browser is not counted', async () => {

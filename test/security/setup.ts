@@ -4,6 +4,7 @@ import { seed } from '../helpers/seed.ts';
 import { discover, REDIRECT_URI } from '../helpers/flow.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import type { UserAgent } from '../helpers/user-agent.ts';
+import { stored } from '../helpers/stored.ts';
 
 export interface SecurityContext {
   server: TestServer;
@@ -48,10 +49,8 @@ export async function post(ctx: SecurityContext, path: string, body: Record<stri
  */
 export async function rowCounts(ctx: SecurityContext) {
   const p = ctx.server.current.db.prisma;
-  const payloads = await p.oidcPayload.groupBy({ by: ['model'], _count: { _all: true } });
   return {
-    ...Object.fromEntries(payloads.map((r) => [r.model, r._count._all])),
-    consumed: await p.oidcPayload.count({ where: { consumedAt: { not: null } } }),
+    ...(await stored(ctx.server).counts()),
     users: await p.user.count(),
     clients: await p.client.count(),
     grants: await p.grant.count(),

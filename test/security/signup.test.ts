@@ -11,6 +11,7 @@ import { startServer } from '../helpers/server.ts';
 import { startMailbox, type Mailbox } from '../helpers/smtp.ts';
 import { csrfToken, formAction, UserAgent } from '../helpers/user-agent.ts';
 import { rowCounts, type SecurityContext } from './setup.ts';
+import { stored } from '../helpers/stored.ts';
 
 const ctx = {} as SecurityContext;
 let mailbox: Mailbox;
@@ -194,7 +195,7 @@ describe('email verification', () => {
     const expiredHtml = await expired.text();
     const postExpired = await postForm(stranger, second.link, { _csrf: csrfToken(expiredHtml) });
     expect(postExpired.status).toBe(403); // the resend form's token is not the confirm form's
-    await prisma().loginThrottle.deleteMany({ where: { key: { startsWith: 'verify-mail:' } } });
+    await stored(ctx.server).forgetThrottle('verify-mail:');
     const again = await stranger.submit(second.link, expiredHtml, formAction(expiredHtml, '/verify-email/resend\\?token=[^"]+'), {});
     expect(again.res.status).toBe(200);
     expect(await again.res.text()).toContain('A new link is on its way.');
@@ -264,7 +265,7 @@ describe('email verification', () => {
     expect((await postForm(at.ua, at.form('/verify'), { _csrf: csrf, code })).status).toBe(400);
     expect(await prisma().user.findUniqueOrThrow({ where: { email } })).toMatchObject({ emailVerified: false });
     // A minute later, a new message.
-    await prisma().loginThrottle.deleteMany({ where: { key: { startsWith: 'verify-mail:' } } });
+    await stored(ctx.server).forgetThrottle('verify-mail:');
     expect((await postForm(at.ua, at.form('/verify/resend'), { _csrf: csrf })).status).toBe(200);
     const fresh = verificationOf(await mailbox.next(email)).code;
     expect((await postForm(at.ua, at.form('/verify'), { _csrf: csrf, code: fresh })).status).toBe(303);
@@ -280,7 +281,7 @@ describe('email verification', () => {
     const tooSoon = await resend();
     expect(tooSoon.status).toBe(429);
     expect(await tooSoon.text()).toContain('Wait a minute before asking for another one.');
-    const minutePassed = () => prisma().loginThrottle.deleteMany({ where: { key: { startsWith: 'verify-mail:' } } });
+    const minutePassed = () => stored(ctx.server).forgetThrottle('verify-mail:');
     for (let i = 0; i < 4; i++) {
       await minutePassed();
       expect((await resend()).status).toBe(200);
