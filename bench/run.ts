@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: our service (SQLite, and PostgreSQL with BENCH_DATABASE_URL) against a bare
+ * `npm run bench`: our service (SQLite, and PostgreSQL with BENCH_DATABASE_URL, and PostgreSQL with
+ * the short-lived state in Redis with BENCH_REDIS_URL too) against a bare
  * oidc-provider with the same options (the ceiling), under the same load. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { freePort, killAllChildren, ROOT, sampleRss, signalTree, treeCpuMs, tree
 import { clientAddresses, forgotPasswordForm, signUpThroughApp, SMTP_MODES, startSmtpStandIn, type SmtpMode, type SmtpStandIn } from './lib/mail.ts';
 import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type MailOutbox, type MailReport, type OursOnlyRun, type MailRun, type MailWindow, type RatioSummary, type RunData, type ScenarioResult, type SliceResult, type SubjectReport } from './lib/report.ts';
 import { adminToken, consoleListOp, enrolTotp, passkeySignInOp, totpSignInOp, traceConsoleLists, forgotPasswordOp, OURS_ONLY_ENV, OURS_ONLY_SCENARIOS, signUpOp, type OursOnlyScenario } from './lib/accounts.ts';
+import { createRedisNamespace, dropAllRedisNamespaces, OURS_NAMES, oursKinds, type OursKind, type RedisNamespace } from './lib/redis.ts';
 import { argon2FromEnv, checkNode, numberFromEnv, signingAlgFromEnv } from './lib/settings.ts';
 import { traceSignIns, tracingHook, type SignInStep } from './lib/signin.ts';
 
@@ -55,6 +57,8 @@ function readSettings() {
     skipScale: process.env.BENCH_SKIP_SCALE === '1',
     skipWorkers: process.env.BENCH_SKIP_WORKERS === '1',
     postgresUrl: process.env.BENCH_DATABASE_URL || undefined,
+    /** With postgresUrl: ours on PostgreSQL with the short-lived state in Redis too (EPHEMERAL_STORE=redis). */
+    redisUrl: process.env.BENCH_REDIS_URL || undefined,
     cpuProfile: process.env.BENCH_CPU_PROF === '1',
     maxCodes: Math.floor(numberFromEnv('BENCH_MAX_CODES', 40_000, 100)),
     signingAlg: signingAlgFromEnv(),
@@ -769,6 +773,7 @@ function cleanup(): Promise<void> {
     await haltAll();
     killAllChildren();
     await dropAllDatabases();
+    await dropAllRedisNamespaces();
     if (runDir) await rm(runDir, { recursive: true, force: true });
   })();
   return cleaning;
@@ -782,18 +787,23 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 }
 process.on('exit', () => killAllChildren());
 
-/** Ours on each database against the ceiling, scenario by scenario; then with stored rows; then WORKERS=2. */
-async function measureProtocol(databases: DatabaseKind[], subjects: RunData['subjects']) {
+/**
+ * Ours on each database (and on PostgreSQL with the short-lived state in Redis) against the
+ * ceiling, scenario by scenario; then with stored rows; then WORKERS=2.
+ */
+async function measureProtocol(kinds: OursKind[], subjects: RunData['subjects']) {
   const tokenScenarios = TOKEN_SCENARIOS.filter((n) => settings.scenarios.includes(n));
   // 1. All servers side by side: the ceiling, and ours on each database (fresh).
   const ceiling = await startCeiling();
   subjects.ceiling = ceiling.report;
-  const ours: { subject: Subject; db: BenchDatabase }[] = [];
-  for (const kind of databases) {
+  const ours: { subject: Subject; db: BenchDatabase; redis?: RedisNamespace }[] = [];
+  for (const kind of kinds) {
     const db = kind === 'sqlite' ? await createSqliteDatabase(runDir, 'main') : await createPostgresDatabase(settings.postgresUrl!);
-    const subject = await startOurs(`ours-${kind}`, db, 1);
+    const redis = kind === 'postgresqlRedis' ? await createRedisNamespace(settings.redisUrl!) : undefined;
+    const subject = await startOurs(`ours-${OURS_NAMES[kind]}`, db, 1, redis?.env);
+    if (redis) subject.report.ephemeralStore = 'redis';
     subjects[kind] = subject.report;
-    ours.push({ subject, db });
+    ours.push({ subject, db, ...(redis ? { redis } : {}) });
   }
 
   // The statements of one sign-in, request by request: before any load, each server alone.
@@ -812,7 +822,7 @@ async function measureProtocol(databases: DatabaseKind[], subjects: RunData['sub
   await halt(ceiling.server);
 
   // 3. The token scenarios again with the stored rows, then the memory left after all that load.
-  for (const { subject, db } of ours) {
+  for (const { subject, db, redis } of ours) {
     const label = subject.report.label;
     if (!settings.skipScale && tokenScenarios.length) {
       const baseline: Record<string, ScenarioResult> = {};
@@ -828,6 +838,7 @@ async function measureProtocol(databases: DatabaseKind[], subjects: RunData['sub
     subject.report.rssIdleAfterLoadMb = mb(treeRss(subject.server.pid));
     await halt(subject.server);
     await db.drop();
+    if (redis) log(`${label}: deleted ${await redis.drop()} Redis keys under ${redis.prefix}`);
   }
 
   // 4. WORKERS=2 (SQLite) for client_credentials; WORKERS=1 is ours-sqlite above.
@@ -843,6 +854,7 @@ async function measureProtocol(databases: DatabaseKind[], subjects: RunData['sub
 
 async function main() {
   checkNode();
+  const kinds = oursKinds(settings.postgresUrl, settings.redisUrl);
   runDir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
   log('building the server (npm run build)');
   buildServer();
@@ -851,8 +863,9 @@ async function main() {
 
   const subjects: RunData['subjects'] = {};
 
-  const databases: DatabaseKind[] = settings.postgresUrl ? ['sqlite', 'postgresql'] : ['sqlite'];
-  if (settings.scenarios.length) await measureProtocol(databases, subjects);
+  // The ours-only and mail parts run on each database, not with Redis.
+  const databases = kinds.filter((k): k is DatabaseKind => k !== 'postgresqlRedis');
+  if (settings.scenarios.length) await measureProtocol(kinds, subjects);
 
   // 5. Ours only: forgot-password, sign-up, the console's lists.
   const oursOnly: OursOnlyRun[] = [];
@@ -872,7 +885,7 @@ async function main() {
   // 7. Report.
   const data: RunData = {
     machine: { ...info, loadAverageAtEnd: loadavg().map((v) => Math.round(v * 100) / 100) },
-    settings: { ...settings, postgresUrl: settings.postgresUrl ? '(set)' : undefined },
+    settings: { ...settings, postgresUrl: settings.postgresUrl ? '(set)' : undefined, redisUrl: settings.redisUrl ? '(set)' : undefined },
     durationSeconds: Math.round((performance.now() - runStarted) / 1000),
     ...(generatorUse.wallMs ? { loadGenerator: loadGeneratorShare(info.cores) } : {}),
     subjects,

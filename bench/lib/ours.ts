@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Target } from './agent.ts';
 import { dropAllDatabases, type BenchDatabase } from './db.ts';
+import { dropAllRedisNamespaces } from './redis.ts';
 import { API_IDENTIFIER, API_SCOPES, CLIENT_SCOPE, REDIRECT_URI, ttlEnv, USER } from './fixture.ts';
 import type { Argon2Params } from './load.ts';
 import { freePort, killAllChildren, ROOT, runCli, startServer, treeRss, treeRssByProcess, type ServerProcess } from './proc.ts';
@@ -36,7 +37,7 @@ export async function haltAll(): Promise<void> {
 
 /**
  * A script's clean-up, on Ctrl-C and SIGTERM: every server stopped, every child killed, every
- * database dropped and the run's directory (`dir()`, empty for none yet) removed; children are
+ * database dropped, every Redis prefix's keys deleted and the run's directory (`dir()`, empty for none yet) removed; children are
  * killed on any exit. Returns the clean-up, for the script's own end.
  */
 export function cleanUpOnExit(dir: () => string): () => Promise<void> {
@@ -44,6 +45,7 @@ export function cleanUpOnExit(dir: () => string): () => Promise<void> {
     await haltAll();
     killAllChildren();
     await dropAllDatabases();
+    await dropAllRedisNamespaces();
     if (dir()) await rm(dir(), { recursive: true, force: true });
   };
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
@@ -126,7 +128,7 @@ export async function startOurs(opts: OursOptions): Promise<StartedOurs> {
   };
   const nodeFlags = process.env.BENCH_NODE_FLAGS === undefined ? DEPLOYED_NODE_FLAGS : process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
   const args = [...(opts.nodeArgs ?? []), ...nodeFlags, join(ROOT, 'dist', 'main.js')];
-  log(`${label}: starting (fresh ${db.kind} database, WORKERS=${workers})`);
+  log(`${label}: starting (fresh ${db.kind} database${env.EPHEMERAL_STORE === 'redis' ? `, short-lived state in Redis under ${env.REDIS_PREFIX}` : ''}, WORKERS=${workers})`);
   let server = await launch({ name: label, args, env, url, cwd });
   const firstStartMs = server.readyMs;
 

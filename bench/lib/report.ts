@@ -52,6 +52,8 @@ export interface SubjectReport {
   label: string;
   kind: 'ours' | 'ceiling';
   database?: 'sqlite' | 'postgresql';
+  /** Ours with EPHEMERAL_STORE=redis: sessions, interactions, codes … in Redis, the rest in `database`. */
+  ephemeralStore?: 'redis';
   workers: number;
   /** Start to ready on a fresh database (migrations and key generation included). */
   firstStartMs: number;
@@ -75,8 +77,19 @@ export interface Subjects {
   ceiling?: SubjectReport;
   sqlite?: SubjectReport;
   postgresql?: SubjectReport;
+  /** Ours on PostgreSQL with the short-lived state in Redis (BENCH_REDIS_URL). */
+  postgresqlRedis?: SubjectReport;
   workers2?: SubjectReport;
 }
+
+/** Where a subject of ours keeps its state, for the tables' db column: `sqlite`, `postgresql`, `postgresql + redis`. */
+const storeOf = (s: SubjectReport) => `${s.database ?? ''}${s.ephemeralStore ? ` + ${s.ephemeralStore}` : ''}`;
+
+/** The same, as a name in the targets: SQLite, PostgreSQL, PostgreSQL + Redis. */
+const storeName = (s: SubjectReport) => `${s.database === 'postgresql' ? 'PostgreSQL' : 'SQLite'}${s.ephemeralStore === 'redis' ? ' + Redis' : ''}`;
+
+/** Ours on the protocol scenarios, in the tables' order. */
+const oursOf = (subjects: Subjects) => [subjects.sqlite, subjects.postgresql, subjects.postgresqlRedis].filter((s): s is SubjectReport => Boolean(s));
 
 /** One measured window of a mail scenario on one server (the windows of all servers interleave, round by round). */
 export interface MailWindow {
@@ -281,7 +294,7 @@ function mainTable(ours: SubjectReport[], ceiling: SubjectReport | undefined, sc
       if (!o && !c) continue;
       rows.push([
         SCENARIO_LABELS[name] ?? name,
-        subject.database ?? '',
+        storeOf(subject),
         fmt(o?.stats.rps),
         fmt(c?.stats.rps),
         fmt(vsCeiling(o, c), 2),
@@ -329,7 +342,7 @@ function scaleTable(ours: SubjectReport[]): string {
       const empty = subject.scale.baseline[name] ?? subject.scenarios[name];
       rows.push([
         SCENARIO_LABELS[name] ?? name,
-        subject.database ?? '',
+        storeOf(subject),
         fmt(empty?.stats.rps),
         fmt(big.stats.rps),
         fmt(ratio(big.stats.rps, empty?.stats.rps), 2),
@@ -386,7 +399,7 @@ function dbTable(ours: SubjectReport[], scenarios: readonly string[]): string {
         .slice(0, 6)
         .map(([k, v]) => `${k}×${v}`)
         .join(', ');
-      rows.push([SCENARIO_LABELS[name] ?? name, s.database ?? '', fmt(db.queries, 1), fmt(db.dbMs, 2), top]);
+      rows.push([SCENARIO_LABELS[name] ?? name, storeOf(s), fmt(db.queries, 1), fmt(db.dbMs, 2), top]);
     }
   }
   return table(['scenario', 'db', 'queries/req', 'DB wait ms/req (summed, incl. queueing)', 'queries by model.operation, per request'], rows);
@@ -404,7 +417,7 @@ const SIGN_IN_STATEMENTS = 15;
 
 /** The targets of the issue, evaluated on what this run measured. */
 export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailReport): TargetResult[] {
-  const { ceiling, sqlite, postgresql, workers2 } = subjects;
+  const { ceiling, sqlite, postgresql, postgresqlRedis, workers2 } = subjects;
   const out: TargetResult[] = [];
   const ratioTarget = (target: string, min: number, a: number | undefined, b: number | undefined, what: string) => {
     const r = ratio(a, b);
@@ -427,13 +440,14 @@ export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailRep
 
   ceilingTarget('client_credentials, SQLite', 0.9, sqlite, 'client_credentials');
   ceilingTarget('client_credentials, PostgreSQL', 0.8, postgresql, 'client_credentials');
+  if (postgresqlRedis) ceilingTarget('client_credentials, PostgreSQL + Redis', 0.8, postgresqlRedis, 'client_credentials');
   ceilingTarget('code exchange, SQLite', 0.7, sqlite, 'authorization_code');
   ceilingTarget('refresh rotation, SQLite', 0.7, sqlite, 'refresh_token');
   ceilingTarget('full login flows/s, SQLite', 0.8, sqlite, 'login_flow', 'flows/s ÷ argon2 verifies/s');
 
   // p99 ≤ 3 × p50 in every scenario of ours (both databases, empty and with the stored rows).
   const spreads: [string, number][] = [];
-  for (const s of [sqlite, postgresql, workers2]) {
+  for (const s of [sqlite, postgresql, postgresqlRedis, workers2]) {
     if (!s) continue;
     for (const [name, r] of Object.entries(s.scenarios)) spreads.push([`${name} (${s.label})`, r.stats.p99 / r.stats.p50]);
     for (const [name, r] of Object.entries(s.scale?.baseline ?? {})) spreads.push([`${name} (${s.label}, before rows)`, r.stats.p99 / r.stats.p50]);
@@ -449,15 +463,15 @@ export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailRep
   });
 
   const scaleRatios: [string, number][] = [];
-  for (const s of [sqlite, postgresql]) {
-    for (const [name, r] of Object.entries(s?.scale?.scenarios ?? {})) {
-      const empty = (s?.scale?.baseline[name] ?? s?.scenarios[name])?.stats.rps;
-      if (empty) scaleRatios.push([`${name} (${s!.database})`, r.stats.rps / empty]);
+  for (const s of oursOf(subjects)) {
+    for (const [name, r] of Object.entries(s.scale?.scenarios ?? {})) {
+      const empty = (s.scale?.baseline[name] ?? s.scenarios[name])?.stats.rps;
+      if (empty) scaleRatios.push([`${name} (${storeOf(s)})`, r.stats.rps / empty]);
     }
   }
   scaleRatios.sort((a, b) => a[1] - b[1]);
   out.push({
-    target: `${rowsLabel([sqlite, postgresql].filter((s): s is SubjectReport => Boolean(s)), rows)} vs empty database, token scenarios`,
+    target: `${rowsLabel(oursOf(subjects), rows)} vs empty database, token scenarios`,
     required: '≥ 0.90× (each)',
     measured: scaleRatios.length ? `worst ${scaleRatios[0]![1].toFixed(2)}× (${scaleRatios[0]![0]}); ${scaleRatios.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}` : '—',
     pass: scaleRatios.length ? scaleRatios.every(([, v]) => v >= 0.9) : null,
@@ -469,7 +483,7 @@ export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailRep
   out.push({
     target: 'RSS idle (SQLite, WORKERS=1)',
     required: '< 150 MB',
-    measured: sqlite ? `${fmt(sqlite.rssIdleMb, 0)} MB${postgresql ? `; PostgreSQL ${fmt(postgresql.rssIdleMb, 0)} MB` : ''}${workers2 ? `; WORKERS=2 tree ${fmt(workers2.rssIdleMb, 0)} MB` : ''}` : '—',
+    measured: sqlite ? `${fmt(sqlite.rssIdleMb, 0)} MB${postgresql ? `; PostgreSQL ${fmt(postgresql.rssIdleMb, 0)} MB` : ''}${postgresqlRedis ? `; PostgreSQL + Redis ${fmt(postgresqlRedis.rssIdleMb, 0)} MB` : ''}${workers2 ? `; WORKERS=2 tree ${fmt(workers2.rssIdleMb, 0)} MB` : ''}` : '—',
     pass: sqlite ? sqlite.rssIdleMb < 150 : null,
   });
   out.push({
@@ -478,11 +492,11 @@ export function evaluateTargets(subjects: Subjects, rows: number, mail?: MailRep
     measured: sqlite?.restartMs !== undefined ? `${fmt(sqlite.restartMs)} ms (fresh database: ${fmt(sqlite.firstStartMs)} ms)` : '—',
     pass: sqlite?.restartMs !== undefined ? sqlite.restartMs < 1500 : null,
   });
-  const traced = [sqlite, postgresql].filter((s): s is SubjectReport => Boolean(s?.signIn));
+  const traced = oursOf(subjects).filter((s) => s.signIn);
   out.push({
     target: 'statements per sign-in (login_flow, traced request by request)',
     required: `≤ ${SIGN_IN_STATEMENTS}`,
-    measured: traced.length ? traced.map((s) => `${s.signIn!.total} (${s.database === 'postgresql' ? 'PostgreSQL' : 'SQLite'}, ${s.signIn!.steps.length} requests)`).join('; ') : '—',
+    measured: traced.length ? traced.map((s) => `${s.signIn!.total} (${storeName(s)}, ${s.signIn!.steps.length} requests)`).join('; ') : '—',
     pass: traced.length ? traced.every((s) => s.signIn!.total <= SIGN_IN_STATEMENTS) : null,
   });
   if (mail) out.push(...mailTargets(mail));
@@ -517,7 +531,7 @@ function mailTargets(mail: MailReport): TargetResult[] {
 
 export function renderMarkdown(data: RunData): string {
   const { machine: m, settings, subjects } = data;
-  const ours = [subjects.sqlite, subjects.postgresql].filter((s): s is SubjectReport => Boolean(s));
+  const ours = oursOf(subjects);
   const sections = [
     '# Benchmark: ours vs bare oidc-provider (ceiling)',
     `${m.date} · ${m.cpuModel} · ${m.cores} cores · ${m.memoryGb} GB · Node ${m.node} · commit ${m.commit.slice(0, 12)}`,
@@ -532,14 +546,14 @@ export function renderMarkdown(data: RunData): string {
       ...(settings.rounds !== undefined
         ? ['req/s: the median of the counted slices; ours ÷ ceiling: the median over the rounds of ours ÷ the ceiling in the same round, and its spread (min–max); CPU ms/req and p50/p99: over all counted slices.']
         : []),
-      "full login flow: ours = complete sign-ins per second (authorize → login with argon2id → consent → token), ceiling = argon2id verifications per second with the same parameters, in the benchmark process. CPU ms/req: the server's process tree (PostgreSQL itself not included). Load generator cores: the benchmark process's CPU ÷ wall time during the slices.",
+      `full login flow: ours = complete sign-ins per second (authorize → login with argon2id → consent → token), ceiling = argon2id verifications per second with the same parameters, in the benchmark process. CPU ms/req: the server's process tree (PostgreSQL itself not included${subjects.postgresqlRedis ? ', nor Redis' : ''}). Load generator cores: the benchmark process's CPU ÷ wall time during the slices.`,
       ...mainTableNotes([subjects.ceiling, ...ours].filter((s): s is SubjectReport => Boolean(s)), settings.scenarios),
     ].join('\n\n')}`,
     ...(ours.some((s) => s.scale) ? [`## With stored rows (tokens, codes, sessions, interactions, grants)\n\n${scaleTable(ours)}`] : []),
     ...(subjects.workers2 ? [`## WORKERS (SQLite)\n\n${workersTable(subjects.sqlite, subjects.workers2)}`] : []),
     `## Processes: start-up and memory\n\n${processTable([subjects.ceiling, ...ours, subjects.workers2].filter((s): s is SubjectReport => Boolean(s)))}`,
-    `## Database queries per request (ours, from /metrics)\n\n${dbTable(ours, settings.scenarios)}`,
-    ...ours.filter((s) => s.signIn).map((s) => `## Statements per sign-in, request by request (${s.label})\n\n${signInTable(s.signIn!)}\n\n${signInNote(s.signIn!)}`),
+    `## Database queries per request (ours, from /metrics)\n\n${dbTable(ours, settings.scenarios)}${subjects.postgresqlRedis ? '\n\npostgresql + redis: database statements only; the commands sent to Redis are not counted.' : ''}`,
+    ...ours.filter((s) => s.signIn).map((s) => `## Statements per sign-in, request by request (${s.label})\n\n${signInTable(s.signIn!)}\n\n${signInNote(s.signIn!)}${s.ephemeralStore ? ' Database statements only: the commands sent to Redis are not counted.' : ''}`),
     ...(data.oursOnly?.length
       ? [
           `## Ours only (no ceiling): sign-ins with an authenticator app and with a passkey, forgot-password, sign-up, console lists\n\n${oursOnlyTable(data.oursOnly)}\n\nOne window of ${data.oursOnly[0]!.seconds} s per scenario after the warm-up, on a server of its own per database (open sign-up, SMTP on a closed port, a client address per request). A TOTP sign-in is one whole flow (the login_flow's, with the code page after the password), each time as another of the users given an authenticator app beforehand (a code is accepted once per 30-second step). A passkey sign-in is the same flow with "Sign in with a passkey" (a software authenticator in the harness signs the challenge) instead of the password. A sign-up is one whole flow (authorize → sign-up page → form, argon2id hashing included → "check your email" page); a forgot-password request's CPU and queries include the message it writes after answering. The console lists run on the users, audit events and clients the scenarios before them left.`,
