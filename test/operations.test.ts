@@ -30,7 +30,7 @@ describe('health', () => {
     expect((await fetch(`${server.issuer}/healthz`)).status).toBe(200);
     const ready = await fetch(`${server.issuer}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok', keys: 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok', keys: 'ok', ...(server.env.REDIS_URL ? { redis: 'ok' } : {}) } });
   });
 });
 

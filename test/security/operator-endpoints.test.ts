@@ -36,7 +36,7 @@ describe('metrics and readiness details', () => {
     const anonymous = await get(withToken, '/readyz');
     expect(anonymous.status).toBe(200);
     expect(await anonymous.json()).toEqual({ status: 'ready' });
-    expect(await (await get(withToken, '/readyz', TOKEN)).json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok', keys: 'ok' } });
+    expect(await (await get(withToken, '/readyz', TOKEN)).json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok', keys: 'ok', ...(withToken.env.REDIS_URL ? { redis: 'ok' } : {}) } });
   });
 
   it('SEC-OB-02 in production without METRICS_TOKEN, /metrics is not served and /readyz says only ready or not', async () => {
