@@ -5,22 +5,22 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { authorize, basicAuth, FORM, fullLogin, inParallel, isJwt, redeem, type AuthorizeOptions, type Code, type Target } from './lib/agent.ts';
 import { UserAgent } from '../test/helpers/user-agent.ts';
-import { bulkInsert, createPostgresDatabase, createSqliteDatabase, dropAllDatabases, outboxCounts, seedPasswordUsers, seedUsers, type BenchDatabase, type DatabaseKind, type OutboxCounts } from './lib/db.ts';
+import { bulkInsert, createPostgresDatabase, createSqliteDatabase, outboxCounts, seedPasswordUsers, seedUsers, type BenchDatabase, type DatabaseKind, type OutboxCounts } from './lib/db.ts';
 import { API_IDENTIFIER, API_SCOPES, CODE_REQUEST, LOGIN_REQUEST, REDIRECT_URI, TTL, USER, type Fixture } from './lib/fixture.ts';
 import { argon2Verifier, Recorder, runHttp, runLoop, type HttpLoad, type Stats } from './lib/load.ts';
 import { addQueries, perRequest, readQueryCounts, type QueryCounts } from './lib/metrics.ts';
-import { buildServer, halt, haltAll, launch, METRICS_TOKEN, startOurs as startOursProcess } from './lib/ours.ts';
-import { freePort, killAllChildren, ROOT, sampleRss, signalTree, treeCpuMs, treeRss, type ServerProcess } from './lib/proc.ts';
+import { buildServer, cleanUpOnExit, halt, launch, METRICS_TOKEN, startOurs as startOursProcess } from './lib/ours.ts';
+import { freePort, ROOT, sampleRss, signalTree, treeCpuMs, treeRss, type ServerProcess } from './lib/proc.ts';
 import { clientAddresses, forgotPasswordForm, signUpThroughApp, SMTP_MODES, startSmtpStandIn, type SmtpMode, type SmtpStandIn } from './lib/mail.ts';
 import { evaluateTargets, mb, renderMarkdown, SCENARIO_LABELS, type MailOutbox, type MailReport, type OursOnlyRun, type MailRun, type MailWindow, type RatioSummary, type RunData, type ScenarioResult, type SliceResult, type SubjectReport } from './lib/report.ts';
 import { adminToken, consoleListOp, enrolTotp, passkeySignInOp, totpSignInOp, traceConsoleLists, forgotPasswordOp, OURS_ONLY_ENV, OURS_ONLY_SCENARIOS, signUpOp, type OursOnlyScenario } from './lib/accounts.ts';
-import { createRedisNamespace, dropAllRedisNamespaces, OURS_NAMES, oursKinds, type OursKind, type RedisNamespace } from './lib/redis.ts';
+import { createRedisNamespace, OURS_NAMES, oursKinds, type OursKind, type RedisNamespace } from './lib/redis.ts';
 import { argon2FromEnv, checkNode, numberFromEnv, signingAlgFromEnv } from './lib/settings.ts';
 import { traceSignIns, tracingHook, type SignInStep } from './lib/signin.ts';
 
@@ -767,25 +767,7 @@ function machine() {
   };
 }
 
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await haltAll();
-    killAllChildren();
-    await dropAllDatabases();
-    await dropAllRedisNamespaces();
-    if (runDir) await rm(runDir, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.on(signal, () => {
-    log(`${signal}: stopping servers and dropping databases`);
-    void cleanup().finally(() => process.exit(code));
-  });
-}
-process.on('exit', () => killAllChildren());
+const cleanup = cleanUpOnExit(() => runDir, log);
 
 /**
  * Ours on each database (and on PostgreSQL with the short-lived state in Redis) against the

@@ -212,7 +212,6 @@ export interface Config {
   readonly configRefreshSeconds: number;
   /** argon2id cost and the minimum password length. */
   readonly passwords: { readonly memoryKib: number; readonly iterations: number; readonly parallelism: number; readonly minLength: number };
-  /** Redis for login-throttling state, instead of the database. */
   /** Redis (REDIS_URL): the login throttle's counts, and with `ephemeral` the short-lived protocol state (EPHEMERAL_STORE=redis). */
   readonly redis: { readonly url: string; readonly prefix: string; readonly ephemeral: boolean } | undefined;
   /** Sign-ins (interactions) a client address may start per minute while not signed in. */

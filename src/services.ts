@@ -42,7 +42,7 @@ export function createServices(db: Database, config: Config, log?: Logger) {
   // Sessions ended on purpose tell the clients they signed in to (back-channel logout, made below).
   // Redis (REDIS_URL): the throttle's counts, and with EPHEMERAL_STORE=redis sessions, interactions and codes.
   const redis = config.redis && connectRedis(config.redis, log && availabilityLog(log, 'Redis'));
-  const ephemeral = redis && config.redis?.ephemeral ? createRedisArtifacts(redis) : undefined;
+  const ephemeral = config.redis?.ephemeral && redis ? createRedisArtifacts(redis) : undefined;
   const artifacts = createArtifactStore(db.prisma, { sessionsEnded: (sessions) => logouts.sessionsEnded(sessions) }, ephemeral);
   const passkeyRp = relyingParty(config.issuer, config.brand.productName);
   // Grants are listed with their clients' names; the client service is made below.

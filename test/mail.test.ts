@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from './helpers/admin.ts';
@@ -7,6 +6,7 @@ import { enqueueMail, NOTICE, noticeTheme, waitFor } from './helpers/mail.ts';
 import { withServices } from './helpers/seed.ts';
 import { startInstance, startServer, type TestServer } from './helpers/server.ts';
 import { startMailbox, type Mailbox } from './helpers/smtp.ts';
+import { captureLog } from './helpers/log.ts';
 
 type MailMessage = { id: string; kind: string; recipient: string; subject: string; status: string; attempts: number; nextAttemptAt: string; lastError: string | null; createdAt: string; sentAt: string | null };
 type Page<T> = { items: T[]; total: number; limit: number; offset: number };
@@ -296,13 +296,7 @@ describe('failed messages', () => {
 
 describe('without SMTP_URL', () => {
   it('logs the links of a message at info level, and nothing else of its body', async () => {
-    const lines: string[] = [];
-    const capture = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(...String(chunk).split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { lines, destination: capture } = captureLog();
     const local = await startServer({ LOG_LEVEL: 'trace', MAIL_POLL_SECONDS: '0.05', PRODUCT_NAME: 'Acme', THEME_DIR: theme }, { logDestination: capture });
     try {
       const url = link('logged-token-0123456789');

@@ -1,17 +1,11 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createdClient, idp } from './helpers/cli.ts';
 import { createTestDatabase, TEST_PROVIDER, type TestDatabase } from './helpers/database.ts';
 import { startCuttableProxy } from './helpers/proxy.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
+import { captureLog } from './helpers/log.ts';
 
-const logLines: { level: number; msg: string }[] = [];
-const capture = new Writable({
-  write(chunk, _enc, done) {
-    for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as { level: number; msg: string });
-    done();
-  },
-});
+const { destination: capture, entries: logLines } = captureLog();
 
 describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
   let database: TestDatabase;
@@ -69,7 +63,7 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('database outage', () => {
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
 
     // The operator reads one warning when it went away and one line when it came back, not one per request.
-    expect(logLines.filter((l) => l.msg.startsWith('database unavailable')).map((l) => l.level)).toEqual([40]);
-    expect(logLines.filter((l) => l.msg === 'database available again').map((l) => l.level)).toEqual([30]);
+    expect(logLines().filter((l) => l.msg.startsWith('database unavailable')).map((l) => l.level)).toEqual([40]);
+    expect(logLines().filter((l) => l.msg === 'database available again').map((l) => l.level)).toEqual([30]);
   });
 });

@@ -31,25 +31,31 @@ export async function halt(server: ServerProcess): Promise<void> {
 }
 
 /** Stops every server still running. */
-export async function haltAll(): Promise<void> {
+async function haltAll(): Promise<void> {
   for (const server of [...live]) await halt(server).catch(() => {});
 }
 
 /**
  * A script's clean-up, on Ctrl-C and SIGTERM: every server stopped, every child killed, every
- * database dropped, every Redis prefix's keys deleted and the run's directory (`dir()`, empty for none yet) removed; children are
- * killed on any exit. Returns the clean-up, for the script's own end.
+ * database dropped, every Redis prefix's keys deleted and the run's directory (`dir()`, empty for
+ * none yet) removed, once however often it is called; children are killed on any exit. Returns
+ * the clean-up, for the script's own end.
  */
-export function cleanUpOnExit(dir: () => string): () => Promise<void> {
-  const cleanup = async () => {
-    await haltAll();
-    killAllChildren();
-    await dropAllDatabases();
-    await dropAllRedisNamespaces();
-    if (dir()) await rm(dir(), { recursive: true, force: true });
-  };
+export function cleanUpOnExit(dir: () => string, log: (message: string) => void = () => {}): () => Promise<void> {
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await haltAll();
+      killAllChildren();
+      await dropAllDatabases();
+      await dropAllRedisNamespaces();
+      if (dir()) await rm(dir(), { recursive: true, force: true });
+    })());
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.on(signal, () => void cleanup().finally(() => process.exit(code)));
+    process.on(signal, () => {
+      log(`${signal}: stopping servers and dropping databases`);
+      void cleanup().finally(() => process.exit(code));
+    });
   }
   process.on('exit', () => killAllChildren());
   return cleanup;

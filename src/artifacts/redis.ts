@@ -119,8 +119,8 @@ export function createRedisArtifacts(redis: RedisConnection) {
   return {
     /** One round trip: the hash, its expiry and its secondary keys. */
     async save(model: string, id: string, payload: string, columns: ArtifactColumns, expiresInSeconds?: number): Promise<void> {
-      const key = P + memberOf(model, id);
       const member = memberOf(model, id);
+      const key = P + member;
       const ttl = expiresInSeconds && expiresInSeconds > 0 ? Math.ceil(expiresInSeconds) : undefined;
       const expiresAt = ttl ? String(Date.now() + expiresInSeconds! * 1000) : '';
       await redis.run((r) => {

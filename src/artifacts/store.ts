@@ -143,6 +143,7 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
   /** Where `model` is kept when it is kept in Redis (EPHEMERAL_STORE=redis). */
   const inRedis = (model: string) => (redis && EPHEMERAL_MODELS.has(model) ? redis : undefined);
   const notSession = (model: string) => model !== MODEL.session;
+  const findGrant = (id: string) => prisma.grant.findUnique({ where: { id }, select: { payload: true, expiresAt: true } });
 
   /** Sessions kept in Redis that `where` selects (by id, or an account's except one uid). */
   async function redisSessions(r: RedisArtifacts, where: { accountId?: string; id?: string; exceptUid?: string }) {
@@ -174,7 +175,7 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
       const rows = await r.findWithSession(id, models);
       return Promise.all(
         rows.map(async (row) => {
-          const grant = row.grantId ? await prisma.grant.findUnique({ where: { id: row.grantId }, select: { payload: true, expiresAt: true } }) : null;
+          const grant = row.grantId ? await findGrant(row.grantId) : null;
           return { ...row, grantPayload: grant?.payload ?? null, grantExpiresAt: grant?.expiresAt ?? null };
         }),
       );
@@ -309,9 +310,7 @@ export function createArtifactStore(prisma: PrismaClient, events: { sessionsEnde
       });
     },
 
-    findGrant(id: string): Promise<{ payload: string; expiresAt: Date | null } | null> {
-      return prisma.grant.findUnique({ where: { id }, select: { payload: true, expiresAt: true } });
-    },
+    findGrant,
 
     /** The newest live grant an account gave a client: the consent a new browser session reuses. */
     grantFor(accountId: string, clientId: string): Promise<{ id: string; payload: string; expiresAt: Date | null } | null> {

@@ -262,7 +262,6 @@ export function createLoginThrottle(
     purge(now = new Date()): Promise<number> {
       return store.purge(new Date(now.getTime() - policy.resetSeconds * 1000), now);
     },
-
   };
 }
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createdClient, idp } from '../helpers/cli.ts';
@@ -8,6 +7,7 @@ import { startCuttableProxy } from '../helpers/proxy.ts';
 import { seed } from '../helpers/seed.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
+import { captureLog } from '../helpers/log.ts';
 
 /**
  * With EPHEMERAL_STORE=redis, sessions, interactions and codes are in Redis: without it, nothing
@@ -15,13 +15,7 @@ import { UserAgent } from '../helpers/user-agent.ts';
  */
 const REDIS_URL = process.env.TEST_REDIS_URL;
 
-const logLines: { level: number; msg: string }[] = [];
-const capture = new Writable({
-  write(chunk, _enc, done) {
-    for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as { level: number; msg: string });
-    done();
-  },
-});
+const { destination: capture, entries: logLines } = captureLog();
 
 describe.runIf(REDIS_URL)('a Redis outage with EPHEMERAL_STORE=redis', () => {
   let proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
@@ -86,7 +80,7 @@ describe.runIf(REDIS_URL)('a Redis outage with EPHEMERAL_STORE=redis', () => {
     expect(tokens.access_token).toBeTruthy();
 
     // One warning when it went away, one line when it came back.
-    expect(logLines.filter((l) => l.msg.startsWith('Redis unavailable')).map((l) => l.level)).toEqual([40]);
-    expect(logLines.filter((l) => l.msg === 'Redis available again').map((l) => l.level)).toEqual([30]);
+    expect(logLines().filter((l) => l.msg.startsWith('Redis unavailable')).map((l) => l.level)).toEqual([40]);
+    expect(logLines().filter((l) => l.msg === 'Redis available again').map((l) => l.level)).toEqual([30]);
   });
 });

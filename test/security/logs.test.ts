@@ -1,5 +1,4 @@
 // Secrets never reach logs: ASVS V16.2.5 (7.1.1).
-import { Writable } from 'node:stream';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seed } from '../helpers/seed.ts';
@@ -7,14 +6,9 @@ import { authorize, discover, loginAndExchange, REDIRECT_URI } from '../helpers/
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { formAction, UserAgent } from '../helpers/user-agent.ts';
 import { stored } from '../helpers/stored.ts';
+import { captureLog } from '../helpers/log.ts';
 
-const lines: string[] = [];
-const capture = new Writable({
-  write(chunk, _enc, done) {
-    lines.push(...String(chunk).split('\n').filter(Boolean));
-    done();
-  },
-});
+const { lines, destination: capture } = captureLog();
 
 let server: TestServer;
 beforeAll(async () => {

@@ -2,24 +2,18 @@
 // V8.2.1 (function-level authorization); OWASP Forgot Password Cheat Sheet (a reset link is a
 // credential); CWE-312 (cleartext storage of sensitive information).
 import { rm } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, type AdminApi } from '../helpers/admin.ts';
 import { createdClient, idp } from '../helpers/cli.ts';
 import { enqueueMail, NOTICE, noticeTheme, waitFor } from '../helpers/mail.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { startMailbox, type Mailbox } from '../helpers/smtp.ts';
+import { captureLog } from '../helpers/log.ts';
 
 const SMTP_USER = 'idp-mailer';
 const SMTP_PASSWORD = 'smtp-Pa55word-kept-secret';
 
-const lines: string[] = [];
-const capture = new Writable({
-  write(chunk, _enc, done) {
-    lines.push(...String(chunk).split('\n').filter(Boolean));
-    done();
-  },
-});
+const { lines, destination: capture } = captureLog();
 
 let theme: string;
 let mailbox: Mailbox;
